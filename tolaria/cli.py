@@ -1,0 +1,35 @@
+"""The `tolaria` command.
+
+Each subcommand lives in the module of its component, which exposes
+`configure_parser(parser)` and `run(args) -> int`. Modules are imported only when their
+subcommand runs, so `tolaria daemon` never pays for importing torch or kopf.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# (subcommand, module, one-line help)
+SUBCOMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("daemon", "tolaria.daemon.cli", "serve engine games over the Forge daemon protocol"),
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="tolaria", description="Tolaria: RL for Magic: The Gathering agents.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    chosen = argv[0] if argv else None
+    for name, module, help_text in SUBCOMMANDS:
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        sp.set_defaults(_module=module)
+        if name == chosen:
+            importlib.import_module(module).configure_parser(sp)
+    args = parser.parse_args(argv)
+    return int(importlib.import_module(args._module).run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
