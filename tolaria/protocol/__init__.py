@@ -1,0 +1,96 @@
+"""The daemon wire protocol (PROTOCOL.md): messages, parser, formatters and clients.
+
+Works against the built-in daemon and against a Forge RL daemon (no HELLO: one connection
+per command, no extensions).
+"""
+
+from tolaria.protocol.aio_client import AsyncDaemonClient, AsyncGame
+from tolaria.protocol.commands import (
+    SEAT_CONTROLLERS,
+    Command,
+    GameOptions,
+    Hello,
+    NewGame,
+    Shutdown,
+    Status,
+    parse_command,
+)
+from tolaria.protocol.errors import (
+    CommandError,
+    CommandRefused,
+    DaemonBusy,
+    DaemonDisconnected,
+    DaemonError,
+    DaemonTimeout,
+    DaemonUnavailable,
+    ProtocolError,
+)
+from tolaria.protocol.game_progress import GameProgress
+from tolaria.protocol.messages import (
+    DecisionMessage,
+    ErrorLine,
+    GameError,
+    GameResult,
+    GameStart,
+    GameTimeout,
+    HelloAnswer,
+    Message,
+    OkLine,
+    OtherLine,
+    SeedLine,
+    StatusEnd,
+    format_result,
+    parse_line,
+)
+from tolaria.protocol.replies import PASS, blocks_reply, index_reply, indices_reply, value_reply, yes_no_reply
+from tolaria.protocol.status import DaemonStatus, parse_status
+from tolaria.protocol.sync_client import DaemonClient, Game
+
+PROTOCOL_VERSION = 1
+
+__all__ = [
+    "PASS",
+    "PROTOCOL_VERSION",
+    "SEAT_CONTROLLERS",
+    "AsyncDaemonClient",
+    "AsyncGame",
+    "Command",
+    "CommandError",
+    "CommandRefused",
+    "DaemonBusy",
+    "DaemonClient",
+    "DaemonDisconnected",
+    "DaemonError",
+    "DaemonStatus",
+    "DaemonTimeout",
+    "DaemonUnavailable",
+    "DecisionMessage",
+    "ErrorLine",
+    "Game",
+    "GameError",
+    "GameOptions",
+    "GameProgress",
+    "GameResult",
+    "GameStart",
+    "GameTimeout",
+    "Hello",
+    "HelloAnswer",
+    "Message",
+    "NewGame",
+    "OkLine",
+    "OtherLine",
+    "ProtocolError",
+    "SeedLine",
+    "Shutdown",
+    "Status",
+    "StatusEnd",
+    "blocks_reply",
+    "format_result",
+    "index_reply",
+    "indices_reply",
+    "parse_command",
+    "parse_line",
+    "parse_status",
+    "value_reply",
+    "yes_no_reply",
+]
