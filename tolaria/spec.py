@@ -1,0 +1,851 @@
+"""The TrainingRun API: pydantic models of its spec and status.
+
+These models are the single source of truth. The CustomResourceDefinition in
+`crds/trainingrun.yaml` is generated from them (`tolaria crd`), local mode loads a
+TrainingRun file through `load_trainingrun`, and the operator, actors, learner and
+evaluator read their configuration from the same `TrainingRunSpec`.
+
+Field names are snake_case in Python and camelCase on the wire. Every rule that spans
+fields is written once as a `Rule`: a CEL expression that the API server enforces
+(`x-kubernetes-validations`) and a Python predicate with the same meaning and message, so
+that a spec refused by the cluster is refused the same way by local mode.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlparse
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from tolaria import __version__
+
+GROUP = "tolaria.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "TrainingRun"
+PLURAL = "trainingruns"
+SINGULAR = "trainingrun"
+SHORT_NAMES = ("tr",)
+
+DEFAULT_DAEMON_IMAGE = f"ghcr.io/tolaria/daemon:{__version__}"
+DEFAULT_TRAINER_IMAGE = f"ghcr.io/tolaria/trainer:{__version__}"
+DEFAULT_REDIS_IMAGE = "redis:7.2-alpine"
+
+# Children are named `{run}-learner`, `{run}-daemon` (a Service, so a DNS-1035 label) and
+# so on; 50 characters leaves room for the longest suffix within the 63-character limit.
+MAX_RUN_NAME_LENGTH = 50
+RUN_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+
+# A deck is a name or a relative path inside the daemon's deck directories; no segment may
+# start with a dot, so `..` cannot escape them, and no spaces (the protocol splits on them).
+DECK_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$"
+# Kubernetes resource.Quantity, as the upstream API types publish it.
+QUANTITY_PATTERN = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+DURATION_PATTERN = r"^([0-9]+(ms|s|m|h|d))+$"
+S3_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
+FILE_URI_PATTERN = r"^file://.+$"
+REDIS_URL_PATTERN = r"^rediss?://.+$"
+HTTP_URL_PATTERN = r"^https?://.+$"
+K8S_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
+CONDITION_REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as `90m`, `1h30m` or `2d` (units ms, s, m, h, d)."""
+    if not re.fullmatch(DURATION_PATTERN, text):
+        raise ValueError(f"{text!r} is not a duration such as 90m, 1h30m or 2d")
+    return sum(float(n) * _DURATION_UNITS[unit] for n, unit in re.findall(r"([0-9]+)(ms|s|m|h|d)", text))
+
+
+def _check_quantity(value: int | str) -> int | str:
+    if isinstance(value, str) and not re.fullmatch(QUANTITY_PATTERN, value):
+        raise ValueError(f"{value!r} is not a Kubernetes quantity such as 500m, 2 or 4Gi")
+    return value
+
+
+Quantity = Annotated[int | str, AfterValidator(_check_quantity)]
+
+
+def _no_duplicates(items: list[Any]) -> list[Any]:
+    seen: set[Any] = set()
+    for item in items:
+        if item in seen:
+            raise ValueError(f"Duplicate value: {item!r}")
+        seen.add(item)
+    return items
+
+
+# A list whose items are unique: `x-kubernetes-list-type: set` on the wire.
+SET_LIST = {"x-kubernetes-list-type": "set"}
+
+
+def _rfc3339(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# Kubernetes times on the wire: RFC 3339 in UTC, whole seconds (as metav1.Time).
+Timestamp = Annotated[datetime, PlainSerializer(_rfc3339, return_type=str, when_used="json-unless-none")]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule across fields of one object: CEL for the API server, `check` for Python.
+
+    `field_path` (relative, such as `.minReplicas`) is the field the error names.
+    """
+
+    cel: str
+    message: str
+    check: Callable[[Any], bool]
+    field_path: str | None = None
+
+
+class RuleViolation(ValueError):
+    def __init__(self, rule: Rule):
+        super().__init__(rule.message)
+        self.rule = rule
+
+
+class ApiModel(BaseModel):
+    """Base of the wire types: camelCase aliases, unknown fields refused, rules checked."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    rules: ClassVar[tuple[Rule, ...]] = ()
+
+    @model_validator(mode="after")
+    def _check_rules(self) -> ApiModel:
+        for rule in type(self).rules:
+            if not rule.check(self):
+                raise RuleViolation(rule)
+        return self
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON-ready dict with camelCase names, as stored by the API server."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+# ---------------------------------------------------------------------------------------
+# Shared Kubernetes shapes
+
+
+class ResourceRequirements(ApiModel):
+    """Compute resources of a container, as in a Pod spec."""
+
+    requests: dict[str, Quantity] = Field(
+        default_factory=dict, description="Minimum resources, such as cpu: 500m."
+    )
+    limits: dict[str, Quantity] = Field(
+        default_factory=dict, description="Maximum resources, such as memory: 4Gi."
+    )
+
+
+class Toleration(ApiModel):
+    """A Pod toleration, so the learner can run on tainted (for example GPU) nodes."""
+
+    key: str | None = Field(None, max_length=316)
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: str | None = Field(None, max_length=63)
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = Field(None, ge=0)
+
+
+class SecretKeyRef(ApiModel):
+    """A key of a Secret in the TrainingRun's namespace."""
+
+    name: str = Field(max_length=253, pattern=K8S_NAME_PATTERN, description="Name of the Secret.")
+    key: str = Field("password", max_length=253, pattern=SECRET_KEY_PATTERN, description="Key in the Secret.")
+
+
+# ---------------------------------------------------------------------------------------
+# Spec
+
+
+DeckName = Annotated[str, Field(min_length=1, max_length=128, pattern=DECK_PATTERN)]
+
+
+class Matchup(ApiModel):
+    """A deck pairing that games are played on, drawn with probability proportional to weight."""
+
+    agent_deck: DeckName = Field(description="Deck of the learning agent's seat.")
+    opponent_deck: DeckName = Field(description="Deck of the opponent's seat.")
+    weight: float = Field(1.0, gt=0, le=1000, description="Relative frequency of this pairing.")
+
+
+class Autoscaling(ApiModel):
+    """Sizing of the daemon pool from the rollout queue depth.
+
+    More daemons while the learner is starved (queue below target), fewer while rollouts
+    pile up. `minReplicas == maxReplicas` fixes the pool size.
+    """
+
+    min_replicas: int = Field(1, ge=0, le=1000)
+    max_replicas: int = Field(4, ge=1, le=1000)
+    target_queue_depth: int = Field(
+        2048,
+        ge=1,
+        le=10_000_000,
+        description="Rollout stream entries waiting for the learner that the pool aims at.",
+    )
+    scale_up_stabilization_seconds: int = Field(
+        15, ge=0, le=3600, description="Scale up only to the lowest size recommended during this window."
+    )
+    scale_down_stabilization_seconds: int = Field(
+        120, ge=0, le=3600, description="Scale down only to the highest size recommended during this window."
+    )
+    poll_interval_seconds: float = Field(
+        5.0, ge=0.5, le=300, description="How often the operator reads the queue depth from Redis."
+    )
+    fallback_replicas: int | None = Field(
+        None, ge=0, le=1000, description="Pool size while Redis cannot be read; unset holds the current size."
+    )
+
+    rules = (
+        Rule(
+            "self.minReplicas <= self.maxReplicas",
+            "minReplicas must be less than or equal to maxReplicas",
+            lambda m: m.min_replicas <= m.max_replicas,
+            ".minReplicas",
+        ),
+        Rule(
+            "!has(self.fallbackReplicas) || (self.fallbackReplicas >= self.minReplicas"
+            " && self.fallbackReplicas <= self.maxReplicas)",
+            "fallbackReplicas must lie between minReplicas and maxReplicas",
+            lambda m: m.fallback_replicas is None or m.min_replicas <= m.fallback_replicas <= m.max_replicas,
+            ".fallbackReplicas",
+        ),
+    )
+
+
+class DaemonSpec(ApiModel):
+    """The pool of game daemons (a Deployment behind a headless Service)."""
+
+    engine: Literal["builtin", "forge"] = Field(
+        "builtin",
+        description="builtin: Tolaria's rules engine; forge: a Forge daemon speaking the same protocol.",
+    )
+    image: str = Field(DEFAULT_DAEMON_IMAGE, min_length=1, max_length=512)
+    games_per_daemon: int = Field(64, ge=1, le=4096, description="Concurrent games one daemon serves.")
+    resources: ResourceRequirements = Field(
+        default_factory=lambda: ResourceRequirements(requests={"cpu": "1", "memory": "1Gi"})
+    )
+    autoscaling: Autoscaling = Field(default_factory=Autoscaling)
+
+
+class OpponentMix(ApiModel):
+    """Who the agent plays against, as relative weights (normalised by their sum).
+
+    selfPlay: the latest policy in both seats; builtinAi: the daemon's own AI; league: a past
+    policy snapshot from the checkpoint store.
+    """
+
+    self_play: float = Field(0.8, ge=0, le=1)
+    builtin_ai: float = Field(0.0, ge=0, le=1)
+    league: float = Field(0.2, ge=0, le=1)
+
+    rules = (
+        Rule(
+            "self.selfPlay + self.builtinAi + self.league > 0.0",
+            "at least one of selfPlay, builtinAi and league must be positive",
+            lambda m: m.self_play + m.builtin_ai + m.league > 0,
+        ),
+    )
+
+
+class ActorSpec(ApiModel):
+    """Actors play many games at once against the daemons and ship rollouts to Redis.
+
+    Exactly one of `replicas` (a fixed count) and `perDaemon` (actors per daemon, following
+    the autoscaled pool, rounded up) is set.
+    """
+
+    replicas: int | None = Field(None, ge=0, le=1000)
+    per_daemon: float | None = Field(None, gt=0, le=64)
+    image: str = Field(DEFAULT_TRAINER_IMAGE, min_length=1, max_length=512)
+    games_in_flight: int = Field(64, ge=1, le=8192, description="Concurrent games of one actor.")
+    policy_sync_interval_seconds: float = Field(5.0, gt=0, le=3600)
+    opponents: OpponentMix = Field(default_factory=OpponentMix)
+    resources: ResourceRequirements = Field(
+        default_factory=lambda: ResourceRequirements(requests={"cpu": "1", "memory": "2Gi"})
+    )
+
+    rules = (
+        Rule(
+            "has(self.replicas) != has(self.perDaemon)",
+            "exactly one of replicas and perDaemon must be set",
+            lambda m: (m.replicas is None) != (m.per_daemon is None),
+        ),
+    )
+
+
+class PPOSpec(ApiModel):
+    """PPO hyperparameters of the learner."""
+
+    learning_rate: float = Field(3e-4, gt=0, le=1)
+    gamma: float = Field(0.99, ge=0, le=1)
+    gae_lambda: float = Field(0.95, ge=0, le=1)
+    clip_range: float = Field(0.2, gt=0, le=1)
+    value_coef: float = Field(0.5, ge=0, le=100)
+    entropy_coef: float = Field(0.01, ge=0, le=10)
+    max_grad_norm: float = Field(0.5, gt=0, le=1000)
+    epochs: int = Field(4, ge=1, le=100)
+    minibatch_size: int = Field(1024, ge=1, le=1_048_576, description="Samples per gradient step.")
+    batch_size: int = Field(8192, ge=1, le=16_777_216, description="Samples per PPO update.")
+    max_policy_lag: int = Field(
+        4, ge=0, le=1000, description="Rollouts from a policy more than this many versions old are dropped."
+    )
+
+    rules = (
+        Rule(
+            "self.minibatchSize <= self.batchSize",
+            "minibatchSize must be less than or equal to batchSize",
+            lambda m: m.minibatch_size <= m.batch_size,
+            ".minibatchSize",
+        ),
+    )
+
+
+class NetworkSpec(ApiModel):
+    """Size of the policy network: a preset, optionally with some dimensions overridden."""
+
+    preset: Literal["small", "medium", "large"] = "small"
+    d_model: int | None = Field(None, ge=8, le=4096, description="Width of the card and state embeddings.")
+    layers: int | None = Field(None, ge=1, le=48)
+    heads: int | None = Field(None, ge=1, le=64)
+    ff_dim: int | None = Field(None, ge=8, le=16384)
+
+    rules = (
+        Rule(
+            "!has(self.dModel) || !has(self.heads) || self.dModel % self.heads == 0",
+            "dModel must be a multiple of heads",
+            lambda m: m.d_model is None or m.heads is None or m.d_model % m.heads == 0,
+            ".dModel",
+        ),
+    )
+
+
+class LearnerSpec(ApiModel):
+    """The PPO learner (a Job; restarted from its newest checkpoint up to maxRestarts times)."""
+
+    image: str = Field(DEFAULT_TRAINER_IMAGE, min_length=1, max_length=512)
+    gpus: int = Field(1, ge=0, le=16, description="nvidia.com/gpu devices; 0 trains on CPU.")
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[Toleration] = Field(default_factory=list, max_length=32)
+    resources: ResourceRequirements = Field(
+        default_factory=lambda: ResourceRequirements(requests={"cpu": "4", "memory": "16Gi"})
+    )
+    ppo: PPOSpec = Field(default_factory=PPOSpec)
+    network: NetworkSpec = Field(default_factory=NetworkSpec)
+    mixed_precision: Literal["bf16", "fp16", "none"] = Field(
+        "bf16", description="Autocast dtype on GPU; none trains in fp32."
+    )
+    compile: bool = Field(False, description="Compile the network with torch.compile.")
+    max_restarts: int = Field(3, ge=0, le=100, description="Failures after which the run is Failed.")
+
+
+class RedisSpec(ApiModel):
+    """The Redis that carries rollouts, weights and stats: managed by the operator, or external.
+
+    Exactly one of `managed: true` and `url` is set.
+    """
+
+    managed: bool | None = Field(
+        None, description="The operator runs a Redis Deployment and Service for the run."
+    )
+    image: str = Field(
+        DEFAULT_REDIS_IMAGE, min_length=1, max_length=512, description="Image of the managed Redis."
+    )
+    url: str | None = Field(
+        None, max_length=2048, pattern=REDIS_URL_PATTERN, description="External Redis, redis://host:port/db."
+    )
+    password_secret: SecretKeyRef | None = Field(None, description="Secret holding the Redis password.")
+    stream_max_length: int = Field(
+        200_000,
+        ge=1000,
+        le=100_000_000,
+        description="Rollout stream bound (XADD MAXLEN ~), so memory stays bounded.",
+    )
+    resources: ResourceRequirements = Field(
+        default_factory=lambda: ResourceRequirements(requests={"cpu": "500m", "memory": "1Gi"})
+    )
+
+    rules = (
+        Rule(
+            "(has(self.managed) && self.managed) != has(self.url)",
+            "exactly one of managed: true and url must be set",
+            lambda m: bool(m.managed) != (m.url is not None),
+        ),
+    )
+
+
+def parse_checkpoint_uri(uri: str) -> tuple[str, str, str]:
+    """(scheme, bucket or "", key prefix or path) of an `s3://bucket/prefix` or `file://path` URI.
+
+    `file://relative/dir` is relative to the working directory, `file:///abs/dir` absolute.
+    """
+    if re.fullmatch(S3_URI_PATTERN, uri):
+        parsed = urlparse(uri)
+        return "s3", parsed.netloc, parsed.path.strip("/")
+    if re.fullmatch(FILE_URI_PATTERN, uri):
+        return "file", "", uri[len("file://") :]
+    raise ValueError(f"{uri!r} is not s3://bucket/prefix or file://path")
+
+
+class CheckpointSpec(ApiModel):
+    """Where and how often the learner checkpoints (and where the league's snapshots live)."""
+
+    uri: str = Field(
+        "file://checkpoints",
+        max_length=2048,
+        description="s3://bucket/prefix or file://path (file://relative is relative to the working directory).",
+    )
+    every_updates: int = Field(
+        100, ge=0, le=1_000_000, description="Checkpoint every N PPO updates; 0: never."
+    )
+    every_minutes: float = Field(10.0, ge=0, le=10080, description="Checkpoint every M minutes; 0: never.")
+    keep: int = Field(5, ge=1, le=10_000, description="Newest checkpoints kept; older ones are deleted.")
+    credentials_secret: str | None = Field(
+        None,
+        max_length=253,
+        pattern=K8S_NAME_PATTERN,
+        description="Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for s3:// URIs.",
+    )
+    endpoint_url: str | None = Field(
+        None,
+        max_length=2048,
+        pattern=HTTP_URL_PATTERN,
+        description="S3-compatible endpoint (MinIO, Ceph, ...).",
+    )
+
+    rules = (
+        Rule(
+            f"self.uri.matches('{S3_URI_PATTERN}') || self.uri.matches('{FILE_URI_PATTERN}')",
+            "uri must be s3://bucket/prefix or file://path",
+            lambda m: bool(re.fullmatch(S3_URI_PATTERN, m.uri) or re.fullmatch(FILE_URI_PATTERN, m.uri)),
+            ".uri",
+        ),
+        Rule(
+            "self.uri.startsWith('s3://') || (!has(self.endpointUrl) && !has(self.credentialsSecret))",
+            "endpointUrl and credentialsSecret apply only to s3:// URIs",
+            lambda m: m.uri.startswith("s3://") or (m.endpoint_url is None and m.credentials_secret is None),
+        ),
+        Rule(
+            "self.everyUpdates > 0 || self.everyMinutes > 0.0",
+            "at least one of everyUpdates and everyMinutes must be positive",
+            lambda m: m.every_updates > 0 or m.every_minutes > 0,
+        ),
+    )
+
+
+Baseline = Literal["random", "heuristic", "league"]
+
+
+class EvaluationSpec(ApiModel):
+    """The evaluator: plays the current policy against baselines and keeps Elo ratings."""
+
+    enabled: bool = True
+    every_updates: int = Field(
+        50, ge=0, le=1_000_000, description="Evaluate every N policy versions; 0: never."
+    )
+    every_minutes: float = Field(0.0, ge=0, le=10080, description="Evaluate every M minutes; 0: never.")
+    games: int = Field(
+        200, ge=2, le=100_000, description="Games per baseline per evaluation, both seat orders."
+    )
+    baselines: Annotated[list[Baseline], AfterValidator(_no_duplicates)] = Field(
+        default_factory=lambda: ["random", "heuristic"],
+        min_length=1,
+        max_length=3,
+        description="random and heuristic: the daemon's players; league: past policy snapshots.",
+        json_schema_extra=SET_LIST,
+    )
+    elo_k: float = Field(32.0, gt=0, le=400, description="Elo K-factor (ratings start at 1200).")
+    promotion_margin: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="When set, a new policy reaches the actors only if it scores at least 0.5 - margin"
+        " against the current one.",
+    )
+
+    rules = (
+        Rule(
+            "!self.enabled || self.everyUpdates > 0 || self.everyMinutes > 0.0",
+            "an enabled evaluation needs everyUpdates or everyMinutes to be positive",
+            lambda m: not m.enabled or m.every_updates > 0 or m.every_minutes > 0,
+        ),
+    )
+
+
+class StopSpec(ApiModel):
+    """When the run ends as Succeeded (any criterion met ends it)."""
+
+    max_games: int | None = Field(None, ge=1, description="Games played by the actors.")
+    max_wall_clock: str | None = Field(
+        None,
+        max_length=32,
+        pattern=DURATION_PATTERN,
+        description="Duration since start, such as 36h or 1h30m.",
+    )
+    target_win_rate: float | None = Field(
+        None, gt=0, le=1, description="Evaluated win rate against targetBaseline."
+    )
+    target_baseline: Baseline = "heuristic"
+
+    @property
+    def max_wall_clock_seconds(self) -> float | None:
+        return None if self.max_wall_clock is None else parse_duration(self.max_wall_clock)
+
+
+class RewardShaping(ApiModel):
+    """Dense reward terms added to the +1/-1/0 game outcome; all zero (off) by default.
+
+    Each coefficient multiplies the per-decision change of its quantity: lifeDelta of
+    (own life - opponent's life) / 20, cardAdvantage of (own cards in hand and on the
+    battlefield - the opponent's).
+    """
+
+    life_delta: float = Field(0.0, ge=-10, le=10)
+    card_advantage: float = Field(0.0, ge=-10, le=10)
+
+
+class TrainingRunSpec(ApiModel):
+    """Desired state of a training run: what to play, with what, and when to stop."""
+
+    decks: Annotated[list[DeckName], AfterValidator(_no_duplicates)] = Field(
+        min_length=1,
+        max_length=32,
+        description="Deck names (or paths inside the daemons' deck directories) of this run.",
+        json_schema_extra=SET_LIST,
+    )
+    matchups: list[Matchup] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Deck pairings with weights; empty: every ordered pair of decks, mirrors included, weight 1.",
+    )
+    daemons: DaemonSpec = Field(default_factory=DaemonSpec)
+    actors: ActorSpec = Field(default_factory=lambda: ActorSpec(per_daemon=1.0))
+    learner: LearnerSpec = Field(default_factory=LearnerSpec)
+    redis: RedisSpec = Field(default_factory=lambda: RedisSpec(managed=True))
+    checkpoints: CheckpointSpec = Field(default_factory=CheckpointSpec)
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
+    stop: StopSpec = Field(default_factory=StopSpec)
+    reward_shaping: RewardShaping = Field(default_factory=RewardShaping)
+    suspend: bool = Field(
+        False, description="Scale daemons and actors to zero and stop the learner after a checkpoint."
+    )
+    seed: int | None = Field(None, ge=0, le=2**31 - 1, description="Base seed of games and training.")
+
+    rules = (
+        Rule(
+            "!has(self.matchups) || self.matchups.all(m, m.agentDeck in self.decks && m.opponentDeck in self.decks)",
+            "every matchup deck must be listed in decks",
+            lambda m: all(x.agent_deck in m.decks and x.opponent_deck in m.decks for x in m.matchups),
+            ".matchups",
+        ),
+        Rule(
+            "!has(self.stop) || !has(self.stop.targetWinRate) || (has(self.evaluation)"
+            " && self.evaluation.enabled && self.stop.targetBaseline in self.evaluation.baselines)",
+            "stop.targetWinRate needs evaluation enabled with stop.targetBaseline among evaluation.baselines",
+            lambda m: (
+                m.stop.target_win_rate is None
+                or (m.evaluation.enabled and m.stop.target_baseline in m.evaluation.baselines)
+            ),
+            ".stop.targetWinRate",
+        ),
+    )
+
+    def pairings(self) -> list[tuple[str, str, float]]:
+        """(agent deck, opponent deck, weight) of every pairing games are drawn from."""
+        if self.matchups:
+            return [(m.agent_deck, m.opponent_deck, m.weight) for m in self.matchups]
+        return [(a, b, 1.0) for a in self.decks for b in self.decks]
+
+
+# ---------------------------------------------------------------------------------------
+# Status
+
+
+class StatusModel(ApiModel):
+    # The status also carries what kopf keeps there; it is not ours to refuse.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+Phase = Literal["Pending", "Running", "Suspended", "Succeeded", "Failed"]
+ConditionType = Literal["Ready", "Progressing", "Degraded", "Suspended", "Complete", "Failed"]
+PHASES: tuple[str, ...] = Phase.__args__
+CONDITION_TYPES: tuple[str, ...] = ConditionType.__args__
+
+
+class Condition(StatusModel):
+    """One aspect of the run's state, as metav1.Condition."""
+
+    type: ConditionType
+    status: Literal["True", "False", "Unknown"]
+    reason: str = Field(max_length=1024, pattern=CONDITION_REASON_PATTERN, description="CamelCase reason.")
+    message: str = Field("", max_length=32768)
+    last_transition_time: Timestamp
+    observed_generation: int | None = Field(None, ge=0)
+
+
+class DaemonsStatus(StatusModel):
+    ready: int = Field(0, ge=0)
+    desired: int = Field(0, ge=0)
+
+
+class LearnerStatus(StatusModel):
+    state: str = Field(
+        "Pending",
+        max_length=64,
+        description="Pending, Running, Restarting, Checkpointing, Succeeded, Failed, ...",
+    )
+    restarts: int = Field(0, ge=0)
+
+
+class CheckpointRef(StatusModel):
+    uri: str = Field(max_length=2048)
+    time: Timestamp
+
+
+class TrainingRunStatus(StatusModel):
+    """Observed state of a training run, written by the operator (and shown by local mode)."""
+
+    phase: Phase | None = None
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=16,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    observed_generation: int | None = Field(None, ge=0)
+    games_played: int | None = Field(None, ge=0)
+    queue_depth: int | None = Field(None, ge=0, description="Rollout stream entries not yet consumed.")
+    daemons: DaemonsStatus | None = None
+    daemons_summary: str | None = Field(
+        None, max_length=32, description="ready/desired daemons, such as 3/4."
+    )
+    actors_ready: int | None = Field(None, ge=0)
+    learner: LearnerStatus | None = None
+    policy_version: int | None = Field(None, ge=0)
+    win_rate: float | None = Field(
+        None, ge=0, le=1, description="Latest evaluated win rate against baseline."
+    )
+    baseline: str | None = Field(None, max_length=64)
+    elo: int | None = Field(None, description="Elo rating of the current policy (rounded).")
+    last_checkpoint: CheckpointRef | None = None
+    start_time: Timestamp | None = None
+    completion_time: Timestamp | None = None
+
+    def condition(self, type_: str) -> Condition | None:
+        return next((c for c in self.conditions if c.type == type_), None)
+
+    def set_condition(
+        self,
+        type_: ConditionType,
+        status: Literal["True", "False", "Unknown"],
+        reason: str,
+        message: str = "",
+        observed_generation: int | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        """Add or update a condition; lastTransitionTime moves only when status changes."""
+        existing = self.condition(type_)
+        if existing is not None and existing.status == status:
+            existing.reason, existing.message = reason, message
+            existing.observed_generation = observed_generation
+            return
+        fresh = Condition(
+            type=type_,
+            status=status,
+            reason=reason,
+            message=message,
+            last_transition_time=now or datetime.now(UTC),
+            observed_generation=observed_generation,
+        )
+        self.conditions = [c for c in self.conditions if c.type != type_] + [fresh]
+
+
+# ---------------------------------------------------------------------------------------
+# The resource
+
+
+class ObjectMeta(BaseModel):
+    """The parts of metadata Tolaria reads; everything else the API server sets is kept."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="allow")
+
+    name: str = Field(min_length=1, max_length=253)
+    namespace: str = Field("default", max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    generation: int | None = None
+    uid: str | None = None
+
+
+# The name prefixes the run's children (`{run}-learner`, the `{run}-daemon` Service, ...).
+NAME_RULE = Rule(
+    f"self.metadata.name.size() <= {MAX_RUN_NAME_LENGTH} && self.metadata.name.matches('{RUN_NAME_PATTERN}')",
+    f"metadata.name must be a DNS-1035 label of at most {MAX_RUN_NAME_LENGTH} characters,"
+    " so that the names of the run's children stay valid",
+    lambda m: (
+        len(m.metadata.name) <= MAX_RUN_NAME_LENGTH and bool(re.fullmatch(RUN_NAME_PATTERN, m.metadata.name))
+    ),
+    ".metadata.name",
+)
+
+
+class TrainingRun(ApiModel):
+    """A whole TrainingRun resource: apiVersion, kind, metadata, spec and status."""
+
+    api_version: Literal["tolaria.dev/v1alpha1"] = API_VERSION
+    kind: Literal["TrainingRun"] = KIND
+    metadata: ObjectMeta
+    spec: TrainingRunSpec
+    status: TrainingRunStatus | None = None
+
+    rules = (NAME_RULE,)
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def namespace(self) -> str:
+        return self.metadata.namespace
+
+
+# ---------------------------------------------------------------------------------------
+# Loading, with errors in the API server's words
+
+
+@dataclass(frozen=True)
+class FieldError:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class SpecError(ValueError):
+    """A TrainingRun that is not valid; `errors` name each offending field."""
+
+    def __init__(self, errors: list[FieldError], source: str = ""):
+        self.errors = errors
+        self.source = source
+        head = f"invalid TrainingRun {source}: " if source else "invalid TrainingRun: "
+        super().__init__(head + "; ".join(str(e) for e in errors))
+
+
+def _render_value(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, dict | list):
+        return "object" if isinstance(value, dict) else "array"
+    return repr(value).lower() if isinstance(value, bool) else repr(value)
+
+
+# Location entries pydantic adds for union members and validators, which are not fields.
+_UNION_MEMBERS = frozenset({"int", "str", "float", "bool"})
+
+
+def _value_at(document: Any, relative_path: str) -> Any:
+    for name in relative_path.strip(".").split("."):
+        if not isinstance(document, dict) or name not in document:
+            return None
+        document = document[name]
+    return document
+
+
+def _field_errors(exc: ValidationError) -> list[FieldError]:
+    by_path: dict[str, FieldError] = {}
+    for err in exc.errors():
+        loc = [p for p in err["loc"] if isinstance(p, int) or (p not in _UNION_MEMBERS and "[" not in p)]
+        union_member = len(loc) != len(err["loc"])
+        cause = (err.get("ctx") or {}).get("error")
+        message = err["msg"].removeprefix("Value error, ")
+        value = err["input"]
+        if isinstance(cause, RuleViolation):
+            message = cause.rule.message
+            if cause.rule.field_path:
+                loc += cause.rule.field_path.strip(".").split(".")
+                value = _value_at(value, cause.rule.field_path)
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+        kind = err["type"]
+        if kind == "missing":
+            text = "Required value"
+        elif kind == "extra_forbidden":
+            text = "Forbidden: unknown field"
+        elif kind == "literal_error":
+            text = f"Unsupported value: {_render_value(value)}: {message}"
+        elif union_member and path in by_path:
+            # int-or-string fields fail once per member; one message says it all.
+            text = (
+                f"Invalid value: {_render_value(value)}: must be an integer or a quantity string such as 500m"
+            )
+        else:
+            text = f"Invalid value: {_render_value(value)}: {message}"
+        by_path[path] = FieldError(path, text)
+    return list(by_path.values())
+
+
+def load_trainingrun(source: str | Path | dict[str, Any]) -> TrainingRun:
+    """A TrainingRun from a YAML file or a dict (a manifest or a kopf body).
+
+    Raises SpecError with one `FieldError` per problem, each naming the field path
+    (`spec.daemons.autoscaling.minReplicas: Invalid value: ...`), as the API server does.
+    """
+    label = ""
+    if isinstance(source, dict):
+        document = source
+    else:
+        path = Path(source)
+        label = str(path)
+        try:
+            documents = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+        except OSError as e:
+            raise SpecError([FieldError("", f"cannot read {path}: {e.strerror or e}")], label) from e
+        except yaml.YAMLError as e:
+            raise SpecError([FieldError("", f"not valid YAML: {e}")], label) from e
+        if len(documents) != 1:
+            raise SpecError([FieldError("", f"expected one YAML document, found {len(documents)}")], label)
+        document = documents[0]
+    if not isinstance(document, dict):
+        raise SpecError(
+            [FieldError("", "expected a mapping with apiVersion, kind, metadata and spec")], label
+        )
+    errors: list[FieldError] = []
+    if document.get("apiVersion") != API_VERSION:
+        errors.append(
+            FieldError(
+                "apiVersion",
+                f"Unsupported value: {_render_value(document.get('apiVersion'))}: expected {API_VERSION}",
+            )
+        )
+    if document.get("kind") != KIND:
+        errors.append(
+            FieldError("kind", f"Unsupported value: {_render_value(document.get('kind'))}: expected {KIND}")
+        )
+    if errors:
+        raise SpecError(errors, label)
+    try:
+        run = TrainingRun.model_validate(document)
+    except ValidationError as e:
+        raise SpecError(_field_errors(e), label) from e
+    return run
