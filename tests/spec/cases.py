@@ -1,0 +1,125 @@
+"""TrainingRuns that must be refused, shared by the loader's unit tests and the API server's e2e tests.
+
+Each case patches a valid minimal manifest and names the field path that the error must name,
+both in `load_trainingrun`'s message and in the API server's.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+MINIMAL: dict[str, Any] = {
+    "apiVersion": "tolaria.dev/v1alpha1",
+    "kind": "TrainingRun",
+    "metadata": {"name": "bad"},
+    "spec": {"decks": ["red_aggro", "white_weenie"]},
+}
+
+
+def merged(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `patch` merged in (nested mappings merge, anything else replaces)."""
+    out = copy.deepcopy(base)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def spec(**patch: Any) -> dict[str, Any]:
+    return {"spec": patch}
+
+
+# (id, patch, field path the error names, words of the message)
+BAD_SPECS: list[tuple[str, dict[str, Any], str, str]] = [
+    (
+        "min-above-max-replicas",
+        spec(daemons={"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}),
+        "spec.daemons.autoscaling.minReplicas",
+        "minReplicas must be less than or equal to maxReplicas",
+    ),
+    (
+        "fallback-outside-range",
+        spec(daemons={"autoscaling": {"maxReplicas": 3, "fallbackReplicas": 9}}),
+        "spec.daemons.autoscaling.fallbackReplicas",
+        "fallbackReplicas must lie between",
+    ),
+    (
+        "actors-replicas-and-per-daemon",
+        spec(actors={"replicas": 2, "perDaemon": 1}),
+        "spec.actors",
+        "exactly one of replicas and perDaemon",
+    ),
+    (
+        "actors-neither-replicas-nor-per-daemon",
+        spec(actors={"gamesInFlight": 32}),
+        "spec.actors",
+        "exactly one of replicas and perDaemon",
+    ),
+    (
+        "redis-managed-and-url",
+        spec(redis={"managed": True, "url": "redis://r:6379/0"}),
+        "spec.redis",
+        "exactly one of managed: true and url",
+    ),
+    (
+        "checkpoint-uri-scheme",
+        spec(checkpoints={"uri": "gs://bucket/runs"}),
+        "spec.checkpoints.uri",
+        "uri must be s3://bucket/prefix or file://path",
+    ),
+    (
+        "endpoint-url-with-file-uri",
+        spec(checkpoints={"uri": "file:///ckpt", "endpointUrl": "http://minio:9000"}),
+        "spec.checkpoints",
+        "apply only to s3:// URIs",
+    ),
+    (
+        "matchup-deck-not-listed",
+        spec(matchups=[{"agentDeck": "red_aggro", "opponentDeck": "blue_tempo"}]),
+        "spec.matchups",
+        "every matchup deck must be listed in decks",
+    ),
+    (
+        "minibatch-above-batch",
+        spec(learner={"ppo": {"minibatchSize": 4096, "batchSize": 1024}}),
+        "spec.learner.ppo.minibatchSize",
+        "minibatchSize must be less than or equal to batchSize",
+    ),
+    (
+        "target-win-rate-baseline-not-evaluated",
+        spec(stop={"targetWinRate": 0.6, "targetBaseline": "league"}),
+        "spec.stop.targetWinRate",
+        "targetBaseline among evaluation.baselines",
+    ),
+    (
+        "opponent-weights-all-zero",
+        spec(actors={"perDaemon": 1, "opponents": {"selfPlay": 0, "league": 0}}),
+        "spec.actors.opponents",
+        "at least one of selfPlay, builtinAi and league must be positive",
+    ),
+    ("unknown-engine", spec(daemons={"engine": "xmage"}), "spec.daemons.engine", "xmage"),
+    ("gamma-above-one", spec(learner={"ppo": {"gamma": 1.5}}), "spec.learner.ppo.gamma", "1.5"),
+    ("mixed-precision-fp8", spec(learner={"mixedPrecision": "fp8"}), "spec.learner.mixedPrecision", "fp8"),
+    ("negative-gpus", spec(learner={"gpus": -1}), "spec.learner.gpus", "-1"),
+    ("no-decks", spec(decks=[]), "spec.decks", ""),
+    ("deck-escaping-the-deck-directory", spec(decks=["../secrets"]), "spec.decks[0]", "../secrets"),
+    ("duplicate-deck", spec(decks=["red_aggro", "red_aggro"]), "spec.decks", "Duplicate value"),
+    (
+        "wall-clock-not-a-duration",
+        spec(stop={"maxWallClock": "two days"}),
+        "spec.stop.maxWallClock",
+        "two days",
+    ),
+    (
+        "cpu-not-a-quantity",
+        spec(daemons={"resources": {"requests": {"cpu": "lots"}}}),
+        "spec.daemons.resources.requests.cpu",
+        "lots",
+    ),
+    ("unknown-baseline", spec(evaluation={"baselines": ["chess"]}), "spec.evaluation.baselines[0]", "chess"),
+    ("redis-url-scheme", spec(redis={"url": "http://redis:6379"}), "spec.redis.url", "http://redis:6379"),
+    ("name-too-long", {"metadata": {"name": "r" * 51}}, "metadata.name", "DNS-1035 label of at most 50"),
+]

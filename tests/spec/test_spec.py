@@ -1,0 +1,182 @@
+"""The TrainingRun models: examples load, defaults are sensible, bad specs are refused by field."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tolaria.spec import (
+    SpecError,
+    TrainingRunSpec,
+    TrainingRunStatus,
+    load_trainingrun,
+    parse_checkpoint_uri,
+    parse_duration,
+)
+
+from .cases import BAD_SPECS, MINIMAL, merged
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize("name", ["minimal.yaml", "trainingrun.yaml"])
+def test_examples_load(name):
+    run = load_trainingrun(EXAMPLES / name)
+    assert run.spec.decks == ["red_aggro", "white_weenie"]
+
+
+def test_every_example_is_tested():
+    assert sorted(p.name for p in EXAMPLES.glob("*.yaml")) == ["minimal.yaml", "trainingrun.yaml"]
+
+
+def test_minimal_spec_gets_a_whole_topology_by_default():
+    spec = load_trainingrun(EXAMPLES / "minimal.yaml").spec
+    assert spec.actors.per_daemon == 1.0 and spec.actors.replicas is None
+    assert spec.redis.managed is True and spec.redis.url is None
+    assert spec.daemons.engine == "builtin"
+    assert spec.daemons.autoscaling.min_replicas <= spec.daemons.autoscaling.max_replicas
+    assert spec.learner.mixed_precision == "bf16"
+    assert spec.checkpoints.uri == "file://checkpoints"
+    assert spec.evaluation.baselines == ["random", "heuristic"]
+    assert spec.reward_shaping.life_delta == 0 and spec.reward_shaping.card_advantage == 0
+    assert spec.suspend is False
+
+
+def test_wire_names_are_camel_case_and_round_trip():
+    run = load_trainingrun(EXAMPLES / "trainingrun.yaml")
+    wire = run.to_wire()
+    assert wire["spec"]["daemons"]["autoscaling"]["scaleDownStabilizationSeconds"] == 300
+    assert wire["spec"]["learner"]["ppo"]["gaeLambda"] == 0.95
+    assert wire["spec"]["actors"]["opponents"]["builtinAi"] == 0.1
+    assert load_trainingrun(wire) == run
+
+
+def test_python_names_are_accepted_too():
+    spec = TrainingRunSpec(decks=["a"], actors={"replicas": 3})
+    assert spec.actors.replicas == 3 and spec.actors.per_daemon is None
+
+
+def test_pairings_default_to_every_ordered_pair():
+    spec = TrainingRunSpec(decks=["a", "b"])
+    assert spec.pairings() == [("a", "a", 1.0), ("a", "b", 1.0), ("b", "a", 1.0), ("b", "b", 1.0)]
+    spec = TrainingRunSpec(decks=["a", "b"], matchups=[{"agentDeck": "a", "opponentDeck": "b", "weight": 3}])
+    assert spec.pairings() == [("a", "b", 3.0)]
+
+
+@pytest.mark.parametrize(
+    ("patch", "path", "words"), [c[1:] for c in BAD_SPECS], ids=[c[0] for c in BAD_SPECS]
+)
+def test_bad_spec_is_refused_naming_the_field(patch, path, words):
+    with pytest.raises(SpecError) as caught:
+        load_trainingrun(merged(MINIMAL, patch))
+    paths = [e.path for e in caught.value.errors]
+    assert path in paths, f"{path} not among {paths}: {caught.value}"
+    assert f"{path}: " in str(caught.value)
+    assert words in str(caught.value)
+
+
+def test_there_are_at_least_ten_distinct_bad_specs():
+    assert len({path for _, _, path, _ in BAD_SPECS}) >= 10
+
+
+def test_unknown_field_is_refused():
+    with pytest.raises(SpecError, match=r"spec\.daemon: Forbidden: unknown field"):
+        load_trainingrun(merged(MINIMAL, {"spec": {"daemon": {"engine": "forge"}}}))
+
+
+def test_every_error_is_reported_at_once():
+    bad = merged(MINIMAL, {"spec": {"learner": {"gpus": -1, "mixedPrecision": "fp8"}}})
+    with pytest.raises(SpecError) as caught:
+        load_trainingrun(bad)
+    assert {e.path for e in caught.value.errors} == {"spec.learner.gpus", "spec.learner.mixedPrecision"}
+
+
+def test_wrong_kind_and_api_version_are_named():
+    bad = dict(copy.deepcopy(MINIMAL), apiVersion="tolaria.dev/v1", kind="Job")
+    with pytest.raises(SpecError) as caught:
+        load_trainingrun(bad)
+    assert [e.path for e in caught.value.errors] == ["apiVersion", "kind"]
+
+
+def test_file_problems_name_the_file(tmp_path):
+    with pytest.raises(SpecError, match=r"cannot read .*missing\.yaml"):
+        load_trainingrun(tmp_path / "missing.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("spec: [unclosed\n")
+    with pytest.raises(SpecError, match=r"broken\.yaml: not valid YAML"):
+        load_trainingrun(broken)
+    two = tmp_path / "two.yaml"
+    two.write_text("a: 1\n---\nb: 2\n")
+    with pytest.raises(SpecError, match="expected one YAML document, found 2"):
+        load_trainingrun(two)
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("42\n")
+    with pytest.raises(SpecError, match="expected a mapping"):
+        load_trainingrun(scalar)
+
+
+def test_kopf_body_with_status_and_server_metadata_loads():
+    body = merged(
+        MINIMAL,
+        {
+            "metadata": {
+                "namespace": "ml",
+                "generation": 3,
+                "uid": "u-1",
+                "managedFields": [{"manager": "kubectl"}],
+            },
+            "status": {"phase": "Running", "gamesPlayed": 10, "kopf": {"progress": {}}},
+        },
+    )
+    run = load_trainingrun(body)
+    assert (run.namespace, run.name, run.metadata.generation) == ("ml", "bad", 3)
+    assert run.status.phase == "Running" and run.status.games_played == 10
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90m", 5400), ("1h30m", 5400), ("2d", 172800), ("500ms", 0.5), ("36h", 129600)]
+)
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "2 days", "1.5h", "h", "10"])
+def test_parse_duration_refuses(text):
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(text)
+
+
+def test_parse_checkpoint_uri():
+    assert parse_checkpoint_uri("s3://my-bucket/runs/a") == ("s3", "my-bucket", "runs/a")
+    assert parse_checkpoint_uri("s3://my-bucket") == ("s3", "my-bucket", "")
+    assert parse_checkpoint_uri("file:///var/ckpt") == ("file", "", "/var/ckpt")
+    assert parse_checkpoint_uri("file://ckpt") == ("file", "", "ckpt")
+    with pytest.raises(ValueError, match="gs://b"):
+        parse_checkpoint_uri("gs://b/x")
+
+
+def test_set_condition_moves_transition_time_only_on_status_change():
+    status = TrainingRunStatus()
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    status.set_condition("Ready", "False", "DaemonsStarting", "0/2 daemons", observed_generation=1, now=t0)
+    status.set_condition(
+        "Ready", "False", "ActorsStarting", "2/2 daemons", observed_generation=2, now=t0 + timedelta(1)
+    )
+    ready = status.condition("Ready")
+    assert (ready.reason, ready.last_transition_time, ready.observed_generation) == ("ActorsStarting", t0, 2)
+    status.set_condition("Ready", "True", "AllReady", now=t0 + timedelta(2))
+    assert status.condition("Ready").last_transition_time == t0 + timedelta(2)
+    assert len(status.conditions) == 1
+
+
+def test_status_wire_form_uses_kubernetes_times():
+    status = TrainingRunStatus(phase="Running", daemons_summary="3/4")
+    status.set_condition(
+        "Progressing", "True", "Training", now=datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    )
+    wire = status.to_wire()
+    assert wire["conditions"][0]["lastTransitionTime"] == "2026-01-01T12:00:00Z"
+    assert wire["daemonsSummary"] == "3/4"
