@@ -1,0 +1,1073 @@
+"""One game of Magic as a state machine: Game.start()/submit() drive a generator of Decisions.
+
+The rules code reads top to bottom: every place a player must choose is `answer = yield
+from self._ask(decision)`, and Game.submit() sends the answer in. Players who could only
+pass are passed for silently, so every Decision offered has a real choice.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+
+from tolaria.engine.cards import CardDef
+from tolaria.engine.decision import Action, Decision
+from tolaria.engine.deck import Deck
+from tolaria.engine.mana import ManaCost, can_pay, choose_sources
+from tolaria.engine.objects import (
+    BATTLEFIELD,
+    EXILE,
+    GRAVEYARD,
+    HAND,
+    LIBRARY,
+    STACK,
+    Card,
+    Player,
+    StackItem,
+)
+
+MAIN1, MAIN2 = "MAIN1", "MAIN2"
+HAND_SIZE = 7
+Flow = Generator[Decision, object, None]
+
+
+@dataclass(frozen=True, slots=True)
+class GameResult:
+    winner: int | None  # seat, None for a draw
+    turns: int
+    reason: str  # "life", "decking", "turn_limit", "concede", "draw"
+
+
+class GameOver(Exception):
+    """Raised inside the flow when the game ends."""
+
+
+class Game:
+    """A two-player game between two decks, deterministic for a given seed and answers."""
+
+    def __init__(
+        self,
+        decks: Sequence[Deck],
+        seed: int = 0,
+        names: Sequence[str] | None = None,
+        max_turns: int = 60,
+        full_observability: bool = False,
+    ):
+        if len(decks) != 2:
+            raise ValueError("a game needs exactly two decks")
+        names = names or (f"Player(1)-{decks[0].name}", f"Player(2)-{decks[1].name}")
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.max_turns = max_turns
+        self.full_observability = full_observability
+        self.players = [Player(0, names[0]), Player(1, names[1])]
+        self.players[0].opponent, self.players[1].opponent = self.players[1], self.players[0]
+        self._next_id = 1
+        self._pool = decks[0].pool
+        for player, deck in zip(self.players, decks, strict=True):
+            for cdef in deck.cards:
+                player.library.append(self._new_card(cdef, player))
+        self.turn = 0
+        self.active = self.players[0]
+        self.priority: Player | None = None
+        self.phase = "UNTAP"
+        self.stack: list[StackItem] = []
+        self.pending_triggers: list[tuple] = []
+        self.attackers: list[Card] = []
+        self.blockers_of: dict[int, list[Card]] = {}
+        self.blocked: set[int] = set()
+        self.no_lifegain = False
+        self.no_damage_prevention = False
+        self.anthems: list[tuple[Card, object]] = []
+        self.cost_increases: list[tuple[Card, object]] = []
+        self.graveyard_exilers: list[Card] = []
+        self.decision_ids = [0, 0]
+        self.result: GameResult | None = None
+        self.pending: Decision | None = None
+        self._flow: Flow | None = None
+
+    # -- driving the game ----------------------------------------------------------------
+    def start(self) -> Decision | None:
+        if self._flow is not None:
+            raise RuntimeError("game already started")
+        self._flow = self._game()
+        return self._advance(None)
+
+    def submit(self, answer: object) -> Decision | None:
+        if self.pending is None:
+            raise RuntimeError("no decision is pending")
+        return self._advance(answer)
+
+    def concede(self, seat: int) -> None:
+        if self.result is not None:
+            return
+        self.result = GameResult(1 - seat, self.turn, "concede")
+        self.players[seat].lost = True
+        self.pending = None
+        if self._flow is not None:
+            self._flow.close()
+
+    @property
+    def is_over(self) -> bool:
+        return self.result is not None
+
+    def _advance(self, answer: object) -> Decision | None:
+        try:
+            self.pending = self._flow.send(answer)
+        except GameOver:
+            self.pending = None
+        except StopIteration:
+            self.pending = None
+            if self.result is None:
+                raise RuntimeError("game flow ended without a result") from None
+        return self.pending
+
+    def _ask(self, decision: Decision) -> Generator[Decision, object, object]:
+        self.decision_ids[decision.seat] += 1
+        decision.decision_id = self.decision_ids[decision.seat]
+        answer = yield decision
+        return answer
+
+    def _end(self, winner: Player | None, reason: str) -> None:
+        self.result = GameResult(None if winner is None else winner.seat, self.turn, reason)
+        for p in self.players:
+            p.lost = winner is not None and p is not winner
+        raise GameOver
+
+    def _new_card(self, cdef: CardDef, owner: Player) -> Card:
+        card = Card(self._next_id, cdef, owner)
+        self._next_id += 1
+        return card
+
+    # -- game flow -------------------------------------------------------------------------
+    def _game(self) -> Flow:
+        self.active = self.players[self.rng.randrange(2)]
+        for p in (self.active, self.active.opponent):
+            yield from self._mulligan(p)
+        while True:
+            self.turn += 1
+            if self.turn > self.max_turns:
+                self.turn = self.max_turns
+                self._end(None, "turn_limit")
+            yield from self._take_turn()
+            self.active = self.active.opponent
+
+    def _mulligan(self, p: Player) -> Flow:
+        self.rng.shuffle(p.library)
+        self._draw(p, HAND_SIZE)
+        while p.mulligans < HAND_SIZE:
+            bottom = p.mulligans
+            msg = f"Keep this hand of {len(p.hand)} cards?" + (f" ({bottom} to the bottom)" if bottom else "")
+            keep = yield from self._ask(Decision(self, p.seat, "confirm_action", msg, purpose="mulligan"))
+            if keep:
+                break
+            p.mulligans += 1
+            for c in list(p.hand):
+                self._move(c, LIBRARY)
+            self.rng.shuffle(p.library)
+            self._draw(p, HAND_SIZE)
+        n = min(p.mulligans, HAND_SIZE)
+        if n:
+            picks = yield from self._ask(
+                Decision(
+                    self,
+                    p.seat,
+                    "choose_cards",
+                    f"Choose {n} card(s) to put on the bottom of your library",
+                    list(p.hand),
+                    purpose="mulligan_bottom",
+                    min=n,
+                    max=n,
+                )
+            )
+            for c in [p.hand[i] for i in picks]:
+                self._move(c, LIBRARY, top=False)
+
+    def _take_turn(self) -> Flow:
+        ap = self.active
+        self.phase = "UNTAP"
+        ap.lands_played = 0
+        for p in self.players:
+            p.landfall_this_turn = False
+            p.lost_life_this_turn = False
+        for c in ap.battlefield:
+            c.tapped = False
+            c.sick = False
+        self.phase = "UPKEEP"
+        for c in ap.exile:
+            if c.time_counters > 0:
+                self.pending_triggers.append((c, None, "suspend"))
+        yield from self._priority()
+        self.phase = "DRAW"
+        if self.turn > 1:
+            self._draw(ap, 1)
+        yield from self._priority()
+        self.phase = MAIN1
+        yield from self._priority()
+        yield from self._combat()
+        self.phase = MAIN2
+        yield from self._priority()
+        self.phase = "END_OF_TURN"
+        yield from self._priority()
+        self.phase = "CLEANUP"
+        excess = len(ap.hand) - HAND_SIZE
+        if excess > 0:
+            picks = yield from self._ask(
+                Decision(
+                    self,
+                    ap.seat,
+                    "choose_cards",
+                    f"Discard {excess} card(s) down to {HAND_SIZE}",
+                    list(ap.hand),
+                    purpose="discard",
+                    min=excess,
+                    max=excess,
+                )
+            )
+            for c in [ap.hand[i] for i in picks]:
+                self._move(c, GRAVEYARD)
+        for p in self.players:
+            for c in p.battlefield:
+                c.damage = 0
+                c.deathtouched = False
+                c.pump_power = 0
+                c.pump_toughness = 0
+        self.no_lifegain = False
+        self.no_damage_prevention = False
+
+    # -- priority and the stack ------------------------------------------------------------
+    def _priority(self) -> Flow:
+        p = self.active
+        passes = 0
+        while True:
+            yield from self._settle()
+            self.priority = p
+            actions = self.legal_actions(p)
+            action = None
+            if actions:
+                action = yield from self._ask(
+                    Decision(self, p.seat, "choose_action", "Choose an action", actions, purpose="priority")
+                )
+            if action is None:
+                passes += 1
+                if passes < 2:
+                    p = p.opponent
+                    continue
+                if not self.stack:
+                    self.priority = None
+                    return
+                yield from self._resolve_top()
+                p = self.active
+                passes = 0
+            else:
+                yield from self._perform(p, action)
+                passes = 0
+
+    def _settle(self) -> Flow:
+        """State-based actions, then pending triggers onto the stack, until nothing changes."""
+        while True:
+            yield from self._state_based_actions()
+            if not self.pending_triggers:
+                return
+            triggers = self.pending_triggers
+            self.pending_triggers = []
+            ap = self.active
+            ordered = [t for t in triggers if self._trigger_controller(t) is ap]
+            ordered += [t for t in triggers if self._trigger_controller(t) is not ap]
+            for source, tdef, event in ordered:
+                yield from self._put_trigger_on_stack(source, tdef, event)
+
+    @staticmethod
+    def _trigger_controller(trigger: tuple) -> Player:
+        source, tdef, _ = trigger
+        return source.owner if tdef is None else source.controller
+
+    def _put_trigger_on_stack(self, source: Card, tdef, event) -> Flow:
+        if tdef is None:  # suspend: remove a time counter
+            item = StackItem(
+                self._take_id(),
+                source,
+                source.owner,
+                False,
+                f"Suspend: remove a time counter from {source.name}",
+                (),
+                event="suspend",
+            )
+            self.stack.append(item)
+            return
+        controller = source.controller
+        item = StackItem(
+            self._take_id(),
+            source,
+            controller,
+            False,
+            f"{source.name}: {tdef.text}",
+            tdef.effects,
+            tdef,
+            event,
+        )
+        ok = yield from self._choose_targets(item, tdef.targets, controller)
+        if ok:
+            self.stack.append(item)
+
+    def _take_id(self) -> int:
+        self._next_id += 1
+        return self._next_id - 1
+
+    def _perform(self, p: Player, action: Action) -> Flow:
+        card = action.card
+        if action.kind == "land":
+            p.lands_played += 1
+            self._move(card, BATTLEFIELD, controller=p)
+            return
+        if action.kind == "suspend":
+            self._pay(p, action.cost)
+            self._move(card, EXILE)
+            card.time_counters = card.cdef.suspend[0]
+            return
+        yield from self._cast(p, card, action.cost)
+
+    def _cast(self, p: Player, card: Card, cost: ManaCost | None) -> Flow:
+        """Cast `card` (601.2): to the stack, targets, pay, then cast triggers."""
+        self._move(card, STACK, controller=p)
+        item = StackItem(card.id, card, p, True, card.name, card.cdef.effects)
+        ok = yield from self._choose_targets(item, card.cdef.targets, p)
+        if not ok:  # no legal targets any more: the cast is reversed (only reachable from suspend)
+            self._move(card, EXILE)
+            return
+        if cost is not None:
+            self._pay(p, cost)
+        self.stack.append(item)
+        cdef = card.cdef
+        for side in (p, p.opponent):
+            for src in side.battlefield:
+                for t in src.cdef.triggers:
+                    if t.on != "spell_cast":
+                        continue
+                    if (t.by == "you" and side is not p) or (t.by == "opponent" and side is p):
+                        continue
+                    if t.spell_max_mv is not None and cdef.mana_value > t.spell_max_mv:
+                        continue
+                    if t.spell_multicolored and not cdef.is_multicolored:
+                        continue
+                    if t.spell_noncreature and cdef.is_creature:
+                        continue
+                    self.pending_triggers.append((src, t, p))
+
+    def _choose_targets(self, item: StackItem, kinds: tuple[str, ...], chooser: Player) -> Flow:
+        """Choose targets for `item`; False when some target has no legal choice."""
+        for i, kind in enumerate(kinds):
+            prev = item.targets[i - 1][0] if i else None
+            cands = self.target_candidates(kind, item.card, prev, i + 1 < len(kinds) and kinds[i + 1])
+            if not cands:
+                return False
+            if len(cands) == 1:
+                pick = 0
+            else:
+                pick = yield from self._ask(
+                    Decision(
+                        self,
+                        chooser.seat,
+                        "choose_entity",
+                        f"Choose a target ({kind.replace('_', ' ')}) for {item.text}",
+                        cands,
+                        purpose="target",
+                        context=(item, i),
+                    )
+                )
+            obj = cands[pick]
+            item.targets.append((obj, getattr(obj, "zcc", 0)))
+        return True
+
+    def target_candidates(
+        self, kind: str, source: Card, prev: object = None, next_kind: str | bool = False
+    ) -> list:
+        """Legal targets of `kind` for a spell or ability of `source`."""
+        if kind in ("spell", "creature_spell", "noncreature_spell"):
+            out = []
+            for it in self.stack:
+                if not it.is_spell or it.card is source:
+                    continue
+                if kind == "creature_spell" and not it.card.cdef.is_creature:
+                    continue
+                if kind == "noncreature_spell" and it.card.cdef.is_creature:
+                    continue
+                out.append(it)
+            return out
+        creatures: list = []
+        if kind in ("any", "creature"):
+            for p in self.players:
+                creatures.extend(
+                    c for c in p.battlefield if c.cdef.is_creature and self.can_target(source, c)
+                )
+        if kind == "creature_of_target_player":
+            return [c for c in prev.battlefield if c.cdef.is_creature and self.can_target(source, c)]
+        if kind == "player":
+            players = list(self.players)
+            if next_kind == "creature_of_target_player":
+                players = [
+                    p
+                    for p in players
+                    if any(c.cdef.is_creature and self.can_target(source, c) for c in p.battlefield)
+                ]
+            return players
+        if kind == "any":
+            return [*self.players, *creatures]
+        return creatures
+
+    def can_target(self, source: Card, card: Card) -> bool:
+        return not self.protected_from(card, source)
+
+    def _target_legal(self, item: StackItem, i: int) -> bool:
+        obj, zcc = item.targets[i]
+        if isinstance(obj, Player):
+            return not obj.lost
+        if isinstance(obj, StackItem):
+            return obj in self.stack
+        return obj.zone == BATTLEFIELD and obj.zcc == zcc and self.can_target(item.card, obj)
+
+    def _resolve_top(self) -> Flow:
+        item = self.stack.pop()
+        card = item.card
+        if item.event == "suspend" and item.trigger is None:
+            yield from self._suspend_tick(card, item)
+            return
+        legal = [self._target_legal(item, i) for i in range(len(item.targets))]
+        if item.targets and not any(legal):
+            if item.is_spell:
+                self._move(card, GRAVEYARD)
+            return
+        if item.trigger is not None and item.trigger.optional:
+            use = yield from self._ask(
+                Decision(
+                    self,
+                    item.controller.seat,
+                    "play_trigger",
+                    f"Use {item.text}?",
+                    purpose="optional_trigger",
+                    context=item,
+                )
+            )
+            if not use:
+                return
+        # last known information of the targets, for "its controller" and "its power"
+        lki = [(o.controller, self.power(o)) if isinstance(o, Card) else None for o, _ in item.targets]
+        for eff in item.effects:
+            yield from self._apply(item, eff, legal, lki)
+        if item.is_spell and card.zone == STACK:
+            if card.cdef.is_permanent:
+                self._move(card, BATTLEFIELD, controller=item.controller)
+            else:
+                self._move(card, GRAVEYARD)
+
+    def _suspend_tick(self, card: Card, item: StackItem) -> Flow:
+        if card.zone != EXILE or card.zcc != item.source_zcc or card.time_counters <= 0:
+            return
+        card.time_counters -= 1
+        if card.time_counters:
+            return
+        owner = card.owner
+        cost = self.spell_cost(card, owner, free=True)
+        if not can_pay(cost, self.mana_available(owner)[1]):
+            return
+        if not self._has_targets(card):
+            return
+        cast = yield from self._ask(
+            Decision(
+                self,
+                owner.seat,
+                "play_trigger",
+                f"Cast {card.name} without paying its mana cost?",
+                purpose="suspend_cast",
+                context=card,
+            )
+        )
+        if cast:
+            yield from self._cast(owner, card, cost)
+
+    # -- effects ---------------------------------------------------------------------------
+    def _apply(self, item: StackItem, eff, legal: list[bool], lki: list) -> Flow:
+        op = eff.op
+        you = item.controller
+        target = eff.get("target")
+        obj = None
+        if isinstance(target, int):
+            if not legal[target]:
+                return
+            obj = item.targets[target][0]
+        elif target == "self":
+            obj = item.card if item.card.zone == BATTLEFIELD and item.card.zcc == item.source_zcc else None
+            if obj is None:
+                return
+        who = self._player_ref(eff.get("player"), item, target, lki)
+        if op == "damage":
+            amount = eff.get("amount")
+            if eff.get("landfall_amount") is not None and you.landfall_this_turn:
+                amount = eff.get("landfall_amount")
+            self._deal_damage(item.card, obj if obj is not None else who, amount)
+        elif op == "gain_life":
+            amount = eff.get("amount")
+            if amount == "target_power":
+                amount = max(0, lki[target][1])
+            self.gain_life(who or you, amount)
+        elif op == "draw":
+            self._draw(who or you, eff.get("amount", 1))
+        elif op == "scry":
+            yield from self._scry(you, eff.get("amount", 1))
+        elif op == "pump":
+            obj.pump_power += eff.get("power", 0)
+            obj.pump_toughness += eff.get("toughness", 0)
+        elif op == "counter":
+            self.stack.remove(obj)
+            if obj.is_spell:
+                self._move(obj.card, GRAVEYARD)
+        elif op == "exile":
+            self._move(obj, EXILE)
+        elif op == "bounce":
+            self._move(obj, HAND)
+        elif op == "search_basic_land":
+            yield from self._search_basic_land(who or you, eff.get("tapped", False))
+        elif op == "create_token":
+            self._create_tokens(item, eff)
+        elif op == "reveal_top_land_to_hand":
+            yield from self._reveal_top_land(who, you)
+        elif op == "exile_top_playable":
+            until = self.turn + (2 if self.active is you else 1)
+            for _ in range(eff.get("amount", 1)):
+                if not you.library:
+                    break
+                c = you.library[0]
+                self._move(c, EXILE)
+                c.playable_until = until
+        elif op == "turn_rule":
+            if eff.get("rule") == "no_lifegain":
+                self.no_lifegain = True
+            else:
+                self.no_damage_prevention = True
+
+    def _player_ref(self, ref: str | None, item: StackItem, target, lki: list) -> Player | None:
+        if ref is None or ref == "you":
+            return item.controller if ref else None
+        if ref == "caster":
+            return item.event
+        if ref == "defending":
+            return item.controller.opponent
+        if ref == "target_controller":
+            return lki[target][0] if lki[target] else None
+        return None
+
+    def _scry(self, p: Player, n: int) -> Flow:
+        top = p.library[:n]
+        if not top:
+            return
+        picks = yield from self._ask(
+            Decision(
+                self,
+                p.seat,
+                "choose_cards",
+                f"Scry {len(top)}: choose cards to put on the bottom",
+                top,
+                purpose="scry",
+                min=0,
+                max=len(top),
+            )
+        )
+        for c in [top[i] for i in picks]:
+            p.library.remove(c)
+            p.library.append(c)
+
+    def _search_basic_land(self, p: Player, tapped: bool) -> Flow:
+        by_name: dict[str, Card] = {}
+        for c in p.library:
+            if c.cdef.is_land and "Basic" in c.cdef.supertypes:
+                by_name.setdefault(c.name, c)
+        if by_name:
+            options = list(by_name.values())
+            picks = yield from self._ask(
+                Decision(
+                    self,
+                    p.seat,
+                    "choose_cards",
+                    "You may search your library for a basic land card",
+                    options,
+                    purpose="search",
+                    min=0,
+                    max=1,
+                    optional=True,
+                )
+            )
+            if picks:
+                land = options[picks[0]]
+                self._move(land, BATTLEFIELD, controller=p)
+                land.tapped = tapped
+        self.rng.shuffle(p.library)
+
+    def _reveal_top_land(self, defender: Player, attacker: Player) -> Flow:
+        if not defender.library:
+            return
+        top = defender.library[0]
+        yield from self._ask(
+            Decision(
+                self,
+                attacker.seat,
+                "reveal",
+                f"{defender.name} reveals {top.name}",
+                [top],
+                purpose="reveal",
+                context=(LIBRARY, defender),
+            )
+        )
+        if top.cdef.is_land:
+            self._move(top, HAND)
+
+    def _create_tokens(self, item: StackItem, eff) -> None:
+        cdef = self._pool[eff.get("token")]
+        you = item.controller
+        for _ in range(eff.get("count", 1)):
+            token = self._new_card(cdef, you)
+            token.zone = BATTLEFIELD
+            you.battlefield.append(token)
+            if eff.get("attacking") and self.phase.startswith("COMBAT"):
+                token.attacking = True
+                self.attackers.append(token)
+                self.blockers_of[token.id] = []
+            if eff.get("blocking"):
+                attacker = item.event
+                if attacker is not None and attacker.attacking and attacker in self.attackers:
+                    token.blocking = attacker
+                    self.blockers_of[attacker.id].append(token)
+                    self.blocked.add(attacker.id)
+            self._entered(token)
+
+    # -- zones -----------------------------------------------------------------------------
+    def _draw(self, p: Player, n: int) -> None:
+        for _ in range(n):
+            if not p.library:
+                p.drew_from_empty = True
+                return
+            c = p.library.pop(0)
+            c.zone = HAND
+            p.hand.append(c)
+
+    def _move(self, card: Card, dest: str, controller: Player | None = None, top: bool = True) -> None:
+        """Move a card between zones; a moved card is a new object (fresh state, new zcc)."""
+        src = card.zone
+        if src == BATTLEFIELD:
+            card.controller.battlefield.remove(card)
+            self._left_battlefield(card)
+        elif src != STACK:
+            card.owner.zone(src).remove(card)
+        if card.cdef.token and src == BATTLEFIELD:
+            card.zone = "none"  # a token that leaves the battlefield ceases to exist
+            card.zcc += 1
+            return
+        if dest == GRAVEYARD and card.cdef.is_instant_or_sorcery and self.graveyard_exilers:
+            dest = EXILE
+        card.reset()
+        card.zcc += 1
+        card.zone = dest
+        card.time_counters = 0
+        card.playable_until = -1
+        if dest == BATTLEFIELD:
+            card.controller = controller or card.owner
+            card.controller.battlefield.append(card)
+            self._entered(card)
+            return
+        card.controller = card.owner
+        if dest == STACK:
+            card.controller = controller or card.owner
+            return
+        zone = card.owner.zone(dest)
+        if dest == LIBRARY and top:
+            zone.insert(0, card)
+        else:
+            zone.append(card)
+
+    def _entered(self, card: Card) -> None:
+        cdef = card.cdef
+        if cdef.statics:
+            self._refresh_statics()
+        for t in cdef.triggers:
+            if t.on == "etb":
+                self.pending_triggers.append((card, t, None))
+        if cdef.is_land:
+            you = card.controller
+            you.landfall_this_turn = True
+            for src in you.battlefield:
+                for t in src.cdef.triggers:
+                    if t.on == "landfall":
+                        self.pending_triggers.append((src, t, None))
+
+    def _left_battlefield(self, card: Card) -> None:
+        if card.cdef.statics:
+            self._refresh_statics(excluding=card)
+        if card.attacking and card in self.attackers:
+            self.attackers.remove(card)
+        if card.blocking is not None:
+            blockers = self.blockers_of.get(card.blocking.id)
+            if blockers and card in blockers:
+                blockers.remove(card)
+
+    def _refresh_statics(self, excluding: Card | None = None) -> None:
+        self.anthems, self.cost_increases, self.graveyard_exilers = [], [], []
+        for p in self.players:
+            for c in p.battlefield:
+                if c is excluding:
+                    continue
+                for s in c.cdef.statics:
+                    if s.kind == "anthem":
+                        self.anthems.append((c, s))
+                    elif s.kind == "spell_cost_increase":
+                        self.cost_increases.append((c, s))
+                    else:
+                        self.graveyard_exilers.append(c)
+
+    # -- characteristics -------------------------------------------------------------------
+    def power(self, c: Card) -> int:
+        p = (c.cdef.power or 0) + c.pump_power
+        for src, s in self.anthems:
+            if src.controller is c.controller and self._anthem_applies(src, s, c):
+                p += s.params.get("power", 0)
+        return p
+
+    def toughness(self, c: Card) -> int:
+        t = (c.cdef.toughness or 0) + c.pump_toughness
+        for src, s in self.anthems:
+            if src.controller is c.controller and self._anthem_applies(src, s, c):
+                t += s.params.get("toughness", 0)
+        return t
+
+    @staticmethod
+    def _anthem_applies(src: Card, s, c: Card) -> bool:
+        if not c.cdef.is_creature or c.zone != BATTLEFIELD:
+            return False
+        if s.params["affects"] == "other_creatures_you_control":
+            return c is not src
+        return "W" in c.cdef.colors
+
+    def protected_from(self, card: Card, source: Card) -> bool:
+        prot = card.cdef.protection
+        if not prot:
+            return False
+        colors = source.cdef.colors
+        if "multicolored" in prot and len(colors) >= 2:
+            return True
+        return any(COLOR_WORD[c] in prot for c in colors)
+
+    # -- mana and costs --------------------------------------------------------------------
+    def mana_sources(self, p: Player) -> list[Card]:
+        lands = [c for c in p.battlefield if not c.tapped and c.cdef.mana and c.cdef.is_land]
+        dorks = [
+            c for c in p.battlefield if not c.tapped and c.cdef.mana and not c.cdef.is_land and not c.sick
+        ]
+        return lands + dorks
+
+    def mana_available(self, p: Player) -> tuple[list[Card], dict[str, int]]:
+        sources = self.mana_sources(p)
+        counts: dict[str, int] = {}
+        for s in sources:
+            counts[s.cdef.mana] = counts.get(s.cdef.mana, 0) + 1
+        return sources, counts
+
+    def spell_cost(self, card: Card, p: Player, free: bool = False) -> ManaCost:
+        cdef = card.cdef
+        if free:
+            cost = ManaCost()
+        elif cdef.spectacle is not None and p.opponent.lost_life_this_turn:
+            cost = cdef.spectacle
+        else:
+            cost = cdef.cost
+        if not cdef.is_creature:
+            for _, s in self.cost_increases:
+                cost = cost.plus_generic(s.params.get("amount", 1))
+        return cost
+
+    def _pay(self, p: Player, cost: ManaCost) -> None:
+        sources = choose_sources(cost, self.mana_sources(p))
+        if sources is None:
+            raise RuntimeError(
+                f"{p.name} cannot pay {cost.text}: the legal-action check let an unpayable action through"
+            )
+        for s in sources:
+            s.tapped = True
+
+    # -- legal actions ---------------------------------------------------------------------
+    def legal_actions(self, p: Player) -> list[Action]:
+        """The non-pass actions `p` could take with priority now (one per distinct card)."""
+        sorcery_ok = p is self.active and not self.stack and self.phase in (MAIN1, MAIN2)
+        playable = [c for c in p.exile if c.playable_until >= self.turn]
+        if not sorcery_ok:
+            candidates = [c for c in p.hand if "Instant" in c.cdef.types]
+            candidates += [c for c in playable if "Instant" in c.cdef.types]
+            if not candidates:
+                return []
+        else:
+            candidates = p.hand + playable
+        _, avail = self.mana_available(p)
+        actions: list[Action] = []
+        done: set[tuple[str, str]] = set()
+        for card in candidates:
+            key = (card.name, card.zone)
+            if key in done:
+                continue
+            done.add(key)
+            cdef = card.cdef
+            where = "" if card.zone == HAND else " from exile"
+            if cdef.is_land:
+                if sorcery_ok and p.lands_played < 1:
+                    actions.append(Action("land", card, None, f"Play {card.name}{where}"))
+                continue
+            if not sorcery_ok and "Instant" not in cdef.types:
+                continue
+            cost = self.spell_cost(card, p)
+            if can_pay(cost, avail) and self._has_targets(card):
+                spectacle = (
+                    " (spectacle)" if cdef.spectacle is not None and p.opponent.lost_life_this_turn else ""
+                )
+                actions.append(Action("cast", card, cost, f"Cast {card.name}{where}{spectacle}"))
+            if cdef.suspend and card.zone == HAND and sorcery_ok and can_pay(cdef.suspend[1], avail):
+                actions.append(Action("suspend", card, cdef.suspend[1], f"Suspend {card.name}"))
+        return actions
+
+    def _has_targets(self, card: Card) -> bool:
+        kinds = card.cdef.targets
+        if not kinds:
+            return True
+        return bool(self.target_candidates(kinds[0], card, None, len(kinds) > 1 and kinds[1]))
+
+    # -- damage and life -------------------------------------------------------------------
+    def _deal_damage(self, source: Card, to: Card | Player | None, amount: int) -> int:
+        if to is None or amount <= 0:
+            return 0
+        if isinstance(to, Player):
+            to.life -= amount
+            to.lost_life_this_turn = True
+        else:
+            if to.zone != BATTLEFIELD:
+                return 0
+            if self.protected_from(to, source) and not self.no_damage_prevention:
+                return 0
+            to.damage += amount
+            if source.has("deathtouch"):
+                to.deathtouched = True
+        if source.has("lifelink"):
+            self.gain_life(source.controller, amount)
+        return amount
+
+    def gain_life(self, p: Player, amount: int) -> None:
+        if amount > 0 and not self.no_lifegain:
+            p.life += amount
+
+    # -- state-based actions ---------------------------------------------------------------
+    def _state_based_actions(self) -> Flow:
+        while True:
+            losers = [p for p in self.players if p.life <= 0 or p.drew_from_empty]
+            if losers:
+                reason = "life" if all(p.life <= 0 for p in losers) else "decking"
+                if len(losers) == 2:
+                    self._end(None, "draw")
+                self._end(losers[0].opponent, reason)
+            dead = []
+            for p in self.players:
+                for c in p.battlefield:
+                    if c.cdef.is_creature:
+                        t = self.toughness(c)
+                        if t <= 0 or c.damage >= t or (c.deathtouched and c.damage > 0):
+                            dead.append(c)
+            for c in dead:
+                self._move(c, GRAVEYARD)
+            legend_choice = False
+            for p in self.players:
+                names: dict[str, list[Card]] = {}
+                for c in p.battlefield:
+                    if "Legendary" in c.cdef.supertypes:
+                        names.setdefault(c.name, []).append(c)
+                for name, group in names.items():
+                    if len(group) > 1:
+                        legend_choice = True
+                        pick = yield from self._ask(
+                            Decision(
+                                self,
+                                p.seat,
+                                "choose_cards",
+                                f"Legend rule: choose the {name} to keep",
+                                group,
+                                purpose="legend",
+                                min=1,
+                                max=1,
+                            )
+                        )
+                        for i, c in enumerate(group):
+                            if i != pick[0]:
+                                self._move(c, GRAVEYARD)
+            if not dead and not legend_choice:
+                return
+
+    # -- combat ----------------------------------------------------------------------------
+    def can_attack(self, c: Card) -> bool:
+        return (
+            c.cdef.is_creature and not c.tapped and (not c.sick or c.has("haste")) and not c.has("defender")
+        )
+
+    def can_block(self, b: Card, a: Card) -> bool:
+        if a.has("flying") and not (b.has("flying") or b.has("reach")):
+            return False
+        return not self.protected_from(a, b)
+
+    def _combat(self) -> Flow:
+        ap, dp = self.active, self.active.opponent
+        candidates = [c for c in ap.battlefield if self.can_attack(c)]
+        if not candidates:
+            return
+        self.phase = "COMBAT_DECLARE_ATTACKERS"
+        chosen = yield from self._ask(
+            Decision(
+                self,
+                ap.seat,
+                "declare_attackers",
+                "Declare attackers",
+                candidates,
+                purpose="attack",
+                context=[dp],
+            )
+        )
+        if not chosen:
+            return
+        self.attackers = list(chosen)
+        self.blockers_of = {c.id: [] for c in chosen}
+        self.blocked = set()
+        for c in chosen:
+            c.attacking = True
+            if not c.has("vigilance"):
+                c.tapped = True
+        for c in chosen:
+            for t in c.cdef.triggers:
+                if t.on == "attacks":
+                    self.pending_triggers.append((c, t, dp))
+        yield from self._priority()
+        if self.attackers:
+            self.phase = "COMBAT_DECLARE_BLOCKERS"
+            yield from self._declare_blockers(dp)
+            yield from self._priority()
+        fighters = self.attackers + [b for bl in self.blockers_of.values() for b in bl]
+        if any(c.has("first_strike") or c.has("double_strike") for c in fighters):
+            self.phase = "COMBAT_FIRST_STRIKE_DAMAGE"
+            self._combat_damage(first=True, split=True)
+            yield from self._priority()
+            self.phase = "COMBAT_DAMAGE"
+            self._combat_damage(first=False, split=True)
+        else:
+            self.phase = "COMBAT_DAMAGE"
+            self._combat_damage(first=False, split=False)
+        yield from self._settle()
+        self.phase = "COMBAT_END"
+        for c in self.attackers:
+            c.attacking = False
+        for bl in self.blockers_of.values():
+            for b in bl:
+                b.blocking = None
+        self.attackers = []
+        self.blockers_of = {}
+        self.blocked = set()
+
+    def _declare_blockers(self, dp: Player) -> Flow:
+        blockers = [b for b in dp.battlefield if b.cdef.is_creature and not b.tapped]
+        legal = [[i for i, a in enumerate(self.attackers) if self.can_block(b, a)] for b in blockers]
+        keep = [i for i, opts in enumerate(legal) if opts]
+        if not keep:
+            return
+        blockers = [blockers[i] for i in keep]
+        legal = [legal[i] for i in keep]
+        attackers = list(self.attackers)
+        able = [sum(1 for opts in legal if i in opts) for i in range(len(attackers))]
+        if not any(n >= (2 if a.has("menace") else 1) for a, n in zip(attackers, able, strict=True)):
+            return
+        pairs = yield from self._ask(
+            Decision(
+                self,
+                dp.seat,
+                "declare_blockers",
+                "Declare blockers",
+                blockers,
+                purpose="block",
+                attackers=attackers,
+                context=legal,
+            )
+        )
+        for b, a in pairs:
+            b.blocking = a
+            self.blockers_of[a.id].append(b)
+            self.blocked.add(a.id)
+        for b, a in pairs:
+            for t in b.cdef.triggers:
+                if t.on == "blocks":
+                    self.pending_triggers.append((b, t, a))
+        for a in attackers:
+            group = self.blockers_of[a.id]
+            if len(group) > 1:
+                order = yield from self._ask(
+                    Decision(
+                        self,
+                        self.active.seat,
+                        "choose_cards",
+                        f"Order the blockers of {a.name}: damage assignment order, first to last",
+                        list(group),
+                        purpose="damage_order",
+                        min=len(group),
+                        max=len(group),
+                        context=a,
+                    )
+                )
+                self.blockers_of[a.id] = [group[i] for i in order]
+
+    def _deals_damage_now(self, c: Card, first: bool, split: bool) -> bool:
+        if not split:
+            return True
+        strikes_first = c.has("first_strike") or c.has("double_strike")
+        if first:
+            return strikes_first
+        return not c.has("first_strike") or c.has("double_strike")
+
+    def _combat_damage(self, first: bool, split: bool) -> None:
+        dp = self.active.opponent
+        hits: list[tuple[Card, Card | Player, int]] = []
+        for a in self.attackers:
+            if not self._deals_damage_now(a, first, split):
+                continue
+            power = self.power(a)
+            if power <= 0:
+                continue
+            blockers = [b for b in self.blockers_of.get(a.id, ()) if b.zone == BATTLEFIELD]
+            if a.id not in self.blocked:
+                hits.append((a, dp, power))
+                continue
+            if not blockers:
+                if a.has("trample"):
+                    hits.append((a, dp, power))
+                continue
+            left = power
+            for i, b in enumerate(blockers):
+                if left <= 0:
+                    break
+                lethal = 1 if a.has("deathtouch") else max(0, self.toughness(b) - b.damage)
+                last = i == len(blockers) - 1
+                give = left if last and not a.has("trample") else min(left, lethal)
+                if give > 0:
+                    hits.append((a, b, give))
+                left -= give
+            if left > 0:
+                hits.append((a, dp, left))
+        for bl in self.blockers_of.values():
+            for b in bl:
+                if b.zone != BATTLEFIELD or not self._deals_damage_now(b, first, split):
+                    continue
+                a = b.blocking
+                power = self.power(b)
+                if power > 0 and a is not None and a.zone == BATTLEFIELD:
+                    hits.append((b, a, power))
+        for source, to, amount in hits:
+            self._deal_damage(source, to, amount)
+
+
+COLOR_WORD = {"W": "white", "U": "blue", "B": "black", "R": "red", "G": "green"}

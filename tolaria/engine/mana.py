@@ -1,0 +1,120 @@
+"""Mana costs: parsing "{2}{W}{G/W}", affordability and deterministic automatic payment.
+
+Every mana source in the card pool produces one mana of one colour, so payment is a matter of
+matching cost symbols to single-colour sources; the payer fills the most constrained symbols
+first (coloured, then hybrid, then generic).
+"""
+
+from __future__ import annotations
+
+import re
+
+COLORS = "WUBRG"
+COLOR_NAMES = {"W": "white", "U": "blue", "B": "black", "R": "red", "G": "green"}
+_SYMBOL = re.compile(r"\{([^}]*)\}")
+
+
+class ManaCost:
+    """A mana cost: generic amount, coloured symbols and hybrid symbols (pairs of colours)."""
+
+    __slots__ = ("colored", "generic", "hybrid", "text")
+
+    def __init__(self, generic: int = 0, colored: tuple[str, ...] = (), hybrid: tuple[str, ...] = ()):
+        self.generic = generic
+        self.colored = colored
+        self.hybrid = hybrid  # each entry a two-letter string such as "GW"
+        self.text = self._render()
+
+    @classmethod
+    def parse(cls, text: str) -> ManaCost:
+        """Parse "{1}{R}{G/W}"; raises ValueError naming the bad symbol."""
+        text = text.strip()
+        if not text:
+            return cls()
+        if _SYMBOL.sub("", text):
+            raise ValueError(f"mana cost {text!r} has text outside {{...}} symbols")
+        generic = 0
+        colored: list[str] = []
+        hybrid: list[str] = []
+        for sym in _SYMBOL.findall(text):
+            if sym.isdigit():
+                generic += int(sym)
+            elif sym in COLORS and len(sym) == 1:
+                colored.append(sym)
+            elif len(sym) == 3 and sym[1] == "/" and sym[0] in COLORS and sym[2] in COLORS:
+                hybrid.append(sym[0] + sym[2])
+            else:
+                raise ValueError(f"unknown mana symbol {{{sym}}} in {text!r}")
+        return cls(generic, tuple(colored), tuple(hybrid))
+
+    def _render(self) -> str:
+        parts = [f"{{{self.generic}}}"] if self.generic else []
+        parts += [f"{{{h[0]}/{h[1]}}}" for h in self.hybrid]
+        parts += [f"{{{c}}}" for c in self.colored]
+        return "".join(parts)
+
+    @property
+    def mana_value(self) -> int:
+        return self.generic + len(self.colored) + len(self.hybrid)
+
+    @property
+    def colors(self) -> frozenset[str]:
+        return frozenset(self.colored) | frozenset(c for h in self.hybrid for c in h)
+
+    def plus_generic(self, amount: int) -> ManaCost:
+        if amount == 0:
+            return self
+        return ManaCost(max(0, self.generic + amount), self.colored, self.hybrid)
+
+    def __repr__(self) -> str:
+        return f"ManaCost({self.text!r})"
+
+
+def can_pay(cost: ManaCost, available: dict[str, int]) -> bool:
+    """Whether single-colour sources counted by colour ({"R": 3, ...}) can pay `cost`."""
+    left = dict(available)
+    for c in cost.colored:
+        n = left.get(c, 0)
+        if n <= 0:
+            return False
+        left[c] = n - 1
+    for h in cost.hybrid:
+        a, b = left.get(h[0], 0), left.get(h[1], 0)
+        if a <= 0 and b <= 0:
+            return False
+        pick = h[0] if a >= b else h[1]
+        left[pick] -= 1
+    return sum(left.values()) >= cost.generic
+
+
+def choose_sources(cost: ManaCost, sources: list) -> list | None:
+    """Pick the sources (objects with a `.produces` colour, in preference order) that pay `cost`.
+
+    Returns None when the sources cannot pay. Deterministic: earlier sources are used first.
+    """
+    free = list(sources)
+    used = []
+
+    def take(colors: str) -> bool:
+        for i, s in enumerate(free):
+            if s.produces in colors:
+                used.append(free.pop(i))
+                return True
+        return False
+
+    for c in cost.colored:
+        if not take(c):
+            return None
+    for h in cost.hybrid:
+        counts = {h[0]: 0, h[1]: 0}
+        for s in free:
+            if s.produces in counts:
+                counts[s.produces] += 1
+        if counts[h[0]] == 0 and counts[h[1]] == 0:
+            return None
+        if not take(h[0] if counts[h[0]] >= counts[h[1]] else h[1]):
+            return None
+    if len(free) < cost.generic:
+        return None
+    used.extend(free[: cost.generic])
+    return used
