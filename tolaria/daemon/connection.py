@@ -1,0 +1,64 @@
+"""One client connection as the daemon sees it: capped line reads, buffered line writes."""
+
+from __future__ import annotations
+
+import asyncio
+
+WRITE_BUFFER_HIGH = 1024 * 1024
+
+
+class LineTooLong(Exception):
+    """The client sent a line longer than the cap; the connection cannot be resynchronised."""
+
+
+class ClientConnection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, max_line_bytes: int):
+        self.reader = reader
+        self.writer = writer
+        self.max_line_bytes = max_line_bytes
+        self.persistent = False
+        peer = writer.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+
+    async def read_line(self, timeout: float) -> str | None:
+        """The next line without its line end; None at end of input. Raises TimeoutError or
+        LineTooLong."""
+        try:
+            data = await asyncio.wait_for(self.reader.readline(), timeout)
+        except ValueError:
+            raise LineTooLong from None
+        except OSError:
+            return None
+        if not data:
+            return None
+        if not data.endswith(b"\n"):
+            # End of input in the middle of a line: the client is gone.
+            return None
+        return data[:-1].decode("utf-8", "replace").rstrip("\r")
+
+    def write_line(self, line: str) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(line.encode("utf-8") + b"\n")
+
+    async def flush(self, timeout: float) -> bool:
+        """Wait for a large write buffer to drain; False when the client stopped reading or left."""
+        if self.writer.is_closing():
+            return False
+        if self.writer.transport.get_write_buffer_size() <= WRITE_BUFFER_HIGH:
+            return True
+        try:
+            await asyncio.wait_for(self.writer.drain(), timeout)
+        except (TimeoutError, OSError):
+            return False
+        return True
+
+    @property
+    def closed(self) -> bool:
+        return self.writer.is_closing()
+
+    def interrupt(self) -> None:
+        """Make a pending read return end of input (used to abort games at shutdown)."""
+        self.reader.feed_eof()
+
+    def close(self) -> None:
+        self.writer.close()

@@ -1,0 +1,212 @@
+"""Runs one engine game for one client connection, line by line as PROTOCOL.md says.
+
+Seats are controlled by the client (`agent`: DECISION lines out, replies in), by the
+heuristic AI or by the random player. In observe mode the AI seats' decisions are streamed
+with the AI's reply in `ai_choice`. The session ends with exactly one GAME_RESULT line,
+unless the client left (then the game is dropped without a line).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from tolaria.daemon import metrics
+from tolaria.daemon.answer_text import answer_text
+from tolaria.daemon.connection import ClientConnection, LineTooLong
+from tolaria.engine import Deck, Game, HeuristicPlayer, RandomPlayer, ReplyError
+from tolaria.protocol.messages import format_result
+
+log = logging.getLogger(__name__)
+
+CPU_SLICE_S = 0.005  # longest stretch of AI play before other connections get a turn
+
+
+class Controller(enum.Enum):
+    AGENT = "agent"
+    AI = "ai"
+    RANDOM = "random"
+
+
+class Outcome(enum.Enum):
+    FINISHED = "finished"  # the rules ended the game
+    TIMEOUT = "timeout"  # -c exceeded: GAME_TIMEOUT, draw
+    REPLY_TIMEOUT = "reply_timeout"  # the client did not answer in time: GAME_ERROR, draw
+    ERROR = "error"  # engine failure: GAME_ERROR, draw
+    SHUTDOWN = "shutdown"  # the daemon stopped: GAME_ERROR, draw
+    DROPPED = "dropped"  # the client left (or sent an oversized line): no result line
+
+    @property
+    def keeps_connection(self) -> bool:
+        """Only a game the rules ended leaves the connection in step for the next command."""
+        return self is Outcome.FINISHED
+
+
+@dataclass(frozen=True)
+class GameSetup:
+    decks: tuple[Deck, Deck]
+    controllers: tuple[Controller, Controller]
+    seed: int
+    observe: bool
+    quiet: bool
+    compact: bool
+    game_timeout: float
+    reply_timeout: float
+    full_observability: bool = False
+
+    def names(self) -> tuple[str, str]:
+        return (self._name(0), self._name(1))
+
+    def _name(self, seat: int) -> str:
+        controller = self.controllers[seat]
+        if controller is Controller.AGENT:
+            kind = "Agent"
+        elif controller is Controller.RANDOM:
+            kind = "Random"
+        else:
+            kind = "AiObs" if self.observe else "Ai"
+        return f"{kind}({seat + 1})-{self.decks[seat].name}"
+
+
+def seat_seed(seed: int, seat: int) -> int:
+    """The seed of the built-in player of a seat: fixed by the game seed."""
+    return random.Random(f"{seed}:{seat}").getrandbits(63)
+
+
+def decision_line(payload: dict[str, Any]) -> str:
+    return "DECISION:" + json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
+class GameSession:
+    def __init__(self, conn: ClientConnection, setup: GameSetup):
+        self.conn = conn
+        self.setup = setup
+        self.names = setup.names()
+        self.game = Game(
+            setup.decks, seed=setup.seed, names=self.names, full_observability=setup.full_observability
+        )
+        self.players: list[Any] = []
+        for seat, controller in enumerate(setup.controllers):
+            if controller is Controller.AI:
+                self.players.append(HeuristicPlayer(seat_seed(setup.seed, seat)))
+            elif controller is Controller.RANDOM:
+                self.players.append(RandomPlayer(seat_seed(setup.seed, seat)))
+            else:
+                self.players.append(None)
+        self.seen: set[str] | None = set() if setup.compact else None
+        self.decisions_sent = 0
+        self._abort_reason: str | None = None
+        self._started = 0.0
+
+    def abort(self, reason: str) -> None:
+        """End the game at the next step with GAME_ERROR (daemon shutdown)."""
+        self._abort_reason = reason
+        self.conn.interrupt()
+
+    async def run(self) -> Outcome:
+        self._started = time.monotonic()
+        if not self.setup.quiet:
+            self.conn.write_line(f"GAME_START: {self.names[0]} vs {self.names[1]}")
+            self.conn.write_line(f"SEED: {self.setup.seed}")
+        try:
+            return await self._play()
+        except Exception as e:
+            log.exception("engine failure in game seed=%s", self.setup.seed)
+            return self._end_with_error(Outcome.ERROR, f"internal error: {type(e).__name__}: {e}", "error")
+
+    async def _play(self) -> Outcome:
+        deadline = self._started + self.setup.game_timeout
+        last_yield = time.perf_counter()
+        decision = self.game.start()
+        while decision is not None:
+            if self._abort_reason is not None:
+                return self._end_with_error(Outcome.SHUTDOWN, self._abort_reason, "shutdown")
+            if time.monotonic() >= deadline:
+                return self._end_with_timeout()
+            player = self.players[decision.seat]
+            if player is None:
+                answer, outcome = await self._ask_client(decision, deadline)
+                if outcome is not None:
+                    return outcome
+                last_yield = time.perf_counter()
+            else:
+                payload = decision.payload(self.seen) if self.setup.observe else None
+                answer = player.choose(decision) if decision.expects_reply else None
+                if payload is not None:
+                    if answer is not None:
+                        payload["ai_choice"] = answer_text(decision, answer)
+                    self._send_decision(payload)
+                    if not await self.conn.flush(self.setup.reply_timeout):
+                        return self._dropped()
+                if time.perf_counter() - last_yield > CPU_SLICE_S:
+                    await asyncio.sleep(0)
+                    last_yield = time.perf_counter()
+            decision = self.game.submit(answer)
+        result = self.game.result
+        winner = None if result.winner is None else self.names[result.winner]
+        return self._finish(Outcome.FINISHED, winner, result.turns, result.reason)
+
+    async def _ask_client(self, decision: Any, deadline: float) -> tuple[Any, Outcome | None]:
+        self._send_decision(decision.payload(self.seen))
+        if not decision.expects_reply:
+            return None, None
+        remaining = deadline - time.monotonic()
+        try:
+            reply = await self.conn.read_line(min(self.setup.reply_timeout, max(remaining, 0.0)))
+        except TimeoutError:
+            if time.monotonic() >= deadline:
+                return None, self._end_with_timeout()
+            return None, self._end_with_error(
+                Outcome.REPLY_TIMEOUT,
+                f"No reply within {self.setup.reply_timeout:g} seconds",
+                "reply_timeout",
+            )
+        except LineTooLong:
+            self.conn.write_line(f"ERROR: Line too long (limit {self.conn.max_line_bytes} bytes)")
+            metrics.ERRORS.labels(kind="line_too_long").inc()
+            return None, self._dropped()
+        if reply is None:
+            if self._abort_reason is not None:
+                return None, self._end_with_error(Outcome.SHUTDOWN, self._abort_reason, "shutdown")
+            return None, self._dropped()
+        try:
+            return decision.parse(reply), None
+        except ReplyError as e:
+            self.conn.write_line(f"ERROR: {e}")
+            metrics.ERRORS.labels(kind="bad_reply").inc()
+            return decision.default(), None
+
+    def _send_decision(self, payload: dict[str, Any]) -> None:
+        self.conn.write_line(decision_line(payload))
+        self.decisions_sent += 1
+        metrics.DECISIONS.inc()
+
+    def _elapsed_ms(self) -> int:
+        return int((time.monotonic() - self._started) * 1000)
+
+    def _turns(self) -> int:
+        return self.game.turn
+
+    def _end_with_timeout(self) -> Outcome:
+        self.conn.write_line(f"GAME_TIMEOUT: Game exceeded {self.setup.game_timeout:g} seconds")
+        return self._finish(Outcome.TIMEOUT, None, self._turns(), "timeout")
+
+    def _end_with_error(self, outcome: Outcome, message: str, reason: str) -> Outcome:
+        self.conn.write_line(f"GAME_ERROR: {message}")
+        metrics.ERRORS.labels(kind=reason).inc()
+        return self._finish(outcome, None, self._turns(), reason)
+
+    def _finish(self, outcome: Outcome, winner: str | None, turns: int, reason: str) -> Outcome:
+        self.conn.write_line(format_result(winner, self._elapsed_ms(), {"turns": turns, "reason": reason}))
+        metrics.GAMES_FINISHED.labels(reason=reason).inc()
+        return outcome
+
+    def _dropped(self) -> Outcome:
+        metrics.GAMES_DROPPED.inc()
+        return Outcome.DROPPED

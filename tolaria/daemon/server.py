@@ -1,0 +1,238 @@
+"""The daemon's TCP server: commands, connection lifecycle, busy limit and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import socket
+import time
+
+from tolaria import __version__
+from tolaria.daemon import metrics
+from tolaria.daemon.config import DaemonConfig
+from tolaria.daemon.connection import ClientConnection, LineTooLong
+from tolaria.daemon.decks import DeckLibrary
+from tolaria.daemon.game_session import Controller, GameSession, GameSetup, Outcome
+from tolaria.daemon.host_memory import memory_max_mb, memory_used_mb
+from tolaria.engine import DeckError
+from tolaria.protocol import PROTOCOL_VERSION
+from tolaria.protocol.commands import CommandError, Hello, NewGame, Shutdown, Status, parse_command
+from tolaria.protocol.status import DaemonStatus
+
+log = logging.getLogger(__name__)
+
+CAPABILITIES = ("persistent", "seats", "compact", "result-fields", "observe")
+SHUTDOWN_ABORT_WAIT_S = 5.0
+
+
+class DaemonServer:
+    def __init__(self, config: DaemonConfig, decks: DeckLibrary):
+        self.config = config
+        self.decks = decks
+        self.sessions: set[GameSession] = set()
+        self.connections: set[ClientConnection] = set()
+        self.games_played = 0
+        self.games_timed_out = 0
+        self.games_dropped = 0
+        self.decisions = 0
+        self.errors = 0
+        self.stopping = False
+        self.started = time.monotonic()
+        self.port: int | None = None
+        self._server: asyncio.Server | None = None
+        self._shutdown_task: asyncio.Task | None = None
+        self._stopped = asyncio.Event()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(
+            self._handle,
+            host=self.config.host,
+            port=self.config.port,
+            limit=self.config.max_line_bytes,
+            reuse_port=self.config.workers > 1,
+            backlog=1024,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info(
+            "tolaria daemon worker %d/%d listening on %s:%s (pid %d)",
+            self.config.worker_index + 1,
+            self.config.workers,
+            self.config.host,
+            self.port,
+            os.getpid(),
+        )
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    def request_shutdown(self) -> None:
+        if self._shutdown_task is None:
+            self._shutdown_task = asyncio.get_running_loop().create_task(self._shutdown())
+
+    def status(self) -> DaemonStatus:
+        extras = {
+            "protocol": str(PROTOCOL_VERSION),
+            "server": f"tolaria {__version__}",
+            "worker": f"{self.config.worker_index + 1}/{self.config.workers}",
+            "pid": str(os.getpid()),
+            "uptime_s": str(int(time.monotonic() - self.started)),
+            "connections": str(len(self.connections)),
+            "decisions": str(self.decisions),
+            "games_timed_out": str(self.games_timed_out),
+            "games_dropped": str(self.games_dropped),
+            "errors": str(self.errors),
+            "accepting": "no" if self.stopping else "yes",
+        }
+        return DaemonStatus(
+            active_games=len(self.sessions),
+            games_played=self.games_played,
+            memory_used_mb=memory_used_mb(),
+            memory_max_mb=memory_max_mb(),
+            max_concurrent=self.config.max_games,
+            extras=extras,
+        )
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = ClientConnection(reader, writer, self.config.max_line_bytes)
+        self.connections.add(conn)
+        metrics.CONNECTIONS.inc()
+        try:
+            await self._converse(conn)
+        except Exception:
+            log.exception("connection %s failed", conn.peer)
+        finally:
+            self.connections.discard(conn)
+            metrics.CONNECTIONS.dec()
+            conn.close()
+            with contextlib.suppress(OSError, asyncio.CancelledError):
+                await asyncio.wait_for(writer.wait_closed(), 5)
+
+    async def _converse(self, conn: ClientConnection) -> None:
+        while not self.stopping:
+            try:
+                line = await conn.read_line(self.config.idle_timeout)
+            except TimeoutError:
+                return
+            except LineTooLong:
+                self._error(
+                    conn, f"Line too long (limit {self.config.max_line_bytes} bytes)", "line_too_long"
+                )
+                await conn.flush(self.config.reply_timeout)
+                return
+            if line is None:
+                return
+            keep = await self._command(conn, line)
+            if not await conn.flush(self.config.reply_timeout) or not keep or not conn.persistent:
+                return
+
+    async def _command(self, conn: ClientConnection, line: str) -> bool:
+        """Answer one command; False when the connection must close afterwards."""
+        try:
+            command = parse_command(line)
+        except CommandError as e:
+            self._error(conn, str(e), "bad_command")
+            return True
+        if isinstance(command, Hello):
+            conn.persistent = True
+            conn.write_line(" ".join(["HELLO", "tolaria", str(PROTOCOL_VERSION), *CAPABILITIES]))
+            return True
+        if isinstance(command, Status):
+            for status_line in self.status().lines():
+                conn.write_line(status_line)
+            if conn.persistent:
+                conn.write_line("END")
+            return True
+        if isinstance(command, Shutdown):
+            conn.write_line("OK: shutting down")
+            self.request_shutdown()
+            return False
+        return await self._new_game(conn, command)
+
+    async def _new_game(self, conn: ClientConnection, command: NewGame) -> bool:
+        if self.stopping:
+            self._error(conn, "daemon is shutting down", "shutting_down")
+            return False
+        if len(self.sessions) >= self.config.max_games:
+            self._error(conn, f"busy ({len(self.sessions)}/{self.config.max_games} games running)", "busy")
+            return True
+        try:
+            decks = (self.decks.load(command.deck1), self.decks.load(command.deck2))
+        except DeckError as e:
+            self._error(conn, str(e), "deck")
+            return True
+        options = command.options
+        default = Controller.AGENT if options.interactive else Controller.AI
+        controllers = tuple(Controller(choice) if choice else default for choice in (options.p1, options.p2))
+        setup = GameSetup(
+            decks=decks,
+            controllers=controllers,  # type: ignore[arg-type]
+            seed=options.seed if options.seed is not None else secrets.randbits(63),
+            observe=options.observe,
+            quiet=options.quiet,
+            compact=options.compact,
+            game_timeout=options.game_timeout or self.config.default_game_timeout,
+            reply_timeout=self.config.reply_timeout,
+            full_observability=self.config.full_observability,
+        )
+        try:
+            session = GameSession(conn, setup)
+        except Exception as e:
+            log.exception("engine could not set up a game: %s", command.line())
+            self._error(conn, f"Could not start game: {type(e).__name__}: {e}", "engine")
+            return True
+        self.sessions.add(session)
+        metrics.GAMES_STARTED.inc()
+        metrics.ACTIVE_GAMES.inc()
+        try:
+            outcome = await session.run()
+        finally:
+            self.sessions.discard(session)
+            metrics.ACTIVE_GAMES.dec()
+            self.decisions += session.decisions_sent
+        if outcome is Outcome.DROPPED:
+            self.games_dropped += 1
+        else:
+            self.games_played += 1
+        if outcome is Outcome.TIMEOUT:
+            self.games_timed_out += 1
+        if outcome in (Outcome.ERROR, Outcome.REPLY_TIMEOUT, Outcome.SHUTDOWN):
+            self.errors += 1
+        return outcome.keeps_connection
+
+    def _error(self, conn: ClientConnection, message: str, kind: str) -> None:
+        conn.write_line(f"ERROR: {message}")
+        self.errors += 1
+        metrics.ERRORS.labels(kind=kind).inc()
+
+    async def _shutdown(self) -> None:
+        self.stopping = True
+        log.info("shutting down: %d games running, grace %.0fs", len(self.sessions), self.config.grace)
+        if self.config.supervised:
+            # SHUTDOWN reached one worker; the supervisor stops them all.
+            with contextlib.suppress(OSError):
+                os.kill(os.getppid(), signal.SIGTERM)
+        if self._server is not None:
+            self._server.close()
+        in_game = {session.conn for session in self.sessions}
+        for conn in list(self.connections):
+            if conn not in in_game:
+                conn.interrupt()
+        deadline = time.monotonic() + self.config.grace
+        while self.sessions and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for session in list(self.sessions):
+            session.abort("daemon shutting down")
+        deadline = time.monotonic() + SHUTDOWN_ABORT_WAIT_S
+        while self.connections and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for conn in list(self.connections):
+            conn.close()
+        self._stopped.set()
