@@ -3,6 +3,7 @@ refuses HELLO with `ERROR: Unknown command`, answers one command per connection 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -51,11 +52,8 @@ class ForgeLikeServer:
                 return
             conn.settimeout(10)
             self.connections += 1
-            with conn, conn.makefile("rwb") as stream:
-                try:
-                    self._answer(stream)
-                except OSError:
-                    pass
+            with conn, conn.makefile("rwb") as stream, contextlib.suppress(OSError):
+                self._answer(stream)
 
     def _answer(self, stream) -> None:
         line = stream.readline().decode().rstrip("\n")

@@ -42,7 +42,13 @@ def test_sync_client_falls_back_to_one_connection_per_command():
             client.start_game("red", "white", GameOptions(p1="agent"))
         with pytest.raises(CommandError):
             client.start_game("red", "white", GameOptions(compact=True))
-    assert server.commands == ["HELLO tolaria-sync", "STATUS", "STATUS", "NEWGAME red white -i", "NEWGAME red white"]
+    assert server.commands == [
+        "HELLO tolaria-sync",
+        "STATUS",
+        "STATUS",
+        "NEWGAME red white -i",
+        "NEWGAME red white",
+    ]
     assert server.replies == ["0"]
     assert server.connections == 5
 
@@ -54,7 +60,10 @@ def test_async_client_falls_back_and_runs_games_concurrently():
             status = await client.status()
             assert status.memory_max_mb == 2048
             games = await asyncio.gather(
-                *(client.play("red", "white", lambda d: "-1", GameOptions(interactive=True)) for _ in range(3))
+                *(
+                    client.play("red", "white", lambda d: "-1", GameOptions(interactive=True))
+                    for _ in range(3)
+                )
             )
             return [g.result for g in games]
 
