@@ -1,0 +1,107 @@
+{{/* Name of the chart, overridable. */}}
+{{- define "tolaria.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name of the release's objects: the release name, prefixed with the chart's unless it contains it. */}}
+{{- define "tolaria.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "tolaria.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "tolaria.labels" -}}
+helm.sh/chart: {{ include "tolaria.chart" . }}
+{{ include "tolaria.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "tolaria.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "tolaria.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "tolaria.operatorSelectorLabels" -}}
+{{ include "tolaria.selectorLabels" . }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{- define "tolaria.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "tolaria.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "tolaria.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* Namespaces given Roles in a namespaced install, one per line. */}}
+{{- define "tolaria.roleNamespaces" -}}
+{{- range (default (list .Release.Namespace) .Values.watchNamespaces) }}
+{{ . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The permissions the operator needs on TrainingRuns and their children, shared by the ClusterRole
+and the namespaced Roles. kopf keeps its progress and finalizers in annotations and metadata
+(patch on trainingruns) and writes status through the status subresource; adopting children with
+blockOwnerDeletion needs update on trainingruns/finalizers (OwnerReferencesPermissionEnforcement).
+*/}}
+{{- define "tolaria.operatorRules" -}}
+- apiGroups: [tolaria.dev]
+  resources: [trainingruns]
+  verbs: [get, list, watch, patch, update]
+- apiGroups: [tolaria.dev]
+  resources: [trainingruns/status]
+  verbs: [get, patch, update]
+- apiGroups: [tolaria.dev]
+  resources: [trainingruns/finalizers]
+  verbs: [update]
+# Children: daemon, actor, evaluator and managed Redis Deployments, their Services, the learner
+# Job and the run's ConfigMap.
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, watch, create, update, patch, delete]
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, list, watch, create, update, patch, delete]
+- apiGroups: [""]
+  resources: [services, configmaps]
+  verbs: [get, list, watch, create, update, patch, delete]
+# Secrets are referenced by children, never copied: the operator only checks that they exist.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+# Readiness of daemons and actors, and why a learner pod failed.
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch]
+# Events on TrainingRuns (kopf posts core/v1 Events; scaling decisions too).
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- if .Values.peering.enabled }}
+- apiGroups: [kopf.dev, zalando.org]
+  resources: [kopfpeerings]
+  verbs: [get, list, watch, patch]
+{{- end }}
+{{- end }}
