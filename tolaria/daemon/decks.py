@@ -26,6 +26,11 @@ class DeckLibrary:
         cached = self._cache.get(path)
         if cached is not None and cached[0] == stamp:
             return cached[1]
-        deck = load_deck(path, self.pool)
+        try:
+            deck = load_deck(path, self.pool)
+        except DeckError as e:
+            if str(e).startswith("Could not load deck"):
+                raise
+            raise DeckError(f"Could not load deck: {name}: {e}") from None
         self._cache[path] = (stamp, deck)
         return deck

@@ -139,7 +139,7 @@ class GameSession:
                 payload = decision.payload(self.seen) if self.setup.observe else None
                 answer = player.choose(decision) if decision.expects_reply else None
                 if payload is not None:
-                    if answer is not None:
+                    if decision.expects_reply:
                         payload["ai_choice"] = answer_text(decision, answer)
                     self._send_decision(payload)
                     if not await self.conn.flush(self.setup.reply_timeout):

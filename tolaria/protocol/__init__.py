@@ -42,7 +42,15 @@ from tolaria.protocol.messages import (
     format_result,
     parse_line,
 )
-from tolaria.protocol.replies import PASS, blocks_reply, index_reply, indices_reply, value_reply, yes_no_reply
+from tolaria.protocol.replies import (
+    PASS,
+    blocks_reply,
+    first_option_reply,
+    index_reply,
+    indices_reply,
+    value_reply,
+    yes_no_reply,
+)
 from tolaria.protocol.status import DaemonStatus, parse_status
 from tolaria.protocol.sync_client import DaemonClient, Game
 
@@ -85,6 +93,7 @@ __all__ = [
     "Status",
     "StatusEnd",
     "blocks_reply",
+    "first_option_reply",
     "format_result",
     "index_reply",
     "indices_reply",

@@ -30,3 +30,24 @@ def yes_no_reply(yes: bool) -> str:
 def value_reply(value: int) -> str:
     """announce_value."""
     return str(int(value))
+
+
+def first_option_reply(payload: dict) -> str:
+    """The first legal reply to a DECISION payload: the first offered action, entity, ability or
+    cards, `y` to optional plays, no attack and no block. A client answering with it can never
+    stall a game; the benchmarks and tests use it as an instant, deterministic policy."""
+    kind = payload.get("decision_type")
+    if kind == "choose_action":
+        actions = payload.get("actions") or [{"index": -1}]
+        return index_reply(actions[0].get("index", -1))
+    if kind in ("declare_attackers", "declare_blockers"):
+        return ""
+    if kind in ("play_trigger", "play_from_effect", "confirm_action"):
+        return yes_no_reply(True)
+    if kind == "choose_cards":
+        return indices_reply(range(int(payload.get("min") or 0)))
+    if kind == "choose_entity":
+        return index_reply(0 if payload.get("entities") else -1)
+    if kind == "announce_value":
+        return value_reply(int(payload.get("min") or 0))
+    return index_reply(0)
