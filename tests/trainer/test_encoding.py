@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tolaria.trainer.config import NetworkConfig
+from tolaria.trainer.encoding import (
+    CARD_FEATURES,
+    GLOBAL_FEATURES,
+    KIND_ONE,
+    KIND_PAIRS,
+    KIND_SUBSET,
+    OPTION_FEATURES,
+    Encoder,
+    EncodingError,
+    name_id,
+)
+from tolaria.trainer.synthetic import PayloadFactory
+from trainer import payloads as P
+
+ENCODER = Encoder(NetworkConfig.from_preset("small"))
+
+
+def test_shapes_and_kinds_of_every_decision_type():
+    payloads = P.every_decision_type()
+    arrays = ENCODER.encode(payloads)
+    n = len(payloads)
+    assert arrays["card_feat"].shape == (n, ENCODER.max_cards, CARD_FEATURES)
+    assert arrays["global_feat"].shape == (n, GLOBAL_FEATURES)
+    assert arrays["option_feat"].shape == (n, ENCODER.max_options, OPTION_FEATURES)
+    kinds = {
+        p["decision_type"] + str(p.get("optional", "")): int(k)
+        for p, k in zip(payloads, arrays["kind"], strict=True)
+    }
+    assert kinds["declare_attackers"] == KIND_SUBSET and kinds["choose_cardsFalse"] == KIND_SUBSET
+    assert kinds["declare_blockers"] == KIND_PAIRS
+    assert kinds["choose_action"] == kinds["confirm_action"] == kinds["announce_value"] == KIND_ONE
+    offered = arrays["option_mask"].sum(1).tolist()
+    # actions 3, attackers 1, blockers 1, abilities 2, y/n x3, cards 3, entities 3 + none, 3, values 0..5
+    assert offered == [3, 1, 1, 2, 2, 2, 2, 3, 4, 3, 6]
+    assert (arrays["card_mask"].sum(1) == 4).all()  # Mountain, Goblin Guide, Serra Angel, Lightning Bolt
+    ENCODER.validate(arrays)
+
+
+def test_card_features_read_the_payload():
+    arrays = ENCODER.encode([P.declare_blockers()])
+    # the deciding player is the opponent here: its Serra Angel is "mine" and comes first
+    assert arrays["card_name"][0, 0] == name_id("Serra Angel", ENCODER.buckets)
+    angel, guide = arrays["card_feat"][0, 0], arrays["card_feat"][0, 2]
+    assert angel[0] == 1.0 and angel[1] == 0.0  # creature, not land
+    assert guide[0] == 1.0
+    blocker_card, attacker_card = arrays["option_card"][0, 0], arrays["target_card"][0, 1]
+    assert blocker_card == 0 and arrays["card_name"][0, attacker_card] == name_id(
+        "Goblin Guide", ENCODER.buckets
+    )
+    assert arrays["target_mask"][0].tolist()[:3] == [True, True, False]
+
+
+def test_compact_payloads_encode_like_full_ones():
+    full = P.every_decision_type()
+    a, b = ENCODER.encode(full), ENCODER.encode([P.compact(p) for p in full])
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    factory, compact_factory = PayloadFactory(3), PayloadFactory(3, compact=True)
+    a = ENCODER.encode([factory.payload() for _ in range(50)])
+    b = ENCODER.encode([compact_factory.payload() for _ in range(50)])
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_name_ids_are_stable_across_processes_and_versions():
+    # blake2b, not Python's salted hash(): these numbers must never change, or old checkpoints break
+    assert (
+        name_id("Mountain", 4096)
+        == 1
+        + int.from_bytes(__import__("hashlib").blake2b(b"Mountain", digest_size=8).digest(), "little") % 4095
+    )
+    assert name_id("Mountain", 4096) == name_id("Mountain", 4096) != name_id("Plains", 4096)
+    assert 1 <= name_id("", 16) <= 15
+
+
+def test_truncation_keeps_pass_and_none():
+    p = P.choose_action()
+    p["actions"] = [
+        {
+            "index": i,
+            "description": f"Cast {i}",
+            "card": f"Card {i}",
+            "card_id": 1000 + i,
+            "mana_cost": "{1}",
+            "is_land": False,
+        }
+        for i in range(60)
+    ]
+    p["actions"].append({"index": -1, "description": "Pass priority"})
+    offered = ENCODER.options(p)
+    assert len(offered.options) == ENCODER.max_options
+    assert offered.tokens[-1] == "-1" and offered.tokens[0] == "0"
+    e = P.choose_entity(optional=True)
+    e["entities"] = e["entities"] * 20
+    assert ENCODER.options(e).tokens[-1] == "-1" and len(ENCODER.options(e).tokens) == ENCODER.max_options
+
+
+def test_choose_cards_minimum_beyond_slots_is_filled_by_reply():
+    p = P.choose_cards()
+    p["cards"] = [dict(p["cards"][0], index=i, id=500 + i) for i in range(30)]
+    p.update(min=26, max=28)
+    offered = ENCODER.options(p)
+    assert offered.select_min == offered.select_max == ENCODER.max_options
+    reply = ENCODER.reply_text(p, [1] * ENCODER.max_options)
+    assert P.legal_reply(p, reply) and len(reply.split(",")) == 26
+
+
+def test_announce_value_range_is_clipped():
+    p = P.announce_value()
+    p.update(min=2, max=1000)
+    tokens = ENCODER.options(p).tokens
+    assert tokens[0] == "2" and len(tokens) == ENCODER.max_options and int(tokens[-1]) < 1000
+
+
+def test_bad_payloads_get_clear_errors():
+    with pytest.raises(EncodingError, match="reveal"):
+        ENCODER.encode([dict(P.choose_action(), decision_type="reveal")])
+    with pytest.raises(EncodingError, match="decision_id"):
+        broken = P.choose_action()
+        broken["actions"] = [{"index": "x"}]
+        ENCODER.encode([broken])
+
+
+def test_validate_rejects_out_of_range_arrays():
+    arrays = ENCODER.encode(P.every_decision_type())
+    bad = dict(arrays, option_card=arrays["option_card"].copy())
+    bad["option_card"][0, 0] = ENCODER.max_cards
+    with pytest.raises(EncodingError, match="option_card"):
+        ENCODER.validate(bad)
+    bad = dict(arrays, option_mask=np.zeros_like(arrays["option_mask"]))
+    with pytest.raises(EncodingError):
+        ENCODER.validate(bad)
+    with pytest.raises(EncodingError, match="card_feat"):
+        ENCODER.validate(dict(arrays, card_feat=arrays["card_feat"][:, :3]))

@@ -1,0 +1,179 @@
+"""Typed configuration of the policy network, PPO and the learner process.
+
+These dataclasses are what the trainer code reads. The TrainingRun models of
+`tolaria.spec` convert into them (`PPOConfig(**...)`, `NetworkConfig.from_preset(...)`), so
+the trainer never depends on how the spec is spelled on the wire.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Architecture = Literal["deepsets", "transformer"]
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Size of the policy network and of the encoder's fixed slot counts.
+
+    The slot counts (`max_cards`, `max_options`, `max_block_targets`, `name_buckets`) fix the
+    shapes of encoded decisions, so actor and learner must agree on them: the rollout codec
+    records them and the learner refuses segments encoded with other ones.
+    """
+
+    preset: str = "small"
+    architecture: Architecture = "deepsets"
+    d_model: int = 64
+    layers: int = 2
+    heads: int = 4
+    ff_mult: int = 2
+    max_cards: int = 48
+    max_options: int = 24
+    max_block_targets: int = 8
+    name_buckets: int = 4096
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ("deepsets", "transformer"):
+            raise ValueError(
+                f"network.architecture must be deepsets or transformer, not {self.architecture!r}"
+            )
+        for name in ("d_model", "layers", "heads", "ff_mult", "max_cards", "max_options", "name_buckets"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"network.{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_block_targets < 2:
+            raise ValueError("network.max_block_targets must be >= 2 (no block + at least one attacker)")
+        if self.architecture == "transformer" and self.d_model % self.heads:
+            raise ValueError(f"network.d_model ({self.d_model}) must be divisible by heads ({self.heads})")
+
+    @classmethod
+    def from_preset(cls, preset: str = "small", **overrides: Any) -> NetworkConfig:
+        try:
+            base = NETWORK_PRESETS[preset]
+        except KeyError:
+            raise ValueError(
+                f"unknown network preset {preset!r}; known: {', '.join(NETWORK_PRESETS)}"
+            ) from None
+        return dataclasses.replace(base, **overrides)
+
+    def encoder_shape(self) -> dict[str, int]:
+        """The fields that fix encoded array shapes (recorded in every rollout segment)."""
+        return {
+            "max_cards": self.max_cards,
+            "max_options": self.max_options,
+            "max_block_targets": self.max_block_targets,
+            "name_buckets": self.name_buckets,
+        }
+
+
+NETWORK_PRESETS: dict[str, NetworkConfig] = {
+    # Local CPU runs: pooled per-card MLP (DeepSets), no attention; must train at >= 2,000 samples/s
+    # on two CPU cores.
+    "small": NetworkConfig(
+        preset="small",
+        architecture="deepsets",
+        d_model=64,
+        layers=2,
+        heads=4,
+        max_cards=48,
+        max_options=24,
+        max_block_targets=8,
+    ),
+    "medium": NetworkConfig(
+        preset="medium",
+        architecture="transformer",
+        d_model=128,
+        layers=2,
+        heads=4,
+        max_cards=64,
+        max_options=32,
+        max_block_targets=8,
+    ),
+    # The seed project's GPU shape: d_model 256, 4 layers, 90 card slots.
+    "large": NetworkConfig(
+        preset="large",
+        architecture="transformer",
+        d_model=256,
+        layers=4,
+        heads=8,
+        ff_mult=4,
+        max_cards=90,
+        max_options=32,
+        max_block_targets=10,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """PPO hyperparameters (names follow CleanRL's ppo.py where one exists)."""
+
+    learning_rate: float = 3e-4
+    gamma: float = 0.995
+    gae_lambda: float = 0.95
+    clip_coef: float = 0.2
+    clip_value_loss: bool = True
+    value_coef: float = 0.5
+    entropy_coef: float = 0.01
+    max_grad_norm: float = 0.5
+    epochs: int = 2
+    minibatch_size: int = 1024
+    samples_per_update: int = 8192
+    normalize_advantages: bool = True
+    max_policy_lag: int = 4
+    weight_decay: float = 0.0
+    adam_eps: float = 1e-5
+    warmup_updates: int = 10
+
+    def __post_init__(self) -> None:
+        checks = {
+            "learning_rate": self.learning_rate > 0,
+            "gamma": 0 <= self.gamma <= 1,
+            "gae_lambda": 0 <= self.gae_lambda <= 1,
+            "clip_coef": self.clip_coef > 0,
+            "epochs": self.epochs >= 1,
+            "minibatch_size": self.minibatch_size >= 1,
+            "samples_per_update": self.samples_per_update >= 1,
+            "max_policy_lag": self.max_policy_lag >= 0,
+            "max_grad_norm": self.max_grad_norm > 0,
+            "warmup_updates": self.warmup_updates >= 0,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(
+                f"invalid learner.ppo values: {', '.join(f'{n}={getattr(self, n)!r}' for n in bad)}"
+            )
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    """How the learner process runs: devices, cadence of checkpoints, threads."""
+
+    checkpoint_every_updates: int = 50
+    checkpoint_every_minutes: float = 10.0
+    keep_checkpoints: int = 5
+    device: str = "auto"
+    compile: bool = False
+    bf16: bool = True
+    threads: int = 2
+    read_count: int = 64
+    read_block_ms: int = 500
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainerConfig:
+        return cls(
+            network=NetworkConfig(**data.get("network", {})),
+            ppo=PPOConfig(**data.get("ppo", {})),
+            learner=LearnerConfig(**data.get("learner", {})),
+        )

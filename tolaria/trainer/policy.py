@@ -1,0 +1,285 @@
+"""The policy network: cards -> set model -> value and masked action heads.
+
+Inputs are the arrays of `tolaria.trainer.encoding.Encoder` as tensors (`to_tensors`).
+
+- Each card slot embeds its name id plus a projection of its features. The `deepsets`
+  architecture runs a per-card MLP and pools (masked mean and max); `transformer` prepends a
+  global token to the cards and runs a pre-norm transformer encoder over them.
+- The trunk vector `z` (pooled cards + global features + decision type) feeds the value head.
+- Each option slot embeds its name id, its features, the embedding of the card slot it refers to
+  and `z`; three heads read the option vectors:
+  * KIND_ONE (choose_action, choose_entity, choose_ability, yes/no, announce_value):
+    a categorical over the offered options;
+  * KIND_SUBSET (declare_attackers, choose_cards): an independent yes/no per option, conditioned
+    on min <= count <= max (a conditional Bernoulli: exact log-probability through a dynamic
+    programme over counts, exact sampling through the suffix table of the same programme);
+  * KIND_PAIRS (declare_blockers): per blocker a categorical over its targets (no block or one
+    of the attackers), scored as a dot product of blocker and target vectors.
+
+An action is an int64 vector of `max_options` entries: KIND_ONE keeps the chosen slot in entry 0;
+KIND_SUBSET holds 0/1 per option; KIND_PAIRS holds the target slot per blocker (0 = no block).
+The entropy bonus of KIND_SUBSET uses the unconstrained Bernoulli entropies (the exact entropy of
+the conditional distribution has no cheap closed form); it only regularises.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from tolaria.trainer.config import NetworkConfig
+from tolaria.trainer.encoding import (
+    CARD_FEATURES,
+    DECISION_TYPES,
+    GLOBAL_FEATURES,
+    KIND_ONE,
+    KIND_PAIRS,
+    KIND_SUBSET,
+    OPTION_FEATURES,
+)
+
+MASKED = -1e9  # finite, so that rows of another kind never produce NaN through torch.where
+_P_CLAMP = 1e-6
+
+
+def to_tensors(arrays: dict[str, np.ndarray], device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """Encoder arrays -> tensors on `device` (indices become int64, masks bool)."""
+    out = {}
+    for name, value in arrays.items():
+        tensor = torch.from_numpy(np.ascontiguousarray(value))
+        if tensor.dtype == torch.int32:
+            tensor = tensor.long()
+        out[name] = tensor.to(device, non_blocking=True)
+    return out
+
+
+class PolicyNetwork(nn.Module):
+    def __init__(self, config: NetworkConfig):
+        super().__init__()
+        self.config = config
+        d = config.d_model
+        self.name_embedding = nn.Embedding(config.name_buckets, d, padding_idx=0)
+        self.card_in = nn.Linear(CARD_FEATURES, d)
+        self.global_in = nn.Linear(GLOBAL_FEATURES, d)
+        self.decision_embedding = nn.Embedding(len(DECISION_TYPES), d)
+        if config.architecture == "transformer":
+            layer = nn.TransformerEncoderLayer(
+                d,
+                config.heads,
+                d * config.ff_mult,
+                dropout=0.0,
+                batch_first=True,
+                norm_first=True,
+                activation="gelu",
+            )
+            self.card_model = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
+            self.trunk = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.ReLU())
+        else:
+            blocks: list[nn.Module] = []
+            for _ in range(config.layers):
+                blocks += [nn.ReLU(), nn.Linear(d, d)]
+            self.card_model = nn.Sequential(*blocks)
+            self.trunk = nn.Sequential(nn.Linear(3 * d, d), nn.ReLU(), nn.Linear(d, d), nn.ReLU())
+        self.option_in = nn.Linear(OPTION_FEATURES, d)
+        self.context_to_option = nn.Linear(d, d)
+        self.option_model = nn.Sequential(
+            nn.ReLU(),
+            nn.Linear(d, d * config.ff_mult),
+            nn.ReLU(),
+            nn.Linear(d * config.ff_mult, d),
+            nn.ReLU(),
+        )
+        self.one_head = nn.Linear(d, 1)
+        self.subset_head = nn.Linear(d, 1)
+        self.blocker_query = nn.Linear(d, d)
+        self.target_key = nn.Linear(d, d)
+        self.value_head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, 1))
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """-> (logits by kind, value). Logits of masked-out slots are MASKED."""
+        card_mask = batch["card_mask"]
+        cards = self.name_embedding(batch["card_name"]) + self.card_in(batch["card_feat"])
+        context = self.global_in(batch["global_feat"]) + self.decision_embedding(batch["decision_type"])
+        if self.config.architecture == "transformer":
+            tokens = torch.cat([context.unsqueeze(1), cards], dim=1)
+            pad = torch.cat([torch.zeros_like(card_mask[:, :1]), ~card_mask], dim=1)
+            encoded = self.card_model(tokens, src_key_padding_mask=pad)
+            card_h = encoded[:, 1:]
+            z = self.trunk(encoded[:, 0])
+        else:
+            card_h = self.card_model(cards)
+            weights = card_mask.unsqueeze(-1).to(card_h.dtype)
+            mean = (card_h * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+            biggest = card_h.masked_fill(~card_mask.unsqueeze(-1), -1e4).amax(1)
+            biggest = torch.where(card_mask.any(1, keepdim=True), biggest, torch.zeros_like(biggest))
+            z = self.trunk(torch.cat([mean, biggest, context], dim=-1))
+        card_h = card_h * card_mask.unsqueeze(-1).to(card_h.dtype)
+
+        options = self._option_vectors(
+            batch["option_name"], batch["option_card"], batch["option_feat"], card_h, z
+        )
+        targets = self._option_vectors(None, batch["target_card"], batch["target_feat"], card_h, z)
+        option_mask = batch["option_mask"]
+        one = self.one_head(options).squeeze(-1).float().masked_fill(~option_mask, MASKED)
+        subset = self.subset_head(options).squeeze(-1).float()
+        query, key = self.blocker_query(options), self.target_key(targets)
+        pairs = (query @ key.transpose(1, 2)).float() / math.sqrt(query.shape[-1])
+        pairs = pairs.masked_fill(~batch["target_mask"].unsqueeze(1), MASKED)
+        value = self.value_head(z).squeeze(-1).float()
+        return {"one": one, "subset": subset, "pairs": pairs}, value
+
+    def _option_vectors(
+        self,
+        names: torch.Tensor | None,
+        card_index: torch.Tensor,
+        feats: torch.Tensor,
+        card_h: torch.Tensor,
+        z: torch.Tensor,
+    ) -> torch.Tensor:
+        h = self.option_in(feats) + self.context_to_option(z).unsqueeze(1)
+        if names is not None:
+            h = h + self.name_embedding(names)
+        gathered = torch.gather(
+            card_h, 1, card_index.clamp(min=0).unsqueeze(-1).expand(-1, -1, card_h.shape[-1])
+        )
+        h = h + gathered * (card_index >= 0).unsqueeze(-1).to(gathered.dtype)
+        return self.option_model(h)
+
+    @torch.no_grad()
+    def act(
+        self, batch: dict[str, torch.Tensor], greedy: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sample (or, greedy, pick the likeliest) actions -> (actions [B,O], log_probs [B], values [B])."""
+        logits, values = self(batch)
+        actions = sample_actions(logits, batch, greedy)
+        log_probs, _ = action_log_probs(logits, batch, actions)
+        return actions, log_probs, values
+
+    def evaluate(
+        self, batch: dict[str, torch.Tensor], actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """-> (log_probs [B], entropy [B], values [B]) of given actions, with gradients."""
+        logits, values = self(batch)
+        log_probs, entropy = action_log_probs(logits, batch, actions)
+        return log_probs, entropy, values
+
+
+def _subset_probabilities(logits: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    p = torch.sigmoid(logits.double()).clamp(_P_CLAMP, 1 - _P_CLAMP)
+    return p * valid.double()
+
+
+def _count_table(p: torch.Tensor) -> torch.Tensor:
+    """suffix[:, i, k] = P(exactly k of options i.. are chosen) under independent choices."""
+    batch, n = p.shape
+    rows = [torch.zeros(batch, n + 1, dtype=p.dtype, device=p.device)]
+    rows[0][:, 0] = 1.0
+    for i in reversed(range(n)):
+        nxt = rows[-1]
+        pi = p[:, i : i + 1]
+        rows.append(nxt * (1 - pi) + F.pad(nxt, (1, 0))[:, :-1] * pi)
+    return torch.stack(rows[::-1], dim=1)
+
+
+def _range_mass(cumulative: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """sum of table[k] for low <= k <= high (per row), from the cumulative sums of the table."""
+    n = cumulative.shape[1] - 1
+    lo = low.clamp(0, n + 1)
+    hi = high.clamp(-1, n)
+    padded = F.pad(cumulative, (1, 0))  # padded[:, k + 1] = sum_{j <= k}
+    upper = torch.gather(padded, 1, (hi + 1).unsqueeze(1)).squeeze(1)
+    lower = torch.gather(padded, 1, lo.unsqueeze(1)).squeeze(1)
+    return (upper - lower).clamp(min=0.0) * (hi >= lo)
+
+
+def _subset_log_partition(p: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    batch, n = p.shape
+    dp = torch.zeros(batch, n + 1, dtype=p.dtype, device=p.device)
+    dp = dp.index_fill(1, torch.tensor([0], device=p.device), 1.0)
+    for i in range(n):
+        pi = p[:, i : i + 1]
+        dp = dp * (1 - pi) + F.pad(dp, (1, 0))[:, :-1] * pi
+    counts = torch.arange(n + 1, device=p.device)
+    in_range = (counts >= low.unsqueeze(1)) & (counts <= high.unsqueeze(1))
+    return torch.log((dp * in_range).sum(1).clamp(min=1e-300))
+
+
+def sample_actions(
+    logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], greedy: bool = False
+) -> torch.Tensor:
+    kind, option_mask = batch["kind"], batch["option_mask"]
+    batch_size, n = option_mask.shape
+    actions = torch.zeros(batch_size, n, dtype=torch.long, device=option_mask.device)
+
+    if greedy:
+        one = logits["one"].argmax(-1)
+        pairs = logits["pairs"].argmax(-1)
+    else:
+        one = torch.distributions.Categorical(logits=logits["one"]).sample()
+        pairs = torch.distributions.Categorical(logits=logits["pairs"]).sample()
+    pairs = pairs * option_mask
+
+    p = _subset_probabilities(logits["subset"], option_mask)
+    low, high = batch["select_min"].long(), batch["select_max"].long()
+    suffix = _count_table(p)
+    cumulative = suffix.cumsum(-1)
+    chosen = torch.zeros(batch_size, dtype=torch.long, device=p.device)
+    subset = torch.zeros_like(actions)
+    for i in range(n):
+        rest = cumulative[:, i + 1]
+        take = p[:, i] * _range_mass(rest, low - chosen - 1, high - chosen - 1)
+        skip = (1 - p[:, i]) * _range_mass(rest, low - chosen, high - chosen)
+        prob = take / (take + skip).clamp(min=1e-300)
+        pick = (prob > 0.5) if greedy else (torch.rand_like(prob) < prob)
+        pick = pick & option_mask[:, i]
+        subset[:, i] = pick.long()
+        chosen = chosen + pick.long()
+
+    actions[:, 0] = torch.where(kind == KIND_ONE, one, 0)
+    actions = torch.where((kind == KIND_SUBSET).unsqueeze(1), subset, actions)
+    actions = torch.where((kind == KIND_PAIRS).unsqueeze(1), pairs, actions)
+    return actions
+
+
+def action_log_probs(
+    logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], actions: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """-> (log-probability [B], entropy [B]) of `actions` under the masked heads."""
+    kind, option_mask = batch["kind"], batch["option_mask"]
+    valid = option_mask.to(torch.float64)
+
+    one_logp = F.log_softmax(logits["one"], -1)
+    one_lp = one_logp.gather(1, actions[:, :1].clamp(min=0)).squeeze(1)
+    one_ent = -(one_logp.exp() * one_logp).masked_fill(~option_mask, 0.0).sum(-1)
+
+    p = _subset_probabilities(logits["subset"], option_mask)
+    x = actions.clamp(0, 1).double() * valid
+    log_p, log_q = torch.log(p.clamp(min=_P_CLAMP)), torch.log((1 - p).clamp(min=_P_CLAMP))
+    subset_lp = ((x * log_p + (1 - x) * log_q) * valid).sum(-1)
+    subset_lp = subset_lp - _subset_log_partition(p, batch["select_min"].long(), batch["select_max"].long())
+    bernoulli_ent = -(p * log_p + (1 - p) * log_q) * valid
+    subset_ent = bernoulli_ent.sum(-1)
+
+    pair_logp = F.log_softmax(logits["pairs"], -1)
+    targets = actions.clamp(0, pair_logp.shape[-1] - 1).unsqueeze(-1)
+    pair_lp = (pair_logp.gather(2, targets).squeeze(-1) * option_mask).sum(-1)
+    pair_ent = (
+        -(pair_logp.exp() * pair_logp).masked_fill(~batch["target_mask"].unsqueeze(1), 0.0).sum(-1)
+        * option_mask
+    ).sum(-1)
+
+    log_prob = torch.where(
+        kind == KIND_ONE, one_lp, torch.where(kind == KIND_SUBSET, subset_lp.float(), pair_lp)
+    )
+    entropy = torch.where(
+        kind == KIND_ONE, one_ent, torch.where(kind == KIND_SUBSET, subset_ent.float(), pair_ent)
+    )
+    return log_prob, entropy
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

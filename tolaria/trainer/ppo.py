@@ -1,0 +1,212 @@
+"""PPO (Schulman et al. 2017, "Proximal Policy Optimization Algorithms"), as in CleanRL's ppo.py.
+
+- Advantages: GAE(gamma, lambda) (Schulman et al. 2016) per trajectory segment, from the values
+  the actor recorded while acting; a segment cut before the game's end bootstraps from the
+  actor's value of the next decision (`Segment.bootstrap_value`). Returns = advantages + values.
+- Policy loss: the clipped surrogate, -min(r A, clip(r, 1-eps, 1+eps) A), averaged; the ratio r
+  is exp(log pi_theta(a|s) - log mu(a|s)), where mu is the *behaviour* policy whose
+  log-probability the actor recorded with each step. In synchronous PPO mu is the policy of
+  the previous update; here actors may lag the learner by a few versions. Using the recorded
+  behaviour log-probability keeps the ratio an honest importance weight for the data actually
+  collected, and the clip bounds how far one update moves from it.
+- Staleness: a segment any of whose steps was produced by a policy more than `max_policy_lag`
+  versions behind the learner is dropped before the update (and counted), because GAE from old
+  values and clipping around a far-away behaviour policy stop being a useful estimate -- the
+  approach of Sample Factory's `max_policy_lag`. (V-trace corrections are not used.)
+- Value loss: 0.5 (V - R)^2, optionally clipped around the recorded value as CleanRL does.
+- Entropy bonus, advantage normalisation per minibatch, global gradient-norm clipping, several
+  epochs over shuffled minibatches, AdamW (fused on CUDA), linear learning-rate warmup.
+- On CUDA the forward pass runs under bf16 autocast (heads and losses in float32); optional
+  torch.compile of the network.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from tolaria.rollouts import Segment
+from tolaria.trainer.config import LearnerConfig, PPOConfig
+from tolaria.trainer.policy import PolicyNetwork, action_log_probs
+
+
+def gae(
+    rewards: np.ndarray,
+    values: np.ndarray,
+    dones: np.ndarray,
+    bootstrap_value: float,
+    gamma: float,
+    lam: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """-> (advantages, returns) of one segment. dones[t] means the game ended after step t."""
+    steps = len(rewards)
+    advantages = np.zeros(steps, dtype=np.float32)
+    last = 0.0
+    for t in reversed(range(steps)):
+        next_value = bootstrap_value if t == steps - 1 else float(values[t + 1])
+        nonterminal = 0.0 if dones[t] else 1.0
+        delta = float(rewards[t]) + gamma * next_value * nonterminal - float(values[t])
+        last = delta + gamma * lam * nonterminal * last
+        advantages[t] = last
+    return advantages, advantages + values.astype(np.float32)
+
+
+def policy_lag(segment: Segment, learner_version: int) -> int:
+    return int(learner_version - segment.policy_version.min())
+
+
+@dataclass
+class LossTerms:
+    loss: torch.Tensor
+    policy_loss: torch.Tensor
+    value_loss: torch.Tensor
+    entropy: torch.Tensor
+    approx_kl: torch.Tensor
+    clip_fraction: torch.Tensor
+
+
+def ppo_loss(
+    new_log_prob: torch.Tensor,
+    old_log_prob: torch.Tensor,
+    entropy: torch.Tensor,
+    new_value: torch.Tensor,
+    old_value: torch.Tensor,
+    advantages: torch.Tensor,
+    returns: torch.Tensor,
+    config: PPOConfig,
+) -> LossTerms:
+    log_ratio = new_log_prob - old_log_prob
+    ratio = log_ratio.exp()
+    with torch.no_grad():
+        approx_kl = ((ratio - 1) - log_ratio).mean()
+        clip_fraction = ((ratio - 1.0).abs() > config.clip_coef).float().mean()
+    if config.normalize_advantages and advantages.numel() > 1:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    policy_loss = torch.max(
+        -advantages * ratio, -advantages * torch.clamp(ratio, 1 - config.clip_coef, 1 + config.clip_coef)
+    ).mean()
+    if config.clip_value_loss:
+        unclipped = (new_value - returns) ** 2
+        clipped_value = old_value + torch.clamp(new_value - old_value, -config.clip_coef, config.clip_coef)
+        value_loss = 0.5 * torch.max(unclipped, (clipped_value - returns) ** 2).mean()
+    else:
+        value_loss = 0.5 * ((new_value - returns) ** 2).mean()
+    entropy_mean = entropy.mean()
+    loss = policy_loss - config.entropy_coef * entropy_mean + config.value_coef * value_loss
+    return LossTerms(loss, policy_loss, value_loss, entropy_mean, approx_kl, clip_fraction)
+
+
+@dataclass
+class RolloutBatch:
+    observations: dict[str, np.ndarray]
+    actions: np.ndarray
+    log_probs: np.ndarray
+    values: np.ndarray
+    advantages: np.ndarray
+    returns: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+
+def build_batch(segments: Sequence[Segment], config: PPOConfig) -> RolloutBatch:
+    advantages, returns = [], []
+    for s in segments:
+        adv, ret = gae(s.reward, s.value, s.done, s.bootstrap_value, config.gamma, config.gae_lambda)
+        advantages.append(adv)
+        returns.append(ret)
+    names = segments[0].observations.keys()
+    return RolloutBatch(
+        observations={k: np.concatenate([s.observations[k] for s in segments]) for k in names},
+        actions=np.concatenate([s.action for s in segments]).astype(np.int64),
+        log_probs=np.concatenate([s.log_prob for s in segments]),
+        values=np.concatenate([s.value for s in segments]),
+        advantages=np.concatenate(advantages),
+        returns=np.concatenate(returns),
+    )
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class PPOTrainer:
+    """Owns the network, optimiser and schedule; `update` runs one PPO update on a batch."""
+
+    def __init__(self, model: PolicyNetwork, ppo: PPOConfig, learner: LearnerConfig, seed: int = 0):
+        self.config = ppo
+        self.device = resolve_device(learner.device)
+        self.model = model.to(self.device)
+        fused = self.device.type == "cuda"
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(),
+            lr=ppo.learning_rate,
+            eps=ppo.adam_eps,
+            weight_decay=ppo.weight_decay,
+            fused=fused,
+        )
+        warmup = ppo.warmup_updates
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda update: min(1.0, (update + 1) / warmup) if warmup else 1.0
+        )
+        self.autocast = self.device.type == "cuda" and learner.bf16
+        self.forward: nn.Module = torch.compile(self.model) if learner.compile else self.model
+        self.generator = np.random.default_rng(seed)
+
+    def update(self, batch: RolloutBatch) -> dict[str, float]:
+        started = time.perf_counter()
+        cfg = self.config
+        n = len(batch)
+        tensors = {k: torch.from_numpy(v).to(self.device) for k, v in batch.observations.items()}
+        tensors = {k: v.long() if v.dtype == torch.int32 else v for k, v in tensors.items()}
+        actions = torch.from_numpy(batch.actions).to(self.device)
+        old_log_probs = torch.from_numpy(batch.log_probs).to(self.device)
+        old_values = torch.from_numpy(batch.values).to(self.device)
+        advantages = torch.from_numpy(batch.advantages).to(self.device)
+        returns = torch.from_numpy(batch.returns).to(self.device)
+        sums: dict[str, float] = {}
+        minibatches = 0
+        self.model.train()
+        for _ in range(cfg.epochs):
+            order = torch.from_numpy(self.generator.permutation(n)).to(self.device)
+            for start in range(0, n, cfg.minibatch_size):
+                idx = order[start : start + cfg.minibatch_size]
+                mb = {k: v[idx] for k, v in tensors.items()}
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                    logits, new_values = self.forward(mb)
+                    new_log_probs, entropy = action_log_probs(logits, mb, actions[idx])
+                terms = ppo_loss(
+                    new_log_probs.float(),
+                    old_log_probs[idx],
+                    entropy.float(),
+                    new_values.float(),
+                    old_values[idx],
+                    advantages[idx],
+                    returns[idx],
+                    cfg,
+                )
+                self.optimizer.zero_grad(set_to_none=True)
+                terms.loss.backward()
+                grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+                minibatches += 1
+                for name in ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"):
+                    sums[name] = sums.get(name, 0.0) + float(getattr(terms, name).detach())
+                sums["grad_norm"] = sums.get("grad_norm", 0.0) + float(grad_norm)
+        self.scheduler.step()
+        stats = {k: v / minibatches for k, v in sums.items()}
+        variance = float(np.var(batch.returns))
+        stats["explained_variance"] = (
+            float("nan") if variance == 0 else 1.0 - float(np.var(batch.returns - batch.values)) / variance
+        )
+        stats["learning_rate"] = float(self.optimizer.param_groups[0]["lr"])
+        stats["samples"] = float(n)
+        stats["seconds"] = time.perf_counter() - started
+        return stats
