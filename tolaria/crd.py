@@ -143,8 +143,20 @@ def type_schema(annotation: Any, *, defaults: bool) -> dict[str, Any]:
     return node
 
 
+def _without_empty(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_empty(v) for k, v in value.items() if v not in ({}, [], None)}
+    if isinstance(value, list):
+        return [_without_empty(v) for v in value]
+    return value
+
+
 def _default(field: FieldInfo) -> Any:
-    """The wire form of a field's default, or PydanticUndefined when the schema needs none."""
+    """The wire form of a field's default, or PydanticUndefined when the schema needs none.
+
+    An object's default is written out in full: the API server checks each default against the
+    CEL rules of its object as it stands, without the nested defaults applied.
+    """
     if field.default_factory is not None:
         value = field.default_factory()
     elif field.default is PydanticUndefined:
@@ -152,11 +164,18 @@ def _default(field: FieldInfo) -> Any:
     else:
         value = field.default
     if isinstance(value, BaseModel):
-        # Only what differs from the nested defaults: the server applies those itself.
-        return value.model_dump(by_alias=True, exclude_defaults=True, exclude_none=True, mode="json")
+        return _without_empty(value.model_dump(by_alias=True, exclude_none=True, mode="json"))
     if value is None or value == [] or value == {}:
         return PydanticUndefined
     return value
+
+
+def type_schema_of_field(model: type[BaseModel], name: str) -> dict[str, Any]:
+    field = model.model_fields[name]
+    node = type_schema(field.annotation, defaults=False)
+    node.update(_constraints(field.metadata, node["type"]))
+    node.update(_describe(field.description))
+    return node
 
 
 def model_schema(model: type[BaseModel], *, defaults: bool = True) -> dict[str, Any]:
@@ -200,12 +219,15 @@ def build_crd() -> dict[str, Any]:
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
-            "metadata": {"type": "object"},
+            # The API server allows restrictions on metadata.name only, and these are ObjectMeta's.
+            "metadata": {
+                "type": "object",
+                "properties": {"name": type_schema_of_field(spec.ObjectMeta, "name")},
+            },
             "spec": model_schema(spec.TrainingRunSpec),
             "status": model_schema(spec.TrainingRunStatus, defaults=False),
         },
         "required": ["spec"],
-        "x-kubernetes-validations": [_cel(rule) for rule in spec.TrainingRun.rules],
     }
     return {
         "apiVersion": "apiextensions.k8s.io/v1",

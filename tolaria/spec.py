@@ -690,24 +690,17 @@ class ObjectMeta(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="allow")
 
-    name: str = Field(min_length=1, max_length=253)
+    name: str = Field(
+        max_length=MAX_RUN_NAME_LENGTH,
+        pattern=RUN_NAME_PATTERN,
+        description=f"A DNS-1035 label of at most {MAX_RUN_NAME_LENGTH} characters, so that the names of the"
+        " run's children (such as the {name}-daemon Service) stay valid.",
+    )
     namespace: str = Field("default", max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
     generation: int | None = None
     uid: str | None = None
-
-
-# The name prefixes the run's children (`{run}-learner`, the `{run}-daemon` Service, ...).
-NAME_RULE = Rule(
-    f"self.metadata.name.size() <= {MAX_RUN_NAME_LENGTH} && self.metadata.name.matches('{RUN_NAME_PATTERN}')",
-    f"metadata.name must be a DNS-1035 label of at most {MAX_RUN_NAME_LENGTH} characters,"
-    " so that the names of the run's children stay valid",
-    lambda m: (
-        len(m.metadata.name) <= MAX_RUN_NAME_LENGTH and bool(re.fullmatch(RUN_NAME_PATTERN, m.metadata.name))
-    ),
-    ".metadata.name",
-)
 
 
 class TrainingRun(ApiModel):
@@ -718,8 +711,6 @@ class TrainingRun(ApiModel):
     metadata: ObjectMeta
     spec: TrainingRunSpec
     status: TrainingRunStatus | None = None
-
-    rules = (NAME_RULE,)
 
     @property
     def name(self) -> str:

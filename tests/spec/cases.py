@@ -106,7 +106,7 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str, str]] = [
     ("negative-gpus", spec(learner={"gpus": -1}), "spec.learner.gpus", "-1"),
     ("no-decks", spec(decks=[]), "spec.decks", ""),
     ("deck-escaping-the-deck-directory", spec(decks=["../secrets"]), "spec.decks[0]", "../secrets"),
-    ("duplicate-deck", spec(decks=["red_aggro", "red_aggro"]), "spec.decks", "Duplicate value"),
+    ("duplicate-deck", spec(decks=["red_aggro", "red_aggro"]), "spec.decks", "red_aggro"),
     (
         "wall-clock-not-a-duration",
         spec(stop={"maxWallClock": "two days"}),
@@ -121,5 +121,5 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("unknown-baseline", spec(evaluation={"baselines": ["chess"]}), "spec.evaluation.baselines[0]", "chess"),
     ("redis-url-scheme", spec(redis={"url": "http://redis:6379"}), "spec.redis.url", "http://redis:6379"),
-    ("name-too-long", {"metadata": {"name": "r" * 51}}, "metadata.name", "DNS-1035 label of at most 50"),
+    ("name-too-long", {"metadata": {"name": "r" * 51}}, "metadata.name", "50"),
 ]
