@@ -27,7 +27,9 @@ class ClientConnection:
             data = await asyncio.wait_for(self.reader.readline(), timeout)
         except ValueError:
             raise LineTooLong from None
-        except OSError:
+        except TimeoutError:
+            raise
+        except OSError:  # reset by the peer: the client is gone
             return None
         if not data:
             return None
