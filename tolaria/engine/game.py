@@ -88,10 +88,12 @@ class Game:
         self._flow: Flow | None = None
 
     # -- driving the game ----------------------------------------------------------------
-    def start(self) -> Decision | None:
+    def start(self, skip_mulligans: bool = False) -> Decision | None:
+        """Begin the game. `skip_mulligans` starts turn 1 of `self.active` with the zones as they
+        are, for setting up exact positions."""
         if self._flow is not None:
             raise RuntimeError("game already started")
-        self._flow = self._game()
+        self._flow = self._game(skip_mulligans)
         return self._advance(None)
 
     def submit(self, answer: object) -> Decision | None:
@@ -141,10 +143,11 @@ class Game:
         return card
 
     # -- game flow -------------------------------------------------------------------------
-    def _game(self) -> Flow:
-        self.active = self.players[self.rng.randrange(2)]
-        for p in (self.active, self.active.opponent):
-            yield from self._mulligan(p)
+    def _game(self, skip_mulligans: bool) -> Flow:
+        if not skip_mulligans:
+            self.active = self.players[self.rng.randrange(2)]
+            for p in (self.active, self.active.opponent):
+                yield from self._mulligan(p)
         while True:
             self.turn += 1
             if self.turn > self.max_turns:
@@ -332,13 +335,14 @@ class Game:
         """Cast `card` (601.2): to the stack, targets, pay, then cast triggers."""
         self._move(card, STACK, controller=p)
         item = StackItem(card.id, card, p, True, card.name, card.cdef.effects)
+        self.stack.append(item)
         ok = yield from self._choose_targets(item, card.cdef.targets, p)
         if not ok:  # no legal targets any more: the cast is reversed (only reachable from suspend)
+            self.stack.remove(item)
             self._move(card, EXILE)
             return
         if cost is not None:
             self._pay(p, cost)
-        self.stack.append(item)
         cdef = card.cdef
         for side in (p, p.opponent):
             for src in side.battlefield:
@@ -428,16 +432,25 @@ class Game:
         return obj.zone == BATTLEFIELD and obj.zcc == zcc and self.can_target(item.card, obj)
 
     def _resolve_top(self) -> Flow:
-        item = self.stack.pop()
+        """Resolve the top of the stack; it stays there until done (its card is on the stack)."""
+        item = self.stack[-1]
+        resolved = yield from self._resolve(item)
+        self.stack.remove(item)
         card = item.card
+        if item.is_spell and card.zone == STACK:
+            if card.cdef.is_permanent and resolved:
+                self._move(card, BATTLEFIELD, controller=item.controller)
+            else:
+                self._move(card, GRAVEYARD)
+
+    def _resolve(self, item: StackItem) -> Generator[Decision, object, bool]:
+        """Carry out `item`; False when it is countered on resolution (every target gone)."""
         if item.event == "suspend" and item.trigger is None:
-            yield from self._suspend_tick(card, item)
-            return
+            yield from self._suspend_tick(item.card, item)
+            return True
         legal = [self._target_legal(item, i) for i in range(len(item.targets))]
         if item.targets and not any(legal):
-            if item.is_spell:
-                self._move(card, GRAVEYARD)
-            return
+            return False
         if item.trigger is not None and item.trigger.optional:
             use = yield from self._ask(
                 Decision(
@@ -450,16 +463,12 @@ class Game:
                 )
             )
             if not use:
-                return
+                return True
         # last known information of the targets, for "its controller" and "its power"
         lki = [(o.controller, self.power(o)) if isinstance(o, Card) else None for o, _ in item.targets]
         for eff in item.effects:
             yield from self._apply(item, eff, legal, lki)
-        if item.is_spell and card.zone == STACK:
-            if card.cdef.is_permanent:
-                self._move(card, BATTLEFIELD, controller=item.controller)
-            else:
-                self._move(card, GRAVEYARD)
+        return True
 
     def _suspend_tick(self, card: Card, item: StackItem) -> Flow:
         if card.zone != EXILE or card.zcc != item.source_zcc or card.time_counters <= 0:
