@@ -81,6 +81,7 @@ class DaemonClient:
         self.hello_answer: HelloAnswer | None = None
         self._probed = False
         self._idle: _Connection | None = None
+        self._game: Game | None = None
 
     @property
     def address(self) -> str:
@@ -162,7 +163,8 @@ class DaemonClient:
             conn.close()
             raise
         game_timeout = command.options.game_timeout or DEFAULT_GAME_TIMEOUT
-        return Game(self, conn, command, line_timeout=game_timeout + self.read_timeout)
+        self._game = Game(self, conn, command, line_timeout=game_timeout + self.read_timeout)
+        return self._game
 
     def play(
         self,
@@ -176,9 +178,13 @@ class DaemonClient:
         return game
 
     def close(self) -> None:
+        """Close the idle connection and the connection of an unfinished game."""
         if self._idle is not None:
             self._idle.close()
             self._idle = None
+        if self._game is not None:
+            self._game.abort()
+            self._game = None
 
     def __enter__(self) -> DaemonClient:
         return self
