@@ -664,12 +664,13 @@ def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
     bin_dir = find_bin_dir()
     plane = ControlPlane(bin_dir, tmp_path_factory.mktemp("testbed"))
     try:
+        startup_failure = None
         try:
             bed = plane.start()
         except (StartupError, TimeoutError) as error:
-            pytest.fail(
-                f"the Kubernetes test bed did not start: {error}\n{plane.failure_report()}", pytrace=False
-            )
+            startup_failure = f"the Kubernetes test bed did not start: {error}\n{plane.failure_report()}"
+        if startup_failure is not None:
+            pytest.fail(startup_failure, pytrace=False)
         yield bed
     finally:
         plane.stop()
