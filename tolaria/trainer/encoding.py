@@ -409,6 +409,7 @@ class Encoder:
         self.max_options = network.max_options
         self.max_targets = network.max_block_targets
         self.buckets = network.name_buckets
+        self.shape = network.encoder_shape()  # recorded in rollout segments
 
     def empty(self, batch: int) -> dict[str, np.ndarray]:
         c, o, t = self.max_cards, self.max_options, self.max_targets

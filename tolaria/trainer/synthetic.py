@@ -10,7 +10,11 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from tolaria.trainer.encoding import DECISION_TYPES
+import numpy as np
+
+from tolaria.rollouts import Segment
+from tolaria.trainer.encoding import DECISION_TYPES, Encoder
+from tolaria.trainer.policy import PolicyNetwork, to_tensors
 
 CARD_POOL: tuple[dict[str, Any], ...] = (
     {
@@ -321,3 +325,39 @@ class PayloadFactory:
                 ability="Fireball", announce="X", min=low, max=low + rng.randint(0, 60 if many else 6)
             )
         return payload
+
+
+def synthetic_segment(
+    encoder: Encoder,
+    model: PolicyNetwork,
+    factory: PayloadFactory,
+    steps: int,
+    policy_version: int,
+    outcome: float | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Segment:
+    """A segment of `steps` random decisions answered by `model`, as an actor would ship it.
+
+    `outcome` (+1 / -1 / 0) ends the game on the last step; None leaves it running and bootstraps
+    from a value of 0.
+    """
+    payloads = [factory.payload() for _ in range(steps)]
+    observations = encoder.encode(payloads)
+    actions, log_probs, values = model.act(to_tensors(observations))
+    reward = np.zeros(steps, np.float32)
+    done = np.zeros(steps, np.bool_)
+    if outcome is not None:
+        reward[-1] = outcome
+        done[-1] = True
+    return Segment(
+        observations=observations,
+        action=actions.numpy().astype(np.int32),
+        log_prob=log_probs.numpy().astype(np.float32),
+        value=values.numpy().astype(np.float32),
+        reward=reward,
+        done=done,
+        policy_version=np.full(steps, policy_version, np.int64),
+        bootstrap_value=0.0,
+        encoder=encoder.shape,
+        meta=meta or {"matchup": "red_aggro-vs-white_weenie", "opponent": "self"},
+    )

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from tolaria.rollouts import Segment
+from tolaria.trainer.config import LearnerConfig, NetworkConfig, PPOConfig
+from tolaria.trainer.encoding import Encoder
+from tolaria.trainer.policy import PolicyNetwork, to_tensors
+from tolaria.trainer.ppo import PPOTrainer, build_batch, gae, policy_lag, ppo_loss
+from trainer import payloads as P
+
+
+def test_gae_by_hand():
+    adv, ret = gae(
+        np.array([0, 0, 1.0]),
+        np.array([0.5, 0.4, 0.3], np.float32),
+        np.array([0, 0, 1], bool),
+        bootstrap_value=0.0,
+        gamma=0.9,
+        lam=0.8,
+    )
+    # t=2: 1 - 0.3 = 0.7; t=1: 0.9*0.3 - 0.4 + 0.72*0.7 = 0.374; t=0: 0.9*0.4 - 0.5 + 0.72*0.374
+    np.testing.assert_allclose(adv, [0.12928, 0.374, 0.7], rtol=1e-5)
+    np.testing.assert_allclose(ret, [0.62928, 0.774, 1.0], rtol=1e-5)
+
+
+def test_gae_stops_at_done_and_bootstraps_a_cut_segment():
+    adv, _ = gae(
+        np.array([1.0, 0.0]),
+        np.array([0.2, 0.6], np.float32),
+        np.array([1, 0], bool),
+        bootstrap_value=0.5,
+        gamma=0.9,
+        lam=0.8,
+    )
+    np.testing.assert_allclose(adv, [0.8, 0.9 * 0.5 - 0.6], rtol=1e-6)
+
+
+def test_ppo_loss_by_hand():
+    old = torch.tensor([-1.0, -2.0])
+    new = old + torch.log(torch.tensor([1.5, 0.5]))
+    config = PPOConfig(normalize_advantages=False, clip_coef=0.2, value_coef=0.5, entropy_coef=0.01)
+    terms = ppo_loss(
+        new,
+        old,
+        torch.tensor([1.0, 2.0]),
+        torch.tensor([1.0, 0.0]),
+        torch.tensor([0.5, 0.5]),
+        torch.tensor([1.0, -1.0]),
+        torch.tensor([2.0, 0.0]),
+        config,
+    )
+    assert math.isclose(float(terms.policy_loss), -0.2, abs_tol=1e-6)
+    assert math.isclose(float(terms.value_loss), 0.445, abs_tol=1e-6)
+    assert math.isclose(float(terms.entropy), 1.5, abs_tol=1e-6)
+    assert math.isclose(float(terms.loss), -0.2 - 0.015 + 0.2225, abs_tol=1e-6)
+    assert float(terms.clip_fraction) == 1.0
+    expected_kl = ((0.5 - math.log(1.5)) + (-0.5 - math.log(0.5))) / 2
+    assert math.isclose(float(terms.approx_kl), expected_kl, rel_tol=1e-5)
+    unclipped = ppo_loss(
+        new,
+        old,
+        torch.zeros(2),
+        torch.tensor([1.0, 0.0]),
+        torch.tensor([0.5, 0.5]),
+        torch.tensor([1.0, -1.0]),
+        torch.tensor([2.0, 0.0]),
+        PPOConfig(normalize_advantages=False, clip_value_loss=False),
+    )
+    assert math.isclose(float(unclipped.value_loss), 0.5 * (1.0 + 0.0) / 2, abs_tol=1e-6)
+
+
+def test_policy_lag_uses_the_oldest_step():
+    seg = Segment(
+        observations={},
+        action=np.zeros((3, 1), np.int32),
+        log_prob=np.zeros(3, np.float32),
+        value=np.zeros(3, np.float32),
+        reward=np.zeros(3, np.float32),
+        done=np.zeros(3, bool),
+        policy_version=np.array([5, 6, 7]),
+    )
+    assert policy_lag(seg, 9) == 4
+
+
+@pytest.mark.slow
+def test_ppo_learns_to_say_yes():
+    """One-step games: answering y wins (+1), n loses (-1). PPO must move P(y) up."""
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    network = NetworkConfig.from_preset("small")
+    encoder, model = Encoder(network), PolicyNetwork(network)
+    trainer = PPOTrainer(
+        model,
+        PPOConfig(learning_rate=3e-3, minibatch_size=64, epochs=4, warmup_updates=0),
+        LearnerConfig(device="cpu"),
+    )
+    payloads = [P.yes_no("confirm_action") for _ in range(256)]
+    observations = encoder.encode(payloads)
+    batch_tensors = to_tensors(observations)
+
+    @torch.no_grad()
+    def p_yes() -> float:
+        logits, _ = model(batch_tensors)
+        return float(torch.softmax(logits["one"], -1)[:, 0].mean())
+
+    before = p_yes()
+    for _ in range(8):
+        actions, log_probs, values = model.act(batch_tensors)
+        reward = np.where(actions[:, 0].numpy() == 0, 1.0, -1.0).astype(np.float32)
+        segments = [
+            Segment(
+                observations={k: v[i : i + 1] for k, v in observations.items()},
+                action=actions[i : i + 1].numpy().astype(np.int32),
+                log_prob=log_probs[i : i + 1].numpy(),
+                value=values[i : i + 1].numpy(),
+                reward=reward[i : i + 1],
+                done=np.ones(1, bool),
+                policy_version=np.zeros(1, np.int64),
+            )
+            for i in range(len(payloads))
+        ]
+        stats = trainer.update(build_batch(segments, trainer.config))
+        assert all(math.isfinite(v) for k, v in stats.items() if k != "explained_variance")
+    assert p_yes() > max(0.9, before + 0.3), (before, p_yes())

@@ -1,0 +1,303 @@
+"""Checkpoints of the learner in `file://dir` or `s3://bucket/prefix` stores.
+
+A checkpoint is ONE safetensors object: the model's tensors (`model/...`), the optimiser's
+tensor state (`optim/<param>/<name>`), and in the safetensors metadata a JSON document with
+step, policy version, counters, config, the optimiser's param groups and scalar state, the
+scheduler state and a sha256 over the tensors. Nothing is pickled, so loading a checkpoint
+cannot run code.
+
+Writes are atomic: the object goes under a new unique name (file: temp file + fsync + rename +
+directory fsync; s3: one PUT, which S3 makes visible whole or not at all), and only then the small
+`latest` pointer (name + sha256 of the object) is replaced the same way. A reader therefore never
+sees a torn `latest`. `latest()` trusts the pointer only after checking the object's sha256 and
+its tensor hash; when the pointer is missing or names a bad object it scans the checkpoints newest
+first and returns the first valid one. Retention keeps the newest `keep` checkpoints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+POINTER = "latest"
+_PREFIX, _SUFFIX = "ckpt-", ".safetensors"
+_META_KEY = "tolaria_checkpoint"
+FORMAT = 1
+log = logging.getLogger(__name__)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint object that is corrupt, partial or not a Tolaria checkpoint."""
+
+
+@dataclass
+class Checkpoint:
+    step: int
+    policy_version: int
+    counters: dict[str, float]
+    config: dict[str, Any]
+    model_state: dict[str, torch.Tensor]
+    optimizer_state: dict[str, Any] | None = None
+    scheduler_state: dict[str, Any] | None = None
+    created_at: float = field(default_factory=time.time)
+    name: str = ""
+
+
+def _tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].contiguous()
+        digest.update(name.encode())
+        digest.update(str(tensor.dtype).encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def serialize(checkpoint: Checkpoint) -> bytes:
+    tensors = {f"model/{k}": v.detach().cpu().contiguous() for k, v in checkpoint.model_state.items()}
+    optim_meta = None
+    if checkpoint.optimizer_state is not None:
+        scalars: dict[str, dict[str, Any]] = {}
+        for param, state in checkpoint.optimizer_state["state"].items():
+            for key, value in state.items():
+                if isinstance(value, torch.Tensor):
+                    tensors[f"optim/{param}/{key}"] = value.detach().cpu().contiguous()
+                else:
+                    scalars.setdefault(str(param), {})[key] = value
+        optim_meta = {"param_groups": checkpoint.optimizer_state["param_groups"], "scalars": scalars}
+    meta = {
+        "format": FORMAT,
+        "step": checkpoint.step,
+        "policy_version": checkpoint.policy_version,
+        "counters": checkpoint.counters,
+        "config": checkpoint.config,
+        "optimizer": optim_meta,
+        "scheduler": checkpoint.scheduler_state,
+        "created_at": checkpoint.created_at,
+        "tensors_sha256": _tensor_digest(tensors),
+    }
+    return save_safetensors(tensors, metadata={_META_KEY: json.dumps(meta, allow_nan=False)})
+
+
+def deserialize(data: bytes, name: str = "") -> Checkpoint:
+    try:
+        tensors = load_safetensors(data)
+        header_len = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8 : 8 + header_len])
+        meta = json.loads(header["__metadata__"][_META_KEY])
+    except (SafetensorError, ValueError, KeyError, TypeError, OSError) as e:
+        raise CheckpointError(
+            f"checkpoint {name or '<bytes>'} is not a valid safetensors checkpoint: {e}"
+        ) from e
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint {name} has format {meta.get('format')!r}, expected {FORMAT}")
+    if _tensor_digest(tensors) != meta.get("tensors_sha256"):
+        raise CheckpointError(f"checkpoint {name} tensors do not match their sha256 (corrupt)")
+    model_state = {k[len("model/") :]: v for k, v in tensors.items() if k.startswith("model/")}
+    optimizer_state = None
+    if meta.get("optimizer") is not None:
+        state: dict[int, dict[str, Any]] = {}
+        for key, value in tensors.items():
+            if key.startswith("optim/"):
+                _, param, field_name = key.split("/", 2)
+                state.setdefault(int(param), {})[field_name] = value
+        for param, scalars in meta["optimizer"]["scalars"].items():
+            state.setdefault(int(param), {}).update(scalars)
+        optimizer_state = {"state": state, "param_groups": meta["optimizer"]["param_groups"]}
+    return Checkpoint(
+        step=int(meta["step"]),
+        policy_version=int(meta["policy_version"]),
+        counters=dict(meta["counters"]),
+        config=dict(meta["config"]),
+        model_state=model_state,
+        optimizer_state=optimizer_state,
+        scheduler_state=meta.get("scheduler"),
+        created_at=float(meta["created_at"]),
+        name=name,
+    )
+
+
+def checkpoint_name(step: int) -> str:
+    return f"{_PREFIX}{step:012d}-{time.time_ns():020d}-{os.getpid()}{_SUFFIX}"
+
+
+class CheckpointStore(ABC):
+    """Common logic; subclasses move bytes (`_put` must be atomic)."""
+
+    def __init__(self, keep: int = 5):
+        if keep < 1:
+            raise ValueError(f"keep must be >= 1, got {keep}")
+        self.keep = keep
+
+    @abstractmethod
+    def _put(self, name: str, data: bytes) -> None: ...
+
+    @abstractmethod
+    def _get(self, name: str) -> bytes | None: ...
+
+    @abstractmethod
+    def _names(self) -> list[str]: ...
+
+    @abstractmethod
+    def _delete(self, name: str) -> None: ...
+
+    @property
+    @abstractmethod
+    def uri(self) -> str: ...
+
+    def save(self, checkpoint: Checkpoint) -> str:
+        data = serialize(checkpoint)
+        name = checkpoint_name(checkpoint.step)
+        self._put(name, data)
+        pointer = {
+            "name": name,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "step": checkpoint.step,
+            "policy_version": checkpoint.policy_version,
+        }
+        self._put(POINTER, json.dumps(pointer).encode())
+        self._apply_retention(keep_name=name)
+        return name
+
+    def checkpoints(self) -> list[str]:
+        """Checkpoint object names, oldest first."""
+        return sorted(n for n in self._names() if n.startswith(_PREFIX) and n.endswith(_SUFFIX))
+
+    def load(self, name: str, sha256: str | None = None) -> Checkpoint:
+        data = self._get(name)
+        if data is None:
+            raise CheckpointError(f"checkpoint {name} is missing from {self.uri}")
+        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+            raise CheckpointError(f"checkpoint {name} does not match the sha256 of the latest pointer")
+        return deserialize(data, name)
+
+    def latest(self) -> Checkpoint | None:
+        """The newest valid checkpoint, or None when the store holds none."""
+        raw = self._get(POINTER)
+        if raw is not None:
+            try:
+                pointer = json.loads(raw)
+                return self.load(str(pointer["name"]), str(pointer["sha256"]))
+            except (CheckpointError, ValueError, KeyError, TypeError) as e:
+                log.warning("%s: latest pointer unusable (%s); scanning checkpoints", self.uri, e)
+        for name in reversed(self.checkpoints()):
+            try:
+                return self.load(name)
+            except CheckpointError as e:
+                log.warning("%s: skipping checkpoint: %s", self.uri, e)
+        return None
+
+    def _apply_retention(self, keep_name: str) -> None:
+        names = self.checkpoints()
+        for name in names[: max(0, len(names) - self.keep)]:
+            if name != keep_name:
+                self._delete(name)
+
+
+class FileCheckpointStore(CheckpointStore):
+    def __init__(self, directory: str | Path, keep: int = 5):
+        super().__init__(keep)
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def uri(self) -> str:
+        return f"file://{self.directory}"
+
+    def _put(self, name: str, data: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.directory / name)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def _get(self, name: str) -> bytes | None:
+        try:
+            return (self.directory / name).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def _names(self) -> list[str]:
+        return [p.name for p in self.directory.iterdir() if p.is_file()]
+
+    def _delete(self, name: str) -> None:
+        (self.directory / name).unlink(missing_ok=True)
+
+
+class S3CheckpointStore(CheckpointStore):
+    """boto3 client; credentials from the environment (AWS_ACCESS_KEY_ID, ..., or an IAM role);
+    `endpoint_url` (or TOLARIA_S3_ENDPOINT / AWS_ENDPOINT_URL) selects an S3-compatible store."""
+
+    def __init__(self, bucket: str, prefix: str, keep: int = 5, endpoint_url: str | None = None):
+        super().__init__(keep)
+        import boto3
+
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        endpoint = endpoint_url or os.environ.get("TOLARIA_S3_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL")
+        self.client = boto3.client(
+            "s3", endpoint_url=endpoint or None, region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+        )
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+    def _key(self, name: str) -> str:
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def _put(self, name: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(name), Body=data, ChecksumAlgorithm="SHA256")
+
+    def _get(self, name: str) -> bytes | None:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(name))["Body"].read()
+        except self.client.exceptions.NoSuchKey:
+            return None
+
+    def _names(self) -> list[str]:
+        names, start = [], len(self.prefix) + 1 if self.prefix else 0
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}/" if self.prefix else ""):
+            names += [obj["Key"][start:] for obj in page.get("Contents", [])]
+        return [n for n in names if "/" not in n]
+
+    def _delete(self, name: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(name))
+
+
+def open_store(uri: str, keep: int = 5, endpoint_url: str | None = None) -> CheckpointStore:
+    """`file:///abs/dir`, `file://rel/dir` or `s3://bucket/prefix` -> a store."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return FileCheckpointStore(Path(parsed.netloc + parsed.path), keep)
+    if parsed.scheme == "s3":
+        if not parsed.netloc:
+            raise ValueError(f"checkpoint URI {uri!r} names no bucket")
+        return S3CheckpointStore(parsed.netloc, parsed.path, keep, endpoint_url)
+    raise ValueError(f"checkpoint URI {uri!r} must start with file:// or s3://")
