@@ -141,8 +141,9 @@ def test_values_schema_refuses_bad_values(testbed, values):
     ids=["cluster-wide", "namespaced", "redis-and-peering", "without-crds"],
 )
 def test_rendered_chart_passes_a_server_side_dry_run(testbed, namespace, values):
+    # Hooks (the kopf peering object) need CRDs that only the install creates; test_peering covers them.
     rendered = testbed.helm(
-        "template", "tolaria", str(CHART), "-n", namespace, *[f"--set={v}" for v in values]
+        "template", "tolaria", str(CHART), "-n", namespace, "--no-hooks", *[f"--set={v}" for v in values]
     ).stdout
     testbed.kubectl(
         "apply",
@@ -281,3 +282,18 @@ def test_uninstall_deletes_crd_and_runs_when_asked(testbed, namespace):
         # Other tests in the session expect the CRD: put it back once any deletion has finished.
         testbed.wait_for(lambda: not crd_terminating(testbed), "the CRD deletion to finish", timeout=90)
         install_crd(testbed)
+
+
+def test_peering_objects_and_permissions(testbed, namespace):
+    release = install(testbed, namespace, "peering.enabled=true", "peering.name=tolaria-e2e")
+    try:
+        pod = wait_for_running_operator(testbed, namespace, release)
+        assert "--peering=tolaria-e2e" in pod["spec"]["containers"][0]["args"]
+        peering = json.loads(testbed.kubectl("get", "clusterkopfpeering", "tolaria-e2e", "-o", "json").stdout)
+        assert peering["kind"] == "ClusterKopfPeering"
+        account = f"system:serviceaccount:{namespace}:{release}"
+        assert can(testbed, account, "patch", "clusterkopfpeerings.kopf.dev", "default")
+        assert not can(testbed, account, "delete", "clusterkopfpeerings.kopf.dev", "default")
+    finally:
+        testbed.helm("uninstall", release, "-n", namespace, check=False)
+        testbed.kubectl("delete", "crd", "clusterkopfpeerings.kopf.dev", "--ignore-not-found")

@@ -105,3 +105,8 @@ blockOwnerDeletion needs update on trainingruns/finalizers (OwnerReferencesPermi
   verbs: [get, list, watch, patch]
 {{- end }}
 {{- end }}
+
+{{/* "true" when the operator watches every namespace (and so uses cluster-wide kopf peering). */}}
+{{- define "tolaria.clusterwide" -}}
+{{- if not (or .Values.namespaced .Values.watchNamespaces) }}true{{ end }}
+{{- end }}
