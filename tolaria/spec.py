@@ -34,6 +34,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from tolaria import __version__
+from tolaria.keys import RunKeys
 
 GROUP = "tolaria.dev"
 VERSION = "v1alpha1"
@@ -719,6 +720,11 @@ class TrainingRun(ApiModel):
     @property
     def namespace(self) -> str:
         return self.metadata.namespace
+
+    @property
+    def keys(self) -> RunKeys:
+        """The run's Redis key names."""
+        return RunKeys(self.metadata.namespace, self.metadata.name)
 
 
 # ---------------------------------------------------------------------------------------

@@ -134,6 +134,7 @@ def test_kopf_body_with_status_and_server_metadata_loads():
     run = load_trainingrun(body)
     assert (run.namespace, run.name, run.metadata.generation) == ("ml", "bad", 3)
     assert run.status.phase == "Running" and run.status.games_played == 10
+    assert run.keys.rollouts == "tolaria:ml/bad:rollouts"
 
 
 @pytest.mark.parametrize(
