@@ -1,0 +1,514 @@
+"""The Kubernetes objects a TrainingRun consists of: pure functions from the run to manifests.
+
+Every child is named after the run (`{run}-daemon`, `{run}-actor`, `{run}-learner`,
+`{run}-redis`, `{run}-config`), labelled `tolaria.dev/run={run}` and owned by the run
+(controller owner reference), so deleting the run garbage-collects all of them.
+
+Pods read the run's configuration from the `{run}-config` ConfigMap, mounted at
+`/etc/tolaria/spec.yaml`. Each pod template carries a hash of the spec sections its component
+reads, so a change to those sections rolls that component and no other one (a new daemon
+image does not restart the learner). Secrets are only referenced (secretKeyRef, envFrom);
+their values never pass through the operator.
+
+The learner is a Job with `restartPolicy: Never` and `backoffLimit: maxRestarts`: every
+failure gets a fresh pod (possibly on another node, after a spot reclaim) that resumes from
+the newest checkpoint, and pod disruptions (eviction, preemption) do not count as failures.
+Its pods get a long termination grace period because SIGTERM makes the learner checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any
+
+import yaml
+
+from tolaria.spec import API_VERSION, KIND, ResourceRequirements, TrainingRun
+
+RUN_LABEL = "tolaria.dev/run"
+COMPONENT_LABEL = "tolaria.dev/component"
+CONFIG_HASH_ANNOTATION = "tolaria.dev/config-hash"
+# On the TrainingRun: a JSON object of annotations added to every pod of the run (for
+# example a service mesh or scheduler setting); not part of the spec's training semantics.
+POD_ANNOTATIONS_ANNOTATION = "tolaria.dev/pod-annotations"
+
+DAEMON_PORT = 17171
+METRICS_PORT = 9090
+REDIS_PORT = 6379
+CONFIG_DIR = "/etc/tolaria"
+SPEC_FILE = "spec.yaml"
+SPEC_PATH = f"{CONFIG_DIR}/{SPEC_FILE}"
+REDIS_UID = 999  # the `redis` user of the official image
+
+# Seconds a daemon lets running games finish after SIGTERM, and the pod's grace on top.
+DAEMON_DRAIN_SECONDS = 60
+# Seconds the learner gets to write its checkpoint after SIGTERM.
+LEARNER_GRACE_SECONDS = 300
+ACTOR_GRACE_SECONDS = 30
+
+COMPONENTS = ("daemon", "actor", "learner", "redis")
+
+
+class PodAnnotationsError(ValueError):
+    """The run's `tolaria.dev/pod-annotations` annotation is not a JSON object of strings."""
+
+
+def child_name(run: TrainingRun, component: str) -> str:
+    return f"{run.metadata.name}-{component}"
+
+
+def config_map_name(run: TrainingRun) -> str:
+    return f"{run.metadata.name}-config"
+
+
+def run_labels(run: TrainingRun) -> dict[str, str]:
+    return {RUN_LABEL: run.metadata.name}
+
+
+def selector_labels(run: TrainingRun, component: str) -> dict[str, str]:
+    return {RUN_LABEL: run.metadata.name, COMPONENT_LABEL: component}
+
+
+def component_labels(run: TrainingRun, component: str) -> dict[str, str]:
+    return {
+        **selector_labels(run, component),
+        "app.kubernetes.io/name": "tolaria",
+        "app.kubernetes.io/instance": run.metadata.name,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/managed-by": "tolaria-operator",
+    }
+
+
+def owner_reference(run: TrainingRun) -> dict[str, Any]:
+    if not run.metadata.uid:
+        raise ValueError(
+            f"TrainingRun {run.metadata.namespace}/{run.metadata.name} has no uid to own children by"
+        )
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "name": run.metadata.name,
+        "uid": run.metadata.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _metadata(run: TrainingRun, name: str, component: str | None) -> dict[str, Any]:
+    labels = (
+        component_labels(run, component)
+        if component
+        else {
+            **run_labels(run),
+            "app.kubernetes.io/name": "tolaria",
+            "app.kubernetes.io/instance": run.metadata.name,
+            "app.kubernetes.io/managed-by": "tolaria-operator",
+        }
+    )
+    return {
+        "name": name,
+        "namespace": run.metadata.namespace,
+        "labels": labels,
+        "ownerReferences": [owner_reference(run)],
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Configuration and its hashes
+
+
+def run_document(run: TrainingRun) -> dict[str, Any]:
+    """The TrainingRun as pods read it: what `tolaria.spec.load_trainingrun` accepts."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {"name": run.metadata.name, "namespace": run.metadata.namespace},
+        "spec": run.spec.to_wire(),
+    }
+
+
+def config_map(run: TrainingRun) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _metadata(run, config_map_name(run), None),
+        "data": {SPEC_FILE: yaml.safe_dump(run_document(run), sort_keys=True)},
+    }
+
+
+def _sections(run: TrainingRun, component: str) -> dict[str, Any]:
+    """The parts of the spec a component's processes read (operator-only fields excluded)."""
+    spec = run.spec.to_wire()
+    daemons = {k: v for k, v in spec["daemons"].items() if k != "autoscaling"}
+    actors = {k: v for k, v in spec["actors"].items() if k not in ("replicas", "perDaemon")}
+    shared = {k: spec.get(k) for k in ("redis", "checkpoints", "rewardShaping", "seed")}
+    if component == "daemon":
+        return {"daemons": daemons}
+    if component == "actor":
+        network = spec["learner"]["network"]
+        return {
+            "decks": spec["decks"],
+            "matchups": spec["matchups"],
+            "actors": actors,
+            "network": network,
+            **shared,
+        }
+    if component == "learner":
+        return {"learner": spec["learner"], "evaluation": spec["evaluation"], **shared}
+    if component == "redis":
+        return {"redis": spec["redis"]}
+    raise ValueError(f"unknown component {component!r}; expected one of {', '.join(COMPONENTS)}")
+
+
+def config_hash(run: TrainingRun, component: str) -> str:
+    canonical = json.dumps(_sections(run, component), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def extra_pod_annotations(run: TrainingRun) -> dict[str, str]:
+    raw = run.metadata.annotations.get(POD_ANNOTATIONS_ANNOTATION)
+    if raw is None:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise PodAnnotationsError(
+            f"annotation {POD_ANNOTATIONS_ANNOTATION} is not valid JSON: {e.msg}"
+        ) from e
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise PodAnnotationsError(
+            f"annotation {POD_ANNOTATIONS_ANNOTATION} must be a JSON object of string values, such as"
+            ' {"example.com/key": "value"}'
+        )
+    return value
+
+
+def _pod_metadata(run: TrainingRun, component: str) -> dict[str, Any]:
+    return {
+        "labels": component_labels(run, component),
+        "annotations": {**extra_pod_annotations(run), CONFIG_HASH_ANNOTATION: config_hash(run, component)},
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Shared pieces of pods
+
+
+def redis_url(run: TrainingRun) -> str:
+    """The URL pods reach the run's Redis at (the managed Service, or the external URL)."""
+    if run.spec.redis.url is not None:
+        return run.spec.redis.url
+    return f"redis://{child_name(run, 'redis')}.{run.metadata.namespace}.svc:{REDIS_PORT}/0"
+
+
+def _resources(resources: ResourceRequirements, gpus: int = 0) -> dict[str, Any]:
+    requests = {k: str(v) for k, v in resources.requests.items()}
+    limits = {k: str(v) for k, v in resources.limits.items()}
+    if gpus:
+        # Extended resources are set in limits; requests must equal them.
+        requests["nvidia.com/gpu"] = limits["nvidia.com/gpu"] = str(gpus)
+    out: dict[str, Any] = {}
+    if requests:
+        out["requests"] = requests
+    if limits:
+        out["limits"] = limits
+    return out
+
+
+def _run_env(run: TrainingRun) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        {"name": "TOLARIA_RUN", "value": run.metadata.name},
+        {"name": "TOLARIA_NAMESPACE", "value": run.metadata.namespace},
+        {"name": "TOLARIA_SPEC", "value": SPEC_PATH},
+        {"name": "TOLARIA_REDIS_URL", "value": redis_url(run)},
+    ]
+    secret = run.spec.redis.password_secret
+    if secret is not None:
+        env.append(
+            {
+                "name": "TOLARIA_REDIS_PASSWORD",
+                "valueFrom": {"secretKeyRef": {"name": secret.name, "key": secret.key}},
+            }
+        )
+    if run.spec.checkpoints.endpoint_url is not None:
+        env.append({"name": "AWS_ENDPOINT_URL", "value": run.spec.checkpoints.endpoint_url})
+    return env
+
+
+def _checkpoint_env_from(run: TrainingRun) -> list[dict[str, Any]]:
+    secret = run.spec.checkpoints.credentials_secret
+    return [] if secret is None else [{"secretRef": {"name": secret}}]
+
+
+def _container_security() -> dict[str, Any]:
+    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
+def _pod_security(uid: int | None = None) -> dict[str, Any]:
+    context: dict[str, Any] = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    if uid is not None:
+        context.update(runAsUser=uid, runAsGroup=uid, fsGroup=uid)
+    return context
+
+
+def _config_volume(run: TrainingRun) -> dict[str, Any]:
+    return {"name": "config", "configMap": {"name": config_map_name(run)}}
+
+
+_CONFIG_MOUNT = {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}
+
+
+# ---------------------------------------------------------------------------------------
+# Daemons
+
+
+def daemon_deployment(run: TrainingRun, replicas: int) -> dict[str, Any]:
+    spec = run.spec.daemons
+    container: dict[str, Any] = {
+        "name": "daemon",
+        "image": spec.image,
+        "ports": [{"name": "game", "containerPort": DAEMON_PORT, "protocol": "TCP"}],
+        "resources": _resources(spec.resources),
+        "readinessProbe": {"tcpSocket": {"port": "game"}, "periodSeconds": 5},
+        "securityContext": _container_security(),
+    }
+    if spec.engine == "builtin":
+        # Appended to the image's `tolaria daemon --port 17171 --decks ...` entrypoint.
+        container["args"] = [
+            "--max-games",
+            str(spec.games_per_daemon),
+            "--metrics-port",
+            str(METRICS_PORT),
+            "--grace",
+            str(DAEMON_DRAIN_SECONDS),
+        ]
+        container["ports"].append({"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"})
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(run, child_name(run, "daemon"), "daemon"),
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": selector_labels(run, "daemon")},
+            # Never below the desired count during a rollout: actors keep their games.
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
+            "template": {
+                "metadata": _pod_metadata(run, "daemon"),
+                "spec": {
+                    "terminationGracePeriodSeconds": DAEMON_DRAIN_SECONDS + 10,
+                    "securityContext": _pod_security(),
+                    "containers": [container],
+                },
+            },
+        },
+    }
+
+
+def daemon_service(run: TrainingRun) -> dict[str, Any]:
+    """Headless: actors resolve every daemon pod's address and spread games over them."""
+    ports = [{"name": "game", "port": DAEMON_PORT, "targetPort": "game", "protocol": "TCP"}]
+    if run.spec.daemons.engine == "builtin":
+        ports.append({"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics", "protocol": "TCP"})
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(run, child_name(run, "daemon"), "daemon"),
+        "spec": {"clusterIP": "None", "selector": selector_labels(run, "daemon"), "ports": ports},
+    }
+
+
+def daemons_endpoint(run: TrainingRun) -> str:
+    return f"{child_name(run, 'daemon')}.{run.metadata.namespace}.svc:{DAEMON_PORT}"
+
+
+# ---------------------------------------------------------------------------------------
+# Actors
+
+
+def actor_replicas(run: TrainingRun, daemons: int) -> int:
+    """A fixed count, or `perDaemon` actors for every daemon (rounded up; none without daemons)."""
+    spec = run.spec.actors
+    if spec.replicas is not None:
+        return spec.replicas
+    assert spec.per_daemon is not None
+    # Rounded first so that 3 x 0.1 is 0.3 and not 0.30000000000000004 (4 actors).
+    return math.ceil(round(daemons * spec.per_daemon, 6))
+
+
+def actor_deployment(run: TrainingRun, replicas: int) -> dict[str, Any]:
+    spec = run.spec.actors
+    container = {
+        "name": "actor",
+        "image": spec.image,
+        "args": [
+            "actor",
+            "--spec",
+            SPEC_PATH,
+            "--redis-url",
+            "$(TOLARIA_REDIS_URL)",
+            "--daemons",
+            daemons_endpoint(run),
+            "--metrics-port",
+            str(METRICS_PORT),
+        ],
+        "env": _run_env(run),
+        "envFrom": _checkpoint_env_from(run),
+        "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
+        "resources": _resources(spec.resources),
+        "volumeMounts": [_CONFIG_MOUNT],
+        "securityContext": _container_security(),
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(run, child_name(run, "actor"), "actor"),
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": selector_labels(run, "actor")},
+            "template": {
+                "metadata": _pod_metadata(run, "actor"),
+                "spec": {
+                    "terminationGracePeriodSeconds": ACTOR_GRACE_SECONDS,
+                    "securityContext": _pod_security(),
+                    "containers": [container],
+                    "volumes": [_config_volume(run)],
+                },
+            },
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Learner
+
+
+def learner_job(run: TrainingRun, suspend: bool) -> dict[str, Any]:
+    spec = run.spec.learner
+    container = {
+        "name": "learner",
+        "image": spec.image,
+        "args": [
+            "learner",
+            "--spec",
+            SPEC_PATH,
+            "--redis-url",
+            "$(TOLARIA_REDIS_URL)",
+            "--metrics-port",
+            str(METRICS_PORT),
+        ],
+        "env": _run_env(run),
+        "envFrom": _checkpoint_env_from(run),
+        "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
+        "resources": _resources(spec.resources, gpus=spec.gpus),
+        "volumeMounts": [_CONFIG_MOUNT],
+        "securityContext": _container_security(),
+    }
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "terminationGracePeriodSeconds": LEARNER_GRACE_SECONDS,
+        "securityContext": _pod_security(),
+        "containers": [container],
+        "volumes": [_config_volume(run)],
+    }
+    if spec.node_selector:
+        pod_spec["nodeSelector"] = dict(spec.node_selector)
+    if spec.tolerations:
+        pod_spec["tolerations"] = [t.to_wire() for t in spec.tolerations]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _metadata(run, child_name(run, "learner"), "learner"),
+        "spec": {
+            "backoffLimit": spec.max_restarts,
+            "suspend": suspend,
+            # Evictions and preemptions are not the learner's fault: retried without counting.
+            "podFailurePolicy": {
+                "rules": [
+                    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
+                ]
+            },
+            "template": {"metadata": _pod_metadata(run, "learner"), "spec": pod_spec},
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Managed Redis
+
+
+def redis_deployment(run: TrainingRun) -> dict[str, Any]:
+    spec = run.spec.redis
+    args = ["redis-server", "--port", str(REDIS_PORT), "--save", "", "--appendonly", "no"]
+    env: list[dict[str, Any]] = []
+    if spec.password_secret is not None:
+        env.append(
+            {
+                "name": "REDIS_PASSWORD",
+                "valueFrom": {
+                    "secretKeyRef": {"name": spec.password_secret.name, "key": spec.password_secret.key}
+                },
+            }
+        )
+        args += ["--requirepass", "$(REDIS_PASSWORD)"]
+    container: dict[str, Any] = {
+        "name": "redis",
+        "image": spec.image,
+        "args": args,
+        "ports": [{"name": "redis", "containerPort": REDIS_PORT, "protocol": "TCP"}],
+        "resources": _resources(spec.resources),
+        "readinessProbe": {"tcpSocket": {"port": "redis"}, "periodSeconds": 5},
+        "securityContext": _container_security(),
+    }
+    if env:
+        container["env"] = env
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(run, child_name(run, "redis"), "redis"),
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": selector_labels(run, "redis")},
+            # Two Redis pods would split the run's streams between them.
+            "strategy": {"type": "Recreate"},
+            "template": {
+                "metadata": _pod_metadata(run, "redis"),
+                "spec": {"securityContext": _pod_security(REDIS_UID), "containers": [container]},
+            },
+        },
+    }
+
+
+def redis_service(run: TrainingRun) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(run, child_name(run, "redis"), "redis"),
+        "spec": {
+            "selector": selector_labels(run, "redis"),
+            "ports": [{"name": "redis", "port": REDIS_PORT, "targetPort": "redis", "protocol": "TCP"}],
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# The whole set
+
+
+def desired_children(
+    run: TrainingRun, daemon_replicas: int, actor_count: int, learner_suspended: bool
+) -> list[dict[str, Any]]:
+    """Every child of the run, in the order they should be applied (config and Redis first)."""
+    children = [config_map(run)]
+    if run.spec.redis.managed:
+        children += [redis_service(run), redis_deployment(run)]
+    children += [
+        daemon_service(run),
+        daemon_deployment(run, daemon_replicas),
+        actor_deployment(run, actor_count),
+        learner_job(run, learner_suspended),
+    ]
+    return children

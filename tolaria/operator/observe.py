@@ -1,0 +1,216 @@
+"""What the operator reads from a run's Redis: the rollout queue and the run's counters.
+
+Queue depth is what the actors produced and the learner has not consumed yet: the consumer
+group's lag (entries not yet delivered) plus its pending entries (delivered, not acked).
+Before the learner has created its group, every entry in the stream is waiting. Rates are
+differences of Redis's own monotonic counters (the stream's entries-added, the group's
+entries-read) between two samples, so trimming the stream does not distort them.
+
+Counters the other components keep (field names are the contract):
+- `...:stats` hash: `games` (games finished), `checkpoint_uri` and `checkpoint_time` (unix
+  seconds) of the newest checkpoint, `win_rate:<baseline>` (latest evaluated win rate of the
+  current policy against that baseline, 0..1);
+- `...:policy:version`: the published policy version;
+- `...:elo` hash: field `v<version>` holds that policy version's rating.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from tolaria.keys import LEARNER_GROUP, RunKeys
+from tolaria.operator.autoscale import QueueObservation
+
+STATS_GAMES = "games"
+STATS_CHECKPOINT_URI = "checkpoint_uri"
+STATS_CHECKPOINT_TIME = "checkpoint_time"
+STATS_WIN_RATE_PREFIX = "win_rate:"
+
+
+def elo_field(policy_version: int) -> str:
+    return f"v{policy_version}"
+
+
+class RedisUnavailable(Exception):
+    """Redis could not be read; the message names the server but never its password."""
+
+
+@dataclass(frozen=True)
+class RedisSample:
+    """One reading of a run's Redis, taken at monotonic time `at`."""
+
+    at: float
+    stream_length: int = 0
+    entries_added: int | None = None
+    group_exists: bool = False
+    group_entries_read: int | None = None
+    group_lag: int | None = None
+    group_pending: int = 0
+    games: int | None = None
+    policy_version: int | None = None
+    win_rates: dict[str, float] = field(default_factory=dict)
+    elo: float | None = None
+    checkpoint_uri: str | None = None
+    checkpoint_time: datetime | None = None
+
+    @property
+    def queue_depth(self) -> int:
+        if not self.group_exists:
+            return self.stream_length
+        if self.group_lag is None:
+            # Redis cannot tell the lag (entries deleted mid-stream): every entry may be waiting.
+            return self.stream_length
+        return self.group_lag + self.group_pending
+
+
+def rate(previous: int | None, current: int | None, seconds: float) -> float | None:
+    if previous is None or current is None or seconds <= 0 or current < previous:
+        return None
+    return (current - previous) / seconds
+
+
+def queue_observation(previous: RedisSample | None, current: RedisSample) -> QueueObservation:
+    """Depth now, and production/consumption rates since the previous sample (None: unknown)."""
+    if previous is None:
+        return QueueObservation(depth=current.queue_depth)
+    seconds = current.at - previous.at
+    consumed_before = previous.group_entries_read if previous.group_exists else 0
+    consumed_now = current.group_entries_read if current.group_exists else 0
+    return QueueObservation(
+        depth=current.queue_depth,
+        production_rate=rate(previous.entries_added, current.entries_added, seconds),
+        consumption_rate=rate(consumed_before, consumed_now, seconds),
+    )
+
+
+def redacted(url: str) -> str:
+    """The URL without credentials, for messages, logs and events."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def _int(value: Any) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _decode_map(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return {_text(k): v for k, v in raw.items()}
+    if isinstance(raw, list):
+        return {_text(raw[i]): raw[i + 1] for i in range(0, len(raw) - 1, 2)}
+    return {}
+
+
+def parse_sample(
+    at: float,
+    stream_info: Any,
+    groups: Any,
+    stats: dict[Any, Any],
+    policy_version: Any,
+    elo: dict[Any, Any],
+) -> RedisSample:
+    """A sample from raw replies (XINFO STREAM or None when the stream is absent, XINFO GROUPS, ...)."""
+    stream = _decode_map(stream_info) if stream_info is not None else {}
+    group = next(
+        (_decode_map(g) for g in groups or [] if _text(_decode_map(g).get("name")) == LEARNER_GROUP), None
+    )
+    stats_map = {_text(k): _text(v) for k, v in stats.items()}
+    elo_map = {_text(k): _text(v) for k, v in elo.items()}
+    version = _int(_text(policy_version))
+    checkpoint_seconds = _float(stats_map.get(STATS_CHECKPOINT_TIME))
+    win_rates = {
+        key[len(STATS_WIN_RATE_PREFIX) :]: value
+        for key, raw in stats_map.items()
+        if key is not None
+        and key.startswith(STATS_WIN_RATE_PREFIX)
+        and (value := _float(raw)) is not None
+        and 0.0 <= value <= 1.0
+    }
+    return RedisSample(
+        at=at,
+        stream_length=_int(stream.get("length")) or 0,
+        entries_added=_int(stream.get("entries-added")),
+        group_exists=group is not None,
+        group_entries_read=_int(group.get("entries-read")) if group else None,
+        group_lag=_int(group.get("lag")) if group else None,
+        group_pending=(_int(group.get("pending")) or 0) if group else 0,
+        games=_int(stats_map.get(STATS_GAMES)),
+        policy_version=version,
+        win_rates=win_rates,
+        elo=_float(elo_map.get(elo_field(version))) if version is not None else None,
+        checkpoint_uri=stats_map.get(STATS_CHECKPOINT_URI),
+        checkpoint_time=datetime.fromtimestamp(checkpoint_seconds, UTC)
+        if checkpoint_seconds is not None
+        else None,
+    )
+
+
+class RunRedis:
+    """A connection to one run's Redis, reused between readings."""
+
+    def __init__(self, url: str, password: str | None, keys: RunKeys, timeout: float = 2.0):
+        self.url = url
+        self.password = password
+        self.keys = keys
+        self._client = aioredis.Redis.from_url(
+            url,
+            password=password,
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
+            health_check_interval=30,
+        )
+
+    async def sample(self, at: float) -> RedisSample:
+        keys = self.keys
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.xinfo_stream(keys.rollouts)
+                pipe.xinfo_groups(keys.rollouts)
+                pipe.hgetall(keys.stats)
+                pipe.get(keys.policy_version)
+                pipe.hgetall(keys.elo)
+                stream, groups, stats, version, elo = await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError) as e:
+            raise RedisUnavailable(
+                f"cannot read Redis at {redacted(self.url)}: {type(e).__name__}: {e}"
+            ) from None
+        # A stream that does not exist yet answers XINFO with "no such key": nothing produced.
+        if isinstance(stream, ResponseError):
+            stream, groups = None, []
+        for reply in (stream, groups, stats, version, elo):
+            if isinstance(reply, Exception):
+                raise RedisUnavailable(f"cannot read Redis at {redacted(self.url)}: {reply}")
+        return parse_sample(at, stream, groups, stats, version, elo)
+
+    async def close(self) -> None:
+        await self._client.aclose()
