@@ -128,6 +128,12 @@ class Table:
             self.answer("" if d.type != "confirm_action" else "n")
         raise AssertionError(f"never reached {phase}")
 
+    def resolve(self) -> Decision | None:
+        """Pass priority while something is on the stack (no-op when it already resolved)."""
+        while self.decision is not None and self.decision.type == "choose_action" and self.game.stack:
+            self.answer("")
+        return self.decision
+
     def pass_all(self) -> Decision | None:
         """Pass priority until some decision other than choose_action arrives, or the game ends."""
         while self.decision is not None and self.decision.type == "choose_action":

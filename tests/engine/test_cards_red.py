@@ -43,7 +43,7 @@ def test_monastery_swiftspear_haste_and_prowess_until_end_of_turn():
     t.battlefield(0, "Mountain", "Mountain")
     main_phase(t)
     t.act("Cast Monastery Swiftspear")
-    t.answer("")  # let it resolve
+    t.resolve()
     spear = t.me.battlefield[-1]
     assert spear.name == "Monastery Swiftspear"
     t.act("Cast Shock")
@@ -249,7 +249,7 @@ def test_skullcrack_stops_lifegain_and_damage_prevention():
     t2.pass_until("MAIN1", seat=0)
     t2.act("Cast Skullcrack")
     t2.target("Bob")
-    t2.answer("")  # Skullcrack resolves
+    t2.resolve()
     t2.act("Cast Swords to Plowshares")
     t2.target(lions)
     t2.pass_all()
