@@ -13,6 +13,7 @@ from daemon.conftest import wait_until
 from daemon.wire import Wire
 from tolaria.protocol import (
     AsyncDaemonClient,
+    CompactExpander,
     DaemonBusy,
     GameOptions,
     first_option_reply,
@@ -135,9 +136,21 @@ def test_compact_omits_oracle_text_after_the_first_appearance(shared_daemon):
     described: set[str] = set()
     for decision in compact_decisions:
         for card in cards(decision.payload):
-            assert ("oracle_text" in card) == (card["name"] not in described), card["name"]
+            first = card["name"] not in described
+            assert ("oracle_text" in card) == first and ("types" in card) == first, card["name"]
             described.add(card["name"])
-    assert sum(map(len, compact.lines)) < sum(map(len, full.lines))
+    assert sum(map(len, compact.lines)) < 0.8 * sum(map(len, full.lines))
+
+
+@pytest.mark.parametrize("decks", [("red_aggro", "white_weenie"), ("green_midrange", "blue_control"),
+                                   ("blue_control", "red_aggro"), ("white_weenie", "green_midrange")])  # fmt: skip
+def test_compact_payloads_expand_to_the_full_ones(shared_daemon, decks):
+    with shared_daemon.client() as client:
+        for seed in range(3):
+            _, full = play(client, GameOptions(observe=True, seed=seed), decks=decks)
+            _, compact = play(client, GameOptions(observe=True, seed=seed, compact=True), decks=decks)
+            expander = CompactExpander()
+            assert [expander.expand(d.payload) for d in compact] == [d.payload for d in full]
 
 
 GARBAGE = [

@@ -241,3 +241,11 @@ def test_progress_marks_abnormal_ends():
     progress.feed("GAME_TIMEOUT: Game exceeded 1 seconds")
     progress.feed("GAME_RESULT: Draw in 1000ms")
     assert progress.ended_abnormally and progress.timeout == "Game exceeded 1 seconds"
+
+
+def test_progress_counts_bytes():
+    progress = _progress()
+    progress.feed("SEED: 1")
+    progress.feed('DECISION:{"decision_type":"reveal","name":"é"}')
+    assert progress.decision_bytes == len('DECISION:{"decision_type":"reveal","name":"é"}'.encode()) + 1
+    assert progress.bytes_received == progress.decision_bytes + len("SEED: 1\n")

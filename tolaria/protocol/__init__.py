@@ -15,6 +15,7 @@ from tolaria.protocol.commands import (
     Status,
     parse_command,
 )
+from tolaria.protocol.compact import CompactExpander, compact_payload
 from tolaria.protocol.errors import (
     CommandError,
     CommandRefused,
@@ -65,6 +66,7 @@ __all__ = [
     "Command",
     "CommandError",
     "CommandRefused",
+    "CompactExpander",
     "DaemonBusy",
     "DaemonClient",
     "DaemonDisconnected",
@@ -93,6 +95,7 @@ __all__ = [
     "Status",
     "StatusEnd",
     "blocks_reply",
+    "compact_payload",
     "first_option_reply",
     "format_result",
     "index_reply",

@@ -33,6 +33,8 @@ class GameProgress:
         self.other_lines: list[str] = []
         self.result: GameResult | None = None
         self.pending: DecisionMessage | None = None  # a decision that still needs a reply
+        self.bytes_received = 0  # UTF-8 bytes of this game's lines, newlines included
+        self.decision_bytes = 0  # the part of them in DECISION lines
         self._lines = 0
 
     @property
@@ -51,6 +53,8 @@ class GameProgress:
         message = parse_line(line)
         first = self._lines == 0
         self._lines += 1
+        size = len(line.encode()) + 1 if not line.isascii() else len(line) + 1
+        self.bytes_received += size
         if isinstance(message, ErrorLine):
             if first:
                 refusal = DaemonBusy if message.is_busy else CommandRefused
@@ -59,6 +63,7 @@ class GameProgress:
             return None
         if isinstance(message, DecisionMessage):
             self.decisions += 1
+            self.decision_bytes += size
             self.pending = message if message.expects_reply else None
             return message
         if isinstance(message, GameResult):
