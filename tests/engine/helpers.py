@@ -17,20 +17,23 @@ def deck(name: str) -> Deck:
     return load_deck(DECK_DIR / f"{name}.dck", POOL)
 
 
-def filler(name: str = "Plains", n: int = 20) -> Deck:
-    return Deck("filler", [POOL[name]] * n, POOL)
-
-
 class Table:
     """A game with hand-placed cards, started at turn 1 of seat 0 without mulligans.
 
     Libraries hold `library` basic lands (so nobody decks), everything else starts empty.
     """
 
-    def __init__(self, library: str = "Plains", library_size: int = 20, seed: int = 1, max_turns: int = 60):
-        self.game = Game(
-            (filler(library, 0), filler(library, 0)), seed=seed, names=("Alice", "Bob"), max_turns=max_turns
-        )
+    def __init__(
+        self,
+        library: str = "Plains",
+        library_size: int = 20,
+        seed: int = 1,
+        max_turns: int = 60,
+        pool: CardPool = POOL,
+    ):
+        self.pool = pool
+        empty = Deck("empty", [], pool)
+        self.game = Game((empty, empty), seed=seed, names=("Alice", "Bob"), max_turns=max_turns)
         for p in self.game.players:
             for _ in range(library_size):
                 self._add(p, library, LIBRARY)
@@ -45,7 +48,7 @@ class Table:
         return self.game.players[1]
 
     def _add(self, p: Player, name: str, zone: str) -> Card:
-        card = self.game._new_card(POOL[name], p)
+        card = self.game._new_card(self.pool[name], p)
         card.zone = zone
         p.zone(zone).append(card)
         return card

@@ -1,0 +1,344 @@
+"""Scenario tests: combat damage, the stack, state-based actions, triggers, mulligans, turn
+structure and determinism."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.helpers import POOL, Table, deck
+from tolaria.engine import CardPool, Game, RandomPlayer, ReplyError
+from tolaria.engine.cards import parse_card_file
+
+# -- combat -------------------------------------------------------------------------------
+
+
+def _two_blockers(order: str) -> Table:
+    t = Table()
+    t.battlefield(0, "Centaur Courser")
+    t.battlefield(1, "Kalonian Tusker", "Savannah Lions")
+    t.start()
+    t.answer("0")
+    t.expect("declare_blockers", 1)
+    t.answer("0:0,1:0")
+    d = t.expect("choose_cards", 0)
+    assert d.purpose == "damage_order" and d.min == d.max == 2
+    t.answer(order)
+    t.pass_all()
+    return t
+
+
+def test_damage_assignment_order_decides_which_blocker_dies():
+    t = _two_blockers("0,1")  # Tusker first: all 3 damage to it, none left for the Lions
+    assert sorted(c.name for c in t.opp.graveyard) == ["Kalonian Tusker"]
+    t = _two_blockers("1,0")  # Lions first: 1 lethal to the Lions, 2 to the Tusker
+    assert sorted(c.name for c in t.opp.graveyard) == ["Savannah Lions"]
+    assert [c.name for c in t.me.graveyard] == ["Centaur Courser"]  # 5 damage back
+
+
+def test_first_strike_damage_step_only_when_a_first_striker_fights():
+    t = Table()
+    t.battlefield(0, "Fencing Ace")
+    lions = t.battlefield(1, "Savannah Lions")[0]
+    t.start()
+    t.answer("0")
+    t.answer("0:0")
+    assert t.decision is None or t.game.phase != "COMBAT_DAMAGE"
+    t.pass_all()
+    assert lions.zone == "graveyard"  # killed in the first-strike step, it never struck back
+    assert [c.name for c in t.me.battlefield] == ["Fencing Ace"]
+
+
+def test_double_strike_hits_twice_unblocked():
+    t = Table()
+    t.battlefield(0, "Fencing Ace")
+    t.start()
+    t.answer("0")
+    t.pass_all()
+    assert t.opp.life == 18
+
+
+def test_fliers_cannot_be_blocked_by_ground_creatures():
+    t = Table()
+    t.battlefield(0, "Vampire Nighthawk")
+    t.battlefield(1, "Leatherback Baloth")
+    t.start()
+    t.answer("0")
+    # the Baloth can block nothing: Bob gets no declare_blockers decision at all
+    t.pass_all()
+    assert t.opp.life == 18
+
+
+def test_lifelink_gains_on_combat_damage_and_deathtouch_kills_any_blocker():
+    t = Table()
+    t.battlefield(0, "Vampire Nighthawk")
+    spider = t.battlefield(1, "Giant Spider")[0]
+    t.start()
+    t.answer("0")
+    t.expect("declare_blockers", 1)
+    t.answer("0:0")
+    t.pass_all()
+    assert spider.zone == "graveyard"
+    assert t.me.life == 22
+    t2 = Table()
+    t2.battlefield(0, "Vampire Nighthawk")
+    t2.start()
+    t2.answer("0")
+    t2.pass_all()
+    assert t2.me.life == 22 and t2.opp.life == 18
+
+
+def test_trample_with_deathtouch_assigns_one_per_blocker():
+    extra = """
+[[card]]
+name = "Test Basilisk"
+cost = "{3}{G}"
+types = ["Creature"]
+power = 5
+toughness = 5
+keywords = ["trample", "deathtouch"]
+text = "Trample, deathtouch"
+"""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "basilisk.toml"
+        path.write_text(extra)
+        pool = CardPool([*POOL.cards.values(), *parse_card_file(path)])
+    t = Table(pool=pool)
+    t.battlefield(0, "Test Basilisk")
+    t.battlefield(1, "Leatherback Baloth", "Giant Spider")
+    t.start()
+    t.answer("0")
+    t.answer("0:0,1:0")
+    t.expect("choose_cards", 0)
+    t.answer("0,1")
+    t.pass_all()
+    assert t.opp.graveyard and len(t.opp.graveyard) == 2
+    assert t.opp.life == 17  # 1 + 1 to the blockers, 3 tramples over
+
+
+def test_menace_needs_two_blockers():
+    t = Table()
+    t.battlefield(0, "Boggart Brute")
+    t.battlefield(1, "Savannah Lions", "Elite Vanguard")
+    t.start()
+    t.answer("0")
+    d = t.expect("declare_blockers", 1)
+    with pytest.raises(ReplyError, match="menace"):
+        d.parse("0:0")
+    t.answer("0:0,1:0")
+    t.expect("choose_cards", 0)
+    t.answer("0,1")
+    t.pass_all()
+    assert t.opp.life == 20 and len(t.opp.graveyard) == 2
+
+
+def test_a_lone_possible_blocker_gets_no_decision_against_menace():
+    t = Table()
+    t.battlefield(0, "Boggart Brute")
+    t.battlefield(1, "Savannah Lions")
+    t.start()
+    t.answer("0")
+    t.pass_all()
+    assert t.opp.life == 17
+
+
+def test_blocked_attacker_whose_blocker_is_gone_deals_no_damage_without_trample():
+    t = Table()
+    t.battlefield(0, "Centaur Courser")
+    t.hand(0, "Lightning Bolt")
+    t.battlefield(0, "Mountain")
+    lions = t.battlefield(1, "Savannah Lions")[0]
+    t.start()
+    t.pass_until("COMBAT_DECLARE_ATTACKERS", type="declare_attackers")
+    t.answer("0")
+    t.pass_until("COMBAT_DECLARE_BLOCKERS", type="declare_blockers")
+    t.answer("0:0")
+    t.act("Cast Lightning Bolt")
+    t.target(lions)
+    t.pass_all()
+    assert lions.zone == "graveyard" and t.opp.life == 20
+
+
+# -- the stack ----------------------------------------------------------------------------
+
+
+def test_responses_resolve_last_in_first_out():
+    t = Table(library="Island")
+    t.hand(0, "Lightning Bolt", "Counterspell")
+    t.battlefield(0, "Mountain", "Island", "Island")
+    t.hand(1, "Counterspell")
+    t.battlefield(1, "Island", "Island")
+    t.start()
+    t.pass_until("MAIN1", seat=0)
+    t.act("Cast Lightning Bolt")
+    t.target("Bob")
+    t.answer("")  # Alice passes with the Bolt on the stack
+    t.act("Cast Counterspell", seat=1)
+    d = t.expect("choose_action", 0)
+    assert [it.card.name for it in t.game.stack] == ["Lightning Bolt", "Counterspell"]
+    assert d.payload()["game_state"]["stack"][0]["source_card"] == "Counterspell"  # top first
+    t.act("Cast Counterspell", seat=0)
+    t.target(t.game.stack[1])  # Bob's Counterspell, not her own Bolt
+    t.resolve()
+    assert t.opp.life == 17  # the Bolt survived: the last Counterspell resolved first
+
+
+def test_a_spell_whose_only_target_is_gone_is_countered_on_resolution():
+    t = Table()
+    t.hand(0, "Swords to Plowshares")
+    t.battlefield(0, "Plains")
+    t.hand(1, "Lightning Bolt")
+    t.battlefield(1, "Mountain")
+    lions = t.battlefield(1, "Savannah Lions")[0]
+    t.start()
+    t.pass_until("MAIN1", seat=0)
+    t.act("Cast Swords to Plowshares")
+    t.act("Cast Lightning Bolt", seat=1)
+    t.target(lions)
+    t.resolve()
+    assert lions.zone == "graveyard" and t.opp.life == 20  # no life from a fizzled Swords
+    assert [c.name for c in t.me.graveyard] == ["Swords to Plowshares"]
+
+
+# -- state-based actions and game end ---------------------------------------------------------
+
+
+def test_zero_life_loses():
+    t = Table()
+    t.opp.life = 3
+    t.hand(0, "Lightning Bolt")
+    t.battlefield(0, "Mountain")
+    t.start()
+    t.pass_until("MAIN1", seat=0)
+    t.act("Cast Lightning Bolt")
+    t.target("Bob")
+    assert t.decision is None
+    assert t.game.result.winner == 0 and t.game.result.reason == "life"
+    assert t.opp.lost
+
+
+def test_drawing_from_an_empty_library_loses():
+    t = Table(library_size=0)
+    t.battlefield(0, "Savannah Lions")
+    t.start()
+    t.answer("")  # no attack; Bob draws from an empty library on turn 2
+    assert t.decision is None
+    assert t.game.result.winner == 0 and t.game.result.reason == "decking"
+
+
+def test_turn_limit_is_a_draw():
+    t = Table(max_turns=4)
+    t.battlefield(0, "Savannah Lions")
+    t.battlefield(1, "Savannah Lions")
+    t.start()
+    while t.decision is not None:
+        t.answer("")
+    assert t.game.result.winner is None and t.game.result.reason == "turn_limit"
+    assert t.game.result.turns == 4
+
+
+def test_concede_ends_the_game():
+    g = Game((deck("red_aggro"), deck("blue_control")), seed=3)
+    assert g.start() is not None
+    g.concede(1)
+    assert g.result.winner == 0 and g.result.reason == "concede"
+
+
+def test_cleanup_discards_down_to_seven():
+    t = Table()
+    t.hand(0, *["Air Elemental"] * 9)
+    t.start()
+    d = t.expect("choose_cards", 0)
+    assert d.purpose == "discard" and d.min == d.max == 2 and t.game.phase == "CLEANUP"
+    t.answer("0,1")
+    assert len(t.me.hand) == 7 and len(t.me.graveyard) == 2
+
+
+def test_first_player_skips_the_first_draw():
+    t = Table()
+    t.hand(0, "Lightning Bolt")
+    t.battlefield(0, "Mountain")
+    t.start()
+    t.pass_until("MAIN1", seat=0)
+    assert len(t.me.hand) == 1 and len(t.me.library) == 20
+
+
+def test_one_land_per_turn():
+    t = Table()
+    t.hand(0, "Plains", "Plains", "Savannah Lions")
+    t.start()
+    t.act("Play Plains")
+    assert not t.has_action("Play Plains")
+
+
+def test_sorceries_wait_for_an_empty_stack_in_your_main_phase():
+    t = Table(library="Mountain")
+    t.hand(0, "Lava Spike", "Lightning Bolt", "Lightning Bolt")
+    t.battlefield(0, "Mountain", "Mountain", "Mountain")
+    t.start()
+    d = t.expect("choose_action", 0)
+    assert t.game.phase == "UPKEEP" and [a.description for a in d.options] == ["Cast Lightning Bolt"]
+    t.pass_until("MAIN1", seat=0)
+    assert t.has_action("Cast Lava Spike")
+    t.act("Cast Lightning Bolt")
+    t.target("Bob")
+    d = t.expect("choose_action", 0)  # the Bolt is on the stack: instants only
+    assert t.game.stack and [a.description for a in d.options] == ["Cast Lightning Bolt"]
+
+
+# -- triggers ----------------------------------------------------------------------------
+
+
+def test_simultaneous_triggers_go_on_the_stack_active_player_first():
+    t = Table()
+    t.battlefield(0, "Eidolon of the Great Revel", "Plains", "Mountain")
+    t.battlefield(1, "Soldier of the Pantheon")
+    t.hand(0, "Dryad Militant", "Lightning Bolt")
+    t.start()
+    t.pass_until("MAIN1", seat=0)
+    t.act("Cast Dryad Militant")
+    d = t.expect("choose_action", 0)
+    texts = [it.text for it in t.game.stack]
+    assert texts[0] == "Dryad Militant"
+    assert texts[1].startswith("Eidolon") and texts[2].startswith("Soldier")  # Bob's resolves first
+    assert d.type == "choose_action"
+
+
+# -- mulligans and determinism ---------------------------------------------------------------
+
+
+def test_london_mulligan_draws_seven_and_bottoms_one():
+    g = Game((deck("red_aggro"), deck("white_weenie")), seed=11)
+    d = g.start()
+    assert d.type == "confirm_action" and d.purpose == "mulligan"
+    p = g.players[d.seat]
+    d = g.submit(d.parse("n"))
+    assert d.type == "confirm_action" and len(p.hand) == 7 and p.mulligans == 1
+    d = g.submit(d.parse("y"))
+    assert d.type == "choose_cards" and d.min == d.max == 1 and d.seat == p.seat
+    bottom = d.options[0]
+    d = g.submit(d.parse("0"))
+    assert len(p.hand) == 6 and p.library[-1] is bottom and len(p.library) == 54
+
+
+def _transcript(seed: int) -> list[str]:
+    g = Game((deck("green_midrange"), deck("blue_control")), seed=seed)
+    players = (RandomPlayer(seed), RandomPlayer(seed + 1))
+    out = []
+    seen: set[str] = set()
+    d = g.start()
+    while d is not None:
+        out.append(json.dumps(d.payload(seen), sort_keys=True))
+        d = g.submit(players[d.seat].choose(d) if d.expects_reply else None)
+    out.append(repr(g.result))
+    return out
+
+
+def test_same_seed_and_answers_give_the_same_game():
+    a, b = _transcript(5), _transcript(5)
+    assert a == b and len(a) > 10
+    assert _transcript(6) != a
