@@ -268,94 +268,45 @@ class HeuristicPlayer:
 
     # -- combat ----------------------------------------------------------------------------
     def _attack(self, d: Decision) -> tuple:
+        """Pick the attack whose simulated outcome (the opponent blocking as this AI would) scores
+        best: damage dealt, creatures traded, and no lethal counterattack left open."""
         game = d.game
         me = game.players[d.seat]
         opp = me.opponent
         blockers = [b for b in opp.battlefield if b.cdef.is_creature and not b.tapped]
-        total = sum(game.power(a) for a in d.options)
-        unblockable = [a for a in d.options if not any(game.can_block(b, a) for b in blockers)]
-        if total >= opp.life and len(blockers) == 0:
-            return tuple(d.options)
-        if sum(game.power(a) for a in unblockable) >= opp.life:
-            return tuple(unblockable)
-        their_power = sum(
-            game.power(c) for c in opp.battlefield if c.cdef.is_creature and not c.has("defender")
-        )
-        attackers = []
-        home_power = 0
-        for a in sorted(d.options, key=lambda c: -creature_value(game, c)):
-            safe = True
-            for b in blockers:
-                if not game.can_block(b, a):
+        options = list(d.options)
+
+        def score(attack: list[Card]) -> float:
+            return attack_score(game, me, opp, blockers, attack)
+
+        if len(options) <= 5:
+            best, best_score = [], 0.0
+            for mask in range(1, 1 << len(options)):
+                attack = [c for i, c in enumerate(options) if mask >> i & 1]
+                sc = score(attack)
+                if sc > best_score:
+                    best, best_score = attack, sc
+            return tuple(best)
+        chosen: list[Card] = []
+        current = 0.0
+        improved = True
+        while improved:
+            improved = False
+            for c in options:
+                if c in chosen:
                     continue
-                a_dies, b_dies = fight(game, a, b)
-                if a_dies and not (b_dies and creature_value(game, b) >= creature_value(game, a) - 0.5):
-                    safe = False
-                    break
-            if safe:
-                attackers.append(a)
-            else:
-                home_power += game.power(a)
-        # keep enough creatures home when their counterattack would be lethal
-        if their_power >= me.life:
-            attackers = [
-                a
-                for a in attackers
-                if a.has("vigilance") or not any(game.can_block(a, c) for c in opp.creatures())
-            ]
-        return tuple(attackers)
+                sc = score([*chosen, c])
+                if sc > current:
+                    current, pick, improved = sc, c, True
+            if improved:
+                chosen.append(pick)
+        return tuple(chosen)
 
     def _block(self, d: Decision) -> tuple:
         game = d.game
         me = game.players[d.seat]
-        free = list(range(len(d.options)))
-        pairs: list[tuple[Card, Card]] = []
-        unblocked_damage = 0
-        order = sorted(range(len(d.attackers)), key=lambda i: -game.power(d.attackers[i]))
-        for ai in order:
-            a = d.attackers[ai]
-            if a.has("menace"):
-                unblocked_damage += game.power(a)
-                continue
-            cands = [bi for bi in free if ai in d.context[bi]]
-            choice = None
-            good, trade, safe = [], [], []
-            for bi in cands:
-                b = d.options[bi]
-                a_dies, b_dies = fight(game, a, b)
-                vb, va = creature_value(game, b), creature_value(game, a)
-                if a_dies and not b_dies:
-                    good.append((vb, bi))
-                elif not b_dies:
-                    safe.append((vb, bi))
-                elif a_dies and va >= vb - 0.5:
-                    trade.append((vb, bi))
-            for group in (good, trade, safe):
-                if group:
-                    choice = min(group)[1]
-                    break
-            if choice is None:
-                unblocked_damage += game.power(a)
-                continue
-            free.remove(choice)
-            pairs.append((d.options[choice], a))
-        if unblocked_damage >= me.life:
-            blocked = {a.id for _, a in pairs}
-            for ai in order:
-                a = d.attackers[ai]
-                if a.id in blocked or a.has("menace"):
-                    continue
-                cands = sorted(
-                    (creature_value(game, d.options[bi]), bi) for bi in free if ai in d.context[bi]
-                )
-                if cands:
-                    bi = cands[0][1]
-                    free.remove(bi)
-                    pairs.append((d.options[bi], a))
-                    unblocked_damage -= game.power(a)
-                    if unblocked_damage < me.life:
-                        break
-        return tuple(pairs)
+        pairs = plan_blocks(game, me.life, d.options, d.context, d.attackers)
+        return tuple((d.options[bi], d.attackers[ai]) for bi, ai in pairs)
 
     # -- card choices ----------------------------------------------------------------------
     def _keep_hand(self, d: Decision) -> bool:
@@ -406,3 +357,98 @@ class HeuristicPlayer:
         if d.purpose == "search":
             return (0,)
         return tuple(range(d.min))
+
+
+def plan_blocks(
+    game: Game, life: int, blockers: list[Card], legal: list[list[int]], attackers: list[Card]
+) -> list:
+    """(blocker index, attacker index) pairs: kill attackers where it pays, trade when even,
+    block safely, and chump only to survive."""
+    free = list(range(len(blockers)))
+    pairs: list[tuple[int, int]] = []
+    unblocked = 0
+    order = sorted(range(len(attackers)), key=lambda i: -game.power(attackers[i]))
+    for ai in order:
+        a = attackers[ai]
+        if a.has("menace"):
+            unblocked += game.power(a)
+            continue
+        good, trade, safe = [], [], []
+        va = creature_value(game, a)
+        for bi in free:
+            if ai not in legal[bi]:
+                continue
+            b = blockers[bi]
+            a_dies, b_dies = fight(game, a, b)
+            vb = creature_value(game, b)
+            if a_dies and not b_dies:
+                good.append((vb, bi))
+            elif not b_dies:
+                safe.append((vb, bi))
+            elif a_dies and va >= vb - 0.5:
+                trade.append((vb, bi))
+        choice = next((min(group)[1] for group in (good, trade, safe) if group), None)
+        if choice is None:
+            unblocked += game.power(a)
+            continue
+        free.remove(choice)
+        pairs.append((choice, ai))
+    if unblocked >= life:
+        blocked = {ai for _, ai in pairs}
+        for ai in order:
+            a = attackers[ai]
+            if ai in blocked or a.has("menace"):
+                continue
+            cands = sorted((creature_value(game, blockers[bi]), bi) for bi in free if ai in legal[bi])
+            if cands:
+                bi = cands[0][1]
+                free.remove(bi)
+                pairs.append((bi, ai))
+                unblocked -= game.power(a)
+                if unblocked < life:
+                    break
+    return pairs
+
+
+def attack_score(game: Game, me: Player, opp: Player, blockers: list[Card], attack: list[Card]) -> float:
+    """Value of attacking with `attack` against the blocks plan_blocks would make."""
+    legal = [[i for i, a in enumerate(attack) if game.can_block(b, a)] for b in blockers]
+    pairs = plan_blocks(game, opp.life, blockers, legal, attack)
+    blocked: dict[int, list[Card]] = {}
+    for bi, ai in pairs:
+        blocked.setdefault(ai, []).append(blockers[bi])
+    face = 0
+    gain = 0.0
+    dead_blockers = set()
+    for ai, a in enumerate(attack):
+        group = blocked.get(ai)
+        if not group:
+            face += game.power(a)
+            continue
+        if len(group) == 1:
+            a_dies, b_dies = fight(game, a, group[0])
+        else:
+            a_dies = any(b.has("deathtouch") for b in group) or sum(
+                game.power(b) for b in group
+            ) >= game.toughness(a)
+            b_dies = _kills(game, a, group[0])
+        if b_dies:
+            gain += creature_value(game, group[0])
+            dead_blockers.add(group[0].id)
+        if a_dies:
+            gain -= creature_value(game, a)
+    if face >= opp.life:
+        return 1000.0
+    # the counterattack: their surviving attackers against my creatures left untapped
+    theirs = sorted(
+        (
+            game.power(c)
+            for c in opp.battlefield
+            if c.cdef.is_creature and not c.has("defender") and c.id not in dead_blockers
+        ),
+        reverse=True,
+    )
+    home = sum(1 for c in me.battlefield if c.cdef.is_creature and (c not in attack or c.has("vigilance")))
+    if sum(theirs[home:]) >= me.life:
+        gain -= 50.0
+    return face * (0.6 + 6.0 / max(opp.life, 1)) + gain

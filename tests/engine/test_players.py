@@ -1,0 +1,90 @@
+"""The heuristic and random players: legal answers in real games, and the heuristic is a
+baseline worth beating (it wins clearly against random play)."""
+
+from __future__ import annotations
+
+import itertools
+
+from engine.helpers import DECK_NAMES, check_invariants, deck
+from tolaria.engine import Game, HeuristicPlayer, RandomPlayer, play_game
+
+
+def _play_checked(pair, players, seed):
+    game = Game(pair, seed=seed)
+    d = game.start()
+    while d is not None:
+        answer = players[d.seat].choose(d) if d.expects_reply else None
+        d = game.submit(answer)
+        check_invariants(game, pair, d)
+    return game.result
+
+
+def test_heuristic_games_keep_invariants_and_end():
+    decks = {n: deck(n) for n in DECK_NAMES}
+    for i, (a, b) in enumerate(itertools.product(DECK_NAMES, repeat=2)):
+        pair = (decks[a], decks[b])
+        for seed in (i, i + 100):
+            result = _play_checked(pair, (HeuristicPlayer(seed), HeuristicPlayer(seed + 1)), seed)
+            assert result is not None
+
+
+def test_heuristic_beats_random_play():
+    decks = {n: deck(n) for n in DECK_NAMES}
+    wins = games = 0
+    for i, (a, b) in enumerate(itertools.product(DECK_NAMES, repeat=2)):
+        for k in range(4):
+            seed = 10 * i + k
+            heuristic_seat = k % 2
+            players = [RandomPlayer(seed), RandomPlayer(seed)]
+            players[heuristic_seat] = HeuristicPlayer(seed)
+            result = play_game((decks[a], decks[b]), players, seed=seed)
+            wins += result.winner == heuristic_seat
+            games += 1
+    assert wins >= 0.8 * games, f"heuristic won {wins} of {games}"
+
+
+def test_heuristic_aims_burn_at_a_killable_threat():
+    from engine.helpers import Table
+
+    t = Table(library="Mountain")
+    t.hand(0, "Lightning Bolt")
+    t.battlefield(0, "Mountain")
+    marshal = t.battlefield(1, "Benalish Marshal")[0]
+    t.battlefield(1, "Savannah Lions")
+    t.start()
+    t.pass_until("MAIN1", seat=0)
+    ai = HeuristicPlayer(0)
+    t.decision = t.game.submit(ai.choose(t.decision))
+    d = t.expect("choose_entity", 0)
+    assert d.options[ai.choose(d)] is marshal
+
+
+def test_heuristic_goes_face_for_lethal():
+    from engine.helpers import Table
+
+    t = Table(library="Mountain")
+    t.opp.life = 3
+    t.hand(0, "Lightning Bolt")
+    t.battlefield(0, "Mountain")
+    t.battlefield(1, "Benalish Marshal")
+    t.start()
+    ai = HeuristicPlayer(0)
+    while t.decision is not None and t.decision.seat == 0:
+        t.decision = t.game.submit(ai.choose(t.decision))
+    assert t.game.result is not None and t.game.result.winner == 0
+
+
+def test_heuristic_blocks_to_kill_and_chumps_only_to_survive():
+    from engine.helpers import Table
+
+    t = Table()
+    t.battlefield(0, "Savannah Lions", "Colossal Dreadmaw")
+    t.battlefield(1, "Kalonian Tusker", "Elite Vanguard")
+    t.start()
+    t.answer("0,1")
+    d = t.expect("declare_blockers", 1)
+    pairs = HeuristicPlayer(0).choose(d)
+    assert [(b.name, a.name) for b, a in pairs] == [("Kalonian Tusker", "Savannah Lions")]
+    t.opp.life = 6
+    pairs = HeuristicPlayer(0).choose(d)
+    assert ("Elite Vanguard", "Colossal Dreadmaw") in [(b.name, a.name) for b, a in pairs]
