@@ -14,6 +14,7 @@ import sys
 # (subcommand, module, one-line help)
 SUBCOMMANDS: tuple[tuple[str, str, str], ...] = (
     ("daemon", "tolaria.daemon.cli", "serve engine games over the Forge daemon protocol"),
+    ("operator", "tolaria.operator.cli", "run the Kubernetes operator that reconciles TrainingRuns"),
     ("crd", "tolaria.crd", "write the TrainingRun CRD generated from the spec models"),
 )
 

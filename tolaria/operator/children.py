@@ -240,8 +240,8 @@ def _run_env(run: TrainingRun) -> list[dict[str, Any]]:
 
 
 def _checkpoint_env_from(run: TrainingRun) -> list[dict[str, Any]]:
-    secret = run.spec.checkpoints.credentials_secret
-    return [] if secret is None else [{"secretRef": {"name": secret}}]
+    """AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from the checkpoints' credentials Secret."""
+    return [{"secretRef": {"name": run.spec.checkpoints.credentials_secret}}]
 
 
 def _container_security() -> dict[str, Any]:
@@ -341,7 +341,7 @@ def actor_replicas(run: TrainingRun, daemons: int) -> int:
 
 def actor_deployment(run: TrainingRun, replicas: int) -> dict[str, Any]:
     spec = run.spec.actors
-    container = {
+    container: dict[str, Any] = {
         "name": "actor",
         "image": spec.image,
         "args": [
@@ -356,12 +356,13 @@ def actor_deployment(run: TrainingRun, replicas: int) -> dict[str, Any]:
             str(METRICS_PORT),
         ],
         "env": _run_env(run),
-        "envFrom": _checkpoint_env_from(run),
         "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
         "resources": _resources(spec.resources),
         "volumeMounts": [_CONFIG_MOUNT],
         "securityContext": _container_security(),
     }
+    if run.spec.checkpoints.credentials_secret is not None:
+        container["envFrom"] = _checkpoint_env_from(run)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -388,7 +389,7 @@ def actor_deployment(run: TrainingRun, replicas: int) -> dict[str, Any]:
 
 def learner_job(run: TrainingRun, suspend: bool) -> dict[str, Any]:
     spec = run.spec.learner
-    container = {
+    container: dict[str, Any] = {
         "name": "learner",
         "image": spec.image,
         "args": [
@@ -401,12 +402,13 @@ def learner_job(run: TrainingRun, suspend: bool) -> dict[str, Any]:
             str(METRICS_PORT),
         ],
         "env": _run_env(run),
-        "envFrom": _checkpoint_env_from(run),
         "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
         "resources": _resources(spec.resources, gpus=spec.gpus),
         "volumeMounts": [_CONFIG_MOUNT],
         "securityContext": _container_security(),
     }
+    if run.spec.checkpoints.credentials_secret is not None:
+        container["envFrom"] = _checkpoint_env_from(run)
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "terminationGracePeriodSeconds": LEARNER_GRACE_SECONDS,

@@ -1,0 +1,353 @@
+"""The control loop of one TrainingRun: observe, decide, apply, report.
+
+One `RunLoop` per run, driven by a kopf daemon. Each step reads the run and its children
+(children come from watch-fed indexes, so a step costs no reads of them), samples Redis when
+the autoscaling interval is due, decides the daemon pool size and the run's outcome with the
+pure functions of `autoscale` and `status`, applies only the children that are missing or
+drifted, and writes the status when it changed. A step is triggered by the interval, by a
+change of the run's spec, or by any change to one of its children (a child deleted or edited
+by hand is restored within a step).
+
+All state a step needs survives an operator restart in the cluster itself: the pool size is
+the daemon Deployment's replicas, the phase and start time are in the status. Only the
+stabilisation history of the autoscaler is in memory; after a restart it starts empty, which
+can only delay a scale-down (never cause one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from tolaria.keys import RunKeys
+from tolaria.operator import children as build
+from tolaria.operator.autoscale import AutoscalePolicy, ScalingState, decide
+from tolaria.operator.drift import drifted
+from tolaria.operator.kube import Kube, KubeError
+from tolaria.operator.metrics import OperatorMetrics
+from tolaria.operator.observe import RedisSample, RedisUnavailable, RunRedis, queue_observation
+from tolaria.operator.status import (
+    TERMINAL_PHASES,
+    LearnerObservation,
+    Observation,
+    build_status,
+    run_outcome,
+    status_patch,
+)
+from tolaria.spec import API_VERSION, KIND, SpecError, TrainingRun, TrainingRunStatus, load_trainingrun
+
+log = logging.getLogger(__name__)
+
+# (type, reason, message) -> None: posts a Kubernetes Event on the TrainingRun.
+EventSink = Callable[[dict[str, Any], str, str, str], None]
+# () -> {(kind, name): live object} of the run's children.
+ChildrenSource = Callable[[], Mapping[tuple[str, str], dict[str, Any]]]
+
+# Seconds before a step is retried after it failed unexpectedly.
+ERROR_RETRY_SECONDS = 5.0
+
+
+class RunLoop:
+    def __init__(
+        self,
+        kube: Kube,
+        namespace: str,
+        name: str,
+        children: ChildrenSource,
+        metrics: OperatorMetrics,
+        emit: EventSink,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.kube = kube
+        self.namespace = namespace
+        self.name = name
+        self.children = children
+        self.metrics = metrics
+        self.emit = emit
+        self.clock = clock
+        self.scaling = ScalingState()
+        self.sample: RedisSample | None = None
+        self.previous_sample: RedisSample | None = None
+        self.redis_error: str | None = None
+        self.redis: RunRedis | None = None
+        self.redis_target: tuple[str, str | None] | None = None
+        self.last_tick: float | None = None
+        self.daemons: int | None = None
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.close()
+            self.redis = None
+
+    # -- one step
+
+    async def step(self) -> float | None:
+        """Reconcile once; seconds until the next autoscaling tick, None when the run is gone."""
+        started = self.clock()
+        try:
+            return await self._step()
+        finally:
+            self.metrics.reconcile_duration.observe(self.clock() - started)
+
+    async def _step(self) -> float | None:
+        body = await asyncio.to_thread(self.kube.get, API_VERSION, KIND, self.namespace, self.name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            return None
+        try:
+            run = load_trainingrun(body)
+        except SpecError as e:
+            # The API server validates specs; this is a CRD older than the operator's models.
+            self.metrics.errors.labels("spec").inc()
+            await self._write_invalid(body, str(e))
+            return ERROR_RETRY_SECONDS
+        spec = run.spec
+        policy = AutoscalePolicy.from_spec(spec.daemons.autoscaling)
+        interval = spec.daemons.autoscaling.poll_interval_seconds
+        now = datetime.now(UTC)
+        mono = self.clock()
+        previous = run.status
+        terminal = previous is not None and previous.phase in TERMINAL_PHASES
+        live = dict(self.children())
+        learner_job = live.get(("Job", build.child_name(run, "learner")))
+        learner = LearnerObservation.from_job(learner_job)
+
+        tick = not terminal and (self.last_tick is None or mono - self.last_tick >= interval)
+        if tick:
+            self.last_tick = mono
+            await self._sample(run, mono)
+
+        outcome = run_outcome(previous, spec, learner, self.sample, now)
+        stopped = outcome.phase is not None or spec.suspend
+        desired = self._daemons(run, body, policy, live, stopped, tick, mono)
+        actors = build.actor_replicas(run, desired)
+
+        problem = await self._apply_children(
+            run, body, live, desired, actors, stopped, outcome.phase is not None
+        )
+
+        daemon = live.get(("Deployment", build.child_name(run, "daemon"))) or {}
+        actor = live.get(("Deployment", build.child_name(run, "actor"))) or {}
+        observation = Observation(
+            daemons_ready=int((daemon.get("status") or {}).get("readyReplicas") or 0),
+            daemons_desired=desired,
+            actors_ready=int((actor.get("status") or {}).get("readyReplicas") or 0),
+            actors_desired=actors,
+            learner=learner,
+            redis=self.sample,
+            redis_error=self.redis_error,
+            problem=problem,
+        )
+        status = build_status(run, observation, outcome, now)
+        await self._write_status(body, status)
+        self._announce_phase(body, previous, status, outcome.message)
+        self.metrics.daemons_desired.labels(self.namespace, self.name).set(desired)
+        if self.sample is not None:
+            self.metrics.queue_depth.labels(self.namespace, self.name).set(self.sample.queue_depth)
+        elapsed = self.clock() - (self.last_tick if self.last_tick is not None else mono)
+        return max(0.0, interval - elapsed)
+
+    # -- Redis
+
+    async def _sample(self, run: TrainingRun, mono: float) -> None:
+        was_unavailable = self.redis_error is not None
+        try:
+            client = await self._redis_client(run)
+            sample = await client.sample(mono)
+        except (RedisUnavailable, KubeError) as e:
+            self.metrics.errors.labels("redis").inc()
+            self.redis_error = str(e)
+            if not was_unavailable:
+                log.warning("%s/%s: %s", self.namespace, self.name, e)
+                self.emit(run_ref(run), "Warning", "RedisUnavailable", f"{e}; holding the daemon pool size")
+            return
+        self.previous_sample, self.sample = self.sample, sample
+        if was_unavailable:
+            self.previous_sample = None  # a rate across the outage would mean nothing
+            self.emit(
+                run_ref(run), "Normal", "RedisRecovered", "Redis can be read again; autoscaling resumes"
+            )
+        self.redis_error = None
+
+    async def _redis_client(self, run: TrainingRun) -> RunRedis:
+        url = build.redis_url(run)
+        secret = run.spec.redis.password_secret
+        password = None
+        if secret is not None:
+            password = await asyncio.to_thread(
+                self.kube.secret_value, self.namespace, secret.name, secret.key
+            )
+            if password is None:
+                raise RedisUnavailable(f"Secret {secret.name} has no key {secret.key} for the Redis password")
+        if self.redis is None or self.redis_target != (url, password):
+            await self.close()
+            self.redis = RunRedis(url, password, RunKeys(self.namespace, self.name))
+            self.redis_target = (url, password)
+            self.previous_sample = self.sample = None
+        return self.redis
+
+    # -- the daemon pool
+
+    def _daemons(
+        self,
+        run: TrainingRun,
+        body: dict[str, Any],
+        policy: AutoscalePolicy,
+        live: Mapping[tuple[str, str], dict[str, Any]],
+        stopped: bool,
+        tick: bool,
+        mono: float,
+    ) -> int:
+        deployment = live.get(("Deployment", build.child_name(run, "daemon")))
+        if deployment is not None:
+            current = int(deployment["spec"].get("replicas", 0))
+        elif self.daemons is not None:
+            current = self.daemons
+        elif run.status is not None and run.status.daemons is not None:
+            current = run.status.daemons.desired
+        else:
+            current = policy.min_replicas
+        if stopped:
+            self.scaling = ScalingState()
+            self.daemons = 0
+            return 0
+        if not tick:
+            self.daemons = policy.clamp(self.daemons if self.daemons is not None else current)
+            return self.daemons
+        observation = None
+        if self.redis_error is None and self.sample is not None:
+            observation = queue_observation(self.previous_sample, self.sample)
+        decision = decide(policy, current, observation, self.scaling, mono)
+        self.scaling = decision.state
+        self.daemons = decision.replicas
+        if decision.replicas != current:
+            direction = "up" if decision.replicas > current else "down"
+            self.metrics.scaling_decisions.labels(self.namespace, self.name, direction).inc()
+            log.info("%s/%s: %s", self.namespace, self.name, decision.message)
+            self.emit(body, "Normal", "ScaledDaemons", decision.message)
+        return decision.replicas
+
+    # -- children
+
+    async def _apply_children(
+        self,
+        run: TrainingRun,
+        body: dict[str, Any],
+        live: Mapping[tuple[str, str], dict[str, Any]],
+        daemons: int,
+        actors: int,
+        stopped: bool,
+        ended: bool,
+    ) -> tuple[str, str] | None:
+        """Apply what is missing or drifted; (reason, message) of the first problem, if any."""
+        try:
+            manifests = build.desired_children(run, daemons, actors, learner_suspended=stopped)
+        except build.PodAnnotationsError as e:
+            self.metrics.errors.labels("spec").inc()
+            return "InvalidPodAnnotations", str(e)
+        problem: tuple[str, str] | None = None
+        for manifest in manifests:
+            kind, name = manifest["kind"], manifest["metadata"]["name"]
+            current = live.get((kind, name))
+            try:
+                if kind == "Job":
+                    await self._reconcile_learner(run, body, manifest, current, ended)
+                elif drifted(manifest, current):
+                    await self._apply(manifest)
+            except KubeError as e:
+                self.metrics.errors.labels("apply").inc()
+                log.warning("%s/%s: applying %s %s failed: %s", self.namespace, self.name, kind, name, e)
+                problem = problem or ("ApplyFailed", f"{kind} {name}: {e.message or e.reason}")
+        return problem
+
+    async def _apply(self, manifest: dict[str, Any]) -> None:
+        await asyncio.to_thread(self.kube.apply, manifest)
+        self.metrics.child_applies.labels(manifest["kind"]).inc()
+
+    async def _reconcile_learner(
+        self,
+        run: TrainingRun,
+        body: dict[str, Any],
+        manifest: dict[str, Any],
+        current: dict[str, Any] | None,
+        ended: bool,
+    ) -> None:
+        if current is None:
+            if not ended:
+                await self._apply(manifest)
+            return
+        learner = LearnerObservation.from_job(current)
+        if learner.terminating or learner.complete or learner.failed_condition is not None:
+            return  # finished Jobs are kept as they are, for their logs and conditions
+        wanted_hash = manifest["spec"]["template"]["metadata"]["annotations"][build.CONFIG_HASH_ANNOTATION]
+        live_hash = ((current["spec"]["template"].get("metadata") or {}).get("annotations") or {}).get(
+            build.CONFIG_HASH_ANNOTATION
+        )
+        if live_hash != wanted_hash and not ended:
+            # A Job's pod template is immutable: replace the Job. Foreground deletion keeps the
+            # Job until its pod has exited (SIGTERM: the learner checkpoints), so two learners
+            # never consume the same stream at once; the next step creates the new Job.
+            await asyncio.to_thread(
+                self.kube.delete,
+                "batch/v1",
+                "Job",
+                self.namespace,
+                manifest["metadata"]["name"],
+                "Foreground",
+            )
+            self.emit(
+                body,
+                "Normal",
+                "ReplacingLearner",
+                "learner configuration changed; it restarts from its checkpoint",
+            )
+            return
+        if drifted(manifest, current):
+            await self._apply(manifest)
+
+    # -- status and events
+
+    async def _write_status(self, body: dict[str, Any], status: TrainingRunStatus) -> None:
+        patch = status_patch(body.get("status"), status)
+        if patch is None:
+            return
+        try:
+            await asyncio.to_thread(self.kube.patch_status, self.namespace, self.name, patch)
+        except KubeError as e:
+            if e.status == 404:
+                return
+            self.metrics.errors.labels("status").inc()
+            raise
+
+    async def _write_invalid(self, body: dict[str, Any], message: str) -> None:
+        generation = body["metadata"].get("generation")
+        status = TrainingRunStatus.model_validate(body.get("status") or {})
+        status.observed_generation = generation
+        status.set_condition("Degraded", "True", "InvalidSpec", message, generation)
+        await self._write_status(body, status)
+
+    def _announce_phase(
+        self,
+        body: dict[str, Any],
+        previous: TrainingRunStatus | None,
+        status: TrainingRunStatus,
+        message: str,
+    ) -> None:
+        before = previous.phase if previous is not None else None
+        if status.phase == before:
+            return
+        kind = "Warning" if status.phase == "Failed" else "Normal"
+        text = message or f"phase {before or 'none'} -> {status.phase}"
+        self.emit(body, kind, f"Run{status.phase}", text)
+
+
+def run_ref(run: TrainingRun) -> dict[str, Any]:
+    """The minimal body kopf needs to address an Event to the run."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {"name": run.metadata.name, "namespace": run.metadata.namespace, "uid": run.metadata.uid},
+    }
