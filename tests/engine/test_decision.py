@@ -175,6 +175,7 @@ def test_compact_mode_sends_oracle_text_once_per_name():
     first = d.payload(seen)
     bolts = first["game_state"]["players"][0]["hand"]
     assert "oracle_text" in bolts[0] and "oracle_text" not in bolts[1]
+    assert set(bolts[1]) == {"id", "name"}  # static text and type flags were sent once already
     assert "Lightning Bolt" in seen and "Plains" not in seen
     again = d.payload(seen)
     assert all("oracle_text" not in c for c in again["game_state"]["players"][0]["hand"])

@@ -31,36 +31,39 @@ _KEYWORD_TEXT = {
 
 
 def card_json(game: Game, c: Card, seen: set[str] | None) -> dict:
+    """A card; in compact mode (`seen` given) a card whose name was already sent carries only
+    its id, name and changing state: static text and type flags are left out."""
     cdef = c.cdef
-    out: dict = {
-        "id": c.id,
-        "name": cdef.name,
-        "mana_cost": cdef.cost.text,
-        "cmc": cdef.mana_value,
-        "types": cdef.type_line,
-    }
-    if seen is None or cdef.name not in seen:
+    out: dict = {"id": c.id, "name": cdef.name}
+    full = seen is None or cdef.name not in seen
+    if full:
+        out["mana_cost"] = cdef.cost.text
+        out["cmc"] = cdef.mana_value
+        out["types"] = cdef.type_line
         out["oracle_text"] = cdef.oracle_text
+        keywords = sorted(_KEYWORD_TEXT[k] for k in cdef.keywords)
+        out["keywords"] = keywords + [f"Protection from {q}" for q in sorted(cdef.protection)]
         if seen is not None:
             seen.add(cdef.name)
-    keywords = sorted(_KEYWORD_TEXT[k] for k in cdef.keywords)
-    keywords += [f"Protection from {q}" for q in sorted(cdef.protection)]
+    on_field = c.zone == BATTLEFIELD
     if cdef.is_creature:
-        on_field = c.zone == BATTLEFIELD
         out["power"] = game.power(c) if on_field else cdef.power
         out["toughness"] = game.toughness(c) if on_field else cdef.toughness
-    out["keywords"] = keywords
-    if c.zone == BATTLEFIELD:
+    if on_field:
         out["tapped"] = c.tapped
-        out["summoning_sick"] = c.sick and cdef.is_creature and not c.has("haste")
-        out["is_creature"] = cdef.is_creature
-        out["is_land"] = cdef.is_land
-        out["is_artifact"] = "Artifact" in cdef.types
-        out["is_enchantment"] = "Enchantment" in cdef.types
-        out["is_planeswalker"] = False
-        out["damage"] = c.damage
-        out["loyalty"] = 0
-        out["counters"] = {}
+        if cdef.is_creature:
+            out["summoning_sick"] = c.sick and not c.has("haste")
+            out["damage"] = c.damage
+        if full:
+            out["is_creature"] = cdef.is_creature
+            out["is_land"] = cdef.is_land
+            out["is_artifact"] = "Artifact" in cdef.types
+            out["is_enchantment"] = "Enchantment" in cdef.types
+            out["is_planeswalker"] = False
+            out["summoning_sick"] = c.sick and cdef.is_creature and not c.has("haste")
+            out["damage"] = c.damage
+            out["loyalty"] = 0
+            out["counters"] = {}
         if cdef.token:
             out["is_token"] = True
         if c.attacking:
