@@ -76,6 +76,8 @@ def start_daemon(decks: Path, max_games: int) -> tuple[subprocess.Popen, int]:
 def options_for(mode: str, compact: bool, seed: int) -> GameOptions:
     if mode == "self-play":
         return GameOptions(interactive=True, quiet=True, compact=compact, seed=seed)
+    if mode == "observe":  # the heuristic AI on both seats: payloads of sensibly played games
+        return GameOptions(observe=True, quiet=True, compact=compact, seed=seed)
     return GameOptions(p1="agent", p2="ai", quiet=True, compact=compact, seed=seed)
 
 
@@ -189,7 +191,9 @@ def main() -> int:
         host, daemon_pid = "127.0.0.1", proc.pid
     try:
         sizes = [
-            line_sizes(host, port, args.mode, compact, pairs, args.size_games) for compact in (False, True)
+            line_sizes(host, port, mode, compact, pairs, args.size_games)
+            for mode in dict.fromkeys([args.mode, "observe"])
+            for compact in (False, True)
         ]
         rows = [
             measure(host, port, daemon_pid, n, args.seconds, args.mode, compact, pairs, args.client_processes)
@@ -203,9 +207,9 @@ def main() -> int:
 
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}"
     print(f"daemon over TCP, one daemon process, mode {args.mode}, {machine}")
-    print("DECISION line bytes:")
+    print("DECISION line bytes (observe: the heuristic AI plays both seats):")
     for s in sizes:
-        print(f"  compact={s['compact']!s:5}  n={s['decisions']:6}  mean={s['mean']:6}  median={s['median']:6}"
+        print(f"  {s['mode']:9}  compact={s['compact']!s:5}  n={s['decisions']:6}  mean={s['mean']:6}  median={s['median']:6}"
               f"  p90={s['p90']:6}  max={s['max']:6}")  # fmt: skip
     print(
         f"{'games':>6} {'compact':>7} {'dec/s':>8} {'games/s':>8} {'dec/cpu-s':>10} {'games/cpu-s':>11} {'B/dec':>7}"

@@ -40,8 +40,10 @@ def alive(pid: int) -> bool:
 
 
 class DaemonProcess:
-    def __init__(self, log_path: Path, *args: str, decks: Path = DECKS, workers: int = 1):
-        self.port = free_port()
+    def __init__(
+        self, log_path: Path, *args: str, decks: Path = DECKS, workers: int = 1, port: int | None = None
+    ):
+        self.port = port or free_port()
         self.log_path = log_path
         self.command = [
             sys.executable, "-m", "tolaria.cli", "daemon",
@@ -111,8 +113,8 @@ def start_daemon(tmp_path: Path) -> Iterator:
     """start_daemon(*args, decks=..., workers=...) -> a running DaemonProcess, stopped at the end."""
     started: list[DaemonProcess] = []
 
-    def start(*args: str, **kwargs) -> DaemonProcess:
-        daemon = DaemonProcess(tmp_path / f"daemon{len(started)}.log", *args, **kwargs)
+    def start(*args: str, port: int | None = None, **kwargs) -> DaemonProcess:
+        daemon = DaemonProcess(tmp_path / f"daemon{len(started)}.log", *args, port=port, **kwargs)
         started.append(daemon)
         return daemon.start()
 

@@ -296,3 +296,21 @@ def test_decision_lines_are_single_line_json(shared_daemon):
         wire.send("NEWGAME red_aggro white_weenie -i -q -s 3\n")
         line = wire.line()
         assert line.startswith("DECISION:{") and json.loads(line[len("DECISION:") :])["decision_id"] == 1
+
+
+def test_async_client_survives_a_daemon_restart(start_daemon):
+    first = start_daemon()
+
+    async def scenario() -> None:
+        async with AsyncDaemonClient("127.0.0.1", first.port, read_timeout=30) as client:
+            await client.play(*DECKS, first_option, GameOptions(interactive=True, seed=1))
+            assert (await client.status()).games_played == 1
+            assert first.terminate() == 0
+            second = start_daemon(port=first.port)  # a new daemon on the same port
+            # The pooled connections are dead; the client notices and reconnects by itself.
+            assert (await client.status()).games_played == 0
+            game = await client.play(*DECKS, first_option, GameOptions(interactive=True, seed=1))
+            assert game.result is not None
+            assert second.proc.poll() is None
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))

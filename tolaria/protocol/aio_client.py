@@ -132,12 +132,18 @@ class AsyncDaemonClient:
         return self.hello_answer
 
     async def status(self) -> DaemonStatus:
-        conn, _ = await self._acquire()
+        conn, reused = await self._acquire()
         lines: list[str] = []
         try:
             await conn.write_lines(Status().line(), timeout=self.read_timeout)
             while True:
                 line = await conn.read_line(self.read_timeout)
+                if line is None and reused and not lines:
+                    # A pooled connection the daemon had closed meanwhile: once more on a new one.
+                    self._discard(conn)
+                    conn, reused = await self._acquire_new()
+                    await conn.write_lines(Status().line(), timeout=self.read_timeout)
+                    continue
                 if line is None:
                     if self.persistent:
                         raise DaemonDisconnected(f"{self.address}: connection closed during STATUS")
@@ -239,6 +245,9 @@ class AsyncDaemonClient:
             if not conn.closed:
                 return conn, True
             self._discard(conn)
+        return await self._acquire_new()
+
+    async def _acquire_new(self) -> tuple[_Connection, bool]:
         conn = await self._connect()
         if self.persistent:
             try:
@@ -367,7 +376,7 @@ class AsyncGame:
             )
         self._retry_on_close = False
         self.client._discard(conn)
-        conn, _ = await self.client._acquire()
+        conn, _ = await self.client._acquire_new()
         self._conn = conn
         await conn.write_lines(self.command.line(), timeout=self.client.read_timeout)
         return conn

@@ -139,18 +139,6 @@ class DaemonClient:
             raise CommandRefused(message.message)
         return message.message if isinstance(message, OkLine) else line
 
-    def send_raw(self, data: bytes) -> None:
-        """Send bytes as they are on a fresh connection (tests of bad input); see `read_raw`."""
-        self.close()
-        self._idle = self._connect()
-        self._idle.sock.sendall(data)
-
-    def read_raw(self, timeout: float | None = None) -> str | None:
-        """The next line on the connection `send_raw` opened, or None when it closed."""
-        if self._idle is None:
-            raise ProtocolError("no raw connection open")
-        return self._idle.read_line(self.read_timeout if timeout is None else timeout)
-
     def start_game(self, deck1: str, deck2: str, options: GameOptions | None = None) -> Game:
         command = NewGame(deck1, deck2, options or GameOptions())
         self.hello()
