@@ -7,7 +7,7 @@ import json
 import pytest
 
 from engine.helpers import Table, deck
-from tolaria.engine import Game, ReplyError
+from tolaria.engine import Game, RandomPlayer, ReplyError
 
 
 def _attack_board() -> Table:
@@ -197,3 +197,24 @@ def test_decision_ids_increase_per_seat():
         t.answer("")
     for seq in ids.values():
         assert seq == sorted(set(seq)) and (not seq or seq[0] == 1)
+
+
+def test_compact_payloads_expand_back_to_full_payloads():
+    from tolaria.engine import HeuristicPlayer
+    from tolaria.protocol.compact import CompactExpander
+
+    n = 0
+    for seed, (a, b) in enumerate((("white_weenie", "green_midrange"), ("red_aggro", "blue_control")) * 3):
+        g = Game((deck(a), deck(b)), seed=seed)
+        kind = HeuristicPlayer if seed % 2 else RandomPlayer
+        players = (kind(seed), kind(seed + 1))
+        seen: set[str] = set()
+        expander = CompactExpander()
+        d = g.start()
+        while d is not None:
+            full = json.loads(json.dumps(d.payload(None)))
+            compact = json.loads(json.dumps(d.payload(seen)))
+            assert expander.expand(compact) == full
+            n += 1
+            d = g.submit(players[d.seat].choose(d) if d.expects_reply else None)
+    assert n > 100

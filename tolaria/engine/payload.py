@@ -30,9 +30,10 @@ _KEYWORD_TEXT = {
 }
 
 
-def card_json(game: Game, c: Card, seen: set[str] | None) -> dict:
-    """A card; in compact mode (`seen` given) a card whose name was already sent carries only
-    its id, name and changing state: static text and type flags are left out."""
+def card_json(game: Game, c: Card, seen: set[str] | None, in_zone: bool = True) -> dict:
+    """A card. In compact mode (`seen` given) a card whose name was already sent leaves out the
+    static fields (tolaria.protocol.compact.NAME_STATIC_FIELDS and the battlefield type flags),
+    which CompactExpander restores; the decision's own lists (`in_zone` False) keep the flags."""
     cdef = c.cdef
     out: dict = {"id": c.id, "name": cdef.name}
     full = seen is None or cdef.name not in seen
@@ -51,19 +52,16 @@ def card_json(game: Game, c: Card, seen: set[str] | None) -> dict:
         out["toughness"] = game.toughness(c) if on_field else cdef.toughness
     if on_field:
         out["tapped"] = c.tapped
-        if cdef.is_creature:
-            out["summoning_sick"] = c.sick and not c.has("haste")
-            out["damage"] = c.damage
-        if full:
+        out["summoning_sick"] = c.sick and cdef.is_creature and not c.has("haste")
+        if full or not in_zone:
             out["is_creature"] = cdef.is_creature
             out["is_land"] = cdef.is_land
             out["is_artifact"] = "Artifact" in cdef.types
             out["is_enchantment"] = "Enchantment" in cdef.types
             out["is_planeswalker"] = False
-            out["summoning_sick"] = c.sick and cdef.is_creature and not c.has("haste")
-            out["damage"] = c.damage
-            out["loyalty"] = 0
-            out["counters"] = {}
+        out["damage"] = c.damage
+        out["loyalty"] = 0
+        out["counters"] = {}
         if cdef.token:
             out["is_token"] = True
         if c.attacking:
@@ -216,7 +214,7 @@ def decision_payload(d: Decision, seen: set[str] | None) -> dict:
         ]
     elif t == "choose_cards":
         out["title"] = d.message
-        out["cards"] = [dict(card_json(game, c, seen), index=i) for i, c in enumerate(d.options)]
+        out["cards"] = [dict(card_json(game, c, seen, False), index=i) for i, c in enumerate(d.options)]
         out["min"] = d.min
         out["max"] = d.max
         out["optional"] = d.min == 0
@@ -227,7 +225,7 @@ def decision_payload(d: Decision, seen: set[str] | None) -> dict:
         zone, owner = d.context
         out["zone"] = zone
         out["owner"] = owner.name
-        out["cards"] = [card_json(game, c, seen) for c in d.options]
+        out["cards"] = [card_json(game, c, seen, False) for c in d.options]
     return out
 
 
@@ -243,4 +241,4 @@ def _entity_json(game: Game, i: int, o: object, seen: set[str] | None) -> dict:
             "description": o.text,
             "controller": o.controller.name,
         }
-    return dict(card_json(game, o, seen), index=i, type="card", controller=o.controller.name)
+    return dict(card_json(game, o, seen, False), index=i, type="card", controller=o.controller.name)
