@@ -1,70 +1,59 @@
-"""compact_payload / CompactExpander on hand-made payloads."""
+"""CompactExpander on hand-made payloads in the engine's compact format."""
 
 from __future__ import annotations
 
 import copy
 
-from tolaria.protocol import CompactExpander, compact_payload
+from tolaria.protocol import CompactExpander
 from tolaria.protocol.compact import type_flags
 
-BOLT = {"id": 1, "name": "Lightning Bolt", "mana_cost": "{R}", "cmc": 1, "types": "Instant", "keywords": []}
-GOLEM_STATIC = {"mana_cost": "{3}", "cmc": 3, "types": "Artifact Creature — Golem", "keywords": ["Trample"]}
+GOLEM_STATIC = {"mana_cost": "{3}", "cmc": 3, "types": "Artifact Creature — Golem", "oracle_text": "Trample",
+                "keywords": ["Trample"]}  # fmt: skip
+GOLEM_FLAGS = {"is_creature": True, "is_land": False, "is_artifact": True, "is_enchantment": False,
+               "is_planeswalker": False}  # fmt: skip
+ISLAND_STATIC = {"mana_cost": "", "cmc": 0, "types": "Basic Land — Island", "oracle_text": "({T}: Add {U}.)",
+                 "keywords": []}  # fmt: skip
 
 
-def golem(card_id: int, first: bool) -> dict:
-    card = {"id": card_id, "name": "Golem", **GOLEM_STATIC, "power": 3, "toughness": 3, "tapped": False,
-            "is_creature": True, "is_land": False, "is_artifact": True, "is_enchantment": False,
-            "is_planeswalker": False, "damage": 0}  # fmt: skip
-    if first:
-        card["oracle_text"] = "Trample"
-    return card
+def full_golem(card_id: int) -> dict:
+    return {"id": card_id, "name": "Golem", **GOLEM_STATIC, "power": 3, "toughness": 3, "tapped": False,
+            **GOLEM_FLAGS, "summoning_sick": True, "damage": 1, "loyalty": 0, "counters": {}}  # fmt: skip
 
 
-def payload(cards_first: bool) -> dict:
-    bolt = dict(BOLT, oracle_text="Deal 3.") if cards_first else dict(BOLT)
+def full_island(card_id: int) -> dict:
+    return {"id": card_id, "name": "Island", **ISLAND_STATIC, "tapped": True, **type_flags(ISLAND_STATIC["types"]),
+            "summoning_sick": False, "damage": 0, "loyalty": 0, "counters": {}}  # fmt: skip
+
+
+def payload(golems: list[dict], islands: list[dict], entity: dict) -> dict:
     return {
         "decision_type": "choose_entity",
         "game_state": {
-            "players": [{"hand": [bolt], "battlefield": [golem(2, cards_first), golem(3, False)]}]
+            "players": [{"hand": [], "battlefield": golems}, {"graveyard": [], "battlefield": islands}]
         },
-        "entities": [
-            {"index": 0, "type": "player", "name": "Agent(1)-x"},
-            dict(golem(3, False), type="card"),
-        ],
+        "entities": [{"index": 0, "type": "player", "name": "Agent(1)-x"}, entity],
     }
 
 
 def test_type_flags():
-    assert type_flags("Artifact Creature — Golem") == {
-        "is_creature": True, "is_land": False, "is_artifact": True, "is_enchantment": False, "is_planeswalker": False
-    }  # fmt: skip
+    assert type_flags("Artifact Creature — Golem") == GOLEM_FLAGS
     assert type_flags("Basic Land — Mountain")["is_land"]
 
 
-def test_compact_strips_described_cards_and_the_expander_restores_them():
-    first, later = payload(True), payload(False)
-    full_first = copy.deepcopy(first)  # what the daemon sends without -x compact
-    full_first["game_state"]["players"][0]["battlefield"][1]["oracle_text"] = "Trample"
-    full_first["entities"][1]["oracle_text"] = "Trample"
-    compact_first, compact_later = (
-        compact_payload(copy.deepcopy(first)),
-        compact_payload(copy.deepcopy(later)),
-    )
-    assert compact_first["game_state"]["players"][0]["battlefield"][0] == golem(2, True)
-    assert compact_first["game_state"]["players"][0]["battlefield"][1] == {
-        "id": 3, "name": "Golem", "power": 3, "toughness": 3, "tapped": False, "damage": 0
-    }  # fmt: skip
-    # Entities keep their type flags: the zone of a target is not known to the expander.
-    assert "is_artifact" in compact_later["entities"][1] and "types" not in compact_later["entities"][1]
+def test_expander_restores_what_compact_mode_left_out():
+    first_full = payload([full_golem(1)], [full_island(2)], dict(full_golem(1), index=1, type="card"))
+    later_full = payload([full_golem(3)], [full_island(4)], dict(full_golem(3), index=1, type="card"))
+    later_compact = payload(
+        [{"id": 3, "name": "Golem", "power": 3, "toughness": 3, "tapped": False, "summoning_sick": True, "damage": 1}],
+        [{"id": 4, "name": "Island", "tapped": True}],
+        {"id": 3, "name": "Golem", "power": 3, "toughness": 3, "tapped": False, "summoning_sick": True, "damage": 1,
+         "index": 1, "type": "card"},
+    )  # fmt: skip
     expander = CompactExpander()
-    assert expander.expand(compact_first) == full_first
-    restored = expander.expand(compact_later)
-    for card in [*restored["game_state"]["players"][0]["battlefield"], restored["entities"][1]]:
-        assert card["oracle_text"] == "Trample" and card["types"] == GOLEM_STATIC["types"]
-        assert card["is_artifact"] is True
-    assert restored["game_state"]["players"][0]["hand"][0]["oracle_text"] == "Deal 3."
+    assert expander.expand(copy.deepcopy(first_full)) == first_full
+    assert expander.expand(later_compact) == later_full
 
 
 def test_expander_leaves_unknown_cards_alone():
-    lone = payload(False)
+    lone = payload([{"id": 5, "name": "Golem", "tapped": False}], [], {"index": 1, "type": "card", "id": 5})
     assert CompactExpander().expand(copy.deepcopy(lone)) == lone

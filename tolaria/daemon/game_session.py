@@ -21,7 +21,6 @@ from tolaria.daemon import metrics
 from tolaria.daemon.answer_text import answer_text
 from tolaria.daemon.connection import ClientConnection, LineTooLong
 from tolaria.engine import Deck, Game, HeuristicPlayer, RandomPlayer, ReplyError
-from tolaria.protocol.compact import compact_payload
 from tolaria.protocol.messages import format_result
 
 log = logging.getLogger(__name__)
@@ -137,7 +136,7 @@ class GameSession:
                     return outcome
                 last_yield = time.perf_counter()
             else:
-                payload = self._payload(decision) if self.setup.observe else None
+                payload = decision.payload(self.seen) if self.setup.observe else None
                 answer = player.choose(decision) if decision.expects_reply else None
                 if payload is not None:
                     if decision.expects_reply:
@@ -154,7 +153,7 @@ class GameSession:
         return self._finish(Outcome.FINISHED, winner, result.turns, result.reason)
 
     async def _ask_client(self, decision: Any, deadline: float) -> tuple[Any, Outcome | None]:
-        self._send_decision(self._payload(decision))
+        self._send_decision(decision.payload(self.seen))
         if not decision.expects_reply:
             return None, None
         remaining = deadline - time.monotonic()
@@ -182,10 +181,6 @@ class GameSession:
             self.conn.write_line(f"ERROR: {e}")
             metrics.ERRORS.labels(kind="bad_reply").inc()
             return decision.default(), None
-
-    def _payload(self, decision: Any) -> dict[str, Any]:
-        payload = decision.payload(self.seen)
-        return payload if self.seen is None else compact_payload(payload)
 
     def _send_decision(self, payload: dict[str, Any]) -> None:
         self.conn.write_line(decision_line(payload))

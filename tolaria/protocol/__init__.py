@@ -15,7 +15,7 @@ from tolaria.protocol.commands import (
     Status,
     parse_command,
 )
-from tolaria.protocol.compact import CompactExpander, compact_payload
+from tolaria.protocol.compact import CompactExpander
 from tolaria.protocol.errors import (
     CommandError,
     CommandRefused,
@@ -95,7 +95,6 @@ __all__ = [
     "Status",
     "StatusEnd",
     "blocks_reply",
-    "compact_payload",
     "first_option_reply",
     "format_result",
     "index_reply",
