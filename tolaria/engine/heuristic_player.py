@@ -113,10 +113,10 @@ class HeuristicPlayer:
             return (3.0, []) if main else (0.0, [])
         if cdef.is_creature:
             return (10.0 + cdef.mana_value, []) if main else (0.0, [])
+        if "Enchantment" in cdef.types and not cdef.effects:
+            return (9.0, []) if main and me.creatures() else (0.0, [])
         if not cdef.effects:
             return (0.0, [])
-        if "Enchantment" in cdef.types:
-            return (9.0, []) if main and me.creatures() else (0.0, [])
         op = cdef.effects[-1].op if cdef.effects[0].op == "turn_rule" else cdef.effects[0].op
         if op == "damage":
             return self._score_burn(game, me, opp, a, main, my_turn)
@@ -160,11 +160,19 @@ class HeuristicPlayer:
             return (0.0, [])
         if dmg >= opp.life:
             return (20.0, [opp])
+        reach = sum(
+            self._burn_amount(me, c.cdef) for c in me.hand if c.cdef.targets[:1] in (("any",), ("player",))
+        )
+        if reach >= opp.life:  # the burn in hand is lethal: all of it goes to the face
+            return (15.0, [opp])
         if "creature" not in kinds[0] and kinds[0] != "any":
             return (6.0 if main or not my_turn else 0.0, [opp])
         kill = self._best_kill(game, opp, card, dmg)
+        clearing = my_turn and game.phase == "MAIN1" and any(game.can_attack(c) for c in me.battlefield)
         if kill is not None and (
-            creature_value(game, kill) >= 3.0 or kill.attacking or kill.blocking is not None
+            creature_value(game, kill) >= (2.5 if clearing else 3.0)
+            or kill.attacking
+            or kill.blocking is not None
         ):
             return (7.0 + creature_value(game, kill) / 10, [kill])
         face_time = (not my_turn and game.phase == "END_OF_TURN") or (my_turn and game.phase == "MAIN2")
