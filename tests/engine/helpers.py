@@ -152,10 +152,6 @@ class Table:
         )
 
 
-def zone_of(card: Card) -> str:
-    return card.zone
-
-
 def check_invariants(game: Game, decks: tuple[Deck, Deck], decision: Decision | None) -> None:
     """Everything that must hold whenever the engine hands control back."""
     stack_cards = {it.card.id for it in game.stack if it.is_spell}

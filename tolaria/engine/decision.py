@@ -86,16 +86,14 @@ class Decision:
         self.max = max
         self.optional = optional
         self.attackers = attackers  # declare_blockers: the attacking creatures
-        self.context = context  # what the decision is about (the spell being cast, ...)
+        # what the decision is about: (stack item, target index) for targets, the legal attacker
+        # indices of each blocker for declare_blockers, the attacker for damage order, ...
+        self.context = context
         self.decision_id = 0
 
     @property
     def expects_reply(self) -> bool:
         return self.type != "reveal"
-
-    def blocker_options(self) -> list[list[int]]:
-        """declare_blockers: for each blocker index, the attacker indices it may block."""
-        return self.context
 
     # -- replies -----------------------------------------------------------------------
     def default(self) -> Answer:

@@ -110,10 +110,6 @@ class Game:
         if self._flow is not None:
             self._flow.close()
 
-    @property
-    def is_over(self) -> bool:
-        return self.result is not None
-
     def _advance(self, answer: object) -> Decision | None:
         try:
             self.pending = self._flow.send(answer)

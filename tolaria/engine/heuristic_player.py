@@ -98,6 +98,7 @@ class HeuristicPlayer:
         best, best_score = None, 0.0
         for a in d.options:
             score, targets = self._score(game, me, opp, a, main, my_turn)
+            score += self.rng.random() * 1e-3 if score > 0 else 0.0  # ties go to chance
             if score > best_score:
                 best, best_score = a, score
                 plan = targets
