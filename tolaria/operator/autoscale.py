@@ -133,7 +133,7 @@ def decide(
 
     recommended, reason = recommend(policy, current, observation)
     horizon = max(policy.scale_up_window, policy.scale_down_window)
-    history = (*(r for r in state.history if now - r.at < horizon), Recommendation(now, recommended))
+    history = (*(r for r in state.history if now - r.at <= horizon), Recommendation(now, recommended))
     up = min(r.replicas for r in history if now - r.at <= policy.scale_up_window)
     down = max(r.replicas for r in history if now - r.at <= policy.scale_down_window)
     desired = current

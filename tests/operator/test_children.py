@@ -1,0 +1,268 @@
+"""Builders of a run's children: names, labels, owner references, pods, secrets, hashes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from tolaria.operator import children as build
+from tolaria.spec import TrainingRun, load_trainingrun
+
+
+def make_run(spec: dict | None = None, annotations: dict | None = None, name: str = "r1") -> TrainingRun:
+    document = {
+        "apiVersion": "tolaria.dev/v1alpha1",
+        "kind": "TrainingRun",
+        "metadata": {
+            "name": name,
+            "namespace": "team",
+            "uid": "1234-uid",
+            "generation": 3,
+            "annotations": annotations or {},
+        },
+        "spec": {"decks": ["red_aggro", "white_weenie"], **(spec or {})},
+    }
+    return load_trainingrun(document)
+
+
+def by_kind(manifests: list[dict]) -> dict[tuple[str, str], dict]:
+    return {(m["kind"], m["metadata"]["name"]): m for m in manifests}
+
+
+def container(manifest: dict) -> dict:
+    return manifest["spec"]["template"]["spec"]["containers"][0]
+
+
+def env(manifest: dict) -> dict[str, dict]:
+    return {e["name"]: e for e in container(manifest).get("env", [])}
+
+
+def test_every_child_is_named_labelled_and_owned_by_the_run():
+    run = make_run()
+    manifests = build.desired_children(run, daemon_replicas=3, actor_count=2, learner_suspended=False)
+    assert set(by_kind(manifests)) == {
+        ("ConfigMap", "r1-config"),
+        ("Service", "r1-redis"),
+        ("Deployment", "r1-redis"),
+        ("Service", "r1-daemon"),
+        ("Deployment", "r1-daemon"),
+        ("Deployment", "r1-actor"),
+        ("Job", "r1-learner"),
+    }
+    for m in manifests:
+        meta = m["metadata"]
+        assert meta["namespace"] == "team"
+        assert meta["labels"]["tolaria.dev/run"] == "r1"
+        assert meta["ownerReferences"] == [
+            {
+                "apiVersion": "tolaria.dev/v1alpha1",
+                "kind": "TrainingRun",
+                "name": "r1",
+                "uid": "1234-uid",
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ]
+
+
+def test_config_first_then_redis_then_the_rest():
+    kinds = [(m["kind"], m["metadata"]["name"]) for m in build.desired_children(make_run(), 1, 1, False)]
+    assert kinds[0] == ("ConfigMap", "r1-config")
+    assert kinds.index(("Deployment", "r1-redis")) < kinds.index(("Deployment", "r1-actor"))
+
+
+def test_external_redis_has_no_managed_redis_and_pods_get_its_url():
+    run = make_run({"redis": {"url": "redis://redis.shared:6379/2"}})
+    manifests = by_kind(build.desired_children(run, 1, 1, False))
+    assert ("Deployment", "r1-redis") not in manifests and ("Service", "r1-redis") not in manifests
+    assert (
+        env(manifests[("Job", "r1-learner")])["TOLARIA_REDIS_URL"]["value"] == "redis://redis.shared:6379/2"
+    )
+
+
+def test_managed_redis_url_is_the_service_in_the_run_namespace():
+    assert build.redis_url(make_run()) == "redis://r1-redis.team.svc:6379/0"
+
+
+def test_run_without_uid_cannot_own_children():
+    run = make_run()
+    run.metadata.uid = None
+    with pytest.raises(ValueError, match="no uid"):
+        build.config_map(run)
+
+
+def test_config_map_holds_a_loadable_trainingrun():
+    run = make_run({"seed": 7})
+    cm = build.config_map(run)
+    document = yaml.safe_load(cm["data"]["spec.yaml"])
+    again = load_trainingrun(document)
+    assert again.spec == run.spec
+    assert again.metadata.name == "r1" and again.metadata.namespace == "team"
+
+
+def test_daemon_deployment_and_headless_service():
+    run = make_run({"daemons": {"gamesPerDaemon": 32}})
+    deployment = build.daemon_deployment(run, 4)
+    assert deployment["spec"]["replicas"] == 4
+    assert deployment["spec"]["selector"]["matchLabels"] == {
+        "tolaria.dev/run": "r1",
+        "tolaria.dev/component": "daemon",
+    }
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    c = container(deployment)
+    assert c["args"][:2] == ["--max-games", "32"]
+    assert "--metrics-port" in c["args"]
+    assert {p["containerPort"] for p in c["ports"]} == {17171, 9090}
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] > build.DAEMON_DRAIN_SECONDS
+    service = build.daemon_service(run)
+    assert service["spec"]["clusterIP"] == "None"
+    assert {p["port"] for p in service["spec"]["ports"]} == {17171, 9090}
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+
+
+def test_forge_daemon_keeps_its_image_entrypoint():
+    run = make_run({"daemons": {"engine": "forge", "image": "forge:1"}})
+    c = container(build.daemon_deployment(run, 1))
+    assert "args" not in c and c["image"] == "forge:1"
+    assert [p["port"] for p in build.daemon_service(run)["spec"]["ports"]] == [17171]
+
+
+def test_learner_job_gpu_placement_and_restarts():
+    run = make_run(
+        {
+            "learner": {
+                "gpus": 2,
+                "maxRestarts": 5,
+                "nodeSelector": {"nvidia.com/gpu.present": "true"},
+                "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                "resources": {"requests": {"cpu": 8, "memory": "32Gi"}},
+            }
+        }
+    )
+    job = build.learner_job(run, suspend=False)
+    spec = job["spec"]
+    assert spec["backoffLimit"] == 5 and spec["suspend"] is False
+    assert spec["podFailurePolicy"]["rules"][0]["action"] == "Ignore"
+    pod = spec["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert pod["terminationGracePeriodSeconds"] == build.LEARNER_GRACE_SECONDS
+    c = pod["containers"][0]
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == "2"
+    assert c["resources"]["requests"] == {"cpu": "8", "memory": "32Gi", "nvidia.com/gpu": "2"}
+    assert c["args"][:3] == ["learner", "--spec", "/etc/tolaria/spec.yaml"]
+    assert c["volumeMounts"][0]["mountPath"] == "/etc/tolaria"
+    assert pod["volumes"][0]["configMap"]["name"] == "r1-config"
+
+
+def test_cpu_learner_requests_no_gpu():
+    c = container(build.learner_job(make_run({"learner": {"gpus": 0}}), suspend=True))
+    assert "nvidia.com/gpu" not in json.dumps(c["resources"])
+
+
+def test_suspended_learner_job():
+    assert build.learner_job(make_run(), suspend=True)["spec"]["suspend"] is True
+
+
+def test_secrets_are_referenced_never_copied():
+    run = make_run(
+        {
+            "redis": {"url": "redis://r:6379/0", "passwordSecret": {"name": "redis-auth", "key": "pw"}},
+            "checkpoints": {
+                "uri": "s3://bucket/runs",
+                "credentialsSecret": "s3-creds",
+                "endpointUrl": "http://minio:9000",
+            },
+        }
+    )
+    for manifest in (build.learner_job(run, False), build.actor_deployment(run, 1)):
+        variables = env(manifest)
+        assert variables["TOLARIA_REDIS_PASSWORD"]["valueFrom"] == {
+            "secretKeyRef": {"name": "redis-auth", "key": "pw"}
+        }
+        assert "value" not in variables["TOLARIA_REDIS_PASSWORD"]
+        assert container(manifest)["envFrom"] == [{"secretRef": {"name": "s3-creds"}}]
+        assert variables["AWS_ENDPOINT_URL"]["value"] == "http://minio:9000"
+
+
+def test_managed_redis_with_password_reads_it_from_the_secret():
+    run = make_run({"redis": {"managed": True, "passwordSecret": {"name": "redis-auth"}}})
+    deployment = build.redis_deployment(run)
+    c = container(deployment)
+    assert c["args"][-2:] == ["--requirepass", "$(REDIS_PASSWORD)"]
+    assert c["env"][0]["valueFrom"]["secretKeyRef"] == {"name": "redis-auth", "key": "password"}
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == build.REDIS_UID
+
+
+def test_pods_run_as_non_root_without_privilege_escalation():
+    for manifest in build.desired_children(make_run(), 1, 1, False):
+        if manifest["kind"] in ("Deployment", "Job"):
+            pod = manifest["spec"]["template"]["spec"]
+            assert pod["securityContext"]["runAsNonRoot"] is True
+            assert pod["containers"][0]["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+@pytest.mark.parametrize(
+    ("daemons", "per_daemon", "expected"),
+    [(0, 1.0, 0), (4, 0.5, 2), (5, 0.5, 3), (3, 0.1, 1), (10, 0.1, 1), (3, 2.0, 6)],
+)
+def test_actors_follow_the_daemon_pool(daemons, per_daemon, expected):
+    assert build.actor_replicas(make_run({"actors": {"perDaemon": per_daemon}}), daemons) == expected
+
+
+def test_fixed_actor_replicas_ignore_the_pool():
+    assert build.actor_replicas(make_run({"actors": {"replicas": 7}}), 2) == 7
+
+
+def test_config_hash_changes_only_for_the_components_that_read_the_change():
+    base = make_run()
+    new_daemon_image = make_run({"daemons": {"image": "daemon:2"}})
+    new_ppo = make_run({"learner": {"ppo": {"learningRate": 0.001}}})
+    new_bounds = make_run({"daemons": {"autoscaling": {"maxReplicas": 9}}, "suspend": True})
+
+    def hashes(run):
+        return {c: build.config_hash(run, c) for c in build.COMPONENTS}
+
+    h = hashes(base)
+    assert {c for c, v in hashes(new_daemon_image).items() if v != h[c]} == {"daemon"}
+    assert {c for c, v in hashes(new_ppo).items() if v != h[c]} == {"learner"}
+    assert hashes(new_bounds) == h  # operator-only fields roll nothing
+    template = build.daemon_deployment(new_daemon_image, 1)["spec"]["template"]
+    assert (
+        template["metadata"]["annotations"][build.CONFIG_HASH_ANNOTATION]
+        == hashes(new_daemon_image)["daemon"]
+    )
+
+
+def test_unknown_component_is_refused_by_name():
+    with pytest.raises(ValueError, match="unknown component 'evaluator'"):
+        build.config_hash(make_run(), "evaluator")
+
+
+def test_pod_annotations_from_the_run_annotation():
+    run = make_run(annotations={build.POD_ANNOTATIONS_ANNOTATION: '{"example.com/team": "rl"}'})
+    for manifest in build.desired_children(run, 1, 1, False):
+        if manifest["kind"] in ("Deployment", "Job"):
+            annotations = manifest["spec"]["template"]["metadata"]["annotations"]
+            assert annotations["example.com/team"] == "rl"
+            assert build.CONFIG_HASH_ANNOTATION in annotations
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"), [("{nope", "not valid JSON"), ('["a"]', "JSON object"), ('{"a": 1}', "JSON object")]
+)
+def test_bad_pod_annotations_are_refused_naming_the_annotation(raw, message):
+    run = make_run(annotations={build.POD_ANNOTATIONS_ANNOTATION: raw})
+    with pytest.raises(build.PodAnnotationsError, match=message) as caught:
+        build.desired_children(run, 1, 1, False)
+    assert build.POD_ANNOTATIONS_ANNOTATION in str(caught.value)
+
+
+def test_builders_are_deterministic():
+    run = make_run()
+    assert build.desired_children(run, 2, 2, False) == build.desired_children(run, 2, 2, False)
