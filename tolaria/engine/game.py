@@ -333,10 +333,8 @@ class Game:
         item = StackItem(card.id, card, p, True, card.name, card.cdef.effects)
         self.stack.append(item)
         ok = yield from self._choose_targets(item, card.cdef.targets, p)
-        if not ok:  # no legal targets any more: the cast is reversed (only reachable from suspend)
-            self.stack.remove(item)
-            self._move(card, EXILE)
-            return
+        if not ok:
+            raise RuntimeError(f"{card.name} was offered for casting without legal targets")
         if cost is not None:
             self._pay(p, cost)
         cdef = card.cdef
