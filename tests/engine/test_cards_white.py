@@ -134,20 +134,24 @@ def test_brimaz_attacks_with_a_vigilant_cat_token():
 
 
 def test_brimaz_blocks_with_a_cat_token_blocking_the_same_creature():
-    t = Table()
-    t.battlefield(0, "Centaur Courser")
-    brimaz = t.battlefield(1, "Brimaz, King of Oreskos")[0]
-    t.start()
-    t.answer("0")
-    t.expect("declare_blockers", 1)
-    t.answer("0:0")
-    t.pass_until("MAIN2", seat=0) if t.decision else None
-    assert [c.name for c in t.me.graveyard] == ["Centaur Courser"]
-    assert brimaz.damage == 0 or brimaz.zone == "battlefield"
-    cats = [c for c in t.opp.battlefield if c.name == "Cat Soldier"]
-    assert len(cats) == 1
-    # Courser assigns its 3 damage in order; whoever got it, 4 damage reached the Courser
-    assert t.opp.life == 20
+    for placement, cats_left in (("0", 0), ("", 1)):
+        t = Table()
+        t.battlefield(0, "Centaur Courser")
+        t.battlefield(1, "Brimaz, King of Oreskos")
+        t.start()
+        t.answer("0")
+        t.expect("declare_blockers", 1)
+        t.answer("0:0")
+        # the attacking player places the new blocker in the damage assignment order
+        d = t.expect("choose_cards", 0)
+        assert d.purpose == "damage_order_insert" and [c.name for c in d.options] == [
+            "Brimaz, King of Oreskos"
+        ]
+        t.answer(placement)
+        t.pass_all()
+        assert [c.name for c in t.me.graveyard] == ["Centaur Courser"]  # 3 + 1 damage
+        assert sum(c.name == "Cat Soldier" for c in t.opp.battlefield) == cats_left
+        assert t.opp.life == 20
 
 
 def test_swords_to_plowshares_exiles_and_gives_life_equal_to_power():

@@ -532,7 +532,7 @@ class Game:
         elif op == "search_basic_land":
             yield from self._search_basic_land(who or you, eff.get("tapped", False))
         elif op == "create_token":
-            self._create_tokens(item, eff)
+            yield from self._create_tokens(item, eff)
         elif op == "reveal_top_land_to_hand":
             yield from self._reveal_top_land(who, you)
         elif op == "exile_top_playable":
@@ -624,7 +624,7 @@ class Game:
         if top.cdef.is_land:
             self._move(top, HAND)
 
-    def _create_tokens(self, item: StackItem, eff) -> None:
+    def _create_tokens(self, item: StackItem, eff) -> Flow:
         cdef = self._pool[eff.get("token")]
         you = item.controller
         for _ in range(eff.get("count", 1)):
@@ -638,10 +638,33 @@ class Game:
             if eff.get("blocking"):
                 attacker = item.event
                 if attacker is not None and attacker.attacking and attacker in self.attackers:
-                    token.blocking = attacker
-                    self.blockers_of[attacker.id].append(token)
-                    self.blocked.add(attacker.id)
+                    yield from self._add_blocker(token, attacker)
             self._entered(token)
+
+    def _add_blocker(self, blocker: Card, attacker: Card) -> Flow:
+        """A creature put onto the battlefield blocking: the attacking player places it in the
+        attacker's damage assignment order (the others keep their relative order)."""
+        blocker.blocking = attacker
+        self.blocked.add(attacker.id)
+        group = self.blockers_of[attacker.id]
+        at = 0
+        if group:
+            picks = yield from self._ask(
+                Decision(
+                    self,
+                    self.active.seat,
+                    "choose_cards",
+                    f"Place {blocker.name} in the damage assignment order of {attacker.name}: "
+                    "choose the blocker it goes before, or none to put it last",
+                    list(group),
+                    purpose="damage_order_insert",
+                    min=0,
+                    max=1,
+                    context=(blocker, attacker),
+                )
+            )
+            at = picks[0] if picks else len(group)
+        group.insert(at, blocker)
 
     # -- zones -----------------------------------------------------------------------------
     def _draw(self, p: Player, n: int) -> None:

@@ -363,6 +363,14 @@ class HeuristicPlayer:
                 for i, c in enumerate(d.options)
                 if (c.cdef.is_land and lands >= 5) or (not c.cdef.is_land and lands < 3)
             )
+        if d.purpose == "damage_order_insert":
+            blocker, _ = d.context
+            first = d.options[0]
+            return (
+                (0,)
+                if game.toughness(blocker) - blocker.damage <= game.toughness(first) - first.damage
+                else ()
+            )
         if d.purpose == "search":
             return (0,)
         return tuple(range(d.min))
