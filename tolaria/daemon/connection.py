@@ -24,7 +24,8 @@ class ClientConnection:
         """The next line without its line end; None at end of input. Raises TimeoutError or
         LineTooLong."""
         try:
-            data = await asyncio.wait_for(self.reader.readline(), timeout)
+            async with asyncio.timeout(timeout):
+                data = await self.reader.readline()
         except ValueError:
             raise LineTooLong from None
         except TimeoutError:
@@ -61,6 +62,20 @@ class ClientConnection:
     def interrupt(self) -> None:
         """Make a pending read return end of input (used to abort games at shutdown)."""
         self.reader.feed_eof()
+
+    async def linger(self, seconds: float = 1.0, max_bytes: int = 1 << 20) -> None:
+        """Half-close, then drop what the client still sends for a moment: closing a socket
+        with unread input resets it, and the reset can destroy our last lines in flight."""
+        if self.writer.is_closing() or not self.writer.can_write_eof():
+            return
+        try:
+            self.writer.write_eof()
+            async with asyncio.timeout(seconds):
+                discarded = 0
+                while discarded < max_bytes and (chunk := await self.reader.read(65536)):
+                    discarded += len(chunk)
+        except (TimeoutError, OSError):
+            pass
 
     def close(self) -> None:
         self.writer.close()

@@ -109,6 +109,7 @@ class DaemonServer:
         except Exception:
             log.exception("connection %s failed", conn.peer)
         finally:
+            await conn.linger()
             self.connections.discard(conn)
             metrics.CONNECTIONS.dec()
             conn.close()

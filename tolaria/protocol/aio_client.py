@@ -50,7 +50,8 @@ class _Connection:
     async def read_line(self, timeout: float) -> str | None:
         """The next line without its newline, or None when the daemon closed the connection."""
         try:
-            data = await asyncio.wait_for(self.reader.readline(), timeout)
+            async with asyncio.timeout(timeout):
+                data = await self.reader.readline()
         except TimeoutError:
             raise DaemonTimeout(f"{self.address}: no line from the daemon within {timeout:g}s") from None
         except ValueError:
