@@ -254,3 +254,33 @@ def test_skullcrack_stops_lifegain_and_damage_prevention():
     t2.target(lions)
     t2.pass_all()
     assert t2.opp.life == 17  # no life gained from Swords this turn
+
+
+def test_rift_bolt_from_suspend_is_cast_so_eidolon_and_thalia_see_it():
+    t = Table(library="Mountain")
+    t.hand(0, "Rift Bolt")
+    t.battlefield(0, "Mountain", "Mountain", "Eidolon of the Great Revel")
+    t.battlefield(1, "Thalia, Guardian of Thraben")
+    main_phase(t)
+    t.act("Suspend Rift Bolt")  # a special action: not a cast, no Eidolon trigger, no Thalia tax
+    assert t.me.life == 20 and sum(c.tapped for c in t.me.battlefield) == 1
+    t.pass_until("UPKEEP", seat=0, type="play_trigger")
+    t.answer("y")  # cast without paying its mana cost, but Thalia's {1} must be paid
+    t.target("Bob")
+    t.pass_all()
+    assert t.opp.life == 17 and t.me.life == 18
+
+
+def test_rift_bolt_stays_exiled_when_the_thalia_tax_cannot_be_paid():
+    t = Table(library="Plains")
+    t.hand(0, "Rift Bolt")
+    mountain = t.battlefield(0, "Mountain")[0]
+    t.battlefield(1, "Thalia, Guardian of Thraben")
+    main_phase(t)
+    t.act("Suspend Rift Bolt")
+    bolt = t.me.exile[0]
+    t.game._move(mountain, "graveyard")  # no mana left for Thalia's {1} on the next upkeep
+    while t.decision is not None and t.game.turn < 4:
+        assert t.decision.type != "play_trigger"
+        t.answer("")
+    assert bolt.zone == "exile" and bolt.time_counters == 0 and t.opp.life == 20
