@@ -3,6 +3,13 @@
 Each file under tolaria/engine/cards/ holds `[[card]]` tables. Adding a card whose mechanics
 exist is a data change. Every key is checked: an unknown key, effect, trigger or static is a
 CardDataError naming the file, the card and the key.
+
+A card: name, cost ("{1}{W}", hybrid "{G/W}"), types (with "Legendary"/"Basic"), subtypes,
+power/toughness, keywords (KEYWORDS), protection (PROTECTIONS), text (the oracle text), mana
+(the colour a "{T}: Add" ability makes), targets (TARGET_KINDS, in order) and effects (a list of
+{op = ..., params} from EFFECT_KEYS, `target = i` naming a target, `player = ...` a PLAYER_REFS
+player), [[card.trigger]] (on = TRIGGER_EVENTS, by, spell filters, targets, effects, optional),
+[[card.static]] (kind = STATIC_KEYS), suspend = {time, cost}, spectacle = "{R}", token = true.
 """
 
 from __future__ import annotations
