@@ -342,3 +342,45 @@ def test_same_seed_and_answers_give_the_same_game():
     a, b = _transcript(5), _transcript(5)
     assert a == b and len(a) > 10
     assert _transcript(6) != a
+
+
+_TRANSCRIPT_SCRIPT = """
+import hashlib, json, sys
+from pathlib import Path
+from tolaria.engine import CardPool, Game, HeuristicPlayer, RandomPlayer, load_deck
+pool = CardPool.default()
+decks = [load_deck(Path(sys.argv[1]) / f"{n}.dck", pool) for n in ("white_weenie", "green_midrange")]
+h = hashlib.sha256()
+for seed in range(3):
+    kind = HeuristicPlayer if seed % 2 == 0 else RandomPlayer
+    players = (kind(seed), kind(seed + 1))
+    g = Game(decks, seed=seed)
+    d = g.start()
+    while d is not None:
+        h.update(json.dumps(d.payload(set()), sort_keys=True).encode())
+        d = g.submit(players[d.seat].choose(d) if d.expects_reply else None)
+    h.update(repr(g.result).encode())
+print(h.hexdigest())
+"""
+
+
+def test_games_are_identical_across_processes_with_different_hash_seeds():
+    import os
+    import subprocess
+    import sys
+
+    from engine.helpers import DECK_DIR
+
+    digests = set()
+    for hash_seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=hash_seed)
+        out = subprocess.run(
+            [sys.executable, "-c", _TRANSCRIPT_SCRIPT, str(DECK_DIR)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1

@@ -7,6 +7,7 @@ it, so the targets chosen in the following choose_entity decisions match the rea
 from __future__ import annotations
 
 import random
+from functools import cache
 
 from tolaria.engine.decision import Action, Answer, Decision
 from tolaria.engine.game import Game
@@ -26,11 +27,15 @@ _KEYWORD_VALUE = {
 }
 
 
+@cache
+def _keyword_bonus(cdef) -> float:
+    # summed in sorted order: set order varies between processes, float sums must not
+    return sum(_KEYWORD_VALUE.get(k, 0.0) for k in sorted(cdef.keywords))
+
+
 def creature_value(game: Game, c: Card) -> float:
     cdef = c.cdef
-    v = game.power(c) + game.toughness(c) * 0.6
-    for k in cdef.keywords:
-        v += _KEYWORD_VALUE.get(k, 0.0)
+    v = game.power(c) + game.toughness(c) * 0.6 + _keyword_bonus(cdef)
     if cdef.statics or cdef.triggers:
         v += 1.5
     if cdef.protection:
