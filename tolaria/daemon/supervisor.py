@@ -57,7 +57,11 @@ def run_supervisor(config: DaemonConfig) -> int:
     signal.signal(signal.SIGINT, on_signal)
     try:
         if config.metrics_port:
-            _serve_metrics(config, metrics_dir)
+            try:
+                _serve_metrics(config, metrics_dir)
+            except OSError as e:
+                log.error("cannot serve metrics on %s:%s: %s", config.host, config.metrics_port, e)
+                return 1
         return _supervise(config, env, metrics_dir, stop_signal)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -19,7 +19,11 @@ log = logging.getLogger(__name__)
 def run_worker(config: DaemonConfig) -> int:
     decks = DeckLibrary(config.deck_dirs, CardPool.default())
     if config.metrics_port and not config.supervised:
-        start_http_server(config.metrics_port, addr=config.host)
+        try:
+            start_http_server(config.metrics_port, addr=config.host)
+        except OSError as e:
+            log.error("cannot serve metrics on %s:%s: %s", config.host, config.metrics_port, e)
+            return 1
     return asyncio.run(_serve(config, decks))
 
 
