@@ -1,0 +1,501 @@
+"""The evaluator: measures policy versions against baselines and the league, keeps Elo ratings.
+
+At the spec's cadence (`evaluation.everyUpdates` policy versions, or `everyMinutes` minutes
+when the version moved) it takes the published policy (`...:policy`) and plays
+`evaluation.games` games against each baseline of `evaluation.baselines`:
+- `random`, `heuristic`: the daemon's random player and heuristic AI;
+- `league`: the newest past snapshots of the league (at most `league_opponents` of them,
+  the games split evenly), each a policy in the other seat;
+spread evenly over the spec's deck pairings and both seat orders (`matches.schedule`). The
+games go to the daemons only; nothing is ever written to the rollout stream, so evaluation
+games never feed the learner. After the evaluation the version joins the league.
+
+Results, written in one MULTI/EXEC:
+- `...:eval` hash: `policy_version`, `evaluated_at` (unix seconds), per baseline
+  `winrate_vs_<b>`, `winrate_ci_low_vs_<b>`, `winrate_ci_high_vs_<b>`, `games_vs_<b>`; the
+  headline `baseline` (stop.targetBaseline when evaluated, else heuristic, else the first),
+  `winrate`, `winrate_ci_low`, `winrate_ci_high` and `elo` of the evaluated version; `latest`
+  and `v<version>`: the whole report as JSON (the `v<version>` fields are the learning curve);
+- `...:stats` hash: `win_rate:<baseline>` (what the operator reads) and `eval_policy_version`;
+- `...:elo` hash: every rating, `v<version>` for policy versions and the baseline names.
+
+Promotion gate (when `evaluation.promotionMargin` is set): actors play the promoted policy,
+`...:policy:promoted` (safetensors bytes of the same format as `...:policy`, carrying their
+version) with its version in `...:policy:promoted:version`, instead of the newest one. The
+first evaluated version is promoted at once; a later one is played against the promoted
+version (`evaluation.games` games, both seats) and promoted when it scores at least
+0.5 - margin. Without the gate neither key exists and actors follow `...:policy`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+import torch
+
+from tolaria.evaluation.confidence import WinRate
+from tolaria.evaluation.elo import EloTable, policy_player
+from tolaria.evaluation.inference import PolicyPlayer
+from tolaria.evaluation.league import League
+from tolaria.evaluation.matches import Match, MatchOutcome, play_matches, schedule
+from tolaria.evaluation.metrics import EvaluatorMetrics
+from tolaria.keys import RunKeys
+from tolaria.protocol import AsyncDaemonClient
+from tolaria.spec import TrainingRunSpec
+from tolaria.trainer.weights import PolicyWeights, decode_weights
+
+log = logging.getLogger(__name__)
+
+BASELINE_ORDER = ("random", "heuristic", "league")
+STATS_WIN_RATE_PREFIX = "win_rate:"  # the operator's contract (tolaria.operator.observe)
+
+
+@dataclass(frozen=True)
+class EvaluationKeys:
+    """The evaluator's Redis keys, next to the run's keys of `tolaria.keys`."""
+
+    run: RunKeys
+
+    @property
+    def eval(self) -> str:
+        return self.run.prefix + "eval"
+
+    @property
+    def promoted(self) -> str:
+        """Weights of the policy promoted for the actors (promotion gate only)."""
+        return self.run.prefix + "policy:promoted"
+
+    @property
+    def promoted_version(self) -> str:
+        return self.run.prefix + "policy:promoted:version"
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    games: int
+    baselines: tuple[str, ...]
+    pairings: tuple[tuple[str, str], ...]
+    elo_k: float = 32.0
+    every_updates: int = 50
+    every_minutes: float = 0.0
+    promotion_margin: float | None = None
+    headline: str = "heuristic"
+    league_opponents: int = 4
+    games_in_flight: int = 32
+    greedy: bool = True
+    seed: int = 0
+    game_timeout: float = 300.0
+
+    def __post_init__(self) -> None:
+        unknown = [b for b in self.baselines if b not in BASELINE_ORDER]
+        if unknown or not self.baselines:
+            raise ValueError(
+                f"baselines must be among {', '.join(BASELINE_ORDER)}, got {list(self.baselines)}"
+            )
+        if self.games < 2:
+            raise ValueError(f"evaluation needs at least 2 games per baseline (both seats), got {self.games}")
+        if not self.pairings:
+            raise ValueError("evaluation needs at least one deck pairing")
+
+    @classmethod
+    def from_spec(cls, spec: TrainingRunSpec, **overrides: Any) -> EvaluationSettings:
+        evaluation = spec.evaluation
+        baselines = tuple(b for b in BASELINE_ORDER if b in evaluation.baselines)
+        pairings = tuple(dict.fromkeys((a, b) for a, b, _ in spec.pairings()))
+        if spec.stop.target_baseline in baselines:
+            headline = spec.stop.target_baseline
+        else:
+            headline = "heuristic" if "heuristic" in baselines else baselines[0]
+        values: dict[str, Any] = {
+            "games": evaluation.games,
+            "baselines": baselines,
+            "pairings": pairings,
+            "elo_k": evaluation.elo_k,
+            "every_updates": evaluation.every_updates,
+            "every_minutes": evaluation.every_minutes,
+            "promotion_margin": evaluation.promotion_margin,
+            "headline": headline,
+            "seed": spec.seed or 0,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def parse_endpoints(text: str, default_port: int = 17171) -> list[tuple[str, int]]:
+    """`host:port,host2` -> [(host, port), ...]; a name may stand for many addresses (a headless
+    Service), which `resolve_endpoints` expands."""
+    endpoints = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        host, sep, port = item.rpartition(":")
+        if not sep:
+            host, port = item, str(default_port)
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"daemon endpoint {item!r} is not host or host:port")
+        endpoints.append((host.strip("[]"), int(port)))
+    if not endpoints:
+        raise ValueError("no daemon endpoints given (--daemons host:port,...)")
+    return endpoints
+
+
+def resolve_endpoints(endpoints: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Every address of every endpoint (re-resolved each evaluation, as the daemon pool scales);
+    names that do not resolve are left out with a warning."""
+    resolved: dict[tuple[str, int], None] = {}
+    for host, port in endpoints:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as e:
+            log.warning("daemon endpoint %s:%d does not resolve: %s", host, port, e)
+            continue
+        for info in infos:
+            resolved[(str(info[4][0]), port)] = None
+    return list(resolved)
+
+
+def outcome_rate(outcomes: Sequence[MatchOutcome]) -> WinRate:
+    rate = WinRate()
+    for outcome in outcomes:
+        if outcome.score is not None:
+            rate = rate.with_score(outcome.score)
+    return rate
+
+
+def summarise(outcomes: Sequence[MatchOutcome]) -> dict[str, Any]:
+    """Win rate, interval and errors of a set of games, with the split by pairing and seat."""
+    by_setting: dict[str, list[MatchOutcome]] = {}
+    for outcome in outcomes:
+        m = outcome.match
+        by_setting.setdefault(f"{m.agent_deck} vs {m.opponent_deck}, agent seat {m.agent_seat}", []).append(
+            outcome
+        )
+    return {
+        **outcome_rate(outcomes).to_dict(),
+        "errors": sum(1 for o in outcomes if o.score is None),
+        "by_setting": {name: outcome_rate(group).to_dict() for name, group in sorted(by_setting.items())},
+    }
+
+
+def is_due(
+    settings: EvaluationSettings,
+    version: int | None,
+    last_version: int | None,
+    last_time: float | None,
+    now: float,
+) -> bool:
+    """Whether the policy `version` should be evaluated now."""
+    if version is None or version == last_version:
+        return False
+    if last_version is None or last_time is None:
+        return True
+    if settings.every_updates > 0 and version - last_version >= settings.every_updates:
+        return True
+    return settings.every_minutes > 0 and now - last_time >= settings.every_minutes * 60
+
+
+@dataclass
+class DaemonPool:
+    """Clients of the daemon endpoints, kept across evaluations, re-resolved each time."""
+
+    endpoints: list[tuple[str, int]]
+    read_timeout: float = 120.0
+    clients: dict[tuple[str, int], AsyncDaemonClient] = field(default_factory=dict)
+
+    async def refresh(self) -> list[AsyncDaemonClient]:
+        addresses = resolve_endpoints(self.endpoints)
+        for address in list(self.clients):
+            if address not in addresses:
+                await self.clients.pop(address).close()
+        for address in addresses:
+            if address not in self.clients:
+                self.clients[address] = AsyncDaemonClient(
+                    *address, client_name="tolaria-evaluator", read_timeout=self.read_timeout
+                )
+        if not self.clients:
+            raise ConnectionError(f"no daemon endpoint resolves: {self.endpoints}")
+        return list(self.clients.values())
+
+    async def close(self) -> None:
+        for client in self.clients.values():
+            await client.close()
+        self.clients.clear()
+
+
+class Evaluator:
+    def __init__(
+        self,
+        settings: EvaluationSettings,
+        redis_client: aioredis.Redis,
+        keys: RunKeys,
+        daemons: DaemonPool,
+        league: League | None = None,
+        device: torch.device | None = None,
+        metrics: EvaluatorMetrics | None = None,
+    ):
+        self.settings = settings
+        self.redis = redis_client
+        self.keys = keys
+        self.eval_keys = EvaluationKeys(keys)
+        self.daemons = daemons
+        self.league = league
+        self.device = device or torch.device("cpu")
+        self.metrics = metrics or EvaluatorMetrics()
+        self.last_version: int | None = None
+        self.last_time: float | None = None
+
+    # ---- cadence ------------------------------------------------------------------------------
+    async def load_progress(self) -> None:
+        """Where a previous evaluator left off (so a restart does not evaluate again at once)."""
+        version, evaluated_at = await self.redis.hmget(
+            self.eval_keys.eval, ["policy_version", "evaluated_at"]
+        )
+        if version is not None:
+            self.last_version = int(version)
+            self.last_time = float(evaluated_at) if evaluated_at is not None else time.time()
+
+    async def run(self, stop: asyncio.Event, poll_seconds: float = 5.0) -> None:
+        """Evaluate at the spec's cadence until `stop` is set."""
+        await self.load_progress()
+        while not stop.is_set():
+            try:
+                version = await self.redis.get(self.keys.policy_version)
+                if is_due(
+                    self.settings,
+                    None if version is None else int(version),
+                    self.last_version,
+                    self.last_time,
+                    time.time(),
+                ):
+                    await self.evaluate_published()
+            except (aioredis.ConnectionError, aioredis.TimeoutError, ConnectionError) as e:
+                log.warning("evaluation postponed: %s", e)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), poll_seconds)
+
+    async def evaluate_published(self) -> dict[str, Any] | None:
+        """Evaluate the policy now in `...:policy`; None when nothing is published yet."""
+        data = await self.redis.get(self.keys.policy)
+        if data is None:
+            return None
+        return await self.evaluate(data)
+
+    # ---- one evaluation -----------------------------------------------------------------------
+    async def evaluate(self, weights_bytes: bytes) -> dict[str, Any]:
+        weights = decode_weights(weights_bytes)
+        s = self.settings
+        started = time.monotonic()
+        clients = await self.daemons.refresh()
+        elo = EloTable(s.elo_k, await self._ratings())
+        me = policy_player(weights.version)
+        elo.rating(me)
+        report: dict[str, Any] = {
+            "policy_version": weights.version,
+            "action_selection": "greedy" if s.greedy else "sampled",
+            "baselines": {},
+        }
+        async with self._player(weights) as agent:
+            for baseline in s.baselines:
+                if baseline == "league":
+                    played = await self._play_league(clients, agent)
+                    if not played:
+                        continue
+                    outcomes = [o for _, o in played]
+                    summary = summarise(outcomes)
+                    summary["opponents"] = sorted({v for v, _ in played})
+                    elo.record_all((me, policy_player(v), o.score) for v, o in played if o.score is not None)
+                else:
+                    matches = schedule(s.games, s.pairings, baseline, s.seed)
+                    outcomes = await self._play(clients, matches, agent, baseline, baseline)
+                    summary = summarise(outcomes)
+                    elo.record_all((me, baseline, o.score) for o in outcomes if o.score is not None)
+                report["baselines"][baseline] = summary
+            promotion = await self._gate(clients, agent, weights_bytes, weights.version, elo)
+        if promotion is not None:
+            report["promotion"] = promotion
+        report["elo"] = {me: elo.rating(me), **{b: elo.ratings[b] for b in s.baselines if b in elo.ratings}}
+        report["seconds"] = round(time.monotonic() - started, 3)
+        report["evaluated_at"] = time.time()
+        await self._write(report, elo, weights_bytes if promotion and promotion["promoted"] else None)
+        if self.league is not None:
+            await asyncio.to_thread(self.league.add, weights)
+            self.metrics.league_size.set(len(await asyncio.to_thread(self.league.versions)))
+        self.last_version, self.last_time = weights.version, report["evaluated_at"]
+        self._observe(report)
+        log.info(
+            "policy v%d: %s (%.0fs)",
+            weights.version,
+            ", ".join(
+                f"{b} {r['win_rate']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] over {r['games']}"
+                for b, r in report["baselines"].items()
+                if r["win_rate"] is not None
+            ),
+            report["seconds"],
+        )
+        return report
+
+    def _player(self, weights: PolicyWeights) -> PolicyPlayer:
+        return PolicyPlayer(
+            weights, self.device, greedy=self.settings.greedy, on_batch=self.metrics.batch_size.observe
+        )
+
+    async def _play(
+        self,
+        clients: list[AsyncDaemonClient],
+        matches: list[Match],
+        agent: PolicyPlayer,
+        opponent: str | PolicyPlayer,
+        label: str,
+    ) -> list[MatchOutcome]:
+        def count(outcome: MatchOutcome) -> None:
+            self.metrics.decisions.inc(outcome.decisions)
+            if outcome.score is None:
+                self.metrics.game_errors.inc()
+            else:
+                result = {1.0: "win", 0.5: "draw", 0.0: "loss"}[outcome.score]
+                self.metrics.games.labels(label, result).inc()
+
+        return await play_matches(
+            clients,
+            matches,
+            agent,
+            opponent,
+            self.settings.games_in_flight,
+            self.settings.game_timeout,
+            on_outcome=count,
+        )
+
+    async def _play_league(
+        self, clients: list[AsyncDaemonClient], agent: PolicyPlayer
+    ) -> list[tuple[int, MatchOutcome]]:
+        """Games against the newest past snapshots, as (opponent version, outcome)."""
+        if self.league is None:
+            return []
+        past = [v for v in await asyncio.to_thread(self.league.versions) if v < agent.version]
+        opponents = past[-self.settings.league_opponents :]
+        played: list[tuple[int, MatchOutcome]] = []
+        for version in opponents:
+            weights = await asyncio.to_thread(self.league.load, version)
+            share = max(2, self.settings.games // len(opponents))
+            matches = schedule(share, self.settings.pairings, f"league-v{version}", self.settings.seed)
+            async with self._player(weights) as opponent:
+                played += [
+                    (version, o) for o in await self._play(clients, matches, agent, opponent, "league")
+                ]
+        return played
+
+    async def _gate(
+        self,
+        clients: list[AsyncDaemonClient],
+        agent: PolicyPlayer,
+        weights_bytes: bytes,
+        version: int,
+        elo: EloTable,
+    ) -> dict[str, Any] | None:
+        margin = self.settings.promotion_margin
+        if margin is None:
+            return None
+        current_bytes = await self.redis.get(self.eval_keys.promoted)
+        if current_bytes is None:
+            return {
+                "candidate": version,
+                "against": None,
+                "promoted": True,
+                "reason": "first evaluated version",
+            }
+        current = decode_weights(current_bytes)
+        if current.version >= version:
+            return {
+                "candidate": version,
+                "against": current.version,
+                "promoted": False,
+                "reason": "not newer than the promoted version",
+            }
+        async with self._player(current) as opponent:
+            matches = schedule(self.settings.games, self.settings.pairings, "promotion", self.settings.seed)
+            outcomes = await self._play(clients, matches, agent, opponent, "promoted")
+        elo.record_all(
+            (policy_player(version), policy_player(current.version), o.score)
+            for o in outcomes
+            if o.score is not None
+        )
+        summary = summarise(outcomes)
+        promoted = summary["win_rate"] is not None and summary["win_rate"] >= 0.5 - margin
+        return {
+            "candidate": version,
+            "against": current.version,
+            "promoted": promoted,
+            "threshold": 0.5 - margin,
+            **{k: summary[k] for k in ("games", "win_rate", "ci_low", "ci_high")},
+        }
+
+    # ---- Redis --------------------------------------------------------------------------------
+    async def _ratings(self) -> dict[str, float]:
+        raw = await self.redis.hgetall(self.keys.elo)
+        return {k.decode() if isinstance(k, bytes) else str(k): float(v) for k, v in raw.items()}
+
+    async def _write(self, report: dict[str, Any], elo: EloTable, promote: bytes | None) -> None:
+        s, version = self.settings, report["policy_version"]
+        fields: dict[str, Any] = {
+            "policy_version": version,
+            "evaluated_at": report["evaluated_at"],
+            "elo": elo.rating(policy_player(version)),
+        }
+        stats: dict[str, Any] = {"eval_policy_version": version}
+        for baseline, result in report["baselines"].items():
+            if result["win_rate"] is None:
+                continue
+            fields.update(
+                {
+                    f"winrate_vs_{baseline}": result["win_rate"],
+                    f"winrate_ci_low_vs_{baseline}": result["ci_low"],
+                    f"winrate_ci_high_vs_{baseline}": result["ci_high"],
+                    f"games_vs_{baseline}": result["games"],
+                }
+            )
+            stats[STATS_WIN_RATE_PREFIX + baseline] = result["win_rate"]
+        headline = report["baselines"].get(s.headline)
+        if headline is not None and headline["win_rate"] is not None:
+            fields.update(
+                {
+                    "baseline": s.headline,
+                    "winrate": headline["win_rate"],
+                    "winrate_ci_low": headline["ci_low"],
+                    "winrate_ci_high": headline["ci_high"],
+                }
+            )
+        document = json.dumps(report, separators=(",", ":"))
+        fields.update({"latest": document, f"v{version}": document})
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.eval_keys.eval, mapping=fields)
+            pipe.hset(self.keys.stats, mapping=stats)
+            pipe.hset(self.keys.elo, mapping={k: round(v, 3) for k, v in elo.ratings.items()})
+            if promote is not None:
+                pipe.set(self.eval_keys.promoted, promote)
+                pipe.set(self.eval_keys.promoted_version, version)
+            await pipe.execute()
+
+    def _observe(self, report: dict[str, Any]) -> None:
+        m = self.metrics
+        m.evaluations.inc()
+        m.evaluation_seconds.set(report["seconds"])
+        m.policy_version.set(report["policy_version"])
+        for baseline, result in report["baselines"].items():
+            if result["win_rate"] is not None:
+                m.win_rate.labels(baseline).set(result["win_rate"])
+                m.win_rate_ci.labels(baseline, "low").set(result["ci_low"])
+                m.win_rate_ci.labels(baseline, "high").set(result["ci_high"])
+        for player, rating in report["elo"].items():
+            m.elo.labels(player).set(rating)
+        promotion = report.get("promotion")
+        if promotion and promotion["promoted"]:
+            m.promoted_version.set(promotion["candidate"])

@@ -1,0 +1,172 @@
+"""Evaluation games over real daemon connections: who plays, on which decks, in which seat.
+
+A `Match` is one game of the evaluated policy (the agent) against an opponent: the daemon's
+random player (`-p2 random`), its heuristic AI (`-p2 ai`), or another policy (both seats
+`agent`, each decision routed by the seat number in the deciding player's name). Payloads
+are requested in compact form (`-x compact`) and restored with a `CompactExpander` per game.
+
+`schedule` spreads a number of games evenly over the deck pairings and both seat orders, with
+seeds that depend only on the opponent's name and the game's index, so successive policy
+versions meet the same deals (common random numbers: less noise between their win rates).
+
+A game that fails (daemon gone, connection dropped, an engine error) is retried on the next
+daemon with the same seed; a game that fails every attempt is reported as an error and left
+out of the win rate. A daemon's whole-game timeout is a draw, as the protocol defines it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from tolaria.evaluation.inference import PolicyPlayer
+from tolaria.protocol import AsyncDaemonClient, CompactExpander, DaemonError, GameOptions
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = 3
+DAEMON_OPPONENTS = {"random": "random", "heuristic": "ai"}  # baseline -> seat controller
+_SEAT = re.compile(r"^[A-Za-z]+\(([12])\)")
+
+
+@dataclass(frozen=True)
+class Match:
+    index: int
+    agent_deck: str
+    opponent_deck: str
+    agent_seat: int  # 1 or 2
+    seed: int
+
+    @property
+    def decks(self) -> tuple[str, str]:
+        """(deck of seat 1, deck of seat 2)."""
+        if self.agent_seat == 1:
+            return self.agent_deck, self.opponent_deck
+        return self.opponent_deck, self.agent_deck
+
+
+@dataclass(frozen=True)
+class MatchOutcome:
+    match: Match
+    score: float | None  # the agent's: 1 win, 0.5 draw, 0 loss; None when the game failed
+    turns: int | None = None
+    reason: str | None = None
+    decisions: int = 0
+    error: str | None = None
+
+
+def game_seed(opponent: str, index: int, base_seed: int = 0) -> int:
+    return random.Random(f"{base_seed}:{opponent}:{index}").getrandbits(62)
+
+
+def schedule(
+    games: int, pairings: Sequence[tuple[str, str]], opponent: str, base_seed: int = 0
+) -> list[Match]:
+    """`games` matches: game i plays pairing (i // 2) mod len(pairings), the agent in seat 1
+    for even i and seat 2 for odd i."""
+    if not pairings:
+        raise ValueError("evaluation needs at least one deck pairing")
+    matches = []
+    for i in range(games):
+        agent_deck, opponent_deck = pairings[(i // 2) % len(pairings)]
+        matches.append(Match(i, agent_deck, opponent_deck, 1 + i % 2, game_seed(opponent, i, base_seed)))
+    return matches
+
+
+def seat_of(player_name: str | None) -> int | None:
+    """1 or 2 from a daemon player name such as `Agent(2)-red_aggro`."""
+    match = _SEAT.match(player_name or "")
+    return int(match.group(1)) if match else None
+
+
+async def play_match(
+    client: AsyncDaemonClient,
+    match: Match,
+    agent: PolicyPlayer,
+    opponent: str | PolicyPlayer,
+    game_timeout: float,
+) -> MatchOutcome:
+    """One game; raises DaemonError when the daemon fails it."""
+    opponent_controller = "agent" if isinstance(opponent, PolicyPlayer) else DAEMON_OPPONENTS[opponent]
+    controllers = ("agent", opponent_controller) if match.agent_seat == 1 else (opponent_controller, "agent")
+    options = GameOptions(
+        quiet=True,
+        seed=match.seed,
+        p1=controllers[0],
+        p2=controllers[1],
+        compact=True,
+        game_timeout=game_timeout,
+    )
+    expander = CompactExpander()
+    game = await client.start_game(*match.decks, options)
+    async with game:
+        while (decision := await game.next_decision()) is not None:
+            payload = expander.expand(decision.payload)
+            if not decision.expects_reply:
+                continue
+            seat = seat_of(decision.player)
+            if seat == match.agent_seat:
+                player = agent
+            elif isinstance(opponent, PolicyPlayer) and seat is not None:
+                player = opponent
+            else:
+                raise DaemonError(f"{client.address}: a decision for {decision.player!r}, not an agent seat")
+            await game.reply(await player.answer(payload))
+    progress = game.progress
+    if progress.game_error is not None:
+        raise DaemonError(f"{client.address}: GAME_ERROR {progress.game_error}")
+    result = game.result
+    assert result is not None
+    if result.is_draw:
+        score = 0.5
+    else:
+        score = 1.0 if result.winner_seat == match.agent_seat else 0.0
+    return MatchOutcome(
+        match,
+        score,
+        result.turns,
+        result.reason or ("timeout" if progress.timeout else None),
+        progress.decisions,
+    )
+
+
+async def play_matches(
+    clients: Sequence[AsyncDaemonClient],
+    matches: Sequence[Match],
+    agent: PolicyPlayer,
+    opponent: str | PolicyPlayer,
+    games_in_flight: int,
+    game_timeout: float = 300.0,
+    on_outcome: Callable[[MatchOutcome], None] | None = None,
+) -> list[MatchOutcome]:
+    """Play all matches, at most `games_in_flight` at once, spread over the daemons; the
+    outcomes in match order."""
+    if not clients:
+        raise ValueError("evaluation needs at least one daemon")
+    gate = asyncio.Semaphore(max(1, games_in_flight))
+
+    async def one(position: int, match: Match) -> MatchOutcome:
+        async with gate:
+            error = ""
+            for attempt in range(ATTEMPTS):
+                client = clients[(position + attempt) % len(clients)]
+                try:
+                    outcome = await play_match(client, match, agent, opponent, game_timeout)
+                    break
+                except (DaemonError, ValueError) as e:
+                    error = f"{type(e).__name__}: {e}"
+                    log.warning(
+                        "game %d (seed %d) failed on %s: %s", match.index, match.seed, client.address, e
+                    )
+                    await asyncio.sleep(0.2 * (attempt + 1))
+            else:
+                outcome = MatchOutcome(match, None, error=error)
+        if on_outcome is not None:
+            on_outcome(outcome)
+        return outcome
+
+    return list(await asyncio.gather(*(one(i, m) for i, m in enumerate(matches))))
