@@ -15,6 +15,11 @@ import sys
 SUBCOMMANDS: tuple[tuple[str, str, str], ...] = (
     ("daemon", "tolaria.daemon.cli", "serve engine games over the Forge daemon protocol"),
     ("operator", "tolaria.operator.cli", "run the Kubernetes operator that reconciles TrainingRuns"),
+    (
+        "evaluator",
+        "tolaria.evaluation.cli",
+        "measure policy versions against baselines and the league; keep Elo ratings",
+    ),
     ("crd", "tolaria.crd", "write the TrainingRun CRD generated from the spec models"),
 )
 
