@@ -18,7 +18,6 @@ from tolaria.protocol.errors import (
     CommandError,
     CommandRefused,
     DaemonDisconnected,
-    DaemonError,
     DaemonTimeout,
     DaemonUnavailable,
     ProtocolError,
@@ -390,6 +389,3 @@ class AsyncGame:
             self.client._release(conn)
         else:
             self.client._discard(conn)
-
-
-__all__ = ["AsyncDaemonClient", "AsyncGame", "DaemonError"]
