@@ -2,6 +2,16 @@
 
 Works against the built-in daemon and against a Forge RL daemon (no HELLO: one connection
 per command, no extensions).
+
+    client = AsyncDaemonClient("daemon-0.tolaria", 17171)      # one per endpoint, shared by games
+    game = await client.start_game("red_aggro", "white_weenie", GameOptions(interactive=True, compact=True))
+    while (decision := await game.next_decision()) is not None:  # DecisionMessage
+        if decision.expects_reply:                                 # False for reveal and observe mode
+            await game.reply(index_reply(0))                       # or yes_no_reply, blocks_reply, ...
+    game.result                                                    # GameResult: winner, winner_seat, turns, reason
+
+Every failure is a DaemonError: DaemonUnavailable, DaemonDisconnected (the daemon died or
+closed mid-game), DaemonTimeout, DaemonBusy, CommandRefused (bad deck), ProtocolError.
 """
 
 from tolaria.protocol.aio_client import AsyncDaemonClient, AsyncGame
