@@ -1,0 +1,292 @@
+"""The evaluator end to end: a real daemon subprocess, a real redis-server, real policies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+
+from tolaria.evaluation.evaluator import (
+    DaemonPool,
+    EvaluationKeys,
+    EvaluationSettings,
+    Evaluator,
+    parse_endpoints,
+)
+from tolaria.evaluation.league import League
+from tolaria.keys import LEARNER_GROUP, RunKeys
+from tolaria.protocol import DaemonClient
+
+from .conftest import REPO, policy_bytes
+
+pytestmark = pytest.mark.integration
+
+KEYS = RunKeys("default", "evalrun")
+PAIRINGS = (("red_aggro", "white_weenie"), ("white_weenie", "red_aggro"))
+
+
+def settings(**overrides) -> EvaluationSettings:
+    values = {
+        "games": 8,
+        "baselines": ("random", "heuristic"),
+        "pairings": PAIRINGS,
+        "games_in_flight": 8,
+        "every_updates": 1,
+        **overrides,
+    }
+    return EvaluationSettings(**values)
+
+
+def publish(client: redis.Redis, version: int) -> bytes:
+    data = policy_bytes(version)
+    client.set(KEYS.policy, data)
+    client.set(KEYS.policy_version, version)
+    return data
+
+
+def games_played(daemon) -> int:
+    with DaemonClient("127.0.0.1", daemon.port, read_timeout=30) as client:
+        return client.status().games_played
+
+
+async def evaluate(redis_url: str, daemon, s: EvaluationSettings, league: League | None = None):
+    client = aioredis.Redis.from_url(redis_url)
+    pool = DaemonPool(parse_endpoints(daemon.endpoint))
+    try:
+        return await Evaluator(s, client, KEYS, pool, league).evaluate_published()
+    finally:
+        await pool.close()
+        await client.aclose()
+
+
+def text_map(raw: dict) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def test_fresh_policy_against_random_and_heuristic(redis_server, daemon):
+    r = redis.Redis.from_url(redis_server.url)
+    publish(r, 1)
+    # the learner's consumer group exists, as in a running training
+    r.xgroup_create(KEYS.rollouts, LEARNER_GROUP, id="0", mkstream=True)
+    played_before = games_played(daemon)
+
+    report = asyncio.run(evaluate(redis_server.url, daemon, settings()))
+
+    assert report["policy_version"] == 1 and report["action_selection"] == "greedy"
+    for baseline in ("random", "heuristic"):
+        result = report["baselines"][baseline]
+        assert result["games"] == 8 and result["errors"] == 0
+        assert result["wins"] + result["draws"] + result["losses"] == 8
+        assert 0.0 <= result["ci_low"] <= result["win_rate"] <= result["ci_high"] <= 1.0
+        # every pairing, the agent in seat 1 and in seat 2
+        assert sorted(result["by_setting"]) == [
+            "red_aggro vs white_weenie, agent seat 1", "red_aggro vs white_weenie, agent seat 2",
+            "white_weenie vs red_aggro, agent seat 1", "white_weenie vs red_aggro, agent seat 2",
+        ]  # fmt: skip
+        assert all(s["games"] == 2 for s in result["by_setting"].values())
+    # the games were real daemon games...
+    assert games_played(daemon) - played_before == 16
+    # ...and none of them reached the learner
+    assert r.xlen(KEYS.rollouts) == 0
+    assert r.xinfo_groups(KEYS.rollouts)[0]["entries-read"] in (0, None)
+
+    evaluation = text_map(r.hgetall(EvaluationKeys(KEYS).eval))
+    assert evaluation["policy_version"] == "1"
+    random_rate = report["baselines"]["random"]
+    assert float(evaluation["winrate_vs_random"]) == pytest.approx(random_rate["win_rate"])
+    assert float(evaluation["winrate_ci_low_vs_random"]) == pytest.approx(random_rate["ci_low"])
+    assert float(evaluation["winrate_ci_high_vs_random"]) == pytest.approx(random_rate["ci_high"])
+    heuristic = report["baselines"]["heuristic"]
+    assert evaluation["baseline"] == "heuristic"
+    assert float(evaluation["winrate"]) == pytest.approx(heuristic["win_rate"])
+    assert float(evaluation["winrate_ci_low"]) == pytest.approx(heuristic["ci_low"])
+    assert float(evaluation["winrate_ci_high"]) == pytest.approx(heuristic["ci_high"])
+    assert json.loads(evaluation["v1"]) == json.loads(evaluation["latest"]) == report
+
+    stats = text_map(r.hgetall(KEYS.stats))
+    assert float(stats["win_rate:random"]) == pytest.approx(random_rate["win_rate"])
+    assert float(stats["win_rate:heuristic"]) == pytest.approx(heuristic["win_rate"])
+
+    elo = {k: float(v) for k, v in text_map(r.hgetall(KEYS.elo)).items()}
+    assert set(elo) == {"v1", "random", "heuristic"}
+    assert sum(elo.values()) == pytest.approx(3 * 1200, abs=0.01)  # Elo points are conserved
+    assert float(evaluation["elo"]) == pytest.approx(elo["v1"], abs=1e-3)
+    assert not r.exists(EvaluationKeys(KEYS).promoted)  # no promotion gate in this spec
+
+
+def test_league_opponents_and_promotion_gate(redis_server, daemon, tmp_path):
+    r = redis.Redis.from_url(redis_server.url)
+    league = League.open(f"file://{tmp_path}/checkpoints", size=10)
+    gate = settings(baselines=("random", "league"), promotion_margin=1.0, games=4)
+
+    publish(r, 1)
+    first = asyncio.run(evaluate(redis_server.url, daemon, gate, league))
+    assert "league" not in first["baselines"]  # nothing in the league yet
+    assert first["promotion"] == {
+        "candidate": 1,
+        "against": None,
+        "promoted": True,
+        "reason": "first evaluated version",
+    }
+    assert league.versions() == [1]
+    promoted = EvaluationKeys(KEYS)
+    assert r.get(promoted.promoted_version) == b"1" and r.get(promoted.promoted) == r.get(KEYS.policy)
+
+    publish(r, 2)
+    second = asyncio.run(evaluate(redis_server.url, daemon, gate, league))
+    assert second["baselines"]["league"]["opponents"] == [1]
+    assert second["baselines"]["league"]["games"] == 4
+    assert second["promotion"]["against"] == 1 and second["promotion"]["games"] == 4
+    assert second["promotion"]["promoted"] is True  # margin 1: anything passes
+    assert r.get(promoted.promoted_version) == b"2"
+    assert league.versions() == [1, 2]
+    elo = text_map(r.hgetall(KEYS.elo))
+    assert {"v1", "v2", "random"} <= set(elo)
+
+    # margin 0: v3 is promoted exactly when it scores at least half against v2
+    strict = settings(baselines=("random",), promotion_margin=0.0, games=4)
+    publish(r, 3)
+    third = asyncio.run(evaluate(redis_server.url, daemon, strict, league))
+    gate_result = third["promotion"]
+    assert gate_result["threshold"] == 0.5
+    assert gate_result["promoted"] == (gate_result["win_rate"] >= 0.5)
+    assert r.get(promoted.promoted_version) == (b"3" if gate_result["promoted"] else b"2")
+    assert r.xlen(KEYS.rollouts) == 0
+
+
+def test_cadence_every_n_versions(redis_server, daemon):
+    r = redis.Redis.from_url(redis_server.url)
+    evaluated: list[int] = []
+
+    async def scenario() -> None:
+        client = aioredis.Redis.from_url(redis_server.url)
+        pool = DaemonPool(parse_endpoints(daemon.endpoint))
+        evaluator = Evaluator(settings(games=2, baselines=("random",), every_updates=2), client, KEYS, pool)
+        original = evaluator.evaluate
+
+        async def recording(data: bytes):
+            report = await original(data)
+            evaluated.append(report["policy_version"])
+            return report
+
+        evaluator.evaluate = recording  # type: ignore[method-assign]
+        stop = asyncio.Event()
+        task = asyncio.create_task(evaluator.run(stop, poll_seconds=0.1))
+        for version in (1, 2, 3, 4, 5):
+            publish(r, version)
+            deadline = time.monotonic() + 30
+            while (
+                time.monotonic() < deadline
+                and (evaluator.last_version or 0) < version
+                and version in (1, 3, 5)
+            ):
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.3)
+        stop.set()
+        await task
+        await pool.close()
+        await client.aclose()
+
+    asyncio.run(scenario())
+    assert evaluated == [1, 3, 5]
+
+
+SPEC = """\
+apiVersion: tolaria.dev/v1alpha1
+kind: TrainingRun
+metadata: {{name: evalrun}}
+spec:
+  decks: [red_aggro, white_weenie]
+  matchups:
+    - {{agentDeck: red_aggro, opponentDeck: white_weenie}}
+    - {{agentDeck: white_weenie, opponentDeck: red_aggro}}
+  checkpoints: {{uri: "file://{checkpoints}"}}
+  evaluation: {{games: 4, everyUpdates: 1, baselines: [random, heuristic]}}
+"""
+
+
+def evaluator_command(spec: Path, redis_url: str, daemon, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "tolaria.cli", "evaluator", "--spec", str(spec), "--redis", redis_url,
+            "--daemons", daemon.endpoint, "--metrics-port", "0", *extra]  # fmt: skip
+
+
+def test_cli_once_prints_the_report(redis_server, daemon, tmp_path):
+    spec = tmp_path / "run.yaml"
+    spec.write_text(SPEC.format(checkpoints=tmp_path / "ckpt"))
+    r = redis.Redis.from_url(redis_server.url)
+    publish(r, 7)
+    done = subprocess.run(
+        evaluator_command(spec, redis_server.url, daemon, "--once"),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["policy_version"] == 7 and report["baselines"]["heuristic"]["games"] == 4
+    assert r.hget(EvaluationKeys(KEYS).eval, "policy_version") == b"7"
+    assert League.open(f"file://{tmp_path / 'ckpt'}", size=5).versions() == [7]
+
+
+def test_cli_runs_until_sigterm(redis_server, daemon, tmp_path):
+    spec = tmp_path / "run.yaml"
+    spec.write_text(SPEC.format(checkpoints=tmp_path / "ckpt"))
+    r = redis.Redis.from_url(redis_server.url)
+    publish(r, 3)
+    proc = subprocess.Popen(
+        evaluator_command(spec, redis_server.url, daemon, "--poll-seconds", "0.2"),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and r.hget(EvaluationKeys(KEYS).eval, "policy_version") != b"3":
+            assert proc.poll() is None, proc.communicate()[1]
+            time.sleep(0.2)
+        assert r.hget(EvaluationKeys(KEYS).eval, "policy_version") == b"3"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "no spec"),
+        (["--spec", "/nonexistent/run.yaml"], "cannot read /nonexistent/run.yaml"),
+        (["--spec", "{spec}", "--daemons", "host:notaport"], "daemon endpoint 'host:notaport'"),
+    ],
+)
+def test_cli_refuses_bad_configuration(tmp_path, args, message):
+    spec = tmp_path / "run.yaml"
+    spec.write_text(SPEC.format(checkpoints=tmp_path / "ckpt"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOLARIA_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "tolaria.cli", "evaluator", *(a.format(spec=spec) for a in args)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 2
+    assert message in done.stderr
+
+
+def test_no_policy_published_yet(redis_server, daemon):
+    assert asyncio.run(evaluate(redis_server.url, daemon, settings())) is None

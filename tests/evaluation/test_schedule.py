@@ -1,0 +1,102 @@
+"""Pure parts of the evaluator: game schedule, seats, endpoints, cadence, settings from a spec."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from tolaria.evaluation.evaluator import EvaluationSettings, is_due, parse_endpoints
+from tolaria.evaluation.matches import Match, schedule, seat_of
+from tolaria.spec import TrainingRunSpec
+
+PAIRINGS = (("red_aggro", "white_weenie"), ("white_weenie", "red_aggro"))
+
+
+def test_schedule_covers_every_pairing_in_both_seat_orders_evenly():
+    matches = schedule(16, PAIRINGS, "heuristic")
+    settings = Counter((m.agent_deck, m.opponent_deck, m.agent_seat) for m in matches)
+    assert len(settings) == 4 and set(settings.values()) == {4}
+    assert [m.index for m in matches] == list(range(16))
+    assert len({m.seed for m in matches}) == 16
+
+
+def test_schedule_seeds_are_common_to_every_policy_version():
+    assert schedule(8, PAIRINGS, "random") == schedule(8, PAIRINGS, "random")
+    assert schedule(8, PAIRINGS, "random")[0].seed != schedule(8, PAIRINGS, "heuristic")[0].seed
+    assert schedule(8, PAIRINGS, "random", base_seed=1)[0].seed != schedule(8, PAIRINGS, "random")[0].seed
+
+
+def test_match_decks_follow_the_agent_seat():
+    assert Match(0, "red", "white", 1, 1).decks == ("red", "white")
+    assert Match(1, "red", "white", 2, 1).decks == ("white", "red")
+
+
+def test_schedule_needs_a_pairing():
+    with pytest.raises(ValueError, match="deck pairing"):
+        schedule(4, (), "random")
+
+
+def test_seat_of_player_names():
+    assert seat_of("Agent(1)-red_aggro") == 1
+    assert seat_of("Agent(2)-white_weenie") == 2
+    assert seat_of("Ai(2)-x") == 2
+    assert seat_of("somebody") is None
+    assert seat_of(None) is None
+
+
+def test_parse_endpoints():
+    assert parse_endpoints("a:1, b ,[::1]:17172") == [("a", 1), ("b", 17171), ("::1", 17172)]
+    for bad in ("", "a:x", "a:0", ":5", "a:99999"):
+        with pytest.raises(ValueError):
+            parse_endpoints(bad)
+
+
+def settings(**overrides) -> EvaluationSettings:
+    values = {"games": 4, "baselines": ("random",), "pairings": PAIRINGS, **overrides}
+    return EvaluationSettings(**values)
+
+
+def test_cadence_by_versions():
+    s = settings(every_updates=10, every_minutes=0.0)
+    assert not is_due(s, None, None, None, 0.0)  # nothing published
+    assert is_due(s, 1, None, None, 0.0)  # the first version seen
+    assert not is_due(s, 9, 1, 0.0, 1e9)
+    assert is_due(s, 11, 1, 0.0, 0.0)
+    assert not is_due(s, 11, 11, 0.0, 1e9)
+
+
+def test_cadence_by_minutes_needs_a_new_version():
+    s = settings(every_updates=0, every_minutes=5.0)
+    assert not is_due(s, 2, 1, 1000.0, 1000.0 + 299)
+    assert is_due(s, 2, 1, 1000.0, 1000.0 + 300)
+    assert not is_due(s, 1, 1, 1000.0, 1e9)
+
+
+def test_settings_from_spec():
+    spec = TrainingRunSpec.model_validate(
+        {
+            "decks": ["red_aggro", "white_weenie"],
+            "evaluation": {
+                "games": 10,
+                "baselines": ["league", "random"],
+                "eloK": 16,
+                "promotionMargin": 0.05,
+            },
+            "stop": {"targetBaseline": "random"},
+            "seed": 9,
+        }
+    )
+    s = EvaluationSettings.from_spec(spec, games_in_flight=8, games=None)
+    assert s.baselines == ("random", "league")
+    assert s.games == 10 and s.elo_k == 16 and s.promotion_margin == 0.05 and s.seed == 9
+    assert s.headline == "random" and s.games_in_flight == 8
+    # no matchups: every ordered pair of decks, mirrors included
+    assert set(s.pairings) == {(a, b) for a in spec.decks for b in spec.decks}
+
+
+def test_settings_refuse_nonsense():
+    with pytest.raises(ValueError, match="baselines"):
+        settings(baselines=("chess",))
+    with pytest.raises(ValueError, match="at least 2 games"):
+        settings(games=1)
