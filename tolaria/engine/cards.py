@@ -189,6 +189,7 @@ class CardDef:
         "is_creature",
         "is_instant_or_sorcery",
         "is_land",
+        "is_legendary",
         "is_permanent",
         "keywords",
         "mana",
@@ -218,6 +219,7 @@ class CardDef:
         self.is_land = "Land" in self.types
         self.is_instant_or_sorcery = "Instant" in self.types or "Sorcery" in self.types
         self.is_permanent = not self.is_instant_or_sorcery
+        self.is_legendary = "Legendary" in self.supertypes
         line = " ".join([*self.supertypes, *self.types])
         self.type_line = f"{line} \u2014 {' '.join(self.subtypes)}" if self.subtypes else line
 

@@ -905,10 +905,12 @@ class Game:
                 self._move(c, GRAVEYARD)
             legend_choice = False
             for p in self.players:
+                legends = [c for c in p.battlefield if c.cdef.is_legendary]
+                if len(legends) < 2:
+                    continue
                 names: dict[str, list[Card]] = {}
-                for c in p.battlefield:
-                    if "Legendary" in c.cdef.supertypes:
-                        names.setdefault(c.name, []).append(c)
+                for c in legends:
+                    names.setdefault(c.name, []).append(c)
                 for name, group in names.items():
                     if len(group) > 1:
                         legend_choice = True

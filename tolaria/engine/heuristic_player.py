@@ -289,37 +289,48 @@ class HeuristicPlayer:
         opp = me.opponent
         blockers = [b for b in opp.battlefield if b.cdef.is_creature and not b.tapped]
         options = list(d.options)
+        m = Matchups(game, options, blockers)
+        their_power = [
+            (game.power(c), c.id) for c in opp.battlefield if c.cdef.is_creature and not c.has("defender")
+        ]
+        n_creatures = sum(1 for c in me.battlefield if c.cdef.is_creature)
 
-        def score(attack: list[Card]) -> float:
-            return attack_score(game, me, opp, blockers, attack)
+        def score(attack: list[int]) -> float:
+            return attack_score(m, me, opp, attack, their_power, n_creatures)
 
-        if len(options) <= 5:
+        n = len(options)
+        if n <= 5:
             best, best_score = [], 0.0
-            for mask in range(1, 1 << len(options)):
-                attack = [c for i, c in enumerate(options) if mask >> i & 1]
+            for mask in range(1, 1 << n):
+                attack = [i for i in range(n) if mask >> i & 1]
                 sc = score(attack)
                 if sc > best_score:
                     best, best_score = attack, sc
-            return tuple(best)
-        chosen: list[Card] = []
+            return tuple(options[i] for i in best)
+        chosen: list[int] = []
         current = 0.0
         improved = True
         while improved:
             improved = False
-            for c in options:
-                if c in chosen:
+            for i in range(n):
+                if i in chosen:
                     continue
-                sc = score([*chosen, c])
+                sc = score([*chosen, i])
                 if sc > current:
-                    current, pick, improved = sc, c, True
+                    current, pick, improved = sc, i, True
             if improved:
                 chosen.append(pick)
-        return tuple(chosen)
+        return tuple(options[i] for i in chosen)
 
     def _block(self, d: Decision) -> tuple:
         game = d.game
         me = game.players[d.seat]
-        pairs = plan_blocks(game, me.life, d.options, d.context, d.attackers)
+        m = Matchups(game, d.attackers, d.options)
+        for bi, opts in enumerate(d.context):
+            for ai in range(len(d.attackers)):
+                if ai not in opts:
+                    m.outcome[ai][bi] = None
+        pairs = plan_blocks(m, me.life, range(len(d.attackers)))
         return tuple((d.options[bi], d.attackers[ai]) for bi, ai in pairs)
 
     # -- card choices ----------------------------------------------------------------------
@@ -381,28 +392,59 @@ class HeuristicPlayer:
         return tuple(range(d.min))
 
 
-def plan_blocks(
-    game: Game, life: int, blockers: list[Card], legal: list[list[int]], attackers: list[Card]
-) -> list:
-    """(blocker index, attacker index) pairs: kill attackers where it pays, trade when even,
-    block safely, and chump only to survive."""
-    free = list(range(len(blockers)))
+class Matchups:
+    """Every attacker/blocker pair's fight outcome and each creature's value, computed once per
+    combat decision so that many candidate attacks can be simulated cheaply."""
+
+    __slots__ = (
+        "a_menace",
+        "a_power",
+        "a_toughness",
+        "a_value",
+        "a_vigilance",
+        "b_deathtouch",
+        "b_id",
+        "b_power",
+        "b_value",
+        "outcome",
+    )
+
+    def __init__(self, game: Game, attackers: list[Card], blockers: list[Card]):
+        self.a_power = [game.power(a) for a in attackers]
+        self.a_toughness = [game.toughness(a) for a in attackers]
+        self.a_value = [creature_value(game, a) for a in attackers]
+        self.a_menace = [a.has("menace") for a in attackers]
+        self.a_vigilance = [a.has("vigilance") for a in attackers]
+        self.b_power = [game.power(b) for b in blockers]
+        self.b_value = [creature_value(game, b) for b in blockers]
+        self.b_deathtouch = [b.has("deathtouch") for b in blockers]
+        self.b_id = [b.id for b in blockers]
+        # outcome[a][b]: (attacker dies, blocker dies) if b blocks a alone; None if b cannot block a
+        self.outcome = [
+            [fight(game, a, b) if game.can_block(b, a) else None for b in blockers] for a in attackers
+        ]
+
+
+def plan_blocks(m: Matchups, life: int, attack) -> list[tuple[int, int]]:
+    """(blocker, attacker) index pairs against the attackers `attack`: kill attackers where it
+    pays, trade when even, block safely, and chump only to survive."""
+    free = list(range(len(m.b_power)))
     pairs: list[tuple[int, int]] = []
     unblocked = 0
-    order = sorted(range(len(attackers)), key=lambda i: -game.power(attackers[i]))
+    order = sorted(attack, key=lambda i: -m.a_power[i])
     for ai in order:
-        a = attackers[ai]
-        if a.has("menace"):
-            unblocked += game.power(a)
+        if m.a_menace[ai]:
+            unblocked += m.a_power[ai]
             continue
         good, trade, safe = [], [], []
-        va = creature_value(game, a)
+        va = m.a_value[ai]
+        row = m.outcome[ai]
         for bi in free:
-            if ai not in legal[bi]:
+            res = row[bi]
+            if res is None:
                 continue
-            b = blockers[bi]
-            a_dies, b_dies = fight(game, a, b)
-            vb = creature_value(game, b)
+            a_dies, b_dies = res
+            vb = m.b_value[bi]
             if a_dies and not b_dies:
                 good.append((vb, bi))
             elif not b_dies:
@@ -411,66 +453,58 @@ def plan_blocks(
                 trade.append((vb, bi))
         choice = next((min(group)[1] for group in (good, trade, safe) if group), None)
         if choice is None:
-            unblocked += game.power(a)
+            unblocked += m.a_power[ai]
             continue
         free.remove(choice)
         pairs.append((choice, ai))
     if unblocked >= life:
         blocked = {ai for _, ai in pairs}
         for ai in order:
-            a = attackers[ai]
-            if ai in blocked or a.has("menace"):
+            if ai in blocked or m.a_menace[ai]:
                 continue
-            cands = sorted((creature_value(game, blockers[bi]), bi) for bi in free if ai in legal[bi])
+            cands = sorted((m.b_value[bi], bi) for bi in free if m.outcome[ai][bi] is not None)
             if cands:
                 bi = cands[0][1]
                 free.remove(bi)
                 pairs.append((bi, ai))
-                unblocked -= game.power(a)
+                unblocked -= m.a_power[ai]
                 if unblocked < life:
                     break
     return pairs
 
 
-def attack_score(game: Game, me: Player, opp: Player, blockers: list[Card], attack: list[Card]) -> float:
-    """Value of attacking with `attack` against the blocks plan_blocks would make."""
-    legal = [[i for i, a in enumerate(attack) if game.can_block(b, a)] for b in blockers]
-    pairs = plan_blocks(game, opp.life, blockers, legal, attack)
-    blocked: dict[int, list[Card]] = {}
+def attack_score(
+    m: Matchups, me: Player, opp: Player, attack: list[int], their_power: list, n_creatures: int
+) -> float:
+    """Value of attacking with the attackers `attack` against the blocks plan_blocks would make."""
+    pairs = plan_blocks(m, opp.life, attack)
+    blocked: dict[int, list[int]] = {}
     for bi, ai in pairs:
-        blocked.setdefault(ai, []).append(blockers[bi])
+        blocked.setdefault(ai, []).append(bi)
     face = 0
     gain = 0.0
     dead_blockers = set()
-    for ai, a in enumerate(attack):
+    for ai in attack:
         group = blocked.get(ai)
         if not group:
-            face += game.power(a)
+            face += m.a_power[ai]
             continue
-        if len(group) == 1:
-            a_dies, b_dies = fight(game, a, group[0])
-        else:
-            a_dies = any(b.has("deathtouch") for b in group) or sum(
-                game.power(b) for b in group
-            ) >= game.toughness(a)
-            b_dies = _kills(game, a, group[0])
+        a_dies, b_dies = m.outcome[ai][group[0]]
+        if len(group) > 1:
+            a_dies = (
+                any(m.b_deathtouch[bi] for bi in group)
+                or sum(m.b_power[bi] for bi in group) >= m.a_toughness[ai]
+            )
         if b_dies:
-            gain += creature_value(game, group[0])
-            dead_blockers.add(group[0].id)
+            gain += m.b_value[group[0]]
+            dead_blockers.add(m.b_id[group[0]])
         if a_dies:
-            gain -= creature_value(game, a)
+            gain -= m.a_value[ai]
     if face >= opp.life:
         return 1000.0
     # the counterattack: their surviving attackers against my creatures left untapped
-    theirs = sorted(
-        (
-            game.power(c)
-            for c in opp.battlefield
-            if c.cdef.is_creature and not c.has("defender") and c.id not in dead_blockers
-        ),
-        reverse=True,
-    )
-    home = sum(1 for c in me.battlefield if c.cdef.is_creature and (c not in attack or c.has("vigilance")))
+    theirs = sorted((p for p, cid in their_power if cid not in dead_blockers), reverse=True)
+    home = n_creatures - sum(1 for ai in attack if not m.a_vigilance[ai])
     if sum(theirs[home:]) >= me.life:
         gain -= 50.0
     return face * (0.6 + 6.0 / max(opp.life, 1)) + gain
