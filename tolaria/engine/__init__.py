@@ -1,4 +1,17 @@
-"""The built-in rules engine: cards as data, decks, games as state machines, and players."""
+"""The built-in rules engine: cards as data, decks, games as state machines, and players.
+
+    pool = CardPool.default()                       # tolaria/engine/cards/*.toml, parsed once
+    deck = load_deck(find_deck("red_aggro", [Path("decks")]), pool)
+    game = Game((deck, other), seed=42, names=(...), max_turns=60, full_observability=False)
+    d = game.start()                                # first Decision, or None when over
+    while d is not None:
+        d = game.submit(player.choose(d) if d.expects_reply else None)   # or d.parse(text)
+    game.result                                     # GameResult(winner, turns, reason)
+
+A Decision offers only real choices (a seat that could only pass is passed for), parses wire
+replies (ReplyError on anything illegal), has a legal default() and builds PROTOCOL.md's
+DECISION payload (payload(seen) for compact mode).
+"""
 
 from tolaria.engine.cards import CardDataError, CardPool
 from tolaria.engine.decision import Action, Decision, ReplyError

@@ -47,8 +47,8 @@ def creature_value(game: Game, c: Card) -> float:
     return v
 
 
-def _kills(game: Game, src: Card, dst: Card, extra_power: int = 0) -> bool:
-    power = game.power(src) + extra_power
+def _kills(game: Game, src: Card, dst: Card) -> bool:
+    power = game.power(src)
     return power > 0 and (src.has("deathtouch") or power >= game.toughness(dst) - dst.damage)
 
 
