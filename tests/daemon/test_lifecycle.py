@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -12,7 +14,14 @@ from conftest import free_port
 
 from daemon.conftest import DECKS, alive, child_pids, wait_until
 from daemon.wire import Wire, exchange
-from tolaria.protocol import GameOptions, first_option_reply, parse_line, parse_status
+from tolaria.protocol import (
+    AsyncDaemonClient,
+    DaemonError,
+    GameOptions,
+    first_option_reply,
+    parse_line,
+    parse_status,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -91,7 +100,6 @@ def test_shutdown_command_stops_every_worker(start_daemon):
 
 def test_supervisor_restarts_a_crashed_worker(start_daemon):
     import os
-    import signal
 
     daemon = start_daemon("--workers", "2")
     workers = wait_until(lambda: len(child_pids(daemon.proc.pid)) == 2 and child_pids(daemon.proc.pid))
@@ -149,3 +157,35 @@ def test_bad_options_exit_with_a_clear_message(args, message):
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and message in done.stderr
+
+
+def test_sigterm_under_load_ends_every_game_and_logs_no_error(start_daemon):
+    daemon = start_daemon("--grace", "0.3", "--max-games", "30")
+    outcomes: list[str] = []
+
+    async def seat() -> None:
+        client = AsyncDaemonClient("127.0.0.1", daemon.port, read_timeout=20)
+        try:
+            while True:
+                game = await client.start_game("red_aggro", "blue_control", GameOptions(interactive=True))
+                while (decision := await game.next_decision()) is not None:
+                    if decision.expects_reply:
+                        await asyncio.sleep(0.02)  # think: the daemon waits on replies when it stops
+                        await game.reply(first_option_reply(decision.payload))
+                if game.result.reason == "shutdown":
+                    outcomes.append("shutdown")
+        except DaemonError as e:
+            outcomes.append(type(e).__name__)
+        finally:
+            await client.close()
+
+    async def scenario() -> None:
+        seats = [asyncio.create_task(seat()) for _ in range(20)]
+        await asyncio.sleep(1.0)
+        daemon.proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(asyncio.gather(*seats), 30)
+
+    asyncio.run(scenario())
+    assert daemon.wait(20) == 0
+    assert len([o for o in outcomes if o != "shutdown"]) == 20  # every seat ended, none hung
+    assert " ERROR " not in daemon.log() and "Traceback" not in daemon.log(), daemon.log()

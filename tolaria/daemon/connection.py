@@ -11,27 +11,40 @@ class LineTooLong(Exception):
     """The client sent a line longer than the cap; the connection cannot be resynchronised."""
 
 
+class Interrupted(Exception):
+    """The daemon cut a pending read short (shutdown)."""
+
+
 class ClientConnection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, max_line_bytes: int):
         self.reader = reader
         self.writer = writer
         self.max_line_bytes = max_line_bytes
         self.persistent = False
+        self.interrupted = False
+        self._read_deadline: asyncio.Timeout | None = None
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
 
     async def read_line(self, timeout: float) -> str | None:
-        """The next line without its line end; None at end of input. Raises TimeoutError or
-        LineTooLong."""
+        """The next line without its line end; None at end of input. Raises TimeoutError,
+        LineTooLong or Interrupted."""
+        if self.interrupted:
+            raise Interrupted
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(timeout) as deadline:
+                self._read_deadline = deadline
                 data = await self.reader.readline()
         except ValueError:
             raise LineTooLong from None
         except TimeoutError:
+            if self.interrupted:
+                raise Interrupted from None
             raise
         except OSError:  # reset by the peer: the client is gone
             return None
+        finally:
+            self._read_deadline = None
         if not data:
             return None
         if not data.endswith(b"\n"):
@@ -60,8 +73,10 @@ class ClientConnection:
         return self.writer.is_closing()
 
     def interrupt(self) -> None:
-        """Make a pending read return end of input (used to abort games at shutdown)."""
-        self.reader.feed_eof()
+        """Make the pending read, and every later one, raise Interrupted."""
+        self.interrupted = True
+        if self._read_deadline is not None:
+            self._read_deadline.reschedule(asyncio.get_running_loop().time())
 
     async def linger(self, seconds: float = 1.0, max_bytes: int = 1 << 20) -> None:
         """Half-close, then drop what the client still sends for a moment: closing a socket

@@ -19,7 +19,7 @@ from typing import Any
 
 from tolaria.daemon import metrics
 from tolaria.daemon.answer_text import answer_text
-from tolaria.daemon.connection import ClientConnection, LineTooLong
+from tolaria.daemon.connection import ClientConnection, Interrupted, LineTooLong
 from tolaria.engine import Deck, Game, HeuristicPlayer, RandomPlayer, ReplyError
 from tolaria.protocol.messages import format_result
 
@@ -167,13 +167,15 @@ class GameSession:
                 f"No reply within {self.setup.reply_timeout:g} seconds",
                 "reply_timeout",
             )
+        except Interrupted:
+            return None, self._end_with_error(
+                Outcome.SHUTDOWN, self._abort_reason or "interrupted", "shutdown"
+            )
         except LineTooLong:
             self.conn.write_line(f"ERROR: Line too long (limit {self.conn.max_line_bytes} bytes)")
             metrics.ERRORS.labels(kind="line_too_long").inc()
             return None, self._dropped()
         if reply is None:
-            if self._abort_reason is not None:
-                return None, self._end_with_error(Outcome.SHUTDOWN, self._abort_reason, "shutdown")
             return None, self._dropped()
         try:
             return decision.parse(reply), None

@@ -14,7 +14,7 @@ import time
 from tolaria import __version__
 from tolaria.daemon import metrics
 from tolaria.daemon.config import DaemonConfig
-from tolaria.daemon.connection import ClientConnection, LineTooLong
+from tolaria.daemon.connection import ClientConnection, Interrupted, LineTooLong
 from tolaria.daemon.decks import DeckLibrary
 from tolaria.daemon.game_session import Controller, GameSession, GameSetup, Outcome
 from tolaria.daemon.host_memory import memory_max_mb, memory_used_mb
@@ -113,14 +113,15 @@ class DaemonServer:
             self.connections.discard(conn)
             metrics.CONNECTIONS.dec()
             conn.close()
-            with contextlib.suppress(OSError, asyncio.CancelledError):
-                await asyncio.wait_for(writer.wait_closed(), 5)
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(5):
+                    await writer.wait_closed()
 
     async def _converse(self, conn: ClientConnection) -> None:
         while not self.stopping:
             try:
                 line = await conn.read_line(self.config.idle_timeout)
-            except TimeoutError:
+            except (TimeoutError, Interrupted):
                 return
             except LineTooLong:
                 self._error(
