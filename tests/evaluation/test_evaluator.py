@@ -290,3 +290,55 @@ def test_cli_refuses_bad_configuration(tmp_path, args, message):
 
 def test_no_policy_published_yet(redis_server, daemon):
     assert asyncio.run(evaluate(redis_server.url, daemon, settings())) is None
+
+
+def test_unreachable_daemons_postpone_the_evaluation(redis_server):
+    from conftest import free_port
+
+    r = redis.Redis.from_url(redis_server.url)
+    publish(r, 1)
+
+    async def scenario() -> None:
+        client = aioredis.Redis.from_url(redis_server.url)
+        pool = DaemonPool(parse_endpoints(f"127.0.0.1:{free_port()}"))
+        try:
+            with pytest.raises(ConnectionError, match="all 4 evaluation games of policy v1 failed"):
+                await Evaluator(
+                    settings(games=4, baselines=("random",)), client, KEYS, pool
+                ).evaluate_published()
+        finally:
+            await pool.close()
+            await client.aclose()
+
+    asyncio.run(scenario())
+    assert not r.exists(EvaluationKeys(KEYS).eval) and not r.exists(KEYS.elo)
+
+
+def test_refused_weights_are_skipped_not_retried(redis_server, daemon, caplog):
+    r = redis.Redis.from_url(redis_server.url)
+    r.set(KEYS.policy, b"\x80\x04\x95" + b"pickle payload")
+    r.set(KEYS.policy_version, 1)
+
+    async def scenario() -> Evaluator:
+        client = aioredis.Redis.from_url(redis_server.url)
+        pool = DaemonPool(parse_endpoints(daemon.endpoint))
+        evaluator = Evaluator(settings(games=2, baselines=("random",)), client, KEYS, pool)
+        stop = asyncio.Event()
+        task = asyncio.create_task(evaluator.run(stop, poll_seconds=0.1))
+        deadline = time.monotonic() + 10
+        while evaluator.last_version != 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        publish(r, 2)  # the next version is evaluated as usual
+        while evaluator.last_version != 2 and time.monotonic() < deadline + 60:
+            await asyncio.sleep(0.05)
+        stop.set()
+        await task
+        await pool.close()
+        await client.aclose()
+        return evaluator
+
+    evaluator = asyncio.run(scenario())
+    assert evaluator.last_version == 2
+    assert "policy version 1 refused" in caplog.text
+    assert "pickle" in caplog.text
+    assert r.hget(EvaluationKeys(KEYS).eval, "policy_version") == b"2"

@@ -51,7 +51,8 @@ from tolaria.evaluation.metrics import EvaluatorMetrics
 from tolaria.keys import RunKeys
 from tolaria.protocol import AsyncDaemonClient
 from tolaria.spec import TrainingRunSpec
-from tolaria.trainer.weights import PolicyWeights, decode_weights
+from tolaria.trainer.checkpoint import CheckpointError
+from tolaria.trainer.weights import PolicyWeights, UnsafeWeightsError, decode_weights
 
 log = logging.getLogger(__name__)
 
@@ -279,6 +280,11 @@ class Evaluator:
                     await self.evaluate_published()
             except (aioredis.ConnectionError, aioredis.TimeoutError, ConnectionError) as e:
                 log.warning("evaluation postponed: %s", e)
+            except UnsafeWeightsError as e:
+                # never evaluated, never retried: the next published version gets its turn
+                log.error("policy version %s refused: %s", None if version is None else int(version), e)
+                self.last_version = None if version is None else int(version)
+                self.last_time = time.time()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), poll_seconds)
 
@@ -319,6 +325,9 @@ class Evaluator:
                     summary = summarise(outcomes)
                     elo.record_all((me, baseline, o.score) for o in outcomes if o.score is not None)
                 report["baselines"][baseline] = summary
+            errors = sum(result["errors"] for result in report["baselines"].values())
+            if errors and not any(result["games"] for result in report["baselines"].values()):
+                raise ConnectionError(f"all {errors} evaluation games of policy v{weights.version} failed")
             promotion = await self._gate(clients, agent, weights_bytes, weights.version, elo)
         if promotion is not None:
             report["promotion"] = promotion
@@ -384,7 +393,11 @@ class Evaluator:
         opponents = past[-self.settings.league_opponents :]
         played: list[tuple[int, MatchOutcome]] = []
         for version in opponents:
-            weights = await asyncio.to_thread(self.league.load, version)
+            try:
+                weights = await asyncio.to_thread(self.league.load, version)
+            except (KeyError, CheckpointError) as e:  # dropped by retention meanwhile, or corrupt
+                log.warning("league opponent v%d skipped: %s", version, e)
+                continue
             share = max(2, self.settings.games // len(opponents))
             matches = schedule(share, self.settings.pairings, f"league-v{version}", self.settings.seed)
             async with self._player(weights) as opponent:
