@@ -328,3 +328,20 @@ def test_two_daemon_processes_play_the_same_seed_identically(start_daemon):
                 a, _ = play(one, options, decks=("green_midrange", "blue_control"))
                 b, _ = play(other, options, decks=("green_midrange", "blue_control"))
                 assert without_ms(a.lines) == without_ms(b.lines)
+
+
+def test_opponent_hand_is_hidden_unless_full_observability(shared_daemon, start_daemon):
+    def opponent_hands(daemon) -> list[tuple[int, int]]:
+        """(cards shown, hand_size) of the opponent's hand at each decision."""
+        with daemon.client() as client:
+            _, decisions = play(client, GameOptions(interactive=True, seed=3))
+        hands = []
+        for decision in decisions:
+            players = decision.payload["game_state"]["players"]
+            opponent = next(p for p in players if p["name"] != decision.player)
+            hands.append((len(opponent["hand"]), opponent["hand_size"]))
+        return hands
+
+    hidden = opponent_hands(shared_daemon)
+    assert all(shown == 0 for shown, _ in hidden) and any(size > 0 for _, size in hidden)
+    assert all(shown == size for shown, size in opponent_hands(start_daemon("--full-observability")))
