@@ -342,3 +342,32 @@ def test_refused_weights_are_skipped_not_retried(redis_server, daemon, caplog):
     assert "policy version 1 refused" in caplog.text
     assert "pickle" in caplog.text
     assert r.hget(EvaluationKeys(KEYS).eval, "policy_version") == b"2"
+
+
+def test_sigterm_during_an_evaluation_abandons_it_cleanly(redis_server, daemon, tmp_path):
+    spec = tmp_path / "run.yaml"
+    spec.write_text(SPEC.format(checkpoints=tmp_path / "ckpt"))
+    r = redis.Redis.from_url(redis_server.url)
+    publish(r, 4)
+    command = evaluator_command(spec, redis_server.url, daemon, "--games", "2000", "--poll-seconds", "0.2")
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        with DaemonClient("127.0.0.1", daemon.port, read_timeout=30) as status_client:
+            while time.monotonic() < deadline and status_client.status().active_games == 0:
+                assert proc.poll() is None, proc.communicate()[1]
+                time.sleep(0.1)
+            assert status_client.status().active_games > 0
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert "evaluation in progress abandoned" in proc.communicate()[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not r.exists(EvaluationKeys(KEYS).eval)  # nothing half-written
+    with DaemonClient("127.0.0.1", daemon.port, read_timeout=30) as status_client:
+        deadline = time.monotonic() + 30
+        while status_client.status().active_games and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert status_client.status().active_games == 0  # the daemon dropped the abandoned games
