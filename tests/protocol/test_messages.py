@@ -249,3 +249,12 @@ def test_progress_counts_bytes():
     progress.feed('DECISION:{"decision_type":"reveal","name":"é"}')
     assert progress.decision_bytes == len('DECISION:{"decision_type":"reveal","name":"é"}'.encode()) + 1
     assert progress.bytes_received == progress.decision_bytes + len("SEED: 1\n")
+
+
+def test_extension_flags_need_the_daemon_capabilities():
+    GameOptions(interactive=True).check_supported(None, "forge:1")
+    GameOptions(p1="agent", compact=True).check_supported(frozenset({"seats", "compact"}), "tolaria:1")
+    with pytest.raises(CommandError, match="forge:1 does not support compact, seats"):
+        GameOptions(p2="ai", compact=True).check_supported(None, "forge:1")
+    with pytest.raises(CommandError, match="does not support compact"):
+        GameOptions(compact=True).check_supported(frozenset({"persistent", "seats"}), "other:1")

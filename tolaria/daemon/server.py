@@ -81,7 +81,7 @@ class DaemonServer:
             "pid": str(os.getpid()),
             "uptime_s": str(int(time.monotonic() - self.started)),
             "connections": str(len(self.connections)),
-            "decisions": str(self.decisions),
+            "decisions": str(self.decisions + sum(s.decisions_sent for s in self.sessions)),
             "games_timed_out": str(self.games_timed_out),
             "games_dropped": str(self.games_dropped),
             "errors": str(self.errors),

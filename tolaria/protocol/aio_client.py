@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 
 from tolaria.protocol.commands import GameOptions, Hello, NewGame, Shutdown, Status
 from tolaria.protocol.errors import (
-    CommandError,
     CommandRefused,
     DaemonDisconnected,
     DaemonTimeout,
@@ -179,8 +178,7 @@ class AsyncDaemonClient:
         """Send NEWGAME; lines (and a refusal such as `DaemonBusy`) come from the game's reads."""
         command = NewGame(deck1, deck2, options or GameOptions())
         await self.hello()
-        if command.options.uses_extensions and not self.persistent:
-            raise CommandError(f"{self.address} does not speak the tolaria extensions (-p1/-p2/-x)")
+        command.options.check_supported(self.hello_answer and self.hello_answer.capabilities, self.address)
         conn, reused = await self._acquire()
         game_timeout = command.options.game_timeout or DEFAULT_GAME_TIMEOUT
         game = AsyncGame(self, conn, command, line_timeout=game_timeout + self.read_timeout, reused=reused)

@@ -44,9 +44,20 @@ class GameOptions:
         if self.seed is not None and not SEED_RANGE[0] <= self.seed <= SEED_RANGE[1]:
             raise CommandError(f"seed {self.seed} is outside the signed 64-bit range")
 
-    @property
-    def uses_extensions(self) -> bool:
-        return self.p1 is not None or self.p2 is not None or self.compact
+    def required_capabilities(self) -> set[str]:
+        """The HELLO capabilities a daemon needs to honour these flags (none for Forge's)."""
+        needed = set()
+        if self.p1 is not None or self.p2 is not None:
+            needed.add("seats")
+        if self.compact:
+            needed.add("compact")
+        return needed
+
+    def check_supported(self, capabilities: frozenset[str] | None, address: str) -> None:
+        """CommandError when the daemon (None: no HELLO, a Forge daemon) lacks a flag's extension."""
+        missing = self.required_capabilities() - (capabilities or frozenset())
+        if missing:
+            raise CommandError(f"{address} does not support {', '.join(sorted(missing))} (-p1/-p2/-x flags)")
 
     def flags(self) -> list[str]:
         words: list[str] = []

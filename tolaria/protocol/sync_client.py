@@ -10,7 +10,6 @@ from collections.abc import Callable
 from tolaria.protocol.aio_client import DEFAULT_GAME_TIMEOUT, MAX_LINE_BYTES
 from tolaria.protocol.commands import GameOptions, Hello, NewGame, Shutdown, Status
 from tolaria.protocol.errors import (
-    CommandError,
     CommandRefused,
     DaemonDisconnected,
     DaemonTimeout,
@@ -142,8 +141,7 @@ class DaemonClient:
     def start_game(self, deck1: str, deck2: str, options: GameOptions | None = None) -> Game:
         command = NewGame(deck1, deck2, options or GameOptions())
         self.hello()
-        if command.options.uses_extensions and not self.persistent:
-            raise CommandError(f"{self.address} does not speak the tolaria extensions (-p1/-p2/-x)")
+        command.options.check_supported(self.hello_answer and self.hello_answer.capabilities, self.address)
         conn = self._acquire()
         try:
             conn.write_lines(command.line(), timeout=self.read_timeout)
