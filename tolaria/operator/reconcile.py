@@ -212,7 +212,11 @@ class RunLoop:
             current = policy.min_replicas
         if stopped:
             self.scaling = ScalingState()
-            self.daemons = 0
+            already_stopped, self.daemons = self.daemons == 0, 0
+            if current and not already_stopped:
+                why = "the run is suspended" if run.spec.suspend else "the run has ended"
+                self.metrics.scaling_decisions.labels(self.namespace, self.name, "down").inc()
+                self.emit(body, "Normal", "ScaledDaemons", f"daemons {current} -> 0: {why}")
             return 0
         if not tick:
             self.daemons = policy.clamp(self.daemons if self.daemons is not None else current)
