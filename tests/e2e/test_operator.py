@@ -234,6 +234,7 @@ CHILDREN = {
     ("deployment", "daemon"),
     ("deployment", "actor"),
     ("job", "learner"),
+    ("deployment", "evaluator"),
 }
 
 
@@ -316,7 +317,7 @@ def test_drift_is_repaired_and_steady_state_writes_nothing(
     testbed.wait_for(repaired, "deleted and edited children restored", 30)
     for kind, _ in CHILDREN:
         assert len(items(testbed, namespace, kind, "tolaria.dev/run=drift")) == (
-            2 if kind == "deployment" else 1
+            3 if kind == "deployment" else 1
         )
     time.sleep(3)  # settle
     before = operator.metric("tolaria_operator_child_applies_total")
@@ -374,6 +375,7 @@ def test_suspend_and_resume(testbed, namespace, operator, redis_server, report):
             status(testbed, namespace, "pause").get("phase") == "Suspended"
             and replicas(testbed, namespace, "pause-daemon") == 0
             and replicas(testbed, namespace, "pause-actor") == 0
+            and replicas(testbed, namespace, "pause-evaluator") == 0
             and job["spec"]["suspend"] is True
             and not items(testbed, namespace, "pods", "tolaria.dev/run=pause")
         )
@@ -576,7 +578,7 @@ def test_operator_restart_creates_no_duplicates_and_keeps_status(
         60,
     )
     for kind, _ in CHILDREN:
-        expected = 2 if kind == "deployment" else 1
+        expected = 3 if kind == "deployment" else 1
         assert len(items(testbed, namespace, kind, "tolaria.dev/run=restart")) == expected
     after = status(testbed, namespace, "restart")
     assert after["startTime"] == before["startTime"]
@@ -624,4 +626,4 @@ def test_fifty_runs_applied_at_once_all_reconcile(testbed, namespace, operator, 
     for kind in ("deployment", "job", "configmap"):
         children = items(testbed, namespace, kind, "tolaria.dev/run")
         bulk = [c for c in children if c["metadata"]["labels"]["tolaria.dev/run"].startswith("bulk-")]
-        assert len(bulk) == count * (2 if kind == "deployment" else 1)
+        assert len(bulk) == count * (3 if kind == "deployment" else 1)

@@ -41,7 +41,7 @@ def env(manifest: dict) -> dict[str, dict]:
 
 def test_every_child_is_named_labelled_and_owned_by_the_run():
     run = make_run()
-    manifests = build.desired_children(run, daemon_replicas=3, actor_count=2, learner_suspended=False)
+    manifests = build.desired_children(run, daemon_replicas=3, actor_count=2, stopped=False)
     assert set(by_kind(manifests)) == {
         ("ConfigMap", "r1-config"),
         ("Service", "r1-redis"),
@@ -50,6 +50,7 @@ def test_every_child_is_named_labelled_and_owned_by_the_run():
         ("Deployment", "r1-daemon"),
         ("Deployment", "r1-actor"),
         ("Job", "r1-learner"),
+        ("Deployment", "r1-evaluator"),
     }
     for m in manifests:
         meta = m["metadata"]
@@ -179,14 +180,18 @@ def test_secrets_are_referenced_never_copied():
             },
         }
     )
-    for manifest in (build.learner_job(run, False), build.actor_deployment(run, 1)):
+    for manifest in (
+        build.learner_job(run, False),
+        build.actor_deployment(run, 1),
+        build.evaluator_deployment(run, 1),
+    ):
         variables = env(manifest)
         assert variables["TOLARIA_REDIS_PASSWORD"]["valueFrom"] == {
             "secretKeyRef": {"name": "redis-auth", "key": "pw"}
         }
         assert "value" not in variables["TOLARIA_REDIS_PASSWORD"]
         assert container(manifest)["envFrom"] == [{"secretRef": {"name": "s3-creds"}}]
-        assert variables["AWS_ENDPOINT_URL"]["value"] == "http://minio:9000"
+        assert variables["TOLARIA_S3_ENDPOINT"]["value"] == "http://minio:9000"
 
 
 def test_managed_redis_with_password_reads_it_from_the_secret():
@@ -240,8 +245,8 @@ def test_config_hash_changes_only_for_the_components_that_read_the_change():
 
 
 def test_unknown_component_is_refused_by_name():
-    with pytest.raises(ValueError, match="unknown component 'evaluator'"):
-        build.config_hash(make_run(), "evaluator")
+    with pytest.raises(ValueError, match="unknown component 'operator'"):
+        build.config_hash(make_run(), "operator")
 
 
 def test_pod_annotations_from_the_run_annotation():
@@ -266,3 +271,29 @@ def test_bad_pod_annotations_are_refused_naming_the_annotation(raw, message):
 def test_builders_are_deterministic():
     run = make_run()
     assert build.desired_children(run, 2, 2, False) == build.desired_children(run, 2, 2, False)
+
+
+def test_trainer_pods_find_spec_redis_run_and_daemons():
+    run = make_run({"redis": {"url": "redis://r:6379/3"}})
+    for manifest in (
+        build.learner_job(run, False),
+        build.actor_deployment(run, 1),
+        build.evaluator_deployment(run, 1),
+    ):
+        variables = env(manifest)
+        assert variables["TOLARIA_SPEC"]["value"] == "/etc/tolaria/spec.yaml"
+        assert variables["TOLARIA_REDIS_URL"]["value"] == "redis://r:6379/3"
+        assert variables["TOLARIA_RUN_NAME"]["value"] == "r1"
+        assert variables["TOLARIA_RUN_NAMESPACE"]["value"] == "team"
+    for manifest in (build.actor_deployment(run, 1), build.evaluator_deployment(run, 1)):
+        assert env(manifest)["TOLARIA_DAEMONS"]["value"] == "r1-daemon.team.svc:17171"
+        assert "--daemons" in container(manifest)["args"]
+    assert container(build.evaluator_deployment(run, 1))["args"][0] == "evaluator"
+
+
+def test_evaluator_only_when_evaluation_is_enabled_and_stopped_with_the_run():
+    disabled = make_run({"evaluation": {"enabled": False}})
+    assert ("Deployment", "r1-evaluator") not in by_kind(build.desired_children(disabled, 1, 1, False))
+    stopped = by_kind(build.desired_children(make_run(), 0, 0, stopped=True))
+    assert stopped[("Deployment", "r1-evaluator")]["spec"]["replicas"] == 0
+    assert stopped[("Job", "r1-learner")]["spec"]["suspend"] is True

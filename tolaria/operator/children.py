@@ -1,7 +1,7 @@
 """The Kubernetes objects a TrainingRun consists of: pure functions from the run to manifests.
 
 Every child is named after the run (`{run}-daemon`, `{run}-actor`, `{run}-learner`,
-`{run}-redis`, `{run}-config`), labelled `tolaria.dev/run={run}` and owned by the run
+`{run}-evaluator`, `{run}-redis`, `{run}-config`), labelled `tolaria.dev/run={run}` and owned by the run
 (controller owner reference), so deleting the run garbage-collects all of them.
 
 Pods read the run's configuration from the `{run}-config` ConfigMap, mounted at
@@ -9,6 +9,12 @@ Pods read the run's configuration from the `{run}-config` ConfigMap, mounted at
 reads, so a change to those sections rolls that component and no other one (a new daemon
 image does not restart the learner). Secrets are only referenced (secretKeyRef, envFrom);
 their values never pass through the operator.
+
+The environment of trainer-image pods (learner, actors, evaluator): TOLARIA_SPEC (the spec
+file), TOLARIA_RUN_NAME, TOLARIA_RUN_NAMESPACE, TOLARIA_REDIS_URL, TOLARIA_REDIS_PASSWORD
+(from the Secret, when the spec names one), TOLARIA_S3_ENDPOINT (spec.checkpoints.endpointUrl),
+AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (envFrom spec.checkpoints.credentialsSecret), and
+for actors and the evaluator TOLARIA_DAEMONS (the daemons' headless Service).
 
 The learner is a Job with `restartPolicy: Never` and `backoffLimit: maxRestarts`: every
 failure gets a fresh pod (possibly on another node, after a spot reclaim) that resumes from
@@ -48,7 +54,7 @@ DAEMON_DRAIN_SECONDS = 60
 LEARNER_GRACE_SECONDS = 300
 ACTOR_GRACE_SECONDS = 30
 
-COMPONENTS = ("daemon", "actor", "learner", "redis")
+COMPONENTS = ("daemon", "actor", "learner", "evaluator", "redis")
 
 
 class PodAnnotationsError(ValueError):
@@ -157,6 +163,15 @@ def _sections(run: TrainingRun, component: str) -> dict[str, Any]:
         }
     if component == "learner":
         return {"learner": spec["learner"], "evaluation": spec["evaluation"], **shared}
+    if component == "evaluator":
+        return {
+            "decks": spec["decks"],
+            "matchups": spec["matchups"],
+            "evaluation": spec["evaluation"],
+            "network": spec["learner"]["network"],
+            "targetBaseline": spec["stop"]["targetBaseline"],
+            **shared,
+        }
     if component == "redis":
         return {"redis": spec["redis"]}
     raise ValueError(f"unknown component {component!r}; expected one of {', '.join(COMPONENTS)}")
@@ -221,8 +236,8 @@ def _resources(resources: ResourceRequirements, gpus: int = 0) -> dict[str, Any]
 
 def _run_env(run: TrainingRun) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [
-        {"name": "TOLARIA_RUN", "value": run.metadata.name},
-        {"name": "TOLARIA_NAMESPACE", "value": run.metadata.namespace},
+        {"name": "TOLARIA_RUN_NAME", "value": run.metadata.name},
+        {"name": "TOLARIA_RUN_NAMESPACE", "value": run.metadata.namespace},
         {"name": "TOLARIA_SPEC", "value": SPEC_PATH},
         {"name": "TOLARIA_REDIS_URL", "value": redis_url(run)},
     ]
@@ -235,7 +250,7 @@ def _run_env(run: TrainingRun) -> list[dict[str, Any]]:
             }
         )
     if run.spec.checkpoints.endpoint_url is not None:
-        env.append({"name": "AWS_ENDPOINT_URL", "value": run.spec.checkpoints.endpoint_url})
+        env.append({"name": "TOLARIA_S3_ENDPOINT", "value": run.spec.checkpoints.endpoint_url})
     return env
 
 
@@ -339,23 +354,22 @@ def actor_replicas(run: TrainingRun, daemons: int) -> int:
     return math.ceil(round(daemons * spec.per_daemon, 6))
 
 
-def actor_deployment(run: TrainingRun, replicas: int) -> dict[str, Any]:
+def _player_deployment(run: TrainingRun, component: str, replicas: int, grace: int) -> dict[str, Any]:
+    """Actors and the evaluator: trainer-image pods that play games against the daemons."""
     spec = run.spec.actors
     container: dict[str, Any] = {
-        "name": "actor",
+        "name": component,
         "image": spec.image,
         "args": [
-            "actor",
+            component,
             "--spec",
             SPEC_PATH,
-            "--redis-url",
-            "$(TOLARIA_REDIS_URL)",
             "--daemons",
             daemons_endpoint(run),
             "--metrics-port",
             str(METRICS_PORT),
         ],
-        "env": _run_env(run),
+        "env": [*_run_env(run), {"name": "TOLARIA_DAEMONS", "value": daemons_endpoint(run)}],
         "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
         "resources": _resources(spec.resources),
         "volumeMounts": [_CONFIG_MOUNT],
@@ -366,14 +380,14 @@ def actor_deployment(run: TrainingRun, replicas: int) -> dict[str, Any]:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _metadata(run, child_name(run, "actor"), "actor"),
+        "metadata": _metadata(run, child_name(run, component), component),
         "spec": {
             "replicas": replicas,
-            "selector": {"matchLabels": selector_labels(run, "actor")},
+            "selector": {"matchLabels": selector_labels(run, component)},
             "template": {
-                "metadata": _pod_metadata(run, "actor"),
+                "metadata": _pod_metadata(run, component),
                 "spec": {
-                    "terminationGracePeriodSeconds": ACTOR_GRACE_SECONDS,
+                    "terminationGracePeriodSeconds": grace,
                     "securityContext": _pod_security(),
                     "containers": [container],
                     "volumes": [_config_volume(run)],
@@ -381,6 +395,15 @@ def actor_deployment(run: TrainingRun, replicas: int) -> dict[str, Any]:
             },
         },
     }
+
+
+def actor_deployment(run: TrainingRun, replicas: int) -> dict[str, Any]:
+    return _player_deployment(run, "actor", replicas, ACTOR_GRACE_SECONDS)
+
+
+def evaluator_deployment(run: TrainingRun, replicas: int) -> dict[str, Any]:
+    """One evaluator (with the actors' image and resources); none while the run is stopped."""
+    return _player_deployment(run, "evaluator", replicas, ACTOR_GRACE_SECONDS)
 
 
 # ---------------------------------------------------------------------------------------
@@ -396,8 +419,6 @@ def learner_job(run: TrainingRun, suspend: bool) -> dict[str, Any]:
             "learner",
             "--spec",
             SPEC_PATH,
-            "--redis-url",
-            "$(TOLARIA_REDIS_URL)",
             "--metrics-port",
             str(METRICS_PORT),
         ],
@@ -501,9 +522,12 @@ def redis_service(run: TrainingRun) -> dict[str, Any]:
 
 
 def desired_children(
-    run: TrainingRun, daemon_replicas: int, actor_count: int, learner_suspended: bool
+    run: TrainingRun, daemon_replicas: int, actor_count: int, stopped: bool
 ) -> list[dict[str, Any]]:
-    """Every child of the run, in the order they should be applied (config and Redis first)."""
+    """Every child of the run, in the order they should be applied (config and Redis first).
+
+    `stopped` (the run is suspended or has ended) suspends the learner Job and stops the evaluator.
+    """
     children = [config_map(run)]
     if run.spec.redis.managed:
         children += [redis_service(run), redis_deployment(run)]
@@ -511,6 +535,8 @@ def desired_children(
         daemon_service(run),
         daemon_deployment(run, daemon_replicas),
         actor_deployment(run, actor_count),
-        learner_job(run, learner_suspended),
+        learner_job(run, stopped),
     ]
+    if run.spec.evaluation.enabled:
+        children.append(evaluator_deployment(run, 0 if stopped else 1))
     return children

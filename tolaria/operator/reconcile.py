@@ -116,7 +116,9 @@ class RunLoop:
         learner = LearnerObservation.from_job(learner_job)
 
         tick = not terminal and (self.last_tick is None or mono - self.last_tick >= interval)
-        if tick:
+        if terminal:
+            await self.close()  # an ended run's numbers are final: nothing more to read
+        elif tick:
             self.last_tick = mono
             await self._sample(run, mono)
 
@@ -248,7 +250,7 @@ class RunLoop:
     ) -> tuple[str, str] | None:
         """Apply what is missing or drifted; (reason, message) of the first problem, if any."""
         try:
-            manifests = build.desired_children(run, daemons, actors, learner_suspended=stopped)
+            manifests = build.desired_children(run, daemons, actors, stopped=stopped)
         except build.PodAnnotationsError as e:
             self.metrics.errors.labels("spec").inc()
             return "InvalidPodAnnotations", str(e)
