@@ -21,6 +21,7 @@ SUBCOMMANDS: tuple[tuple[str, str, str], ...] = (
         "measure policy versions against baselines and the league; keep Elo ratings",
     ),
     ("crd", "tolaria.crd", "write the TrainingRun CRD generated from the spec models"),
+    ("learner", "tolaria.trainer.cli", "train the policy with PPO from the run's rollout stream"),
 )
 
 

@@ -43,7 +43,7 @@ def test_gae_stops_at_done_and_bootstraps_a_cut_segment():
 def test_ppo_loss_by_hand():
     old = torch.tensor([-1.0, -2.0])
     new = old + torch.log(torch.tensor([1.5, 0.5]))
-    config = PPOConfig(normalize_advantages=False, clip_coef=0.2, value_coef=0.5, entropy_coef=0.01)
+    config = PPOConfig(normalize_advantages=False, clip_range=0.2, value_coef=0.5, entropy_coef=0.01)
     terms = ppo_loss(
         new,
         old,

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from tolaria.spec import TrainingRunSpec
 
 Architecture = Literal["deepsets", "transformer"]
 
@@ -28,7 +31,7 @@ class NetworkConfig:
     d_model: int = 64
     layers: int = 2
     heads: int = 4
-    ff_mult: int = 2
+    ff_dim: int = 128
     max_cards: int = 48
     max_options: int = 24
     max_block_targets: int = 8
@@ -39,7 +42,7 @@ class NetworkConfig:
             raise ValueError(
                 f"network.architecture must be deepsets or transformer, not {self.architecture!r}"
             )
-        for name in ("d_model", "layers", "heads", "ff_mult", "max_cards", "max_options", "name_buckets"):
+        for name in ("d_model", "layers", "heads", "ff_dim", "max_cards", "max_options", "name_buckets"):
             if getattr(self, name) < 1:
                 raise ValueError(f"network.{name} must be >= 1, got {getattr(self, name)}")
         if self.max_block_targets < 2:
@@ -86,6 +89,7 @@ NETWORK_PRESETS: dict[str, NetworkConfig] = {
         d_model=128,
         layers=2,
         heads=4,
+        ff_dim=256,
         max_cards=64,
         max_options=32,
         max_block_targets=8,
@@ -97,7 +101,7 @@ NETWORK_PRESETS: dict[str, NetworkConfig] = {
         d_model=256,
         layers=4,
         heads=8,
-        ff_mult=4,
+        ff_dim=1024,
         max_cards=90,
         max_options=32,
         max_block_targets=10,
@@ -110,16 +114,16 @@ class PPOConfig:
     """PPO hyperparameters (names follow CleanRL's ppo.py where one exists)."""
 
     learning_rate: float = 3e-4
-    gamma: float = 0.995
+    gamma: float = 0.99
     gae_lambda: float = 0.95
-    clip_coef: float = 0.2
+    clip_range: float = 0.2
     clip_value_loss: bool = True
     value_coef: float = 0.5
     entropy_coef: float = 0.01
     max_grad_norm: float = 0.5
-    epochs: int = 2
+    epochs: int = 4
     minibatch_size: int = 1024
-    samples_per_update: int = 8192
+    batch_size: int = 8192
     normalize_advantages: bool = True
     max_policy_lag: int = 4
     weight_decay: float = 0.0
@@ -131,10 +135,10 @@ class PPOConfig:
             "learning_rate": self.learning_rate > 0,
             "gamma": 0 <= self.gamma <= 1,
             "gae_lambda": 0 <= self.gae_lambda <= 1,
-            "clip_coef": self.clip_coef > 0,
+            "clip_range": self.clip_range > 0,
             "epochs": self.epochs >= 1,
             "minibatch_size": self.minibatch_size >= 1,
-            "samples_per_update": self.samples_per_update >= 1,
+            "batch_size": self.batch_size >= 1,
             "max_policy_lag": self.max_policy_lag >= 0,
             "max_grad_norm": self.max_grad_norm > 0,
             "warmup_updates": self.warmup_updates >= 0,
@@ -150,13 +154,14 @@ class PPOConfig:
 class LearnerConfig:
     """How the learner process runs: devices, cadence of checkpoints, threads."""
 
-    checkpoint_every_updates: int = 50
+    checkpoint_every_updates: int = 100
     checkpoint_every_minutes: float = 10.0
     keep_checkpoints: int = 5
     device: str = "auto"
     compile: bool = False
-    bf16: bool = True
+    mixed_precision: Literal["bf16", "fp16", "none"] = "bf16"  # autocast dtype on CUDA; CPU trains in fp32
     threads: int = 2
+    seed: int = 0
     read_count: int = 64
     read_block_ms: int = 500
 
@@ -177,3 +182,48 @@ class TrainerConfig:
             ppo=PPOConfig(**data.get("ppo", {})),
             learner=LearnerConfig(**data.get("learner", {})),
         )
+
+
+def trainer_config_from_spec(
+    spec: TrainingRunSpec, threads: int | None = None, device: str = "auto"
+) -> TrainerConfig:
+    """The trainer's view of a TrainingRun spec (`spec.learner`, `spec.checkpoints`, `spec.seed`)."""
+    learner, net, ppo = spec.learner, spec.learner.network, spec.learner.ppo
+    overrides = {
+        k: v
+        for k, v in (
+            ("d_model", net.d_model),
+            ("layers", net.layers),
+            ("heads", net.heads),
+            ("ff_dim", net.ff_dim),
+        )
+        if v is not None
+    }
+    if "d_model" in overrides and "ff_dim" not in overrides:
+        overrides["ff_dim"] = 2 * overrides["d_model"]
+    return TrainerConfig(
+        network=NetworkConfig.from_preset(net.preset, **overrides),
+        ppo=PPOConfig(
+            learning_rate=ppo.learning_rate,
+            gamma=ppo.gamma,
+            gae_lambda=ppo.gae_lambda,
+            clip_range=ppo.clip_range,
+            value_coef=ppo.value_coef,
+            entropy_coef=ppo.entropy_coef,
+            max_grad_norm=ppo.max_grad_norm,
+            epochs=ppo.epochs,
+            minibatch_size=ppo.minibatch_size,
+            batch_size=ppo.batch_size,
+            max_policy_lag=ppo.max_policy_lag,
+        ),
+        learner=LearnerConfig(
+            checkpoint_every_updates=spec.checkpoints.every_updates,
+            checkpoint_every_minutes=spec.checkpoints.every_minutes,
+            keep_checkpoints=spec.checkpoints.keep,
+            device=device if learner.gpus or device != "auto" else "cpu",
+            compile=learner.compile,
+            mixed_precision=learner.mixed_precision,
+            threads=threads if threads is not None else LearnerConfig.threads,
+            seed=spec.seed or 0,
+        ),
+    )

@@ -70,7 +70,7 @@ class PolicyNetwork(nn.Module):
             layer = nn.TransformerEncoderLayer(
                 d,
                 config.heads,
-                d * config.ff_mult,
+                config.ff_dim,
                 dropout=0.0,
                 batch_first=True,
                 norm_first=True,
@@ -88,9 +88,9 @@ class PolicyNetwork(nn.Module):
         self.context_to_option = nn.Linear(d, d)
         self.option_model = nn.Sequential(
             nn.ReLU(),
-            nn.Linear(d, d * config.ff_mult),
+            nn.Linear(d, config.ff_dim),
             nn.ReLU(),
-            nn.Linear(d * config.ff_mult, d),
+            nn.Linear(config.ff_dim, d),
             nn.ReLU(),
         )
         self.one_head = nn.Linear(d, 1)

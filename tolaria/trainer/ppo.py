@@ -16,8 +16,8 @@
 - Value loss: 0.5 (V - R)^2, optionally clipped around the recorded value as CleanRL does.
 - Entropy bonus, advantage normalisation per minibatch, global gradient-norm clipping, several
   epochs over shuffled minibatches, AdamW (fused on CUDA), linear learning-rate warmup.
-- On CUDA the forward pass runs under bf16 autocast (heads and losses in float32); optional
-  torch.compile of the network.
+- On CUDA the forward pass runs under bf16 autocast (fp16 with a gradient scaler, or fp32, as
+  the spec says); heads and losses stay in float32. Optional torch.compile of the network.
 """
 
 from __future__ import annotations
@@ -84,15 +84,15 @@ def ppo_loss(
     ratio = log_ratio.exp()
     with torch.no_grad():
         approx_kl = ((ratio - 1) - log_ratio).mean()
-        clip_fraction = ((ratio - 1.0).abs() > config.clip_coef).float().mean()
+        clip_fraction = ((ratio - 1.0).abs() > config.clip_range).float().mean()
     if config.normalize_advantages and advantages.numel() > 1:
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
     policy_loss = torch.max(
-        -advantages * ratio, -advantages * torch.clamp(ratio, 1 - config.clip_coef, 1 + config.clip_coef)
+        -advantages * ratio, -advantages * torch.clamp(ratio, 1 - config.clip_range, 1 + config.clip_range)
     ).mean()
     if config.clip_value_loss:
         unclipped = (new_value - returns) ** 2
-        clipped_value = old_value + torch.clamp(new_value - old_value, -config.clip_coef, config.clip_coef)
+        clipped_value = old_value + torch.clamp(new_value - old_value, -config.clip_range, config.clip_range)
         value_loss = 0.5 * torch.max(unclipped, (clipped_value - returns) ** 2).mean()
     else:
         value_loss = 0.5 * ((new_value - returns) ** 2).mean()
@@ -156,7 +156,9 @@ class PPOTrainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda update: min(1.0, (update + 1) / warmup) if warmup else 1.0
         )
-        self.autocast = self.device.type == "cuda" and learner.bf16
+        precision = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(learner.mixed_precision)
+        self.autocast_dtype = precision if self.device.type == "cuda" else None
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast_dtype == torch.float16)
         self.forward: nn.Module = torch.compile(self.model) if learner.compile else self.model
         self.generator = np.random.default_rng(seed)
 
@@ -179,7 +181,11 @@ class PPOTrainer:
             for start in range(0, n, cfg.minibatch_size):
                 idx = order[start : start + cfg.minibatch_size]
                 mb = {k: v[idx] for k, v in tensors.items()}
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                with torch.autocast(
+                    self.device.type,
+                    dtype=self.autocast_dtype or torch.float32,
+                    enabled=self.autocast_dtype is not None,
+                ):
                     logits, new_values = self.forward(mb)
                     new_log_probs, entropy = action_log_probs(logits, mb, actions[idx])
                 terms = ppo_loss(
@@ -193,9 +199,11 @@ class PPOTrainer:
                     cfg,
                 )
                 self.optimizer.zero_grad(set_to_none=True)
-                terms.loss.backward()
+                self.scaler.scale(terms.loss).backward()
+                self.scaler.unscale_(self.optimizer)
                 grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
-                self.optimizer.step()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
                 minibatches += 1
                 for name in ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"):
                     sums[name] = sums.get(name, 0.0) + float(getattr(terms, name).detach())

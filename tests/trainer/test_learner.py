@@ -1,0 +1,228 @@
+"""The learner against a real redis-server and a real S3-compatible server (moto, own process)."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import redis
+import torch
+from conftest import free_port
+
+from tolaria.keys import LEARNER_GROUP, RunKeys
+from tolaria.rollouts import STREAM_FIELD, encode_segment
+from tolaria.trainer.checkpoint import open_store
+from tolaria.trainer.config import LearnerConfig, NetworkConfig, PPOConfig, TrainerConfig
+from tolaria.trainer.encoding import Encoder
+from tolaria.trainer.learner import Learner
+from tolaria.trainer.policy import PolicyNetwork
+from tolaria.trainer.synthetic import PayloadFactory, synthetic_segment
+from tolaria.trainer.weights import UnsafeWeightsError, decode_weights
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+NETWORK = NetworkConfig.from_preset("small", d_model=16, ff_dim=32)
+STEPS = 16  # decisions per synthetic segment
+
+
+class Producer:
+    """Plays the actor's part: encodes segments and XADDs them to the run's stream."""
+
+    def __init__(self, client: redis.Redis, keys: RunKeys, seed: int = 0):
+        torch.manual_seed(seed)
+        self.client, self.keys = client, keys
+        self.encoder, self.model = Encoder(NETWORK), PolicyNetwork(NETWORK)
+        self.factory = PayloadFactory(seed)
+
+    def push(self, count: int, version: int = 1) -> list[bytes]:
+        ids = []
+        for i in range(count):
+            segment = synthetic_segment(
+                self.encoder, self.model, self.factory, STEPS, version, outcome=(1.0, -1.0, 0.0)[i % 3]
+            )
+            ids.append(self.client.xadd(self.keys.rollouts, {STREAM_FIELD: encode_segment(segment)}))
+        return ids
+
+
+def _pending(client: redis.Redis, keys: RunKeys) -> int:
+    return int(client.xpending(keys.rollouts, LEARNER_GROUP)["pending"])
+
+
+def test_learner_trains_publishes_checkpoints_and_skips_bad_entries(redis_server, tmp_path):
+    client = redis.Redis.from_url(redis_server.url)
+    keys = RunKeys("test", "inproc")
+    producer = Producer(client, keys)
+    producer.push(4, version=1)
+    client.xadd(keys.rollouts, {STREAM_FIELD: b"\x80\x04garbage that is not a segment"})
+    client.xadd(keys.rollouts, {b"other": b"field"})
+    producer.push(2, version=-10)  # far too stale for maxPolicyLag 4
+    producer.push(4, version=1)
+
+    config = TrainerConfig(
+        network=NETWORK,
+        ppo=PPOConfig(batch_size=4 * STEPS, minibatch_size=32, epochs=1, max_policy_lag=4),
+        learner=LearnerConfig(device="cpu", threads=1, checkpoint_every_updates=1, read_block_ms=100),
+    )
+    store = open_store(f"file://{tmp_path}/ckpt", keep=3)
+    learner = Learner(config, client, keys, store)
+    learner.start()
+    assert int(client.get(keys.policy_version)) == 1  # initial weights published for the actors
+    assert decode_weights(client.get(keys.policy)).version == 1
+    learner.run(threading.Event(), max_updates=2)
+
+    assert learner.step == 2 and learner.version == 3
+    assert int(client.get(keys.policy_version)) == 3
+    published = decode_weights(client.get(keys.policy))
+    assert published.version == 3 and published.network == NETWORK
+    assert learner.counters["corrupt_entries"] == 2
+    assert learner.counters["stale_segments"] == 2
+    assert learner.counters["samples"] == 8 * STEPS
+    assert _pending(client, keys) == 0  # everything used, skipped or dropped is acknowledged
+    stats = {k.decode(): int(v) for k, v in client.hgetall(keys.stats).items()}
+    assert stats["learner_step"] == 2 and stats["learner_corrupt_entries"] == 2
+    latest = store.latest()
+    assert (latest.step, latest.policy_version) == (2, 3)
+    assert len(store.checkpoints()) >= 2
+
+
+def test_pickle_offered_as_policy_weights_is_refused(redis_server):
+    client = redis.Redis.from_url(redis_server.url)
+    keys = RunKeys("test", "pickle")
+
+    class Boom:
+        def __reduce__(self):
+            return (print, ("pickle code ran",))
+
+    client.set(keys.policy, pickle.dumps({"weights": Boom()}))
+    with pytest.raises(UnsafeWeightsError, match="pickle"):
+        decode_weights(client.get(keys.policy))
+    buffer = io.BytesIO()
+    torch.save({"w": torch.zeros(2)}, buffer)
+    client.set(keys.policy, buffer.getvalue())
+    with pytest.raises(UnsafeWeightsError, match="torch.save"):
+        decode_weights(client.get(keys.policy))
+    client.set(keys.policy, b"\x10\x00\x00\x00\x00\x00\x00\x00{not safetensors}")
+    with pytest.raises(UnsafeWeightsError, match="safetensors"):
+        decode_weights(client.get(keys.policy))
+
+
+def _spec(tmp_path: Path) -> Path:
+    path = tmp_path / "run.yaml"
+    path.write_text("""
+apiVersion: tolaria.dev/v1alpha1
+kind: TrainingRun
+metadata: {name: sigterm, namespace: test}
+spec:
+  decks: [red_aggro, white_weenie]
+  learner:
+    gpus: 0
+    network: {preset: small, dModel: 16, ffDim: 32}
+    ppo: {batchSize: 64, minibatchSize: 32, epochs: 1, maxPolicyLag: 1000}
+  checkpoints: {uri: "s3://tolaria/runs/sigterm", everyUpdates: 1000, everyMinutes: 60, keep: 3}
+""")
+    return path
+
+
+def _start_learner(
+    spec: Path, redis_url: str, env: dict[str, str], log: Path
+) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tolaria.cli",
+            "learner",
+            "--spec",
+            str(spec),
+            "--redis",
+            redis_url,
+            "--metrics-port",
+            str(port),
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+        env=env,
+    )
+    return proc, port
+
+
+def _wait(condition, timeout: float, what: str, proc: subprocess.Popen, log: Path):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        if proc.poll() is not None:
+            pytest.fail(f"learner exited with {proc.returncode} while waiting for {what}:\n{log.read_text()}")
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}:\n{log.read_text()}")
+
+
+def test_sigterm_checkpoints_and_restart_resumes(redis_server, s3_server, tmp_path):
+    import os
+
+    env = {**os.environ, **s3_server.env}
+    client = redis.Redis.from_url(redis_server.url)
+    keys = RunKeys("test", "sigterm")
+    producer = Producer(client, keys, seed=1)
+    spec, log = _spec(tmp_path), tmp_path / "learner1.log"
+    proc, port = _start_learner(spec, redis_server.url, env, log)
+    try:
+        _wait(lambda: client.get(keys.policy_version), 60, "initial weights", proc, log)
+        producer.push(12)  # 3 updates of 64 samples
+        _wait(lambda: int(client.get(keys.policy_version)) >= 4, 120, "three updates", proc, log)
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        assert (
+            "tolaria_learner_policy_version 4.0" in metrics
+            and "tolaria_learner_checkpoint_age_seconds" in metrics
+        )
+        held = producer.push(3)  # 48 samples: fewer than a batch, read but not used
+        _wait(lambda: _pending(client, keys) == 3, 30, "the partial batch to be read", proc, log)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    step, version = 3, int(client.get(keys.policy_version))
+    assert version == 4
+    latest = open_store("s3://tolaria/runs/sigterm").latest()
+    assert latest is not None and (latest.step, latest.policy_version) == (step, version)
+    assert _pending(client, keys) == 3  # the unused entries stay unacknowledged
+
+    log2 = tmp_path / "learner2.log"
+    proc, _ = _start_learner(spec, redis_server.url, env, log2)
+    try:
+        _wait(lambda: "resumed from" in log2.read_text(), 60, "resume", proc, log2)
+        assert re.search(rf"resumed from .*: step {step}, version {version}\b", log2.read_text())
+        producer.push(1)  # 48 pending + 16 new = one batch
+        _wait(lambda: int(client.get(keys.policy_version)) == version + 1, 120, "the next update", proc, log2)
+        _wait(lambda: _pending(client, keys) == 0, 30, "acknowledgement", proc, log2)
+        stats = {k.decode(): int(v) for k, v in client.hgetall(keys.stats).items()}
+        assert stats["learner_step"] == step + 1
+        assert stats["learner_samples"] == (12 + 4) * STEPS  # the re-read entries were used
+        assert held[0] not in [
+            e[0] for e in client.xpending_range(keys.rollouts, LEARNER_GROUP, "-", "+", 10)
+        ]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert open_store("s3://tolaria/runs/sigterm").latest().step == step + 1

@@ -1,0 +1,161 @@
+"""`tolaria learner`: train the policy with PPO from the run's rollout stream.
+
+Configuration: the TrainingRun spec file (`--spec`, as mounted from a ConfigMap) gives the
+network, PPO hyperparameters and checkpoint policy; flags and environment variables give the
+process-level settings. SIGTERM (or SIGINT) checkpoints at once and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import signal
+import socket
+import threading
+
+from tolaria.keys import RunKeys
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(name, default)
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--spec",
+        default=_env("TOLARIA_SPEC"),
+        help="TrainingRun YAML (env TOLARIA_SPEC); without it, the defaults of every field",
+    )
+    parser.add_argument(
+        "--redis",
+        default=_env("TOLARIA_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        help="Redis URL (env TOLARIA_REDIS_URL)",
+    )
+    parser.add_argument(
+        "--run-namespace",
+        default=_env("TOLARIA_RUN_NAMESPACE"),
+        help="run namespace (env TOLARIA_RUN_NAMESPACE; default: the spec's, else 'default')",
+    )
+    parser.add_argument(
+        "--run-name",
+        default=_env("TOLARIA_RUN_NAME"),
+        help="run name (env TOLARIA_RUN_NAME; default: the spec's metadata.name)",
+    )
+    parser.add_argument(
+        "--checkpoint-uri",
+        default=_env("TOLARIA_CHECKPOINT_URI"),
+        help="file://dir or s3://bucket/prefix (env TOLARIA_CHECKPOINT_URI; default: the spec's); "
+        "'none' disables checkpoints",
+    )
+    parser.add_argument(
+        "--s3-endpoint",
+        default=_env("TOLARIA_S3_ENDPOINT"),
+        help="endpoint of an S3-compatible store (env TOLARIA_S3_ENDPOINT)",
+    )
+    parser.add_argument(
+        "--consumer",
+        default=_env("TOLARIA_LEARNER_CONSUMER", "learner"),
+        help="consumer name in the 'learners' group; keep it stable across restarts",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(_env("TOLARIA_METRICS_PORT", "9090")),
+        help="Prometheus port (env TOLARIA_METRICS_PORT); 0 disables",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=int(_env("TOLARIA_THREADS", "2")),
+        help="torch CPU threads (env TOLARIA_THREADS)",
+    )
+    parser.add_argument("--device", default=_env("TOLARIA_DEVICE", "auto"), help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--batch-size", type=int, help="samples per PPO update (overrides the spec)")
+    parser.add_argument("--minibatch-size", type=int, help="samples per gradient step (overrides the spec)")
+    parser.add_argument(
+        "--checkpoint-every-updates", type=int, help="overrides spec.checkpoints.everyUpdates"
+    )
+    parser.add_argument(
+        "--checkpoint-every-minutes", type=float, help="overrides spec.checkpoints.everyMinutes"
+    )
+    parser.add_argument(
+        "--max-updates", type=int, default=0, help="stop after N updates (0: run until SIGTERM)"
+    )
+    parser.add_argument("--log-level", default=_env("TOLARIA_LOG_LEVEL", "INFO"))
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    log = logging.getLogger("tolaria.learner")
+    # imported here so that `tolaria --help` never pays for torch
+    import redis
+    import torch
+
+    from tolaria.spec import load_trainingrun
+    from tolaria.trainer.checkpoint import open_store
+    from tolaria.trainer.config import LearnerConfig, TrainerConfig, trainer_config_from_spec
+    from tolaria.trainer.learner import Learner
+    from tolaria.trainer.metrics import LearnerMetrics
+
+    namespace, name = args.run_namespace, args.run_name
+    if args.spec:
+        run_spec = load_trainingrun(args.spec)
+        namespace = namespace or run_spec.namespace
+        name = name or run_spec.name
+        config = trainer_config_from_spec(run_spec.spec, threads=args.threads, device=args.device)
+        uri = args.checkpoint_uri or run_spec.spec.checkpoints.uri
+    else:
+        config = TrainerConfig(learner=LearnerConfig(threads=args.threads, device=args.device))
+        uri = args.checkpoint_uri or "file://checkpoints"
+    if not name:
+        log.error("no run name: pass --run-name (or TOLARIA_RUN_NAME) or --spec")
+        return 2
+    ppo_overrides = {
+        k: v
+        for k, v in (("batch_size", args.batch_size), ("minibatch_size", args.minibatch_size))
+        if v is not None
+    }
+    learner_overrides = {
+        k: v
+        for k, v in (
+            ("checkpoint_every_updates", args.checkpoint_every_updates),
+            ("checkpoint_every_minutes", args.checkpoint_every_minutes),
+        )
+        if v is not None
+    }
+    config = dataclasses.replace(
+        config,
+        ppo=dataclasses.replace(config.ppo, **ppo_overrides),
+        learner=dataclasses.replace(config.learner, **learner_overrides),
+    )
+    torch.set_num_threads(max(1, config.learner.threads))
+
+    store = (
+        None
+        if uri == "none"
+        else open_store(uri, keep=config.learner.keep_checkpoints, endpoint_url=args.s3_endpoint)
+    )
+    keys = RunKeys(namespace or "default", name)
+    client = redis.Redis.from_url(args.redis, socket_timeout=30, health_check_interval=10)
+    metrics = LearnerMetrics()
+    metrics.serve(args.metrics_port)
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame) -> None:
+        log.info("signal %s: checkpointing and stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    learner = Learner(
+        config, client, keys, store, consumer=args.consumer or socket.gethostname(), metrics=metrics
+    )
+    learner.start()
+    learner.run(stop, max_updates=args.max_updates)
+    log.info("stopped at step %d, policy version %d", learner.step, learner.version)
+    return 0

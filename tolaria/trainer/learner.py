@@ -1,0 +1,320 @@
+"""The learner process: rollout stream -> PPO updates -> published weights and checkpoints.
+
+Delivery: the learners' consumer group reads `...:rollouts` at least once. Entries are
+acknowledged only after the update that used them (or at once when they are corrupt, trimmed
+away, or too stale to use), so a learner that dies re-reads what it had not used: on start it
+first claims entries other (dead) consumers left pending for a while, then re-reads its own
+pending entries from ID 0, and only then asks for new ones (`>`).
+
+Versions: `...:policy:version` only grows. Each update publishes the weights and the new version
+in one MULTI/EXEC guarded by WATCH, with version = max(learner's, Redis's) + 1. A learner
+restored from a checkpoint whose version Redis already holds publishes nothing until its next
+update, so it continues at the same step and version.
+
+Checkpoints: every `checkpoint_every_updates` updates, every `checkpoint_every_minutes` minutes
+(when something changed), and at once on stop (SIGTERM).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import redis
+import torch
+
+from tolaria.keys import LEARNER_GROUP, RunKeys
+from tolaria.rollouts import STREAM_FIELD, Segment, SegmentError, decode_segment
+from tolaria.trainer.checkpoint import Checkpoint, CheckpointStore
+from tolaria.trainer.config import TrainerConfig
+from tolaria.trainer.encoding import Encoder, EncodingError
+from tolaria.trainer.metrics import LearnerMetrics
+from tolaria.trainer.policy import PolicyNetwork
+from tolaria.trainer.ppo import PPOTrainer, build_batch, policy_lag
+from tolaria.trainer.weights import encode_weights
+
+log = logging.getLogger(__name__)
+
+COUNTERS = ("samples", "segments", "stale_segments", "corrupt_entries", "trimmed_entries")
+CLAIM_IDLE_MS = 30_000
+
+
+@dataclass
+class _Held:
+    ids: list[bytes] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
+    samples: int = 0
+
+
+class Learner:
+    def __init__(
+        self,
+        config: TrainerConfig,
+        client: redis.Redis,
+        keys: RunKeys,
+        store: CheckpointStore | None,
+        consumer: str = "learner",
+        metrics: LearnerMetrics | None = None,
+    ):
+        self.config = config
+        self.redis = client
+        self.keys = keys
+        self.store = store
+        self.consumer = consumer
+        self.metrics = metrics or LearnerMetrics()
+        torch.manual_seed(config.learner.seed)
+        self.encoder = Encoder(config.network)
+        self.trainer = PPOTrainer(
+            PolicyNetwork(config.network), config.ppo, config.learner, seed=config.learner.seed
+        )
+        self.step = 0
+        self.version = 0
+        self.counters: dict[str, float] = dict.fromkeys(COUNTERS, 0.0)
+        self.last_stats: dict[str, float] = {}
+        self._held = _Held()
+        self._dtypes = self.encoder.dtypes()
+        self._last_checkpoint_step = -1
+        self._last_checkpoint_time = time.monotonic()
+        self._last_depth_check = 0.0
+
+    # ---- start-up -------------------------------------------------------------------------
+    def start(self) -> None:
+        self._restore()
+        self._ensure_group()
+        self._claim_abandoned()
+        current = int(self.redis.get(self.keys.policy_version) or 0)
+        if current != self.version or not self.redis.exists(self.keys.policy):
+            self._publish()
+        self.metrics.policy_version.set(self.version)
+        log.info("learner %s at step %d, policy version %d", self.consumer, self.step, self.version)
+
+    def _restore(self) -> None:
+        if self.store is None:
+            return
+        checkpoint = self.store.latest()
+        if checkpoint is None:
+            log.info("no checkpoint in %s: starting fresh", self.store.uri)
+            return
+        saved_network = checkpoint.config.get("network")
+        if saved_network != self.config.to_dict()["network"]:
+            raise ValueError(
+                f"checkpoint {checkpoint.name} was trained with network {saved_network}, "
+                f"the spec asks for {self.config.to_dict()['network']}"
+            )
+        self.trainer.model.load_state_dict(checkpoint.model_state)
+        if checkpoint.optimizer_state is not None:
+            self.trainer.optimizer.load_state_dict(checkpoint.optimizer_state)
+        if checkpoint.scheduler_state is not None:
+            self.trainer.scheduler.load_state_dict(checkpoint.scheduler_state)
+        self.step, self.version = checkpoint.step, checkpoint.policy_version
+        self.counters.update(checkpoint.counters)
+        self._last_checkpoint_step = self.step
+        self.metrics.checkpoint_written(checkpoint.created_at)
+        log.info(
+            "resumed from %s/%s: step %d, version %d",
+            self.store.uri,
+            checkpoint.name,
+            self.step,
+            self.version,
+        )
+
+    def _ensure_group(self) -> None:
+        try:
+            self.redis.xgroup_create(self.keys.rollouts, LEARNER_GROUP, id="0", mkstream=True)
+        except redis.ResponseError as e:
+            if "BUSYGROUP" not in str(e):
+                raise
+
+    def _claim_abandoned(self) -> None:
+        """Entries a previous learner (another consumer name) read but never acknowledged."""
+        cursor = "0-0"
+        while True:
+            reply = self.redis.xautoclaim(
+                self.keys.rollouts, LEARNER_GROUP, self.consumer, CLAIM_IDLE_MS, start_id=cursor, count=1000
+            )
+            cursor = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+            if cursor in ("0-0", "0"):
+                return
+
+    # ---- main loop ------------------------------------------------------------------------
+    def run(self, stop: threading.Event, max_updates: int = 0) -> None:
+        """Consume and train until `stop` is set (or `max_updates` updates), then checkpoint."""
+        cfg = self.config.learner
+        pending_cursor: str | None = "0"  # first our own unacknowledged entries, then new ones
+        updates_this_run = 0
+        try:
+            while not stop.is_set() and not (max_updates and updates_this_run >= max_updates):
+                stream_id = pending_cursor or ">"
+                try:
+                    reply = self.redis.xreadgroup(
+                        LEARNER_GROUP,
+                        self.consumer,
+                        {self.keys.rollouts: stream_id},
+                        count=cfg.read_count,
+                        block=None if pending_cursor else cfg.read_block_ms,
+                    )
+                except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as e:
+                    # Redis restarting (or restarted empty: NOGROUP): wait, then carry on
+                    log.warning("reading %s failed (%s); retrying", self.keys.rollouts, e)
+                    stop.wait(1.0)
+                    self._reconnect()
+                    continue
+                entries = reply[0][1] if reply else []
+                if pending_cursor is not None:
+                    if not entries:
+                        pending_cursor = None
+                    else:
+                        pending_cursor = entries[-1][0].decode()
+                for entry_id, fields in entries:
+                    self._take(entry_id, fields)
+                while self._held.samples >= self.config.ppo.batch_size and not (
+                    max_updates and updates_this_run >= max_updates
+                ):
+                    self._update()
+                    updates_this_run += 1
+                self._maybe_checkpoint()
+                self._observe_queue()
+        finally:
+            self.checkpoint()
+
+    def _reconnect(self) -> None:
+        try:
+            self._ensure_group()
+            if not self.redis.exists(self.keys.policy):
+                self._publish()
+        except (redis.ConnectionError, redis.TimeoutError) as e:
+            log.warning("redis still unavailable: %s", e)
+
+    def _take(self, entry_id: bytes, fields: dict[bytes, bytes] | None) -> None:
+        if not fields:  # trimmed from the stream (MAXLEN) while pending
+            self.counters["trimmed_entries"] += 1
+            self.redis.xack(self.keys.rollouts, LEARNER_GROUP, entry_id)
+            return
+        try:
+            data = fields.get(STREAM_FIELD)
+            if data is None:
+                raise SegmentError(f"entry has no {STREAM_FIELD.decode()!r} field (fields: {sorted(fields)})")
+            segment = decode_segment(data, self._dtypes, self.encoder.shape)
+            self.encoder.validate(segment.observations)
+        except (SegmentError, EncodingError) as e:
+            self.counters["corrupt_entries"] += 1
+            self.metrics.corrupt_entries.inc()
+            log.warning("skipping corrupt rollout entry %s: %s", entry_id.decode(), e)
+            self.redis.xack(self.keys.rollouts, LEARNER_GROUP, entry_id)
+            return
+        if policy_lag(segment, self.version) > self.config.ppo.max_policy_lag:
+            self.counters["stale_segments"] += 1
+            self.metrics.stale_segments.inc()
+            self.redis.xack(self.keys.rollouts, LEARNER_GROUP, entry_id)
+            return
+        self._held.ids.append(entry_id)
+        self._held.segments.append(segment)
+        self._held.samples += segment.steps
+
+    def _update(self) -> None:
+        # the oldest segments that make up one batch; the rest wait for the next update
+        held, rest = _Held(), _Held()
+        for entry_id, segment in zip(self._held.ids, self._held.segments, strict=True):
+            target = held if held.samples < self.config.ppo.batch_size else rest
+            target.ids.append(entry_id)
+            target.segments.append(segment)
+            target.samples += segment.steps
+        self._held = rest
+        batch = build_batch(held.segments, self.config.ppo)
+        lags = [policy_lag(s, self.version) for s in held.segments]
+        stats = self.trainer.update(batch)
+        self.step += 1
+        self.counters["samples"] += len(batch)
+        self.counters["segments"] += len(held.segments)
+        self._publish()
+        # acknowledged only now: the update that used them is done and its weights are out
+        self.redis.xack(self.keys.rollouts, LEARNER_GROUP, *held.ids)
+        self.last_stats = stats
+        m = self.metrics
+        m.samples.inc(len(batch))
+        m.updates.inc()
+        samples_per_second = len(batch) * self.config.ppo.epochs / max(stats["seconds"], 1e-9)
+        m.samples_per_second.set(samples_per_second)
+        for term in ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"):
+            m.loss.labels(term).set(stats[term])
+        m.policy_lag.set(float(np.mean(lags)))
+        self.redis.hset(
+            self.keys.stats,
+            mapping={
+                "learner_step": self.step,
+                "learner_policy_version": self.version,
+                **{f"learner_{k}": int(v) for k, v in self.counters.items()},
+            },
+        )
+        log.info(
+            "update %d: %d samples, %.0f samples/s, loss %.4f, entropy %.3f, kl %.4f -> version %d",
+            self.step,
+            len(batch),
+            samples_per_second,
+            stats["loss"],
+            stats["entropy"],
+            stats["approx_kl"],
+            self.version,
+        )
+
+    def _publish(self) -> None:
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(self.keys.policy_version)
+                    current = int(pipe.get(self.keys.policy_version) or 0)
+                    version = max(self.version, current) + 1
+                    data = encode_weights(self.trainer.model, self.config.network, version)
+                    pipe.multi()
+                    pipe.set(self.keys.policy, data)
+                    pipe.set(self.keys.policy_version, version)
+                    pipe.execute()
+                    break
+                except redis.WatchError:
+                    continue
+        self.version = version
+        self.metrics.policy_version.set(version)
+
+    # ---- checkpoints and observation ------------------------------------------------------
+    def _maybe_checkpoint(self) -> None:
+        cfg = self.config.learner
+        if self.store is None or self.step == self._last_checkpoint_step:
+            return
+        by_updates = cfg.checkpoint_every_updates and self.step % cfg.checkpoint_every_updates == 0
+        minutes = (time.monotonic() - self._last_checkpoint_time) / 60
+        by_time = cfg.checkpoint_every_minutes and minutes >= cfg.checkpoint_every_minutes
+        if by_updates or by_time:
+            self.checkpoint()
+
+    def checkpoint(self) -> str | None:
+        if self.store is None:
+            return None
+        checkpoint = Checkpoint(
+            step=self.step,
+            policy_version=self.version,
+            counters=dict(self.counters),
+            config=self.config.to_dict(),
+            model_state=self.trainer.model.state_dict(),
+            optimizer_state=self.trainer.optimizer.state_dict(),
+            scheduler_state=self.trainer.scheduler.state_dict(),
+        )
+        name = self.store.save(checkpoint)
+        self._last_checkpoint_step = self.step
+        self._last_checkpoint_time = time.monotonic()
+        self.metrics.checkpoint_written()
+        log.info("checkpoint %s/%s at step %d, version %d", self.store.uri, name, self.step, self.version)
+        return name
+
+    def _observe_queue(self) -> None:
+        now = time.monotonic()
+        if now - self._last_depth_check < 1.0:
+            return
+        self._last_depth_check = now
+        for group in self.redis.xinfo_groups(self.keys.rollouts):
+            if group["name"] in (LEARNER_GROUP, LEARNER_GROUP.encode()):
+                lag = group.get("lag")
+                depth = (lag if lag is not None else self.redis.xlen(self.keys.rollouts)) + group["pending"]
+                self.metrics.queue_depth.set(depth)

@@ -1,0 +1,50 @@
+"""Prometheus metrics of the learner (served on --metrics-port at /metrics)."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+
+
+class LearnerMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None):
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.samples = Counter("tolaria_learner_samples", "Samples used by PPO updates", registry=r)
+        self.updates = Counter("tolaria_learner_updates", "PPO updates", registry=r)
+        self.samples_per_second = Gauge(
+            "tolaria_learner_samples_per_second", "Samples per second of the last PPO update", registry=r
+        )
+        self.loss = Gauge("tolaria_learner_loss", "Losses of the last update", ["term"], registry=r)
+        self.policy_version = Gauge("tolaria_learner_policy_version", "Published policy version", registry=r)
+        self.queue_depth = Gauge(
+            "tolaria_learner_queue_depth",
+            "Rollout entries not yet acknowledged by the learners' group",
+            registry=r,
+        )
+        self.stale_segments = Counter(
+            "tolaria_learner_stale_segments", "Segments dropped for exceeding maxPolicyLag", registry=r
+        )
+        self.corrupt_entries = Counter(
+            "tolaria_learner_corrupt_entries",
+            "Stream entries that failed to decode (acked and skipped)",
+            registry=r,
+        )
+        self.policy_lag = Gauge(
+            "tolaria_learner_policy_lag", "Mean policy lag of the last update's segments", registry=r
+        )
+        self.checkpoint_age = Gauge(
+            "tolaria_learner_checkpoint_age_seconds",
+            "Seconds since the last checkpoint was written",
+            registry=r,
+        )
+        self._last_checkpoint = time.time()
+        self.checkpoint_age.set_function(lambda: time.time() - self._last_checkpoint)
+
+    def checkpoint_written(self, at: float | None = None) -> None:
+        self._last_checkpoint = time.time() if at is None else at
+
+    def serve(self, port: int) -> None:
+        if port:
+            start_http_server(port, registry=self.registry)
