@@ -108,7 +108,7 @@ def test_pickle_offered_as_policy_weights_is_refused(redis_server):
     buffer = io.BytesIO()
     torch.save({"w": torch.zeros(2)}, buffer)
     client.set(keys.policy, buffer.getvalue())
-    with pytest.raises(UnsafeWeightsError, match="torch.save"):
+    with pytest.raises(UnsafeWeightsError, match=r"torch\.save"):
         decode_weights(client.get(keys.policy))
     client.set(keys.policy, b"\x10\x00\x00\x00\x00\x00\x00\x00{not safetensors}")
     with pytest.raises(UnsafeWeightsError, match="safetensors"):
