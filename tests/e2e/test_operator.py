@@ -40,10 +40,11 @@ FAIL = json.dumps({"testbed.tolaria.dev/outcome": "fail"})
 class Operator:
     """`tolaria operator` as a subprocess watching one namespace."""
 
-    def __init__(self, testbed, namespace: str, log_path: Path):
+    def __init__(self, testbed, namespace: str, log_path: Path, extra_args: tuple[str, ...] = ()):
         self.testbed = testbed
         self.namespace = namespace
         self.log_path = log_path
+        self.extra_args = extra_args
         self.metrics_port = free_port()
         self.health_port = free_port()
         self.proc: subprocess.Popen | None = None
@@ -62,6 +63,7 @@ class Operator:
                     str(self.metrics_port),
                     "--health-port",
                     str(self.health_port),
+                    *self.extra_args,
                 ],
                 cwd=REPO,
                 env=self.testbed.env,
@@ -97,7 +99,7 @@ class Operator:
 
 
 @pytest.fixture(scope="module")
-def namespace(testbed) -> Iterator[str]:
+def crd(testbed) -> str:
     testbed.kubectl(
         "apply", "--server-side", "--force-conflicts", "--field-manager=tolaria-tests", "-f", str(CRD_FILE)
     )
@@ -109,6 +111,11 @@ def namespace(testbed) -> Iterator[str]:
         "the TrainingRun CRD established",
         60,
     )
+    return CRD_NAME
+
+
+@pytest.fixture(scope="module")
+def namespace(testbed, crd) -> Iterator[str]:
     name = testbed.create_namespace("operator")
     yield name
     testbed.kubectl("delete", "namespace", name, "--wait=false")
@@ -627,3 +634,85 @@ def test_fifty_runs_applied_at_once_all_reconcile(testbed, namespace, operator, 
         children = items(testbed, namespace, kind, "tolaria.dev/run")
         bulk = [c for c in children if c["metadata"]["labels"]["tolaria.dev/run"].startswith("bulk-")]
         assert len(bulk) == count * (3 if kind == "deployment" else 1)
+
+
+KOPF_PEERING_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "kopfpeerings.kopf.dev"},
+    "spec": {
+        "scope": "Namespaced",
+        "group": "kopf.dev",
+        "names": {"kind": "KopfPeering", "plural": "kopfpeerings", "singular": "kopfpeering"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+def test_two_peered_operators_one_works_the_other_takes_over(testbed, crd, tmp_path, redis_server):
+    testbed.kubectl("apply", "-f", "-", input=yaml.safe_dump(KOPF_PEERING_CRD))
+    testbed.wait_for(
+        lambda: any(
+            c["type"] == "Established" and c["status"] == "True"
+            for c in (get(testbed, "", "crd", "kopfpeerings.kopf.dev") or {})
+            .get("status", {})
+            .get("conditions", [])
+        ),
+        "the KopfPeering CRD established",
+        60,
+    )
+    namespace = testbed.create_namespace("peering")
+    peering = {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "tolaria"}}
+    apply(testbed, namespace, peering)
+    leader = Operator(testbed, namespace, tmp_path / "leader.log", ("--peering=tolaria", "--priority=200"))
+    standby = Operator(testbed, namespace, tmp_path / "standby.log", ("--peering=tolaria", "--priority=100"))
+    leader.start()
+    standby.start()
+    try:
+        # Peered operators start paused; only the one with the highest priority resumes.
+        testbed.wait_for(
+            lambda: "Resuming operations" in leader.log_path.read_text(), "the leader to work", 60
+        )
+        apply(testbed, namespace, manifest("peered", redis_server.url))
+        wait_running(testbed, namespace, "peered")
+        assert leader.metric("tolaria_operator_reconcile_duration_seconds_count") > 0
+        assert standby.metric("tolaria_operator_reconcile_duration_seconds_count") == 0
+        assert "Resuming operations" not in standby.log_path.read_text()
+        assert len(items(testbed, namespace, "deployment", "tolaria.dev/run=peered")) == 3
+
+        leader.stop()  # a clean exit withdraws it from the peering at once
+        testbed.wait_for(
+            lambda: "Resuming operations" in standby.log_path.read_text(), "the standby to resume", 60
+        )
+        testbed.kubectl("delete", "deployment", "peered-actor", "-n", namespace, "--wait=false")
+        testbed.wait_for(
+            lambda: (
+                (actor := get(testbed, namespace, "deployment", "peered-actor")) is not None
+                and not actor["metadata"].get("deletionTimestamp")
+            ),
+            "the standby repairing the run",
+            60,
+        )
+        assert standby.metric("tolaria_operator_reconcile_duration_seconds_count") > 0
+        testbed.kubectl("delete", "trainingrun", "peered", "-n", namespace, "--timeout=60s")
+    except BaseException:
+        print(f"--- leader ---\n{leader.log_tail(200)}\n--- standby ---\n{standby.log_tail(200)}")
+        raise
+    finally:
+        leader.stop()
+        standby.stop()
+        testbed.kubectl("delete", "namespace", namespace, "--wait=false")
