@@ -179,7 +179,10 @@ def declare_blockers() -> dict[str, Any]:
         "attacking_player": ME,
         "attackers": [{"card_id": 12, "name": "Goblin Guide", "power": 2, "toughness": 2, "blocked_by": []}],
     }
-    p["blockers"] = [{"index": 0, "card_id": 21, "name": "Serra Angel", "power": 4, "toughness": 4}]
+    p["blockers"] = [
+        {"index": 0, "card_id": 21, "name": "Serra Angel", "power": 4, "toughness": 4, "can_block": [0]},
+        {"index": 1, "card_id": 22, "name": "Wall of Omens", "power": 0, "toughness": 4, "can_block": []},
+    ]
     p["attackers"] = [{"index": 0, "card_id": 12, "name": "Goblin Guide", "power": 2, "toughness": 2}]
     return p
 
@@ -291,11 +294,21 @@ def legal_reply(payload: dict[str, Any], reply: str) -> bool:
         if dtype == "declare_blockers":
             pairs = [tuple(int(x) for x in p.split(":")) for p in reply.split(",")] if reply else []
             blockers = [b for b, _ in pairs]
-            return (
+            if not (
                 len(set(blockers)) == len(blockers)
                 and set(blockers) <= set(_indices(payload["blockers"]))
                 and {a for _, a in pairs} <= set(_indices(payload["attackers"]))
-            )
+            ):
+                return False
+            by_index = {int(b["index"]): b for b in payload["blockers"]}
+            if any(a not in by_index[b].get("can_block", [a]) for b, a in pairs):
+                return False
+            menace = {
+                int(a["index"])
+                for a in payload["attackers"]
+                if "menace" in [k.lower() for k in a.get("keywords", [])]
+            }
+            return all(sum(1 for _, x in pairs if x == a) != 1 for a in menace)
         if dtype == "choose_cards":
             chosen = _int_list(reply)
             return (

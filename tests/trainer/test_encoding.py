@@ -36,8 +36,8 @@ def test_shapes_and_kinds_of_every_decision_type():
     assert kinds["declare_blockers"] == KIND_PAIRS
     assert kinds["choose_action"] == kinds["confirm_action"] == kinds["announce_value"] == KIND_ONE
     offered = arrays["option_mask"].sum(1).tolist()
-    # actions 3, attackers 1, blockers 1, abilities 2, y/n x3, cards 3, entities 3 + none, 3, values 0..5
-    assert offered == [3, 1, 1, 2, 2, 2, 2, 3, 4, 3, 6]
+    # actions 3, attackers 1, blockers 2, abilities 2, y/n x3, cards 3, entities 3 + none, 3, values 0..5
+    assert offered == [3, 1, 2, 2, 2, 2, 2, 3, 4, 3, 6]
     assert (arrays["card_mask"].sum(1) == 4).all()  # Mountain, Goblin Guide, Serra Angel, Lightning Bolt
     ENCODER.validate(arrays)
 
@@ -53,7 +53,8 @@ def test_card_features_read_the_payload():
     assert blocker_card == 0 and arrays["card_name"][0, attacker_card] == name_id(
         "Goblin Guide", ENCODER.buckets
     )
-    assert arrays["target_mask"][0].tolist()[:3] == [True, True, False]
+    assert arrays["block_mask"][0, 0].tolist()[:3] == [True, True, False]
+    assert arrays["block_mask"][0, 1].tolist()[:2] == [True, False]  # can_block [] : only no block
 
 
 def test_compact_payloads_encode_like_full_ones():

@@ -98,6 +98,7 @@ def test_pairs_and_one_log_probs_by_hand():
     o, t = config.max_options, config.max_block_targets
     pairs = torch.full((2, o, t), -1e9)
     pairs[0, 0, :2] = torch.tensor([0.0, math.log(3.0)])  # no block 1/4, block 3/4
+    pairs[0, 1, 0] = 0.0  # the second blocker can block nothing: no block, surely
     one = torch.full((2, o), -1e9)
     one[1, :3] = torch.tensor([0.0, 0.0, math.log(2.0)])  # 1/4, 1/4, 1/2
     logits = {"one": one, "pairs": pairs, "subset": torch.zeros(2, o)}
@@ -121,3 +122,24 @@ def test_reply_text_refuses_actions_that_were_not_offered():
         == "0:0"
     )
     assert encoder.reply_text(P.declare_attackers(), np.zeros(encoder.max_options, dtype=np.int64)) == ""
+
+
+def test_lone_blocker_on_a_menace_attacker_becomes_no_block():
+    config = NetworkConfig.from_preset("small")
+    encoder = Encoder(config)
+    payload = P.declare_blockers()
+    payload["attackers"][0]["keywords"] = ["Menace"]
+    batch = to_tensors(encoder.encode([payload]))
+    o, t = config.max_options, config.max_block_targets
+    pairs = torch.full((1, o, t), -1e9)
+    pairs[0, 0, :2] = torch.tensor([-20.0, 20.0])  # blocker 0 all but surely blocks attacker 0
+    pairs[0, 1, 0] = 0.0
+    logits = {"one": torch.zeros(1, o), "subset": torch.zeros(1, o), "pairs": pairs}
+    from tolaria.trainer.policy import sample_actions
+
+    action = sample_actions(logits, batch)[0]
+    assert action[0] == 0 and encoder.reply_text(payload, action.numpy()) == ""
+    lone = np.zeros(o, dtype=np.int64)
+    lone[0] = 1
+    with pytest.raises(ValueError, match="menace"):
+        encoder.reply_text(payload, lone)

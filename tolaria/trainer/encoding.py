@@ -10,7 +10,8 @@ One decision becomes:
   the card slot it refers to (-1: none), `OPTION_FEATURES` numbers and a mask; for
   declare_blockers also up to `max_block_targets` targets per blocker (slot 0 = no block).
 
-Nothing reads `oracle_text`, so full and compact (`-x compact`) payloads encode identically.
+Nothing reads `oracle_text`, and the encoder remembers each card name's static fields (types,
+cost, keywords), so full and compact (`-x compact`) payloads encode identically.
 
 Truncation (the same function, `offered_options`, decides it for the encoder and for the
 reply, so the network is never offered a slot the reply cannot name):
@@ -112,7 +113,7 @@ ZONES: tuple[str, ...] = ("hand", "battlefield", "graveyard", "exile", "stack")
 
 _STATIC_FEATURES = len(CARD_TYPES) + len(KEYWORDS) + 4 + len(MANA_SYMBOLS)
 CARD_FEATURES = _STATIC_FEATURES + len(ZONES) + 8
-OPTION_FEATURES = 12 + len(MANA_SYMBOLS)
+OPTION_FEATURES = 13 + len(MANA_SYMBOLS)
 _PLAYER_FEATURES = 16
 GLOBAL_FEATURES = 2 * _PLAYER_FEATURES + 1 + len(PHASES) + 1 + 10 + len(DECISION_TYPES)
 
@@ -236,6 +237,7 @@ class OfferedOptions:
     select_max: int = 0
     required_min: int = 0  # choose_cards: the real minimum, may exceed what fits in the slots
     unoffered: list[str] = field(default_factory=list)  # choose_cards: tokens that did not fit
+    block_targets: list[list[int]] = field(default_factory=list)  # per blocker: the target slots it may take
 
     @property
     def tokens(self) -> list[str]:
@@ -245,7 +247,8 @@ class OfferedOptions:
 # option feature columns
 _OPT_PASS, _OPT_LAND, _OPT_CMC, _OPT_POWER, _OPT_TOUGH, _OPT_VALUE_FRAC, _OPT_VALUE = range(7)
 _OPT_PLAYER, _OPT_MINE, _OPT_YES, _OPT_HAS_CARD, _OPT_POSITION = range(7, 12)
-_OPT_MANA = 12
+OPTION_MENACE = 12  # of a block target: needs two or more blockers (read by the policy's sampler)
+_OPT_MANA = 13
 
 
 def _index_token(entry: Any, position: int) -> str:
@@ -254,8 +257,10 @@ def _index_token(entry: Any, position: int) -> str:
     return str(position)
 
 
-def _card_option(entry: Any, position: int, me: str | None) -> _Option:
+def _card_option(entry: Any, position: int, me: str | None, memory: StaticMemory | None = None) -> _Option:
     entry = _card_dict(entry)
+    if memory is not None:
+        entry = memory.complete(entry)
     name = str(entry.get("name") or entry.get("card") or entry.get("description") or "")
     option = _Option(
         token=_index_token(entry, position),
@@ -273,7 +278,11 @@ def _card_option(entry: Any, position: int, me: str | None) -> _Option:
 
 
 def offered_options(
-    payload: dict[str, Any], max_options: int, max_block_targets: int, me: str | None = None
+    payload: dict[str, Any],
+    max_options: int,
+    max_block_targets: int,
+    me: str | None = None,
+    memory: StaticMemory | None = None,
 ) -> OfferedOptions:
     """The options of `payload` that the network sees, with the reply token of each slot."""
     dtype = payload.get("decision_type")
@@ -318,7 +327,7 @@ def offered_options(
         kept = entities[: max_options - 1] if optional else entities[:max_options]
         options = []
         for i, entity in enumerate(kept):
-            option = _card_option(entity, i, me)
+            option = _card_option(entity, i, me, memory)
             entity = _card_dict(entity)
             is_player = entity.get("type") == "player" or (
                 entity.get("card_id") is None and entity.get("life") is not None
@@ -346,7 +355,7 @@ def offered_options(
         return OfferedOptions(KIND_SUBSET, options, select_min=0, select_max=len(options))
     if dtype == "choose_cards":
         cards = list(payload.get("cards") or [])
-        options = [_card_option(c, i, me) for i, c in enumerate(cards[:max_options])]
+        options = [_card_option(c, i, me, memory) for i, c in enumerate(cards[:max_options])]
         unoffered = [_card_option(c, i, me).token for i, c in enumerate(cards) if i >= max_options]
         required_min = max(0, min(int(_number(payload.get("min"), 0)), len(cards)))
         maximum = int(_number(payload.get("max"), len(cards)))
@@ -365,8 +374,22 @@ def offered_options(
     attackers = list(payload.get("attackers") or [])[: max_block_targets - 1]
     options = [_card_option(b, i, me) for i, b in enumerate(blockers)]
     targets = [_Option("", "no block", features={_OPT_PASS: 1.0})]
-    targets += [_card_option(a, i, me) for i, a in enumerate(attackers)]
-    return OfferedOptions(KIND_PAIRS, options, targets=targets)
+    for i, attacker in enumerate(attackers):
+        target = _card_option(attacker, i, me)
+        keywords = _card_dict(attacker).get("keywords") or ()
+        target.features[OPTION_MENACE] = float(any(str(k).lower() == "menace" for k in keywords))
+        targets.append(target)
+    slot_of_attacker = {t.token: j for j, t in enumerate(targets) if j}
+    block_targets = []
+    for blocker in blockers:
+        allowed = _card_dict(blocker).get("can_block")  # attacker indices; absent: any attacker
+        if allowed is None:
+            block_targets.append(list(range(1, len(targets))))
+        else:
+            block_targets.append(
+                sorted({slot_of_attacker[str(int(a))] for a in allowed if str(int(a)) in slot_of_attacker})
+            )
+    return OfferedOptions(KIND_PAIRS, options, targets=targets, block_targets=block_targets)
 
 
 def _players(payload: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
@@ -401,6 +424,37 @@ def _player_features(player: dict[str, Any]) -> list[float]:
     ]
 
 
+STATIC_FIELDS = ("mana_cost", "cmc", "types", "keywords")
+
+
+class StaticMemory:
+    """Static card data by card name, so that compact payloads (`-x compact`: a name's static
+    fields only at its first appearance) encode like full ones. Static data is a function of the
+    name alone, so one memory serves every game; `learn` must see each payload before `complete`."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, dict[str, Any]] = {}
+
+    def learn(self, payload: dict[str, Any]) -> None:
+        for player in (payload.get("game_state") or {}).get("players") or ():
+            if isinstance(player, dict):
+                for zone in ("hand", "battlefield", "graveyard", "exile"):
+                    for card in player.get(zone) or ():
+                        if isinstance(card, dict) and "types" in card:
+                            self.by_name[str(card.get("name"))] = {
+                                f: card[f] for f in STATIC_FIELDS if f in card
+                            }
+        for card in (*(payload.get("cards") or ()), *(payload.get("entities") or ())):
+            if isinstance(card, dict) and "types" in card:
+                self.by_name[str(card.get("name"))] = {f: card[f] for f in STATIC_FIELDS if f in card}
+
+    def complete(self, card: dict[str, Any]) -> dict[str, Any]:
+        if "types" in card:
+            return card
+        known = self.by_name.get(str(card.get("name")))
+        return card if known is None else {**known, **card}
+
+
 class Encoder:
     """Encodes batches of DECISION payloads with the slot counts of a NetworkConfig."""
 
@@ -410,6 +464,7 @@ class Encoder:
         self.max_targets = network.max_block_targets
         self.buckets = network.name_buckets
         self.shape = network.encoder_shape()  # recorded in rollout segments
+        self.memory = StaticMemory()
 
     def empty(self, batch: int) -> dict[str, np.ndarray]:
         c, o, t = self.max_cards, self.max_options, self.max_targets
@@ -426,7 +481,7 @@ class Encoder:
             "option_mask": np.zeros((batch, o), np.bool_),
             "target_card": np.full((batch, t), -1, np.int32),
             "target_feat": np.zeros((batch, t, OPTION_FEATURES), np.float32),
-            "target_mask": np.zeros((batch, t), np.bool_),
+            "block_mask": np.zeros((batch, o, t), np.bool_),
             "select_min": np.zeros(batch, np.int32),
             "select_max": np.zeros(batch, np.int32),
         }
@@ -469,8 +524,9 @@ class Encoder:
         if (offered[one] < 1).any():
             raise EncodingError("a one-of-N decision offers no option")
         pairs = arrays["kind"] == KIND_PAIRS
-        if not arrays["target_mask"][pairs, 0].all():
-            raise EncodingError("a declare_blockers decision lacks the no-block target")
+        no_block = arrays["block_mask"][:, :, 0]
+        if (no_block[pairs] != arrays["option_mask"][pairs]).any():
+            raise EncodingError("a declare_blockers decision lacks the no-block target of an offered blocker")
 
     def encode(self, payloads: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
         """Batch of payloads -> dict of arrays with a leading batch dimension."""
@@ -490,7 +546,8 @@ class Encoder:
     def options(self, payload: dict[str, Any]) -> OfferedOptions:
         me, players = _players(payload)
         my_name = players[me].get("name") if players else None
-        return offered_options(payload, self.max_options, self.max_targets, my_name)
+        self.memory.learn(payload)
+        return offered_options(payload, self.max_options, self.max_targets, my_name, self.memory)
 
     def reply_text(self, payload: dict[str, Any], action: Sequence[int] | np.ndarray) -> str:
         """The protocol reply for `action` (a row of the policy's actions) to `payload`.
@@ -518,12 +575,16 @@ class Encoder:
                 )
             chosen += offered.unoffered[: max(0, offered.required_min - len(chosen))]
             return ",".join(chosen)
-        pairs = []
-        for blocker, target in zip(offered.options, action, strict=False):
-            if not 0 <= target < len(offered.targets):
-                raise ValueError(f"block target slot {target} not offered ({len(offered.targets)} targets)")
+        pairs, blockers_of = [], dict.fromkeys(range(1, len(offered.targets)), 0)
+        for i, (blocker, target) in enumerate(zip(offered.options, action, strict=False)):
+            if target and target not in offered.block_targets[i]:
+                raise ValueError(f"blocker slot {i} may not take block target slot {target}")
             if target:
                 pairs.append(f"{blocker.token}:{offered.targets[target].token}")
+                blockers_of[target] += 1
+        for target, count in blockers_of.items():
+            if count == 1 and offered.targets[target].features.get(OPTION_MENACE):
+                raise ValueError(f"block target slot {target} has menace and only one blocker")
         if any(action[n:]):
             raise ValueError(f"block action {action} names blockers beyond the {n} offered")
         return ",".join(pairs)
@@ -562,7 +623,8 @@ class Encoder:
         dtype = payload.get("decision_type")
         me, players = _players(payload)
         my_name = players[me].get("name") if players else None
-        offered = offered_options(payload, self.max_options, self.max_targets, my_name)
+        self.memory.learn(payload)
+        offered = offered_options(payload, self.max_options, self.max_targets, my_name, self.memory)
         state = payload.get("game_state") or {}
         combat = state.get("combat") or {}
         attacking, blocking = set(), set()
@@ -578,7 +640,7 @@ class Encoder:
         for card, zone, mine in self._cards(payload, me, players):
             if slot >= self.max_cards:
                 break
-            card = _card_dict(card)
+            card = self.memory.complete(_card_dict(card))
             card_id = card.get("id", card.get("card_id"))
             if card_id is not None and card_id not in slot_of:
                 slot_of[card_id] = slot
@@ -612,7 +674,9 @@ class Encoder:
         if offered.kind == KIND_PAIRS:
             for j, target in enumerate(offered.targets):
                 self._fill_option(target, j, slot_of, None, out["target_card"][row], out["target_feat"][row])
-            out["target_mask"][row, : len(offered.targets)] = True
+            for i, allowed in enumerate(offered.block_targets):
+                out["block_mask"][row, i, 0] = True
+                out["block_mask"][row, i, allowed] = True
         out["decision_type"][row] = DECISION_INDEX[dtype]
         out["kind"][row] = offered.kind
         out["select_min"][row] = offered.select_min

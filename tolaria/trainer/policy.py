@@ -13,8 +13,9 @@ Inputs are the arrays of `tolaria.trainer.encoding.Encoder` as tensors (`to_tens
   * KIND_SUBSET (declare_attackers, choose_cards): an independent yes/no per option, conditioned
     on min <= count <= max (a conditional Bernoulli: exact log-probability through a dynamic
     programme over counts, exact sampling through the suffix table of the same programme);
-  * KIND_PAIRS (declare_blockers): per blocker a categorical over its targets (no block or one
-    of the attackers), scored as a dot product of blocker and target vectors.
+  * KIND_PAIRS (declare_blockers): per blocker a categorical over its legal targets (no block or
+    an attacker it `can_block`), scored as a dot product of blocker and target vectors; a lone
+    blocker on a menace attacker is turned into no block after sampling.
 
 An action is an int64 vector of `max_options` entries: KIND_ONE keeps the chosen slot in entry 0;
 KIND_SUBSET holds 0/1 per option; KIND_PAIRS holds the target slot per blocker (0 = no block).
@@ -40,6 +41,7 @@ from tolaria.trainer.encoding import (
     KIND_PAIRS,
     KIND_SUBSET,
     OPTION_FEATURES,
+    OPTION_MENACE,
 )
 
 MASKED = -1e9  # finite, so that rows of another kind never produce NaN through torch.where
@@ -128,7 +130,7 @@ class PolicyNetwork(nn.Module):
         subset = self.subset_head(options).squeeze(-1).float()
         query, key = self.blocker_query(options), self.target_key(targets)
         pairs = (query @ key.transpose(1, 2)).float() / math.sqrt(query.shape[-1])
-        pairs = pairs.masked_fill(~batch["target_mask"].unsqueeze(1), MASKED)
+        pairs = pairs.masked_fill(~batch["block_mask"], MASKED)
         value = self.value_head(z).squeeze(-1).float()
         return {"one": one, "subset": subset, "pairs": pairs}, value
 
@@ -221,7 +223,7 @@ def sample_actions(
     else:
         one = torch.distributions.Categorical(logits=logits["one"]).sample()
         pairs = torch.distributions.Categorical(logits=logits["pairs"]).sample()
-    pairs = pairs * option_mask
+    pairs = _drop_lone_menace_blocks(pairs * option_mask, batch["target_feat"][..., OPTION_MENACE] > 0.5)
 
     p = _subset_probabilities(logits["subset"], option_mask)
     low, high = batch["select_min"].long(), batch["select_max"].long()
@@ -243,6 +245,15 @@ def sample_actions(
     actions = torch.where((kind == KIND_SUBSET).unsqueeze(1), subset, actions)
     actions = torch.where((kind == KIND_PAIRS).unsqueeze(1), pairs, actions)
     return actions
+
+
+def _drop_lone_menace_blocks(pairs: torch.Tensor, menace: torch.Tensor) -> torch.Tensor:
+    """A menace attacker needs two or more blockers: a lone blocker on one is turned into no block.
+    (The action is recorded after this, so actor and learner score the same action.)"""
+    counts = F.one_hot(pairs, menace.shape[1]).sum(1)  # [B, T]: blockers per target slot
+    lone = menace & (counts == 1)
+    lone[:, 0] = False
+    return torch.where(torch.gather(lone, 1, pairs), torch.zeros_like(pairs), pairs)
 
 
 def action_log_probs(
@@ -268,8 +279,7 @@ def action_log_probs(
     targets = actions.clamp(0, pair_logp.shape[-1] - 1).unsqueeze(-1)
     pair_lp = (pair_logp.gather(2, targets).squeeze(-1) * option_mask).sum(-1)
     pair_ent = (
-        -(pair_logp.exp() * pair_logp).masked_fill(~batch["target_mask"].unsqueeze(1), 0.0).sum(-1)
-        * option_mask
+        -(pair_logp.exp() * pair_logp).masked_fill(~batch["block_mask"], 0.0).sum(-1) * option_mask
     ).sum(-1)
 
     log_prob = torch.where(

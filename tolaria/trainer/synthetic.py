@@ -261,9 +261,13 @@ class PayloadFactory:
                     "name": c["name"],
                     "power": c.get("power"),
                     "toughness": c.get("toughness"),
+                    "can_block": sorted(rng.sample(range(len(attackers)), rng.randint(0, len(attackers)))),
                 }
                 for i, c in enumerate(blockers)
             ]
+            if rng.random() < 0.3:  # Forge's payloads carry no can_block: any attacker
+                for blocker in payload["blockers"]:
+                    del blocker["can_block"]
             payload["attackers"] = [
                 {
                     "index": i,
@@ -271,6 +275,7 @@ class PayloadFactory:
                     "name": c["name"],
                     "power": c.get("power"),
                     "toughness": c.get("toughness"),
+                    "keywords": ["Menace"] if rng.random() < 0.3 else [],
                 }
                 for i, c in enumerate(attackers)
             ]
