@@ -716,3 +716,50 @@ def test_two_peered_operators_one_works_the_other_takes_over(testbed, crd, tmp_p
         leader.stop()
         standby.stop()
         testbed.kubectl("delete", "namespace", namespace, "--wait=false")
+
+
+def test_example_trainingrun_creates_every_child(testbed, namespace, operator, report):
+    body = yaml.safe_load((REPO / "examples" / "trainingrun.yaml").read_text())
+    body["metadata"]["annotations"] = {POD_ANNOTATIONS_ANNOTATION: KEEP_RUNNING}
+    apply(testbed, namespace, body)
+    name = body["metadata"]["name"]
+    expected = {
+        ("configmap", "config"),
+        ("service", "daemon"),
+        ("deployment", "daemon"),
+        ("deployment", "actor"),
+        ("job", "learner"),
+        ("deployment", "evaluator"),
+        ("deployment", "redis"),
+        ("service", "redis"),
+    }
+    testbed.wait_for(
+        lambda: all(
+            get(testbed, namespace, kind, f"{name}-{suffix}") is not None for kind, suffix in expected
+        ),
+        "every child of the example",
+        60,
+    )
+    testbed.wait_for(
+        lambda: (
+            (pods := items(testbed, namespace, "pods", f"tolaria.dev/run={name}"))
+            and len(pods) >= 6
+            and all(p["status"].get("phase") == "Running" for p in pods)
+        ),
+        "the example's pods Running",
+        60,
+    )
+    learner = next(
+        p
+        for p in items(testbed, namespace, "pods", f"tolaria.dev/run={name}")
+        if p["metadata"]["labels"]["tolaria.dev/component"] == "learner"
+    )
+    assert learner["spec"]["nodeName"] == testbed.gpu_node
+    # The managed Redis is only reachable inside a cluster's DNS, which the operator here lacks.
+    testbed.wait_for(
+        lambda: condition(testbed, namespace, name, "Degraded").get("reason") == "RedisUnavailable",
+        "Degraded: the managed Redis cannot be reached from outside the cluster",
+        30,
+    )
+    assert f"{name}-redis.{namespace}.svc:6379" in condition(testbed, namespace, name, "Degraded")["message"]
+    assert replicas(testbed, namespace, f"{name}-daemon") == 4  # the example's fallbackReplicas
