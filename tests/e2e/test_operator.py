@@ -370,6 +370,13 @@ def test_spec_change_rolls_only_the_components_that_read_it(
     )
     assert events(testbed, namespace, "roll", "ReplacingLearner")
 
+    # A component the spec no longer asks for goes away.
+    patch_spec(testbed, namespace, "roll", {"evaluation": {"enabled": False}})
+    testbed.wait_for(
+        lambda: get(testbed, namespace, "deployment", "roll-evaluator") is None, "evaluator removed", 30
+    )
+    assert events(testbed, namespace, "roll", "RemovedChild")
+
 
 def test_suspend_and_resume(testbed, namespace, operator, redis_server, report):
     apply(testbed, namespace, manifest("pause", redis_server.url))

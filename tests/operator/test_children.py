@@ -297,3 +297,15 @@ def test_evaluator_only_when_evaluation_is_enabled_and_stopped_with_the_run():
     stopped = by_kind(build.desired_children(make_run(), 0, 0, stopped=True))
     assert stopped[("Deployment", "r1-evaluator")]["spec"]["replicas"] == 0
     assert stopped[("Job", "r1-learner")]["spec"]["suspend"] is True
+
+
+def test_learner_template_hash_tracks_the_immutable_template_only():
+    def template_hash(run, suspend=False):
+        return build.learner_job(run, suspend)["metadata"]["annotations"][build.TEMPLATE_HASH_ANNOTATION]
+
+    base = make_run()
+    assert template_hash(base) == template_hash(base, suspend=True)  # suspend is mutable: no replacement
+    assert template_hash(base) == template_hash(make_run({"daemons": {"image": "d:2"}}))
+    assert template_hash(base) != template_hash(make_run({"learner": {"image": "t:2"}}))
+    annotated = make_run(annotations={build.POD_ANNOTATIONS_ANNOTATION: '{"a.b/c": "d"}'})
+    assert template_hash(base) != template_hash(annotated)

@@ -36,6 +36,7 @@ from tolaria.spec import API_VERSION, KIND, ResourceRequirements, TrainingRun
 RUN_LABEL = "tolaria.dev/run"
 COMPONENT_LABEL = "tolaria.dev/component"
 CONFIG_HASH_ANNOTATION = "tolaria.dev/config-hash"
+TEMPLATE_HASH_ANNOTATION = "tolaria.dev/template-hash"
 # On the TrainingRun: a JSON object of annotations added to every pod of the run (for
 # example a service mesh or scheduler setting); not part of the spec's training semantics.
 POD_ANNOTATIONS_ANNOTATION = "tolaria.dev/pod-annotations"
@@ -177,9 +178,13 @@ def _sections(run: TrainingRun, component: str) -> dict[str, Any]:
     raise ValueError(f"unknown component {component!r}; expected one of {', '.join(COMPONENTS)}")
 
 
-def config_hash(run: TrainingRun, component: str) -> str:
-    canonical = json.dumps(_sections(run, component), sort_keys=True, separators=(",", ":"))
+def _digest(value: Any) -> str:
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def config_hash(run: TrainingRun, component: str) -> str:
+    return _digest(_sections(run, component))
 
 
 def extra_pod_annotations(run: TrainingRun) -> dict[str, str]:
@@ -441,10 +446,14 @@ def learner_job(run: TrainingRun, suspend: bool) -> dict[str, Any]:
         pod_spec["nodeSelector"] = dict(spec.node_selector)
     if spec.tolerations:
         pod_spec["tolerations"] = [t.to_wire() for t in spec.tolerations]
+    template = {"metadata": _pod_metadata(run, "learner"), "spec": pod_spec}
+    metadata = _metadata(run, child_name(run, "learner"), "learner")
+    # The template of a Job is immutable: this hash on the Job tells when it must be replaced.
+    metadata["annotations"] = {TEMPLATE_HASH_ANNOTATION: _digest(template)}
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": _metadata(run, child_name(run, "learner"), "learner"),
+        "metadata": metadata,
         "spec": {
             "backoffLimit": spec.max_restarts,
             "suspend": suspend,
@@ -454,7 +463,7 @@ def learner_job(run: TrainingRun, suspend: bool) -> dict[str, Any]:
                     {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
                 ]
             },
-            "template": {"metadata": _pod_metadata(run, "learner"), "spec": pod_spec},
+            "template": template,
         },
     }
 

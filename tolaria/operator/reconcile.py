@@ -267,6 +267,19 @@ class RunLoop:
                 self.metrics.errors.labels("apply").inc()
                 log.warning("%s/%s: applying %s %s failed: %s", self.namespace, self.name, kind, name, e)
                 problem = problem or ("ApplyFailed", f"{kind} {name}: {e.message or e.reason}")
+        wanted = {(m["kind"], m["metadata"]["name"]) for m in manifests}
+        for (kind, name), child in live.items():
+            if (kind, name) in wanted or child["metadata"].get("deletionTimestamp"):
+                continue
+            if not controlled_by(child, run.metadata.uid):
+                continue  # labelled like ours, but someone else's
+            try:
+                await asyncio.to_thread(self.kube.delete, child["apiVersion"], kind, self.namespace, name)
+            except KubeError as e:
+                self.metrics.errors.labels("apply").inc()
+                problem = problem or ("DeleteFailed", f"{kind} {name}: {e.message or e.reason}")
+                continue
+            self.emit(body, "Normal", "RemovedChild", f"{kind} {name} is no longer part of the spec")
         return problem
 
     async def _apply(self, manifest: dict[str, Any]) -> None:
@@ -288,10 +301,8 @@ class RunLoop:
         learner = LearnerObservation.from_job(current)
         if learner.terminating or learner.complete or learner.failed_condition is not None:
             return  # finished Jobs are kept as they are, for their logs and conditions
-        wanted_hash = manifest["spec"]["template"]["metadata"]["annotations"][build.CONFIG_HASH_ANNOTATION]
-        live_hash = ((current["spec"]["template"].get("metadata") or {}).get("annotations") or {}).get(
-            build.CONFIG_HASH_ANNOTATION
-        )
+        wanted_hash = manifest["metadata"]["annotations"][build.TEMPLATE_HASH_ANNOTATION]
+        live_hash = (current["metadata"].get("annotations") or {}).get(build.TEMPLATE_HASH_ANNOTATION)
         if live_hash != wanted_hash and not ended:
             # A Job's pod template is immutable: replace the Job. Foreground deletion keeps the
             # Job until its pod has exited (SIGTERM: the learner checkpoints), so two learners
@@ -348,6 +359,13 @@ class RunLoop:
         kind = "Warning" if status.phase == "Failed" else "Normal"
         text = message or f"phase {before or 'none'} -> {status.phase}"
         self.emit(body, kind, f"Run{status.phase}", text)
+
+
+def controlled_by(child: dict[str, Any], uid: str | None) -> bool:
+    return any(
+        ref.get("controller") and ref.get("uid") == uid
+        for ref in child["metadata"].get("ownerReferences") or []
+    )
 
 
 def run_ref(run: TrainingRun) -> dict[str, Any]:
