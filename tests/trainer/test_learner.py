@@ -226,3 +226,40 @@ def test_sigterm_checkpoints_and_restart_resumes(redis_server, s3_server, tmp_pa
             proc.kill()
             proc.wait()
     assert open_store("s3://tolaria/runs/sigterm").latest().step == step + 1
+
+
+def test_learner_survives_a_redis_restart(redis_server, tmp_path):
+    client = redis.Redis.from_url(redis_server.url)
+    keys = RunKeys("test", "restart")
+    config = TrainerConfig(
+        network=NETWORK,
+        ppo=PPOConfig(batch_size=4 * STEPS, minibatch_size=32, epochs=1),
+        learner=LearnerConfig(device="cpu", threads=1, read_block_ms=100),
+    )
+    learner = Learner(config, client, keys, open_store(f"file://{tmp_path}/ckpt"))
+    learner.start()
+    stop = threading.Event()
+    thread = threading.Thread(target=learner.run, args=(stop, 2), daemon=True)
+    thread.start()
+    try:
+        producer = Producer(client, keys, seed=3)
+        producer.push(4)
+        deadline = time.monotonic() + 60
+        while learner.step < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert learner.step == 1 and int(client.get(keys.policy_version)) == 2
+
+        redis_server.stop()  # no persistence: it comes back empty
+        time.sleep(1.5)
+        redis_server.start()
+        deadline = time.monotonic() + 60
+        while not client.exists(keys.policy) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert int(client.get(keys.policy_version)) == 3  # republished, and versions still only grow
+        producer.push(4)
+        thread.join(timeout=120)
+        assert not thread.is_alive()
+        assert learner.step == 2 and int(client.get(keys.policy_version)) == 4
+    finally:
+        stop.set()
+        thread.join(timeout=30)

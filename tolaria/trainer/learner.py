@@ -4,7 +4,10 @@ Delivery: the learners' consumer group reads `...:rollouts` at least once. Entri
 acknowledged only after the update that used them (or at once when they are corrupt, trimmed
 away, or too stale to use), so a learner that dies re-reads what it had not used: on start it
 first claims entries other (dead) consumers left pending for a while, then re-reads its own
-pending entries from ID 0, and only then asks for new ones (`>`).
+pending entries from ID 0, and only then asks for new ones (`>`). When Redis fails (restart,
+failover) the learner waits, recreates the group and its published weights if Redis came back
+empty, and re-reads its pending entries: delivery is at least once, so an update that trained
+but could not publish may see some of its entries again.
 
 Versions: `...:policy:version` only grows. Each update publishes the weights and the new version
 in one MULTI/EXEC guarded by WATCH, with version = max(learner's, Redis's) + 1. A learner
@@ -79,6 +82,8 @@ class Learner:
         self._last_checkpoint_step = -1
         self._last_checkpoint_time = time.monotonic()
         self._last_depth_check = 0.0
+        self._pending_cursor: str | None = "0"
+        self._updates_this_run = 0
 
     # ---- start-up -------------------------------------------------------------------------
     def start(self) -> None:
@@ -142,43 +147,48 @@ class Learner:
     # ---- main loop ------------------------------------------------------------------------
     def run(self, stop: threading.Event, max_updates: int = 0) -> None:
         """Consume and train until `stop` is set (or `max_updates` updates), then checkpoint."""
-        cfg = self.config.learner
-        pending_cursor: str | None = "0"  # first our own unacknowledged entries, then new ones
-        updates_this_run = 0
+        self._pending_cursor = "0"  # first our own unacknowledged entries, then new ones
+        self._updates_this_run = 0
         try:
-            while not stop.is_set() and not (max_updates and updates_this_run >= max_updates):
-                stream_id = pending_cursor or ">"
+            while not stop.is_set() and not (max_updates and self._updates_this_run >= max_updates):
                 try:
-                    reply = self.redis.xreadgroup(
-                        LEARNER_GROUP,
-                        self.consumer,
-                        {self.keys.rollouts: stream_id},
-                        count=cfg.read_count,
-                        block=None if pending_cursor else cfg.read_block_ms,
-                    )
+                    self._iteration(max_updates)
                 except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as e:
-                    # Redis restarting (or restarted empty: NOGROUP): wait, then carry on
-                    log.warning("reading %s failed (%s); retrying", self.keys.rollouts, e)
+                    if isinstance(e, redis.ResponseError) and "NOGROUP" not in str(e):
+                        raise
+                    # Redis restarting, or back empty (NOGROUP): wait, recreate what is needed,
+                    # and re-read our pending entries, which may not all have been acknowledged
+                    log.warning("redis failed (%s); retrying", e)
                     stop.wait(1.0)
                     self._reconnect()
-                    continue
-                entries = reply[0][1] if reply else []
-                if pending_cursor is not None:
-                    if not entries:
-                        pending_cursor = None
-                    else:
-                        pending_cursor = entries[-1][0].decode()
-                for entry_id, fields in entries:
-                    self._take(entry_id, fields)
-                while self._held.samples >= self.config.ppo.batch_size and not (
-                    max_updates and updates_this_run >= max_updates
-                ):
-                    self._update()
-                    updates_this_run += 1
-                self._maybe_checkpoint()
-                self._observe_queue()
+                    self._pending_cursor = "0"
         finally:
             self.checkpoint()
+
+    def _iteration(self, max_updates: int) -> None:
+        cfg = self.config.learner
+        reading_pending = self._pending_cursor is not None
+        reply = self.redis.xreadgroup(
+            LEARNER_GROUP,
+            self.consumer,
+            {self.keys.rollouts: self._pending_cursor or ">"},
+            count=cfg.read_count,
+            block=None if reading_pending else cfg.read_block_ms,
+        )
+        entries = reply[0][1] if reply else []
+        if reading_pending:
+            self._pending_cursor = entries[-1][0].decode() if entries else None
+        held_ids = set(self._held.ids)
+        for entry_id, fields in entries:
+            if entry_id not in held_ids:  # a re-read after a Redis failure
+                self._take(entry_id, fields)
+        while self._held.samples >= self.config.ppo.batch_size and not (
+            max_updates and self._updates_this_run >= max_updates
+        ):
+            self._update()
+            self._updates_this_run += 1
+        self._maybe_checkpoint()
+        self._observe_queue()
 
     def _reconnect(self) -> None:
         try:
