@@ -46,3 +46,10 @@ def test_priority_needs_peering():
 def test_ports_are_checked():
     with pytest.raises(SystemExit, match="--metrics-port must be a TCP port"):
         cli.run(parse("-A", "--metrics-port=70000"))
+
+
+def test_missing_credentials_are_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+    with pytest.raises(SystemExit, match="no Kubernetes credentials"):
+        cli.run(parse("-A", "--metrics-port=0", "--health-port=0"))

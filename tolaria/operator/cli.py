@@ -82,15 +82,22 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     # Imported here: `tolaria` subcommands do not pay for kopf and the Kubernetes client.
     import kopf
+    from kubernetes.config import ConfigException
 
     from tolaria.operator import handlers
     from tolaria.operator.kube import Kube, load_api_client
     from tolaria.operator.metrics import OperatorMetrics
 
+    try:
+        api_client = load_api_client()
+    except ConfigException as e:
+        raise SystemExit(
+            f"tolaria operator: no Kubernetes credentials (in-cluster or $KUBECONFIG): {e}"
+        ) from None
     metrics = OperatorMetrics()
     if args.metrics_port:
         metrics.serve(args.metrics_port)
-    context = handlers.OperatorContext(kube=Kube(load_api_client()), metrics=metrics)
+    context = handlers.OperatorContext(kube=Kube(api_client), metrics=metrics)
     peered = args.peering is not None
     priority = args.priority if args.priority is not None else random.randint(1, 2**31 - 1)
     pod = os.environ.get("POD_NAME")

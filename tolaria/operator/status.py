@@ -3,7 +3,8 @@
 Phases: Pending (children starting, the learner has not run yet), Running, Suspended,
 Succeeded (a stop criterion was met, or the learner finished by itself) and Failed (the
 learner Job failed more than maxRestarts times). Succeeded and Failed are final: once
-reached they are kept whatever happens to the children afterwards.
+reached they are kept whatever happens to the children afterwards. maxWallClock counts from
+startTime (the first time the run was Running), time spent suspended included.
 
 Every condition type is always present, so `kubectl wait --for=condition=X=false` works as
 well as `=true`, and each carries a CamelCase reason.
