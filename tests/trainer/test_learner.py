@@ -83,6 +83,8 @@ def test_learner_trains_publishes_checkpoints_and_skips_bad_entries(redis_server
     assert int(client.get(keys.policy_version)) == 3
     published = decode_weights(client.get(keys.policy))
     assert published.version == 3 and published.network == NETWORK
+    for name, tensor in published.model().state_dict().items():
+        assert torch.equal(tensor, learner.trainer.model.state_dict()[name])
     assert learner.counters["corrupt_entries"] == 2
     assert learner.counters["stale_segments"] == 2
     assert learner.counters["samples"] == 8 * STEPS

@@ -198,7 +198,37 @@ def _card_dict(card: Any) -> dict[str, Any]:
     return card if isinstance(card, dict) else {"name": str(card)}
 
 
+_ROW_CACHE: dict[tuple, np.ndarray] = {}
+_ROW_CACHE_LIMIT = 1 << 16
+
+
 def _static_row(card: dict[str, Any]) -> np.ndarray:
+    """The static features of a card, cached on the raw fields they come from."""
+    types, keywords = card.get("types"), card.get("keywords")
+    key = (
+        card.get("name"),
+        tuple(types) if isinstance(types, list) else types,
+        tuple(keywords) if isinstance(keywords, list) else keywords,
+        card.get("power"),
+        card.get("toughness"),
+        card.get("cmc"),
+        card.get("mana_cost"),
+        card.get("is_creature"),
+        card.get("is_land"),
+    )
+    try:
+        return _ROW_CACHE[key]
+    except KeyError:
+        pass
+    except TypeError:  # unhashable odd values: compute without caching
+        return _compute_static_row(card)
+    if len(_ROW_CACHE) >= _ROW_CACHE_LIMIT:
+        _ROW_CACHE.clear()
+    row = _ROW_CACHE[key] = _compute_static_row(card)
+    return row
+
+
+def _compute_static_row(card: dict[str, Any]) -> np.ndarray:
     keywords = tuple(sorted(str(k).lower() for k in card.get("keywords") or ()))
     types = _as_words(card.get("types"))
     if card.get("is_creature"):
@@ -635,32 +665,36 @@ class Encoder:
                     blocking.add(b.get("card_id", b.get("id")) if isinstance(b, dict) else b)
 
         slot_of: dict[Any, int] = {}
-        names, feats = out["card_name"][row], out["card_feat"][row]
-        slot = 0
+        names, statics, dynamics = [], [], []
         for card, zone, mine in self._cards(payload, me, players):
-            if slot >= self.max_cards:
+            if len(names) >= self.max_cards:
                 break
             card = self.memory.complete(_card_dict(card))
             card_id = card.get("id", card.get("card_id"))
             if card_id is not None and card_id not in slot_of:
-                slot_of[card_id] = slot
-            names[slot] = name_id(str(card.get("name") or ""), self.buckets)
-            f = feats[slot]
-            f[:_STATIC_FEATURES] = _static_row(card)
-            base = _STATIC_FEATURES
-            f[base + ZONES.index(zone)] = 1.0
-            base += len(ZONES)
-            f[base : base + 8] = (
-                float(mine),
-                float(bool(card.get("tapped"))),
-                float(bool(card.get("summoning_sick"))),
-                _number(card.get("damage")) / 10.0,
-                _number(card.get("loyalty")) / 10.0,
-                _counter_total(card.get("counters")) / 10.0,
-                float(card_id is not None and card_id in attacking),
-                float(card_id is not None and card_id in blocking),
+                slot_of[card_id] = len(names)
+            names.append(name_id(str(card.get("name") or ""), self.buckets))
+            statics.append(_static_row(card))
+            zone_hot = [0.0] * len(ZONES)
+            zone_hot[ZONES.index(zone)] = 1.0
+            dynamics.append(
+                (
+                    *zone_hot,
+                    float(mine),
+                    float(bool(card.get("tapped"))),
+                    float(bool(card.get("summoning_sick"))),
+                    _number(card.get("damage")) / 10.0,
+                    _number(card.get("loyalty")) / 10.0,
+                    _counter_total(card.get("counters")) / 10.0,
+                    float(card_id is not None and card_id in attacking),
+                    float(card_id is not None and card_id in blocking),
+                )
             )
-            slot += 1
+        slot = len(names)
+        if slot:
+            out["card_name"][row, :slot] = names
+            out["card_feat"][row, :slot, :_STATIC_FEATURES] = np.stack(statics)
+            out["card_feat"][row, :slot, _STATIC_FEATURES:] = dynamics
         out["card_mask"][row, :slot] = True
 
         opt_names, opt_cards, opt_feats = (

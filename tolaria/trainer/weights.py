@@ -16,6 +16,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from tolaria.trainer.config import NetworkConfig
+from tolaria.trainer.policy import PolicyNetwork
 
 _META_KEY = "tolaria_policy"
 _PICKLE_PROTOCOL_BYTE = 0x80
@@ -31,6 +32,12 @@ class PolicyWeights:
     version: int
     network: NetworkConfig
     state_dict: dict[str, torch.Tensor]
+
+    def model(self, device: torch.device | str = "cpu") -> PolicyNetwork:
+        """A network of the published shape holding these weights, in eval mode."""
+        network = PolicyNetwork(self.network)
+        network.load_state_dict(self.state_dict)
+        return network.to(device).eval()
 
 
 def encode_weights(model: torch.nn.Module, network: NetworkConfig, version: int) -> bytes:
