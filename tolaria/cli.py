@@ -27,7 +27,9 @@ SUBCOMMANDS: tuple[tuple[str, str, str], ...] = (
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="tolaria", description="Tolaria: RL for Magic: The Gathering agents.")
+    parser = argparse.ArgumentParser(
+        prog="tolaria", description="Tolaria: RL for Magic: The Gathering agents."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chosen = argv[0] if argv else None
     for name, module, help_text in SUBCOMMANDS:
