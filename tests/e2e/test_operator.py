@@ -762,11 +762,15 @@ def test_example_trainingrun_creates_every_child(testbed, namespace, operator, r
         if p["metadata"]["labels"]["tolaria.dev/component"] == "learner"
     )
     assert learner["spec"]["nodeName"] == testbed.gpu_node
-    # The managed Redis is only reachable inside a cluster's DNS, which the operator here lacks.
+    # The managed Redis is only reachable inside a cluster's DNS, which the operator here lacks,
+    # and the checkpoint credentials Secret does not exist: both named in the Degraded message.
     testbed.wait_for(
-        lambda: condition(testbed, namespace, name, "Degraded").get("reason") == "RedisUnavailable",
+        lambda: "cannot read Redis" in condition(testbed, namespace, name, "Degraded").get("message", ""),
         "Degraded: the managed Redis cannot be reached from outside the cluster",
         30,
     )
-    assert f"{name}-redis.{namespace}.svc:6379" in condition(testbed, namespace, name, "Degraded")["message"]
+    degraded = condition(testbed, namespace, name, "Degraded")
+    assert (degraded["status"], degraded["reason"]) == ("True", "SecretMissing")
+    assert f"{name}-redis.{namespace}.svc:6379" in degraded["message"]
+    assert "Secret s3-credentials (spec.checkpoints.credentialsSecret) does not exist" in degraded["message"]
     assert replicas(testbed, namespace, f"{name}-daemon") == 4  # the example's fallbackReplicas

@@ -77,6 +77,7 @@ class RunLoop:
         self.redis_target: tuple[str, str | None] | None = None
         self.last_tick: float | None = None
         self.daemons: int | None = None
+        self.missing_secret: str | None = None
 
     async def close(self) -> None:
         if self.redis is not None:
@@ -121,6 +122,7 @@ class RunLoop:
         elif tick:
             self.last_tick = mono
             await self._sample(run, mono)
+            self.missing_secret = await self._missing_secret(run)
 
         outcome = run_outcome(previous, spec, learner, self.sample, now)
         stopped = outcome.phase is not None or spec.suspend
@@ -130,6 +132,8 @@ class RunLoop:
         problem = await self._apply_children(
             run, body, live, desired, actors, stopped, outcome.phase is not None
         )
+        if self.missing_secret is not None and not stopped:
+            problem = problem or ("SecretMissing", self.missing_secret)
 
         daemon = live.get(("Deployment", build.child_name(run, "daemon"))) or {}
         actor = live.get(("Deployment", build.child_name(run, "actor"))) or {}
@@ -190,6 +194,24 @@ class RunLoop:
             self.redis_target = (url, password)
             self.previous_sample = self.sample = None
         return self.redis
+
+    async def _missing_secret(self, run: TrainingRun) -> str | None:
+        """Which referenced Secret pods would fail to start without, as a message; None if all exist."""
+        references = []
+        if run.spec.redis.password_secret is not None:
+            references.append((run.spec.redis.password_secret.name, "spec.redis.passwordSecret"))
+        if run.spec.checkpoints.credentials_secret is not None:
+            references.append((run.spec.checkpoints.credentials_secret, "spec.checkpoints.credentialsSecret"))
+        for name, field in references:
+            try:
+                found = await asyncio.to_thread(self.kube.get, "v1", "Secret", self.namespace, name)
+            except KubeError as e:
+                return f"cannot read Secret {name} ({field}): {e.message or e.reason}"
+            if found is None:
+                return (
+                    f"Secret {name} ({field}) does not exist in namespace {self.namespace}; pods cannot start"
+                )
+        return None
 
     # -- the daemon pool
 
