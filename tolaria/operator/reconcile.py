@@ -153,6 +153,8 @@ class RunLoop:
         self.metrics.daemons_desired.labels(self.namespace, self.name).set(desired)
         if self.sample is not None:
             self.metrics.queue_depth.labels(self.namespace, self.name).set(self.sample.queue_depth)
+        if terminal:
+            return interval  # nothing is sampled any more; child events still wake the loop
         elapsed = self.clock() - (self.last_tick if self.last_tick is not None else mono)
         return max(0.0, interval - elapsed)
 
@@ -168,7 +170,7 @@ class RunLoop:
             self.redis_error = str(e)
             if not was_unavailable:
                 log.warning("%s/%s: %s", self.namespace, self.name, e)
-                self.emit(run_ref(run), "Warning", "RedisUnavailable", f"{e}; holding the daemon pool size")
+                self.emit(run_ref(run), "Warning", "RedisUnavailable", f"{e}; autoscaling paused")
             return
         self.previous_sample, self.sample = self.sample, sample
         if was_unavailable:
