@@ -163,6 +163,89 @@ def test_blocked_attacker_whose_blocker_is_gone_deals_no_damage_without_trample(
     assert lions.zone == "graveyard" and t.opp.life == 20
 
 
+COMBAT_STEPS = [
+    "COMBAT_BEGIN",
+    "COMBAT_DECLARE_ATTACKERS",
+    "COMBAT_DECLARE_BLOCKERS",
+    "COMBAT_DAMAGE",
+    "COMBAT_END",
+]
+
+
+def _priority_steps(t: Table) -> list[tuple[str, int]]:
+    """Pass everything until the second main phase; the (step, seat) of every priority offered."""
+    seen = []
+    while t.game.phase != "MAIN2":
+        d = t.decision
+        if d.type == "choose_action":
+            seen.append((t.game.phase, d.seat))
+        t.answer("0" if d.type == "declare_attackers" else "")
+    return seen
+
+
+def test_every_combat_step_gives_both_players_priority():
+    t = Table(library="Mountain")
+    t.battlefield(0, "Savannah Lions", "Mountain")
+    t.hand(0, "Lightning Bolt")
+    t.battlefield(1, "Mountain")
+    t.hand(1, "Shock")
+    t.start()
+    t.pass_until("MAIN1", seat=0)
+    t.answer("")
+    steps = [s for s in _priority_steps(t) if s[0].startswith("COMBAT")]
+    assert steps == [(step, seat) for step in COMBAT_STEPS for seat in (0, 1)]
+    assert t.opp.life == 18
+
+
+def test_a_creature_killed_at_the_beginning_of_combat_cannot_attack():
+    t = Table(library="Mountain")
+    lions = t.battlefield(0, "Savannah Lions")[0]
+    t.battlefield(1, "Mountain")
+    t.hand(1, "Shock")
+    t.start()
+    t.pass_until("COMBAT_BEGIN", seat=1)
+    t.act("Cast Shock")
+    t.target(lions)
+    t.resolve()
+    assert lions.zone == "graveyard"
+    t.pass_until("MAIN2", seat=1)
+    assert t.opp.life == 20
+
+
+def test_without_attackers_blockers_and_damage_steps_are_skipped_but_end_of_combat_is_not():
+    t = Table(library="Mountain")
+    t.battlefield(0, "Savannah Lions", "Mountain")
+    t.hand(0, "Lightning Bolt")
+    t.start()
+    t.pass_until("MAIN1", seat=0)
+    t.answer("")
+    seen = []
+    while t.game.phase != "MAIN2":
+        d = t.decision
+        if d.type == "choose_action":
+            seen.append(t.game.phase)
+        t.answer("")  # declares no attackers
+    assert seen == ["COMBAT_BEGIN", "COMBAT_DECLARE_ATTACKERS", "COMBAT_END"]
+
+
+def test_a_creature_shot_after_combat_damage_dies_with_that_damage():
+    t = Table(library="Mountain")
+    t.battlefield(0, "Centaur Courser", "Mountain")
+    t.hand(0, "Shock")
+    spider = t.battlefield(1, "Giant Spider")[0]
+    t.start()
+    t.pass_until("COMBAT_DECLARE_ATTACKERS", type="declare_attackers")
+    t.answer("0")
+    t.pass_until("COMBAT_DECLARE_BLOCKERS", seat=1, type="declare_blockers")
+    t.answer("0:0")
+    t.pass_until("COMBAT_DAMAGE", seat=0)
+    assert spider.damage == 3
+    t.act("Cast Shock")
+    t.target(spider)
+    t.resolve()
+    assert spider.zone == "graveyard"
+
+
 # -- the stack ----------------------------------------------------------------------------
 
 

@@ -187,6 +187,7 @@ class CardDef:
         "cost",
         "effects",
         "is_creature",
+        "is_instant",
         "is_instant_or_sorcery",
         "is_land",
         "is_legendary",
@@ -217,7 +218,8 @@ class CardDef:
         self.mana_value = self.cost.mana_value
         self.is_creature = "Creature" in self.types
         self.is_land = "Land" in self.types
-        self.is_instant_or_sorcery = "Instant" in self.types or "Sorcery" in self.types
+        self.is_instant = "Instant" in self.types
+        self.is_instant_or_sorcery = self.is_instant or "Sorcery" in self.types
         self.is_permanent = not self.is_instant_or_sorcery
         self.is_legendary = "Legendary" in self.supertypes
         line = " ".join([*self.supertypes, *self.types])

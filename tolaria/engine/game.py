@@ -239,8 +239,11 @@ class Game:
     def _priority(self) -> Flow:
         p = self.active
         passes = 0
+        changed = True  # a pass changes nothing, so only actions and resolutions need a settle
         while True:
-            yield from self._settle()
+            if changed:
+                yield from self._settle()
+                changed = False
             self.priority = p
             actions = self.legal_actions(p)
             action = None
@@ -262,6 +265,7 @@ class Game:
             else:
                 yield from self._perform(p, action)
                 passes = 0
+            changed = True
 
     def _settle(self) -> Flow:
         """State-based actions, then pending triggers onto the stack, until nothing changes."""
@@ -822,10 +826,11 @@ class Game:
     def legal_actions(self, p: Player) -> list[Action]:
         """The non-pass actions `p` could take with priority now (one per distinct card)."""
         sorcery_ok = p is self.active and not self.stack and self.phase in (MAIN1, MAIN2)
-        playable = [c for c in p.exile if c.playable_until >= self.turn]
+        playable = [c for c in p.exile if c.playable_until >= self.turn] if p.exile else []
         if not sorcery_ok:
-            candidates = [c for c in p.hand if "Instant" in c.cdef.types]
-            candidates += [c for c in playable if "Instant" in c.cdef.types]
+            candidates = [c for c in p.hand if c.cdef.is_instant]
+            if playable:
+                candidates += [c for c in playable if c.cdef.is_instant]
             if not candidates:
                 return []
         else:
@@ -844,7 +849,7 @@ class Game:
                 if sorcery_ok and p.lands_played < 1:
                     actions.append(Action("land", card, None, f"Play {card.name}{where}"))
                 continue
-            if not sorcery_ok and "Instant" not in cdef.types:
+            if not sorcery_ok and not cdef.is_instant:
                 continue
             cost = self.spell_cost(card, p)
             if can_pay(cost, avail) and self._has_targets(card):
@@ -944,24 +949,26 @@ class Game:
         return not self.protected_from(a, b)
 
     def _combat(self) -> Flow:
+        """The combat phase (506-511): every step gives both players priority; without attackers
+        the declare blockers and combat damage steps are skipped (508.8)."""
         ap, dp = self.active, self.active.opponent
-        candidates = [c for c in ap.battlefield if self.can_attack(c)]
-        if not candidates:
-            return
+        self.phase = "COMBAT_BEGIN"
+        yield from self._priority()
         self.phase = "COMBAT_DECLARE_ATTACKERS"
-        chosen = yield from self._ask(
-            Decision(
-                self,
-                ap.seat,
-                "declare_attackers",
-                "Declare attackers",
-                candidates,
-                purpose="attack",
-                context=[dp],
+        candidates = [c for c in ap.battlefield if self.can_attack(c)]
+        chosen = ()
+        if candidates:
+            chosen = yield from self._ask(
+                Decision(
+                    self,
+                    ap.seat,
+                    "declare_attackers",
+                    "Declare attackers",
+                    candidates,
+                    purpose="attack",
+                    context=[dp],
+                )
             )
-        )
-        if not chosen:
-            return
         self.attackers = list(chosen)
         self.blockers_of = {c.id: [] for c in chosen}
         self.blocked = set()
@@ -974,22 +981,24 @@ class Game:
                 if t.on == "attacks":
                     self.pending_triggers.append((c, t, dp))
         yield from self._priority()
-        if self.attackers:
+        if chosen:
             self.phase = "COMBAT_DECLARE_BLOCKERS"
-            yield from self._declare_blockers(dp)
+            if self.attackers:
+                yield from self._declare_blockers(dp)
             yield from self._priority()
-        fighters = self.attackers + [b for bl in self.blockers_of.values() for b in bl]
-        if any(c.has("first_strike") or c.has("double_strike") for c in fighters):
-            self.phase = "COMBAT_FIRST_STRIKE_DAMAGE"
-            self._combat_damage(first=True, split=True)
+            fighters = self.attackers + [b for bl in self.blockers_of.values() for b in bl]
+            if any(c.has("first_strike") or c.has("double_strike") for c in fighters):
+                self.phase = "COMBAT_FIRST_STRIKE_DAMAGE"
+                self._combat_damage(first=True, split=True)
+                yield from self._priority()
+                self.phase = "COMBAT_DAMAGE"
+                self._combat_damage(first=False, split=True)
+            else:
+                self.phase = "COMBAT_DAMAGE"
+                self._combat_damage(first=False, split=False)
             yield from self._priority()
-            self.phase = "COMBAT_DAMAGE"
-            self._combat_damage(first=False, split=True)
-        else:
-            self.phase = "COMBAT_DAMAGE"
-            self._combat_damage(first=False, split=False)
-        yield from self._settle()
         self.phase = "COMBAT_END"
+        yield from self._priority()
         for c in self.attackers:
             c.attacking = False
         for bl in self.blockers_of.values():
