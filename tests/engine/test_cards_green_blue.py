@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.helpers import POOL, Table
+from tolaria.engine import ReplyError
 
 
 def main_phase(t: Table, active: int = 0) -> None:
@@ -278,3 +279,141 @@ def test_man_o_war_returns_a_creature_to_its_owners_hand():
     t.target(tusker)  # Man-o'-War itself is a legal target too
     t.pass_all()
     assert tusker.zone == "hand" and tusker in t.opp.hand
+
+
+# -- X costs: Stroke of Genius -----------------------------------------------------------------
+
+
+def test_stroke_of_genius_announces_x_up_to_the_mana_available_and_draws_x():
+    t = Table(library="Island")
+    t.battlefield(0, *["Island"] * 6)
+    t.hand(0, "Stroke of Genius")
+    main_phase(t)
+    t.act("Cast Stroke of Genius")
+    d = t.expect("announce_value", 0)
+    assert (d.min, d.max) == (0, 3)  # six Islands: {2}{U} and three for X
+    payload = d.payload()
+    assert (payload["ability"], payload["announce"], payload["min"], payload["max"]) == (
+        "Stroke of Genius",
+        "X",
+        0,
+        3,
+    )
+    t.answer("2")
+    assert t.game.mana_value(t.game.stack[-1].card) == 5  # X counts on the stack
+    hand = len(t.me.hand)
+    t.target("Alice")
+    assert sum(c.tapped for c in t.me.battlefield) == 5  # X=2 plus {2}{U}
+    t.resolve()
+    assert len(t.me.hand) == hand + 2
+    stroke = t.me.graveyard[0]
+    assert stroke.name == "Stroke of Genius" and t.game.mana_value(stroke) == 3  # X is 0 elsewhere
+
+
+def test_stroke_of_genius_can_make_the_opponent_draw_and_x_zero_needs_no_announcement():
+    t = Table(library="Island")
+    t.battlefield(0, *["Island"] * 3)
+    t.hand(0, "Stroke of Genius")
+    t.battlefield(1, "Island")
+    t.hand(1, "Opt")  # Bob gets priority again after the resolution
+    main_phase(t)
+    t.act("Cast Stroke of Genius")
+    t.target("Bob")  # nothing left for X: no announce_value decision
+    t.resolve()
+    assert len(t.opp.hand) == 1 and t.me.graveyard[0].name == "Stroke of Genius"
+
+
+def test_thalia_tax_lowers_the_largest_x():
+    t = Table(library="Island")
+    t.battlefield(0, *["Island"] * 6)
+    t.battlefield(1, "Thalia, Guardian of Thraben")
+    t.hand(0, "Stroke of Genius")
+    main_phase(t)
+    t.act("Cast Stroke of Genius")
+    assert t.expect("announce_value", 0).max == 2
+    t.answer("2")
+    t.target("Alice")
+    assert all(c.tapped for c in t.me.battlefield)
+
+
+def test_eidolon_sees_the_announced_x():
+    for x, hurt in ((0, 2), (1, 0)):
+        t = Table(library="Island")
+        t.battlefield(0, *["Island"] * 4)
+        t.battlefield(1, "Eidolon of the Great Revel")
+        t.hand(0, "Stroke of Genius")
+        main_phase(t)
+        t.act("Cast Stroke of Genius")
+        t.answer(str(x))
+        t.target("Alice")
+        t.resolve()
+        assert t.me.life == 20 - hurt, f"X={x}"
+
+
+def test_announce_value_replies():
+    t = Table(library="Island")
+    t.battlefield(0, *["Island"] * 5)
+    t.hand(0, "Stroke of Genius")
+    main_phase(t)
+    t.act("Cast Stroke of Genius")
+    d = t.expect("announce_value", 0)
+    assert d.parse(" 2 ") == 2 and d.default() == 0
+    for bad in ("3", "-1", "x", ""):
+        with pytest.raises(ReplyError):
+            d.parse(bad)
+
+
+# -- "until your next turn": Inaction Injunction ----------------------------------------------
+
+
+def test_inaction_injunction_detains_until_the_casters_next_turn_and_draws():
+    t = Table(library="Island")
+    t.battlefield(0, "Island", "Island", "Centaur Courser")
+    elves = t.battlefield(1, "Llanowar Elves")[0]
+    tusker = t.battlefield(1, "Kalonian Tusker")[0]
+    t.hand(1, "Giant Growth")  # Bob's only way to use the Elves' mana
+    t.hand(0, "Inaction Injunction")
+    main_phase(t)
+    assert t.has_action("Cast Inaction Injunction")
+    t.act("Cast Inaction Injunction")
+    t.target(tusker)
+    t.resolve()
+    assert tusker.detained_by is t.me and len(t.me.hand) == 1  # the drawn card
+    assert (
+        t.decision.payload()["game_state"]["players"][1]["battlefield"][1]["detained_until_turn_of"]
+        == "Alice"
+    )
+    # Alice attacks: the detained Tusker cannot block, the Elves can
+    t.pass_until("COMBAT_DECLARE_ATTACKERS", type="declare_attackers")
+    t.answer("0")
+    d = t.pass_until("COMBAT_DECLARE_BLOCKERS", seat=1, type="declare_blockers")
+    assert d.options == [elves]
+    t.answer("")
+    t.pass_until("MAIN2", seat=1)
+    assert t.opp.life == 17
+    # Bob's turn: only the Elves may attack
+    d = t.pass_until("COMBAT_DECLARE_ATTACKERS", seat=1, type="declare_attackers", turn=2)
+    assert d.options == [elves]
+    assert elves in t.game.mana_sources(t.opp)
+    elves.detained_by = t.me  # a detained mana creature's mana ability can't be activated
+    assert elves not in t.game.mana_sources(t.opp)
+    t.answer("")
+    # Alice's next turn begins: the detention is over, before her untap step ends
+    t.pass_until("MAIN1", seat=0, turn=3)
+    assert tusker.detained_by is None and elves.detained_by is None
+    t.pass_until("COMBAT_DECLARE_ATTACKERS", type="declare_attackers", turn=3)
+    t.answer("0")
+    d = t.pass_until("COMBAT_DECLARE_BLOCKERS", seat=1, type="declare_blockers", turn=3)
+    assert set(d.options) == {elves, tusker}
+
+
+def test_inaction_injunction_targets_only_an_opponents_creature():
+    t = Table(library="Island")
+    t.battlefield(0, "Island", "Island", "Centaur Courser")
+    injunction = t.hand(0, "Inaction Injunction")[0]
+    assert t.game.legal_actions(t.me) == []  # Alice's own creature is no target
+    tusker = t.battlefield(1, "Kalonian Tusker")[0]
+    t.game.active = t.me
+    t.game.phase = "MAIN1"
+    assert [a.card for a in t.game.legal_actions(t.me)] == [injunction]
+    assert t.game.target_candidates("creature_an_opponent_controls", injunction) == [tusker]

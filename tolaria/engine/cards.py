@@ -4,7 +4,7 @@ Each file under tolaria/engine/cards/ holds `[[card]]` tables. Adding a card who
 exist is a data change. Every key is checked: an unknown key, effect, trigger or static is a
 CardDataError naming the file, the card and the key.
 
-A card: name, cost ("{1}{W}", hybrid "{G/W}"), types (with "Legendary"/"Basic"), subtypes,
+A card: name, cost ("{1}{W}", hybrid "{G/W}", "{X}" announced on casting: amount = "X"), types (with "Legendary"/"Basic"), subtypes,
 power/toughness, keywords (KEYWORDS), protection (PROTECTIONS), text (the oracle text), mana
 (the colour a "{T}: Add" ability makes), targets (TARGET_KINDS, in order) and effects (a list of
 {op = ..., params} from EFFECT_KEYS, `target = i` naming a target, `player = ...` a PLAYER_REFS
@@ -50,6 +50,7 @@ TARGET_KINDS = {
     "creature",
     "player",
     "creature_of_target_player",  # "target creature that player controls" (the previous target)
+    "creature_an_opponent_controls",
     "spell",
     "creature_spell",
     "noncreature_spell",
@@ -59,7 +60,7 @@ TARGET_KINDS = {
 EFFECT_KEYS: dict[str, set[str]] = {
     "damage": {"amount", "target", "player", "landfall_amount"},
     "gain_life": {"amount", "target", "player"},
-    "draw": {"amount", "player"},
+    "draw": {"amount", "player", "target"},
     "scry": {"amount"},
     "pump": {"target", "power", "toughness"},
     "counter": {"target"},
@@ -70,6 +71,8 @@ EFFECT_KEYS: dict[str, set[str]] = {
     "reveal_top_land_to_hand": {"player"},
     "exile_top_playable": {"amount"},
     "turn_rule": {"rule"},
+    # until the controller's next turn: can't attack or block, activated abilities can't be activated
+    "detain": {"target"},
 }
 PLAYER_REFS = {"you", "caster", "defending", "target_controller", "target"}
 TURN_RULES = {"no_lifegain", "no_damage_prevention"}
@@ -316,6 +319,10 @@ def _parse_card(where: str, raw: dict) -> CardDef:
         colors = cost.colors
     targets = _parse_targets(where, raw.get("targets", []))
     effects = _parse_effects(where, raw.get("effects", []), len(targets))
+    for e in effects:
+        amount = e.get("amount")
+        if isinstance(amount, str) and amount != "target_power" and (amount != "X" or not cost.x):
+            raise _fail(where, f"effect {e.op!r} amount {amount!r} needs an {{X}} in the cost")
     triggers = []
     for t in raw.get("trigger", []):
         _check_keys(f"{where} trigger", t, TRIGGER_KEYS)

@@ -7,6 +7,7 @@ Answers are plain Python values, by decision type:
   choose_cards       tuple[int, ...]  indices into `options`, in the order given
   choose_entity      int | None  index into `options`, None = no choice (optional only)
   confirm_action, play_trigger   bool
+  announce_value     int in [min, max]
   reveal             None (never answered)
 """
 
@@ -108,6 +109,8 @@ class Decision:
             return 0
         if t in ("confirm_action", "play_trigger", "play_from_effect"):
             return False
+        if t == "announce_value":
+            return self.min
         return None
 
     def parse(self, text: str | None) -> Answer:
@@ -153,6 +156,11 @@ class Decision:
             return tuple(self.options[i] for i in picks)
         if t == "declare_blockers":
             return self._parse_blocks(s)
+        if t == "announce_value":
+            v = _int(s, "an integer")
+            if not self.min <= v <= self.max:
+                raise ReplyError(f"value {v} out of range {self.min}..{self.max}")
+            return v
         raise ReplyError(f"decision type {t} takes no reply")
 
     def _parse_blocks(self, s: str) -> tuple:

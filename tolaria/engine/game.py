@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from tolaria.engine.cards import CardDef
 from tolaria.engine.decision import Action, Decision
 from tolaria.engine.deck import Deck
-from tolaria.engine.mana import ManaCost, can_pay, choose_sources
+from tolaria.engine.mana import ManaCost, can_pay, choose_sources, max_x
 from tolaria.engine.objects import (
     BATTLEFIELD,
     EXILE,
@@ -190,6 +190,10 @@ class Game:
         for p in self.players:
             p.landfall_this_turn = False
             p.lost_life_this_turn = False
+        for p in self.players:  # "until your next turn" ends as that turn begins
+            for c in p.battlefield:
+                if c.detained_by is ap:
+                    c.detained_by = None
         for c in ap.battlefield:
             c.tapped = False
             c.sick = False
@@ -332,15 +336,29 @@ class Game:
         yield from self._cast(p, card, action.cost)
 
     def _cast(self, p: Player, card: Card, cost: ManaCost | None) -> Flow:
-        """Cast `card` (601.2): to the stack, targets, pay, then cast triggers."""
+        """Cast `card` (601.2): to the stack, announce X, targets, pay, then cast triggers."""
+        most = max_x(cost, self.mana_available(p)[1]) if cost is not None and cost.x else 0
         self._move(card, STACK, controller=p)
         item = StackItem(card.id, card, p, True, card.name, card.cdef.effects)
         self.stack.append(item)
+        if most > 0:
+            card.x_value = yield from self._ask(
+                Decision(
+                    self,
+                    p.seat,
+                    "announce_value",
+                    f"Choose the value of X for {card.name} (0 to {most})",
+                    purpose="x_cost",
+                    min=0,
+                    max=most,
+                    context=card,
+                )
+            )
         ok = yield from self._choose_targets(item, card.cdef.targets, p)
         if not ok:
             raise RuntimeError(f"{card.name} was offered for casting without legal targets")
         if cost is not None:
-            self._pay(p, cost)
+            self._pay(p, cost.with_x(card.x_value) if cost.x else cost)
         cdef = card.cdef
         for side in (p, p.opponent):
             for src in side.battlefield:
@@ -349,7 +367,7 @@ class Game:
                         continue
                     if (t.by == "you" and side is not p) or (t.by == "opponent" and side is p):
                         continue
-                    if t.spell_max_mv is not None and cdef.mana_value > t.spell_max_mv:
+                    if t.spell_max_mv is not None and self.mana_value(card) > t.spell_max_mv:
                         continue
                     if t.spell_multicolored and not cdef.is_multicolored:
                         continue
@@ -403,6 +421,12 @@ class Game:
                 creatures.extend(
                     c for c in p.battlefield if c.cdef.is_creature and self.can_target(source, c)
                 )
+        if kind == "creature_an_opponent_controls":
+            return [
+                c
+                for c in source.controller.opponent.battlefield
+                if c.cdef.is_creature and self.can_target(source, c)
+            ]
         if kind == "creature_of_target_player":
             return [c for c in prev.battlefield if c.cdef.is_creature and self.can_target(source, c)]
         if kind == "player":
@@ -508,18 +532,19 @@ class Game:
             if obj is None:
                 return
         who = self._player_ref(eff.get("player"), item, target, lki)
+        amount = eff.get("amount")
+        if amount == "X":
+            amount = item.card.x_value
         if op == "damage":
-            amount = eff.get("amount")
             if eff.get("landfall_amount") is not None and you.landfall_this_turn:
                 amount = eff.get("landfall_amount")
             self._deal_damage(item.card, obj if obj is not None else who, amount)
         elif op == "gain_life":
-            amount = eff.get("amount")
             if amount == "target_power":
                 amount = max(0, lki[target][1])
             self.gain_life(who or you, amount)
         elif op == "draw":
-            self._draw(who or you, eff.get("amount", 1))
+            self._draw(obj or who or you, 1 if amount is None else amount)
         elif op == "scry":
             yield from self._scry(you, eff.get("amount", 1))
         elif op == "pump":
@@ -547,6 +572,8 @@ class Game:
                 c = you.library[0]
                 self._move(c, EXILE)
                 c.playable_until = until
+        elif op == "detain":
+            obj.detained_by = you
         elif op == "turn_rule":
             if eff.get("rule") == "no_lifegain":
                 self.no_lifegain = True
@@ -789,7 +816,9 @@ class Game:
     def mana_sources(self, p: Player) -> list[Card]:
         lands = [c for c in p.battlefield if not c.tapped and c.cdef.mana and c.cdef.is_land]
         dorks = [
-            c for c in p.battlefield if not c.tapped and c.cdef.mana and not c.cdef.is_land and not c.sick
+            c
+            for c in p.battlefield
+            if not c.tapped and c.cdef.mana and not c.cdef.is_land and not c.sick and c.detained_by is None
         ]
         return lands + dorks
 
@@ -799,6 +828,10 @@ class Game:
         for s in sources:
             counts[s.cdef.mana] = counts.get(s.cdef.mana, 0) + 1
         return sources, counts
+
+    def mana_value(self, card: Card) -> int:
+        """X counts as announced on the stack and as 0 elsewhere (202.3e)."""
+        return card.cdef.mana_value + card.cdef.cost.x * card.x_value
 
     def spell_cost(self, card: Card, p: Player, free: bool = False) -> ManaCost:
         cdef = card.cdef
@@ -940,8 +973,16 @@ class Game:
     # -- combat ----------------------------------------------------------------------------
     def can_attack(self, c: Card) -> bool:
         return (
-            c.cdef.is_creature and not c.tapped and (not c.sick or c.has("haste")) and not c.has("defender")
+            c.cdef.is_creature
+            and not c.tapped
+            and (not c.sick or c.has("haste"))
+            and not c.has("defender")
+            and c.detained_by is None
         )
+
+    @staticmethod
+    def can_block_at_all(b: Card) -> bool:
+        return b.cdef.is_creature and not b.tapped and b.detained_by is None
 
     def can_block(self, b: Card, a: Card) -> bool:
         if a.has("flying") and not (b.has("flying") or b.has("reach")):
@@ -1009,7 +1050,7 @@ class Game:
         self.blocked = set()
 
     def _declare_blockers(self, dp: Player) -> Flow:
-        blockers = [b for b in dp.battlefield if b.cdef.is_creature and not b.tapped]
+        blockers = [b for b in dp.battlefield if self.can_block_at_all(b)]
         legal = [[i for i, a in enumerate(self.attackers) if self.can_block(b, a)] for b in blockers]
         keep = [i for i, opts in enumerate(legal) if opts]
         if not keep:

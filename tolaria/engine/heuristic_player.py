@@ -11,6 +11,7 @@ from functools import cache
 
 from tolaria.engine.decision import Action, Answer, Decision
 from tolaria.engine.game import Game
+from tolaria.engine.mana import max_x
 from tolaria.engine.objects import BATTLEFIELD, Card, Player, StackItem
 
 _KEYWORD_VALUE = {
@@ -87,6 +88,8 @@ class HeuristicPlayer:
             return self._keep_hand(d) if d.purpose == "mulligan" else True
         if t in ("play_trigger", "play_from_effect"):
             return True
+        if t == "announce_value":
+            return d.max
         return None
 
     # -- priority --------------------------------------------------------------------------
@@ -128,11 +131,15 @@ class HeuristicPlayer:
             return self._score_burn(game, me, opp, a, main, my_turn)
         if op == "exile":
             return self._score_removal(game, me, opp, a)
+        if op == "detain":
+            return self._score_detain(game, opp, a, main)
         if op == "counter":
             return self._score_counter(game, me, opp, a)
         if op == "pump":
             return self._score_pump(game, me, a)
         if op in ("draw", "scry", "exile_top_playable"):
+            if cdef.cost.x and max_x(a.cost, game.mana_available(me)[1]) < 2:
+                return (0.0, [])  # an X draw spell is worth a card only for two or more
             if "Sorcery" in cdef.types:
                 return (8.0 if main else 0.0, [])
             return (
@@ -206,6 +213,16 @@ class HeuristicPlayer:
             return (8.0 + best_v / 10, [best])
         return (0.0, [])
 
+    def _score_detain(self, game: Game, opp: Player, a: Action, main: bool) -> tuple[float, list]:
+        best, best_v = None, 2.0  # not worth a card below a 2-power threat
+        for c in game.target_candidates(a.card.cdef.targets[0], a.card):
+            v = creature_value(game, c)
+            if v > best_v:
+                best, best_v = c, v
+        if best is None or not main:
+            return (0.0, [])
+        return (7.0 + best_v / 10, [best])
+
     def _score_counter(self, game: Game, me: Player, opp: Player, a: Action) -> tuple[float, list]:
         cands = game.target_candidates(a.card.cdef.targets[0], a.card)
         for item in reversed(cands):
@@ -264,7 +281,7 @@ class HeuristicPlayer:
         me = game.players[d.seat]
         effects = [e for e in item.effects if e.get("target") == i]
         op = effects[0].op if effects else ""
-        friendly = op == "pump"
+        friendly = op in ("pump", "draw")
         best, best_v = 0, -1e9
         for j, o in enumerate(d.options):
             if isinstance(o, Player):
@@ -287,7 +304,7 @@ class HeuristicPlayer:
         game = d.game
         me = game.players[d.seat]
         opp = me.opponent
-        blockers = [b for b in opp.battlefield if b.cdef.is_creature and not b.tapped]
+        blockers = [b for b in opp.battlefield if game.can_block_at_all(b)]
         options = list(d.options)
         m = Matchups(game, options, blockers)
         their_power = [

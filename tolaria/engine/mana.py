@@ -1,4 +1,4 @@
-"""Mana costs: parsing "{2}{W}{G/W}", affordability and deterministic automatic payment.
+"""Mana costs: parsing "{X}{2}{W}{G/W}", affordability and deterministic automatic payment.
 
 Every mana source in the card pool produces one mana of one colour, so payment is a matter of
 matching cost symbols to single-colour sources; the payer fills the most constrained symbols
@@ -15,14 +15,19 @@ _SYMBOL = re.compile(r"\{([^}]*)\}")
 
 
 class ManaCost:
-    """A mana cost: generic amount, coloured symbols and hybrid symbols (pairs of colours)."""
+    """A mana cost: generic amount, coloured symbols, hybrid symbols (pairs of colours) and the
+    number of {X} symbols. X counts as 0 everywhere (mana value off the stack, affordability)
+    until a value is announced: with_x(value) is the cost to pay for that X."""
 
-    __slots__ = ("colored", "generic", "hybrid", "text")
+    __slots__ = ("colored", "generic", "hybrid", "text", "x")
 
-    def __init__(self, generic: int = 0, colored: tuple[str, ...] = (), hybrid: tuple[str, ...] = ()):
+    def __init__(
+        self, generic: int = 0, colored: tuple[str, ...] = (), hybrid: tuple[str, ...] = (), x: int = 0
+    ):
         self.generic = generic
         self.colored = colored
         self.hybrid = hybrid  # each entry a two-letter string such as "GW"
+        self.x = x
         self.text = self._render()
 
     @classmethod
@@ -33,22 +38,25 @@ class ManaCost:
             return cls()
         if _SYMBOL.sub("", text):
             raise ValueError(f"mana cost {text!r} has text outside {{...}} symbols")
-        generic = 0
+        generic = x = 0
         colored: list[str] = []
         hybrid: list[str] = []
         for sym in _SYMBOL.findall(text):
             if sym.isdigit():
                 generic += int(sym)
+            elif sym == "X":
+                x += 1
             elif sym in COLORS and len(sym) == 1:
                 colored.append(sym)
             elif len(sym) == 3 and sym[1] == "/" and sym[0] in COLORS and sym[2] in COLORS:
                 hybrid.append(sym[0] + sym[2])
             else:
                 raise ValueError(f"unknown mana symbol {{{sym}}} in {text!r}")
-        return cls(generic, tuple(colored), tuple(hybrid))
+        return cls(generic, tuple(colored), tuple(hybrid), x)
 
     def _render(self) -> str:
-        parts = [f"{{{self.generic}}}"] if self.generic else []
+        parts = ["{X}"] * self.x
+        parts += [f"{{{self.generic}}}"] if self.generic else []
         parts += [f"{{{h[0]}/{h[1]}}}" for h in self.hybrid]
         parts += [f"{{{c}}}" for c in self.colored]
         return "".join(parts)
@@ -64,10 +72,20 @@ class ManaCost:
     def plus_generic(self, amount: int) -> ManaCost:
         if amount == 0:
             return self
-        return ManaCost(max(0, self.generic + amount), self.colored, self.hybrid)
+        return ManaCost(max(0, self.generic + amount), self.colored, self.hybrid, self.x)
+
+    def with_x(self, value: int) -> ManaCost:
+        """The cost to pay once X is announced as `value`."""
+        return ManaCost(self.generic + self.x * value, self.colored, self.hybrid)
 
     def __repr__(self) -> str:
         return f"ManaCost({self.text!r})"
+
+
+def max_x(cost: ManaCost, available: dict[str, int]) -> int:
+    """The largest X that single-colour sources counted by colour can pay along with `cost`
+    (which they must be able to pay with X = 0): every source pays generic mana."""
+    return sum(available.values()) - cost.mana_value
 
 
 def can_pay(cost: ManaCost, available: dict[str, int]) -> bool:

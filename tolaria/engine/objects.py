@@ -24,6 +24,7 @@ class Card:
         "controller",
         "damage",
         "deathtouched",
+        "detained_by",
         "id",
         "owner",
         "playable_until",
@@ -32,6 +33,7 @@ class Card:
         "sick",
         "tapped",
         "time_counters",
+        "x_value",
         "zcc",
         "zone",
     )
@@ -57,6 +59,9 @@ class Card:
         self.pump_toughness = 0
         self.attacking = False
         self.blocking = None  # the attacker this creature blocks
+        self.x_value = 0  # the X announced while this card is a spell on the stack
+        # detain: can't attack or block, no activated abilities, until this player's next turn
+        self.detained_by = None
 
     @property
     def name(self) -> str:

@@ -68,6 +68,8 @@ def card_json(game: Game, c: Card, seen: set[str] | None, in_zone: bool = True) 
             out["attacking"] = True
         if c.blocking is not None:
             out["blocking"] = c.blocking.id
+        if c.detained_by is not None:
+            out["detained_until_turn_of"] = c.detained_by.name
     elif c.time_counters:
         out["counters"] = {"TIME": c.time_counters}
     return out
@@ -221,6 +223,11 @@ def decision_payload(d: Decision, seen: set[str] | None) -> dict:
     elif t == "choose_entity":
         out["entities"] = [_entity_json(game, i, o, seen) for i, o in enumerate(d.options)]
         out["optional"] = d.optional
+    elif t == "announce_value":
+        out["ability"] = d.context.name
+        out["announce"] = "X"
+        out["min"] = d.min
+        out["max"] = d.max
     elif t == "reveal":
         zone, owner = d.context
         out["zone"] = zone

@@ -34,6 +34,8 @@ class RandomPlayer:
             return i if i < len(d.options) else None
         if t in ("confirm_action", "play_trigger", "play_from_effect"):
             return rng.random() < 0.5
+        if t == "announce_value":
+            return rng.randint(d.min, d.max)
         return None
 
 
