@@ -284,3 +284,47 @@ def test_rift_bolt_stays_exiled_when_the_thalia_tax_cannot_be_paid():
         assert t.decision.type != "play_trigger"
         t.answer("")
     assert bolt.zone == "exile" and bolt.time_counters == 0 and t.opp.life == 20
+
+
+def test_searing_blaze_checks_landfall_on_resolution():
+    # no land yet when Alice casts it; Bob's Path to Exile in response hands her one
+    t = Table(library="Mountain")
+    t.hand(0, "Searing Blaze")
+    t.battlefield(0, "Mountain", "Mountain")
+    courser = t.battlefield(0, "Centaur Courser")[0]
+    t.hand(1, "Path to Exile")
+    t.battlefield(1, "Plains")
+    tusker = t.battlefield(1, "Kalonian Tusker")[0]
+    main_phase(t)
+    t.act("Cast Searing Blaze")
+    t.target("Bob")
+    t.target(tusker)
+    assert not t.me.landfall_this_turn
+    t.act("Cast Path to Exile", seat=1)
+    t.target(courser)
+    d = t.expect("choose_cards", 0)
+    assert d.purpose == "search" and d.min == 0
+    t.answer("0")
+    t.resolve()
+    assert t.opp.life == 17 and tusker.zone == "graveyard"
+
+
+def test_light_up_the_stage_lands_use_the_land_drop_and_sorcery_timing():
+    t = Table(library="Mountain")
+    t.hand(0, "Light Up the Stage", "Mountain")
+    t.battlefield(0, "Mountain", "Mountain", "Mountain")
+    t.library_top(0, "Mountain", "Lightning Bolt")
+    t.hand(1, "Shock")
+    t.battlefield(1, "Mountain")
+    main_phase(t)
+    t.act("Play Mountain")
+    t.act("Cast Light Up the Stage")
+    t.pass_until("MAIN1", seat=0)
+    assert not t.has_action("Play Mountain from exile")  # the land drop is used
+    assert t.has_action("Cast Lightning Bolt from exile")
+    t.pass_until("UPKEEP", seat=1, turn=2)
+    assert t.has_action("Cast Shock")
+    d = t.pass_until("UPKEEP", seat=0, turn=2)
+    assert [a.description for a in d.options] == ["Cast Lightning Bolt from exile"]  # no land
+    t.pass_until("MAIN1", seat=0, turn=3)
+    assert t.has_action("Play Mountain from exile")

@@ -212,3 +212,22 @@ def test_legend_rule_keeps_the_chosen_one():
     thalias = [c for c in t.me.battlefield if c.name.startswith("Thalia")]
     assert thalias == [first]
     assert [c.name for c in t.me.graveyard] == ["Thalia, Guardian of Thraben"]
+
+
+def test_dryad_militant_exiles_countered_and_discarded_instants_and_sorceries():
+    t = Table(library="Island")
+    t.battlefield(1, "Dryad Militant", "Island", "Island")
+    t.hand(1, "Counterspell")
+    t.hand(0, "Lava Spike", *["Lightning Bolt"] * 8)
+    t.battlefield(0, "Mountain")
+    main_phase(t)
+    t.act("Cast Lava Spike")
+    t.target("Bob")
+    t.act("Cast Counterspell", seat=1)
+    t.resolve()
+    assert [c.name for c in t.me.exile] == ["Lava Spike"]  # countered: exiled, not in the graveyard
+    assert [c.name for c in t.opp.exile] == ["Counterspell"]
+    d = t.pass_until("CLEANUP", seat=0, type="choose_cards", turn=1)  # eight Bolts in hand
+    assert d.purpose == "discard" and d.min == 1
+    t.answer("0")
+    assert [c.name for c in t.me.exile] == ["Lava Spike", "Lightning Bolt"] and not t.me.graveyard
