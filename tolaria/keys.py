@@ -1,13 +1,26 @@
-"""Redis key names of one run, fixed by DESIGN.md section 3.
+"""The Redis contract of a run: key names (DESIGN.md section 3) and the fields of its hashes.
 
 Several runs can share one Redis, so every key is prefixed `tolaria:{namespace}/{name}:`.
+Writers and readers name keys through `RunKeys` and hash fields through `StatsField`,
+`EvalField` and `EloField`, never by hand, so that a renamed field cannot silently split them.
+
+Processes that talk to a run's Redis (learner, actors, evaluator) take its password from the
+environment variable `REDIS_PASSWORD_ENV` when it is set (the operator fills it from
+`spec.redis.passwordSecret`); the URL itself carries no secret.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 LEARNER_GROUP = "learners"
+REDIS_PASSWORD_ENV = "TOLARIA_REDIS_PASSWORD"
+
+
+def redis_password() -> str | None:
+    """The Redis password from `TOLARIA_REDIS_PASSWORD`; None when unset or empty."""
+    return os.environ.get(REDIS_PASSWORD_ENV) or None
 
 
 @dataclass(frozen=True)
@@ -26,7 +39,7 @@ class RunKeys:
 
     @property
     def policy(self) -> str:
-        """Current policy weights (safetensors bytes, never pickle)."""
+        """Newest policy weights (safetensors bytes, never pickle), written by the learner."""
         return self.prefix + "policy"
 
     @property
@@ -34,11 +47,112 @@ class RunKeys:
         return self.prefix + "policy:version"
 
     @property
+    def policy_promoted(self) -> str:
+        """Weights the actors play while the evaluator's promotion gate is on (same format as
+        `policy`); absent without the gate."""
+        return self.prefix + "policy:promoted"
+
+    @property
+    def policy_promoted_version(self) -> str:
+        return self.prefix + "policy:promoted:version"
+
+    @property
     def stats(self) -> str:
-        """Hash of run counters (games, wins, decisions, errors, ...)."""
+        """Hash of run counters; fields in `StatsField`."""
         return self.prefix + "stats"
 
     @property
+    def eval(self) -> str:
+        """Hash of the evaluator's latest results and its learning curve; fields in `EvalField`."""
+        return self.prefix + "eval"
+
+    @property
     def elo(self) -> str:
-        """Hash of Elo ratings, one field per policy version or baseline."""
+        """Hash of Elo ratings; fields in `EloField`."""
         return self.prefix + "elo"
+
+
+class StatsField:
+    """Fields of the `...:stats` hash, by writer. Counters only grow (HINCRBY)."""
+
+    # actors, HINCRBY once per finished game: `games` and one of wins/losses/draws (seen from the
+    # learning agent's seat); `decisions` by the decisions answered; `errors` per failed game.
+    # The operator reads `games` (status.gamesPlayed, stop.maxGames).
+    GAMES = "games"
+    WINS = "wins"
+    LOSSES = "losses"
+    DRAWS = "draws"
+    DECISIONS = "decisions"
+    ERRORS = "errors"
+    # learner, after each checkpoint: its URI and unix seconds (the operator's status.lastCheckpoint)
+    CHECKPOINT_URI = "checkpoint_uri"
+    CHECKPOINT_TIME = "checkpoint_time"
+    # learner, after each update: its step and the version it published, and `learner_<counter>`
+    LEARNER_STEP = "learner_step"
+    LEARNER_POLICY_VERSION = "learner_policy_version"
+    LEARNER_COUNTER_PREFIX = "learner_"
+    # evaluator, after each evaluation: `win_rate:<baseline>` in 0..1 (the operator's
+    # stop.targetWinRate) and the policy version those rates belong to
+    WIN_RATE_PREFIX = "win_rate:"
+    EVAL_POLICY_VERSION = "eval_policy_version"
+
+    @staticmethod
+    def win_rate(baseline: str) -> str:
+        return StatsField.WIN_RATE_PREFIX + baseline
+
+    @staticmethod
+    def learner_counter(counter: str) -> str:
+        return StatsField.LEARNER_COUNTER_PREFIX + counter
+
+
+class EvalField:
+    """Fields of the `...:eval` hash, written by the evaluator in one MULTI/EXEC per evaluation.
+
+    The headline (`baseline`, `winrate`, its interval, `elo`) describes `policy_version`, the
+    last evaluated version, which is what the operator shows as WINRATE and ELO.
+    """
+
+    POLICY_VERSION = "policy_version"
+    EVALUATED_AT = "evaluated_at"  # unix seconds
+    BASELINE = "baseline"
+    WINRATE = "winrate"
+    WINRATE_CI_LOW = "winrate_ci_low"
+    WINRATE_CI_HIGH = "winrate_ci_high"
+    ELO = "elo"
+    LATEST = "latest"  # the whole report of the last evaluation, JSON
+
+    @staticmethod
+    def winrate_vs(baseline: str) -> str:
+        return f"winrate_vs_{baseline}"
+
+    @staticmethod
+    def winrate_ci_low_vs(baseline: str) -> str:
+        return f"winrate_ci_low_vs_{baseline}"
+
+    @staticmethod
+    def winrate_ci_high_vs(baseline: str) -> str:
+        return f"winrate_ci_high_vs_{baseline}"
+
+    @staticmethod
+    def games_vs(baseline: str) -> str:
+        return f"games_vs_{baseline}"
+
+    @staticmethod
+    def report(policy_version: int) -> str:
+        """The JSON report of one evaluated version (these fields are the learning curve)."""
+        return f"v{policy_version}"
+
+
+class EloField:
+    """Fields of the `...:elo` hash: `v<version>` for policy versions, baselines by their name."""
+
+    @staticmethod
+    def policy(policy_version: int) -> str:
+        return f"v{policy_version}"
+
+    @staticmethod
+    def version_of(field: str) -> int | None:
+        """The version of a `v<version>` field, None for a baseline."""
+        if field.startswith("v") and field[1:].isdigit():
+            return int(field[1:])
+        return None

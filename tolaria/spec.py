@@ -207,7 +207,7 @@ class Autoscaling(ApiModel):
         description="Rollout stream entries waiting for the learner that the pool aims at.",
     )
     scale_up_stabilization_seconds: int = Field(
-        15, ge=0, le=3600, description="Scale up only to the lowest size recommended during this window."
+        0, ge=0, le=3600, description="Scale up only to the lowest size recommended during this window."
     )
     scale_down_stabilization_seconds: int = Field(
         120, ge=0, le=3600, description="Scale down only to the highest size recommended during this window."
@@ -261,6 +261,11 @@ class OpponentMix(ApiModel):
     self_play: float = Field(0.8, ge=0, le=1)
     builtin_ai: float = Field(0.0, ge=0, le=1)
     league: float = Field(0.2, ge=0, le=1)
+    past_weighting: Literal["uniform", "recency"] = Field(
+        "uniform",
+        description="How league opponents are drawn: uniform over the past snapshots, or recency"
+        " (the i-th oldest of n weighted i, so the newest is drawn n times as often as the oldest).",
+    )
 
     rules = (
         Rule(
@@ -478,6 +483,17 @@ class EvaluationSpec(ApiModel):
         json_schema_extra=SET_LIST,
     )
     elo_k: float = Field(32.0, gt=0, le=400, description="Elo K-factor (ratings start at 1200).")
+    league_size: int = Field(
+        20,
+        ge=1,
+        le=10_000,
+        description="Newest evaluated policy snapshots kept in the league (under checkpoints.uri/league).",
+    )
+    action_selection: Literal["greedy", "sampled"] = Field(
+        "greedy",
+        description="greedy: the evaluated policy plays the likeliest action; sampled: it samples, as the"
+        " actors play.",
+    )
     promotion_margin: float | None = Field(
         None,
         ge=0,
@@ -645,10 +661,13 @@ class TrainingRunStatus(StatusModel):
     learner: LearnerStatus | None = None
     policy_version: int | None = Field(None, ge=0)
     win_rate: float | None = Field(
-        None, ge=0, le=1, description="Latest evaluated win rate against baseline."
+        None, ge=0, le=1, description="Win rate of evaluatedPolicyVersion against baseline (3 decimals)."
     )
     baseline: str | None = Field(None, max_length=64)
-    elo: int | None = Field(None, description="Elo rating of the current policy (rounded).")
+    elo: int | None = Field(None, description="Elo rating of evaluatedPolicyVersion (rounded).")
+    evaluated_policy_version: int | None = Field(
+        None, ge=0, description="The policy version the latest evaluation measured (winRate, elo)."
+    )
     last_checkpoint: CheckpointRef | None = None
     start_time: Timestamp | None = None
     completion_time: Timestamp | None = None

@@ -521,12 +521,16 @@ def test_max_games_ends_the_run_and_releases_compute(testbed, namespace, operato
         mapping={"games": 120, "checkpoint_uri": "file:///ck/stop/3", "checkpoint_time": 1795000000},
     )
     client.set(keys.policy_version, 3)
-    client.hset(keys.elo, mapping={"v3": 1234.4})
+    # the evaluator's headline of the version it evaluated last (v2), not of the newest (v3)
+    client.hset(
+        keys.eval, mapping={"policy_version": 2, "baseline": "heuristic", "winrate": 0.62549, "elo": 1234.4}
+    )
     testbed.wait_for(
         lambda: status(testbed, namespace, "stop").get("gamesPlayed") == 120, "games counted", 30
     )
     current = status(testbed, namespace, "stop")
-    assert (current["policyVersion"], current["elo"]) == (3, 1234)
+    assert (current["policyVersion"], current["evaluatedPolicyVersion"]) == (3, 2)
+    assert (current["winRate"], current["baseline"], current["elo"]) == (0.625, "heuristic", 1234)
     assert current["lastCheckpoint"]["uri"] == "file:///ck/stop/3"
 
     client.hset(keys.stats, "games", 500)

@@ -17,7 +17,6 @@ import redis.asyncio as aioredis
 
 from tolaria.evaluation.evaluator import (
     DaemonPool,
-    EvaluationKeys,
     EvaluationSettings,
     Evaluator,
     parse_endpoints,
@@ -99,7 +98,7 @@ def test_fresh_policy_against_random_and_heuristic(redis_server, daemon):
     assert r.xlen(KEYS.rollouts) == 0
     assert r.xinfo_groups(KEYS.rollouts)[0]["entries-read"] in (0, None)
 
-    evaluation = text_map(r.hgetall(EvaluationKeys(KEYS).eval))
+    evaluation = text_map(r.hgetall(KEYS.eval))
     assert evaluation["policy_version"] == "1"
     random_rate = report["baselines"]["random"]
     assert float(evaluation["winrate_vs_random"]) == pytest.approx(random_rate["win_rate"])
@@ -120,7 +119,7 @@ def test_fresh_policy_against_random_and_heuristic(redis_server, daemon):
     assert set(elo) == {"v1", "random", "heuristic"}
     assert sum(elo.values()) == pytest.approx(3 * 1200, abs=0.01)  # Elo points are conserved
     assert float(evaluation["elo"]) == pytest.approx(elo["v1"], abs=1e-3)
-    assert not r.exists(EvaluationKeys(KEYS).promoted)  # no promotion gate in this spec
+    assert not r.exists(KEYS.policy_promoted)  # no promotion gate in this spec
 
 
 def test_league_opponents_and_promotion_gate(redis_server, daemon, tmp_path):
@@ -138,8 +137,7 @@ def test_league_opponents_and_promotion_gate(redis_server, daemon, tmp_path):
         "reason": "first evaluated version",
     }
     assert league.versions() == [1]
-    promoted = EvaluationKeys(KEYS)
-    assert r.get(promoted.promoted_version) == b"1" and r.get(promoted.promoted) == r.get(KEYS.policy)
+    assert r.get(KEYS.policy_promoted_version) == b"1" and r.get(KEYS.policy_promoted) == r.get(KEYS.policy)
 
     publish(r, 2)
     second = asyncio.run(evaluate(redis_server.url, daemon, gate, league))
@@ -147,7 +145,7 @@ def test_league_opponents_and_promotion_gate(redis_server, daemon, tmp_path):
     assert second["baselines"]["league"]["games"] == 4
     assert second["promotion"]["against"] == 1 and second["promotion"]["games"] == 4
     assert second["promotion"]["promoted"] is True  # margin 1: anything passes
-    assert r.get(promoted.promoted_version) == b"2"
+    assert r.get(KEYS.policy_promoted_version) == b"2"
     assert league.versions() == [1, 2]
     elo = text_map(r.hgetall(KEYS.elo))
     assert {"v1", "v2", "random"} <= set(elo)
@@ -159,7 +157,7 @@ def test_league_opponents_and_promotion_gate(redis_server, daemon, tmp_path):
     gate_result = third["promotion"]
     assert gate_result["threshold"] == 0.5
     assert gate_result["promoted"] == (gate_result["win_rate"] >= 0.5)
-    assert r.get(promoted.promoted_version) == (b"3" if gate_result["promoted"] else b"2")
+    assert r.get(KEYS.policy_promoted_version) == (b"3" if gate_result["promoted"] else b"2")
     assert r.xlen(KEYS.rollouts) == 0
 
 
@@ -222,7 +220,8 @@ def evaluator_command(spec: Path, redis_url: str, daemon, *extra: str) -> list[s
 def test_cli_once_prints_the_report(redis_server, daemon, tmp_path):
     spec = tmp_path / "run.yaml"
     spec.write_text(SPEC.format(checkpoints=tmp_path / "ckpt"))
-    r = redis.Redis.from_url(redis_server.url)
+    redis.Redis.from_url(redis_server.url).config_set("requirepass", "s3cret")
+    r = redis.Redis.from_url(redis_server.url, password="s3cret")
     publish(r, 7)
     done = subprocess.run(
         evaluator_command(spec, redis_server.url, daemon, "--once"),
@@ -230,11 +229,12 @@ def test_cli_once_prints_the_report(redis_server, daemon, tmp_path):
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, "TOLARIA_REDIS_PASSWORD": "s3cret"},  # as the operator passes the Secret
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["policy_version"] == 7 and report["baselines"]["heuristic"]["games"] == 4
-    assert r.hget(EvaluationKeys(KEYS).eval, "policy_version") == b"7"
+    assert r.hget(KEYS.eval, "policy_version") == b"7"
     assert League.open(f"file://{tmp_path / 'ckpt'}", size=5).versions() == [7]
 
 
@@ -252,10 +252,10 @@ def test_cli_runs_until_sigterm(redis_server, daemon, tmp_path):
     )
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and r.hget(EvaluationKeys(KEYS).eval, "policy_version") != b"3":
+        while time.monotonic() < deadline and r.hget(KEYS.eval, "policy_version") != b"3":
             assert proc.poll() is None, proc.communicate()[1]
             time.sleep(0.2)
-        assert r.hget(EvaluationKeys(KEYS).eval, "policy_version") == b"3"
+        assert r.hget(KEYS.eval, "policy_version") == b"3"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:
@@ -311,7 +311,7 @@ def test_unreachable_daemons_postpone_the_evaluation(redis_server):
             await client.aclose()
 
     asyncio.run(scenario())
-    assert not r.exists(EvaluationKeys(KEYS).eval) and not r.exists(KEYS.elo)
+    assert not r.exists(KEYS.eval) and not r.exists(KEYS.elo)
 
 
 def test_refused_weights_are_skipped_not_retried(redis_server, daemon, caplog):
@@ -341,7 +341,7 @@ def test_refused_weights_are_skipped_not_retried(redis_server, daemon, caplog):
     assert evaluator.last_version == 2
     assert "policy version 1 refused" in caplog.text
     assert "pickle" in caplog.text
-    assert r.hget(EvaluationKeys(KEYS).eval, "policy_version") == b"2"
+    assert r.hget(KEYS.eval, "policy_version") == b"2"
 
 
 def test_sigterm_during_an_evaluation_abandons_it_cleanly(redis_server, daemon, tmp_path):
@@ -365,7 +365,7 @@ def test_sigterm_during_an_evaluation_abandons_it_cleanly(redis_server, daemon, 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert not r.exists(EvaluationKeys(KEYS).eval)  # nothing half-written
+    assert not r.exists(KEYS.eval)  # nothing half-written
     with DaemonClient("127.0.0.1", daemon.port, read_timeout=30) as status_client:
         deadline = time.monotonic() + 30
         while status_client.status().active_games and time.monotonic() < deadline:

@@ -50,6 +50,16 @@ def test_past_snapshots_recency_weighted():
         assert within_binomial_bounds(counts[version], DRAWS, weight / 10), counts
 
 
+def test_past_weighting_comes_from_the_spec_unless_overridden():
+    recency = OpponentMix(self_play=0.0, builtin_ai=0.0, league=1.0, past_weighting="recency")
+    assert OpponentSampler(recency, seed=0).past == "recency"
+    assert OpponentSampler(recency, seed=0, past="uniform").past == "uniform"
+    assert OpponentSampler(OpponentMix(), seed=0).past == "uniform"  # the default, as before the field
+    sampler = OpponentSampler(recency, seed=3)
+    drawn = Counter(sampler.sample(10, [2, 8]).version for _ in range(DRAWS))
+    assert within_binomial_bounds(drawn[8], DRAWS, 2 / 3), drawn
+
+
 def test_latest_and_newer_versions_are_not_past():
     sampler = OpponentSampler(OpponentMix(self_play=0.0, builtin_ai=0.0, league=1.0), seed=0)
     assert {sampler.sample(6, [4, 6, 9]).version for _ in range(200)} == {4}

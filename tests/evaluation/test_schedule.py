@@ -95,6 +95,26 @@ def test_settings_from_spec():
     assert set(s.pairings) == {(a, b) for a in spec.decks for b in spec.decks}
 
 
+def test_league_size_and_action_selection_come_from_the_spec_unless_flags_override():
+    import argparse
+
+    from tolaria.evaluation.cli import configure_parser, evaluation_settings
+
+    parser = argparse.ArgumentParser()
+    configure_parser(parser)
+    default = TrainingRunSpec.model_validate({"decks": ["red_aggro"]})
+    s = evaluation_settings(default, parser.parse_args([]))
+    assert (s.league_size, s.greedy, s.games) == (20, True, 200)  # the behaviour before the fields
+    spec = TrainingRunSpec.model_validate(
+        {"decks": ["red_aggro"], "evaluation": {"leagueSize": 7, "actionSelection": "sampled", "games": 6}}
+    )
+    s = evaluation_settings(spec, parser.parse_args([]))
+    assert (s.league_size, s.greedy, s.games) == (7, False, 6)
+    flags = parser.parse_args(["--league-size", "3", "--action-selection", "greedy", "--games", "4"])
+    s = evaluation_settings(spec, flags)
+    assert (s.league_size, s.greedy, s.games) == (3, True, 4)
+
+
 def test_settings_refuse_nonsense():
     with pytest.raises(ValueError, match="baselines"):
         settings(baselines=("chess",))

@@ -216,3 +216,18 @@ def test_decisions_respect_bounds_and_windows(depths, up, down):
         if d.replicas < replicas:  # none within the scale-down window asked for more
             assert all(r <= d.replicas for t, r in recommendations if now - t <= down)
         replicas, state = d.replicas, d.state
+
+
+def test_default_policy_scales_up_on_the_first_starved_sample():
+    """With the spec's defaults the pool reacts to a starved learner within one poll (5 s), as the
+    HPA's default scale-up does; only scale-downs are stabilised."""
+    defaults = Autoscaling()
+    p = AutoscalePolicy.from_spec(defaults)
+    state, at_target = ScalingState(), QueueObservation(depth=defaults.target_queue_depth)
+    for i in range(20):
+        decision = decide(p, 2, at_target, state, now=i * defaults.poll_interval_seconds)
+        state = decision.state
+        assert decision.replicas == 2
+    starved = decide(p, 2, QueueObservation(depth=0), state, now=20 * defaults.poll_interval_seconds)
+    assert (starved.replicas, starved.reason) == (4, "Starved")
+    assert defaults.poll_interval_seconds < 10

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -83,18 +84,33 @@ def test_parse_sample_from_raw_replies():
             b"win_rate:bad": b"1.5",
         },
         policy_version=b"9",
-        elo={b"v9": b"1400.4", b"v8": b"1300"},
+        evaluation={
+            b"policy_version": b"5",
+            b"baseline": b"heuristic",
+            b"winrate": b"0.6254",
+            b"elo": b"1400.4",
+            b"v5": b"{}",
+        },
     )
     assert got.queue_depth == 6 and got.entries_added == 30 and got.group_entries_read == 26
-    assert got.games == 321 and got.policy_version == 9 and got.elo == pytest.approx(1400.4)
+    assert got.games == 321 and got.policy_version == 9
+    # the headline describes the last evaluated version, not the newest one
+    assert (got.evaluated_version, got.baseline, got.win_rate) == (5, "heuristic", 0.6254)
+    assert got.elo == pytest.approx(1400.4)
     assert got.win_rates == {"heuristic": 0.75}
     assert got.checkpoint_uri == "file:///ck/9"
     assert got.checkpoint_time == datetime.fromtimestamp(1795000000, UTC)
 
 
+def test_parse_sample_refuses_a_win_rate_outside_0_1():
+    got = parse_sample(0.0, None, [], {}, None, {b"winrate": b"1.2", b"elo": b"inf", b"baseline": b"random"})
+    assert got.win_rate is None and got.elo is None
+
+
 def test_parse_sample_of_an_empty_redis():
-    got = parse_sample(at=0.0, stream_info=None, groups=[], stats={}, policy_version=None, elo={})
+    got = parse_sample(at=0.0, stream_info=None, groups=[], stats={}, policy_version=None, evaluation={})
     assert got.queue_depth == 0 and got.games is None and got.policy_version is None and got.elo is None
+    assert got.win_rate is None and got.evaluated_version is None
 
 
 # -- a real redis-server
@@ -112,7 +128,7 @@ def test_sample_real_redis(redis_server):
     r.xack(keys.rollouts, LEARNER_GROUP, *ids[:3])  # 3 consumed, 1 pending
     r.hset(keys.stats, mapping={"games": 77})
     r.set(keys.policy_version, 5)
-    r.hset(keys.elo, mapping={"v5": 1250})
+    r.hset(keys.eval, mapping={"policy_version": 4, "elo": 1250})
 
     async def read() -> RedisSample:
         client = RunRedis(redis_server.url, None, keys)
@@ -124,7 +140,58 @@ def test_sample_real_redis(redis_server):
     got = asyncio.run(read())
     assert got.queue_depth == 7  # 6 never delivered + 1 pending
     assert (got.entries_added, got.group_entries_read) == (10, 4)
-    assert (got.games, got.policy_version, got.elo) == (77, 5, 1250.0)
+    assert (got.games, got.policy_version, got.evaluated_version, got.elo) == (77, 5, 4, 1250.0)
+
+
+@pytest.mark.integration
+def test_what_the_evaluator_and_learner_write_is_what_the_operator_reads(redis_server, tmp_path):
+    """The Redis contract end to end: the evaluator's and learner's own writers, the operator's reader."""
+    from tolaria.evaluation.elo import EloTable
+    from tolaria.evaluation.evaluator import DaemonPool, EvaluationSettings, Evaluator
+    from tolaria.trainer.checkpoint import open_store
+    from tolaria.trainer.config import LearnerConfig, NetworkConfig, TrainerConfig
+    from tolaria.trainer.learner import Learner
+
+    keys = RunKeys("team", "contract")
+    settings = EvaluationSettings(games=2, baselines=("random", "heuristic"), pairings=(("a", "b"),))
+    report = {
+        "policy_version": 7,
+        "evaluated_at": 1795000000.0,
+        "baselines": {
+            "random": {"win_rate": 0.9, "ci_low": 0.8, "ci_high": 0.95, "games": 200},
+            "heuristic": {"win_rate": 0.62349, "ci_low": 0.55, "ci_high": 0.7, "games": 200},
+        },
+    }
+
+    async def evaluate_and_read() -> RedisSample:
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(redis_server.url)
+        evaluator = Evaluator(settings, client, keys, DaemonPool([]))
+        await evaluator._write(report, EloTable(32.0, {"v7": 1312.6, "random": 1000.0}), None)
+        await client.aclose()
+        reader = RunRedis(redis_server.url, None, keys)
+        try:
+            return await reader.sample(1.0)
+        finally:
+            await reader.close()
+
+    r = redis.Redis.from_url(redis_server.url)
+    store = open_store(f"file://{tmp_path}/ckpt")
+    config = TrainerConfig(
+        network=NetworkConfig.from_preset("small", d_model=16, ff_dim=32),
+        learner=LearnerConfig(device="cpu", threads=1),
+    )
+    name = Learner(config, r, keys, store).checkpoint()
+    r.set(keys.policy_version, 9)
+
+    got = asyncio.run(evaluate_and_read())
+    assert (got.policy_version, got.evaluated_version) == (9, 7)
+    assert (got.baseline, got.win_rate, got.elo) == ("heuristic", 0.62349, 1312.6)
+    assert got.win_rates == {"random": 0.9, "heuristic": 0.62349}
+    assert got.checkpoint_uri == f"file://{tmp_path}/ckpt/{name}"
+    assert got.checkpoint_time is not None
+    assert abs(got.checkpoint_time.timestamp() - time.time()) < 60
 
 
 @pytest.mark.integration

@@ -184,7 +184,10 @@ def test_running_status_fills_every_column():
         group_pending=5,
         games=1234,
         policy_version=17,
-        win_rates={"heuristic": 0.625},
+        win_rates={"heuristic": 0.625, "random": 0.9},
+        evaluated_version=15,
+        baseline="heuristic",
+        win_rate=0.62549,
         elo=1312.6,
         checkpoint_uri="s3://b/r1/17",
         checkpoint_time=NOW,
@@ -193,7 +196,9 @@ def test_running_status_fills_every_column():
     assert status.phase == "Running"
     assert status.observed_generation == 2
     assert (status.games_played, status.queue_depth, status.policy_version) == (1234, 35, 17)
+    # WINRATE and ELO are the evaluator's headline of the version it evaluated last
     assert (status.win_rate, status.baseline, status.elo) == (0.625, "heuristic", 1313)
+    assert status.evaluated_policy_version == 15
     assert status.daemons_summary == "2/2" and status.actors_ready == 2
     assert status.learner.state == "Running" and status.learner.restarts == 0
     assert status.last_checkpoint.uri == "s3://b/r1/17"

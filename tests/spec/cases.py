@@ -121,5 +121,18 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("unknown-baseline", spec(evaluation={"baselines": ["chess"]}), "spec.evaluation.baselines[0]", "chess"),
     ("redis-url-scheme", spec(redis={"url": "http://redis:6379"}), "spec.redis.url", "http://redis:6379"),
+    (
+        "unknown-action-selection",
+        spec(evaluation={"actionSelection": "argmax"}),
+        "spec.evaluation.actionSelection",
+        "argmax",
+    ),
+    ("empty-league", spec(evaluation={"leagueSize": 0}), "spec.evaluation.leagueSize", "0"),
+    (
+        "unknown-past-weighting",
+        spec(actors={"perDaemon": 1, "opponents": {"pastWeighting": "newest"}}),
+        "spec.actors.opponents.pastWeighting",
+        "newest",
+    ),
     ("name-too-long", {"metadata": {"name": "r" * 51}}, "metadata.name", "50"),
 ]

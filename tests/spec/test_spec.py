@@ -43,6 +43,11 @@ def test_minimal_spec_gets_a_whole_topology_by_default():
     assert spec.evaluation.baselines == ["random", "heuristic"]
     assert spec.reward_shaping.life_delta == 0 and spec.reward_shaping.card_advantage == 0
     assert spec.suspend is False
+    # the evaluator's and actors' behaviour before these fields existed
+    assert spec.evaluation.league_size == 20 and spec.evaluation.action_selection == "greedy"
+    assert spec.actors.opponents.past_weighting == "uniform"
+    # scale up at once, as the HPA does by default: only scale-downs are stabilised
+    assert spec.daemons.autoscaling.scale_up_stabilization_seconds == 0
 
 
 def test_wire_names_are_camel_case_and_round_trip():

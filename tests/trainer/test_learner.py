@@ -89,11 +89,50 @@ def test_learner_trains_publishes_checkpoints_and_skips_bad_entries(redis_server
     assert learner.counters["stale_segments"] == 2
     assert learner.counters["samples"] == 8 * STEPS
     assert _pending(client, keys) == 0  # everything used, skipped or dropped is acknowledged
-    stats = {k.decode(): int(v) for k, v in client.hgetall(keys.stats).items()}
-    assert stats["learner_step"] == 2 and stats["learner_corrupt_entries"] == 2
+    stats = {k.decode(): v.decode() for k, v in client.hgetall(keys.stats).items()}
+    assert stats["learner_step"] == "2" and stats["learner_corrupt_entries"] == "2"
     latest = store.latest()
     assert (latest.step, latest.policy_version) == (2, 3)
     assert len(store.checkpoints()) >= 2
+    # the newest checkpoint is announced for the operator's status.lastCheckpoint
+    assert stats["checkpoint_uri"] == f"file://{tmp_path}/ckpt/{store.checkpoints()[-1]}"
+    assert abs(float(stats["checkpoint_time"]) - time.time()) < 60
+
+
+def test_staleness_is_measured_against_the_promoted_version_the_actors_play(redis_server):
+    client = redis.Redis.from_url(redis_server.url)
+    keys = RunKeys("test", "gate")
+    client.set(keys.policy_version, 9)  # the learner is far ahead: it starts by publishing v10
+    client.set(keys.policy_promoted_version, 3)  # while the promotion gate keeps the actors on v3
+    producer = Producer(client, keys)
+    producer.push(4, version=3)  # what the actors were told to play: 7 versions behind the learner
+    producer.push(2, version=0)  # 3 behind the promoted version: stale
+    config = TrainerConfig(
+        network=NETWORK,
+        ppo=PPOConfig(batch_size=4 * STEPS, minibatch_size=32, epochs=1, max_policy_lag=2),
+        learner=LearnerConfig(device="cpu", threads=1, read_block_ms=100),
+    )
+    learner = Learner(config, client, keys, None)
+    learner.start()
+    assert learner.version == 10
+    stop = threading.Event()
+    timer = threading.Timer(60, stop.set)  # without the promoted reference nothing is ever used
+    timer.start()
+    try:
+        learner.run(stop, max_updates=1)
+    finally:
+        timer.cancel()
+    assert learner.counters["stale_segments"] == 2
+    assert learner.counters["samples"] == 4 * STEPS and learner.version == 11
+
+    client.delete(keys.policy_promoted_version)  # gate off: lag is against the learner's v11 again
+    producer.push(4, version=3)
+    stop = threading.Event()
+    timer = threading.Timer(3, stop.set)
+    timer.start()
+    learner.run(stop, max_updates=1)
+    timer.cancel()
+    assert learner.counters["stale_segments"] == 2 + 4 and learner.version == 11
 
 
 def test_pickle_offered_as_policy_weights_is_refused(redis_server):
@@ -177,8 +216,10 @@ def _wait(condition, timeout: float, what: str, proc: subprocess.Popen, log: Pat
 def test_sigterm_checkpoints_and_restart_resumes(redis_server, s3_server, tmp_path):
     import os
 
-    env = {**os.environ, **s3_server.env}
-    client = redis.Redis.from_url(redis_server.url)
+    # a Redis with a password, given to the learner as the operator does (from spec.redis.passwordSecret)
+    redis.Redis.from_url(redis_server.url).config_set("requirepass", "s3cret")
+    env = {**os.environ, **s3_server.env, "TOLARIA_REDIS_PASSWORD": "s3cret"}
+    client = redis.Redis.from_url(redis_server.url, password="s3cret")
     keys = RunKeys("test", "sigterm")
     producer = Producer(client, keys, seed=1)
     spec, log = _spec(tmp_path), tmp_path / "learner1.log"
@@ -215,9 +256,10 @@ def test_sigterm_checkpoints_and_restart_resumes(redis_server, s3_server, tmp_pa
         producer.push(1)  # 48 pending + 16 new = one batch
         _wait(lambda: int(client.get(keys.policy_version)) == version + 1, 120, "the next update", proc, log2)
         _wait(lambda: _pending(client, keys) == 0, 30, "acknowledgement", proc, log2)
-        stats = {k.decode(): int(v) for k, v in client.hgetall(keys.stats).items()}
-        assert stats["learner_step"] == step + 1
-        assert stats["learner_samples"] == (12 + 4) * STEPS  # the re-read entries were used
+        stats = {k.decode(): v.decode() for k, v in client.hgetall(keys.stats).items()}
+        assert int(stats["learner_step"]) == step + 1
+        assert int(stats["learner_samples"]) == (12 + 4) * STEPS  # the re-read entries were used
+        assert stats["checkpoint_uri"].startswith("s3://tolaria/runs/sigterm/ckpt-")
         assert held[0] not in [
             e[0] for e in client.xpending_range(keys.rollouts, LEARNER_GROUP, "-", "+", 10)
         ]

@@ -1,11 +1,13 @@
 """`tolaria evaluator`: measure policy versions against baselines and the league; keep Elo ratings.
 
 Configuration: the TrainingRun spec file (`--spec`, as mounted from a ConfigMap) gives the
-decks and pairings, `evaluation` (cadence, games, baselines, eloK, promotionMargin) and the
+decks and pairings, `evaluation` (cadence, games, baselines, eloK, promotionMargin, leagueSize,
+actionSelection; `--games`, `--league-size` and `--action-selection` override them) and the
 checkpoint URI (whose `league/` holds the league's snapshots); flags and environment variables
-give the process-level settings. Without `--once` it runs until SIGTERM/SIGINT, evaluating at
-the spec's cadence; with `--once` it evaluates the current policy (published in Redis, or the
-newest checkpoint with `--policy-source checkpoint`), prints the report as JSON and exits.
+give the process-level settings, TOLARIA_REDIS_PASSWORD the Redis password when set. Without
+`--once` it runs until SIGTERM/SIGINT, evaluating at the spec's cadence; with `--once` it
+evaluates the current policy (published in Redis, or the newest checkpoint with
+`--policy-source checkpoint`), prints the report as JSON and exits.
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ import logging
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tolaria.evaluation.evaluator import EvaluationSettings
+    from tolaria.spec import TrainingRunSpec
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -72,15 +79,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=_env("TOLARIA_DEVICE", "auto"), help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--games", type=int, help="games per baseline (overrides spec.evaluation.games)")
     parser.add_argument("--games-in-flight", type=int, default=32, help="concurrent evaluation games")
-    parser.add_argument("--league-size", type=int, default=20, help="newest league snapshots kept")
+    parser.add_argument(
+        "--league-size", type=int, help="newest league snapshots kept (overrides spec.evaluation.leagueSize)"
+    )
     parser.add_argument(
         "--league-opponents", type=int, default=4, help="newest past snapshots played by the league baseline"
     )
     parser.add_argument(
         "--action-selection",
         choices=("greedy", "sampled"),
-        default="greedy",
-        help="greedy: the likeliest action of each head; sampled: as the actors play",
+        help="greedy: the likeliest action of each head; sampled: as the actors play"
+        " (overrides spec.evaluation.actionSelection)",
     )
     parser.add_argument(
         "--game-timeout", type=float, default=300.0, help="whole-game timeout in seconds (-c)"
@@ -100,6 +109,21 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default=_env("TOLARIA_LOG_LEVEL", "INFO"))
 
 
+def evaluation_settings(spec: TrainingRunSpec, args: argparse.Namespace) -> EvaluationSettings:
+    """The spec's evaluation settings, each flag given on the command line in place of its field."""
+    from tolaria.evaluation.evaluator import EvaluationSettings
+
+    return EvaluationSettings.from_spec(
+        spec,
+        games=args.games,
+        games_in_flight=args.games_in_flight,
+        league_opponents=args.league_opponents,
+        league_size=args.league_size,
+        greedy=None if args.action_selection is None else args.action_selection == "greedy",
+        game_timeout=args.game_timeout,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(),
@@ -110,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     # imported here so that `tolaria --help` never pays for torch
     import torch
 
-    from tolaria.evaluation.evaluator import DaemonPool, EvaluationSettings, parse_endpoints
+    from tolaria.evaluation.evaluator import DaemonPool, parse_endpoints
     from tolaria.spec import SpecError, load_trainingrun
 
     if not args.spec:
@@ -118,14 +142,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         training_run = load_trainingrun(args.spec)
-        settings = EvaluationSettings.from_spec(
-            training_run.spec,
-            games=args.games,
-            games_in_flight=args.games_in_flight,
-            league_opponents=args.league_opponents,
-            greedy=args.action_selection == "greedy",
-            game_timeout=args.game_timeout,
-        )
+        settings = evaluation_settings(training_run.spec, args)
         endpoints = parse_endpoints(args.daemons)
     except (SpecError, ValueError) as e:
         log.error("%s", e)
@@ -147,12 +164,14 @@ async def _main(args, settings, daemons, uri: str, namespace: str, name: str, lo
     from tolaria.evaluation.inference import pick_device
     from tolaria.evaluation.league import League
     from tolaria.evaluation.metrics import EvaluatorMetrics
-    from tolaria.keys import RunKeys
+    from tolaria.keys import RunKeys, redis_password
 
-    league = None if uri == "none" else League.open(uri, args.league_size, endpoint_url=args.s3_endpoint)
+    league = None if uri == "none" else League.open(uri, settings.league_size, endpoint_url=args.s3_endpoint)
     metrics = EvaluatorMetrics()
     metrics.serve(args.metrics_port)
-    client = aioredis.Redis.from_url(args.redis, socket_timeout=30, health_check_interval=10)
+    client = aioredis.Redis.from_url(
+        args.redis, password=redis_password(), socket_timeout=30, health_check_interval=10
+    )
     evaluator = Evaluator(
         settings, client, RunKeys(namespace, name), daemons, league, pick_device(args.device), metrics
     )

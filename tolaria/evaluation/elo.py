@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from tolaria.keys import EloField
+
 INITIAL_RATING = 1200.0
 
 
@@ -34,14 +36,12 @@ def updated_ratings(rating_a: float, rating_b: float, score_a: float, k: float) 
 
 def policy_player(version: int) -> str:
     """The name of a policy version in the ratings (and the `...:elo` hash field)."""
-    return f"v{version}"
+    return EloField.policy(version)
 
 
 def policy_version_of(player: str) -> int | None:
     """The version of a `v<version>` player name, None for a baseline."""
-    if player.startswith("v") and player[1:].isdigit():
-        return int(player[1:])
-    return None
+    return EloField.version_of(player)
 
 
 class EloTable:

@@ -48,7 +48,7 @@ from tolaria.evaluation.inference import PolicyPlayer
 from tolaria.evaluation.league import League
 from tolaria.evaluation.matches import Match, MatchOutcome, play_matches, schedule
 from tolaria.evaluation.metrics import EvaluatorMetrics
-from tolaria.keys import RunKeys
+from tolaria.keys import EvalField, RunKeys, StatsField
 from tolaria.protocol import AsyncDaemonClient
 from tolaria.spec import TrainingRunSpec
 from tolaria.trainer.checkpoint import CheckpointError
@@ -57,27 +57,6 @@ from tolaria.trainer.weights import PolicyWeights, UnsafeWeightsError, decode_we
 log = logging.getLogger(__name__)
 
 BASELINE_ORDER = ("random", "heuristic", "league")
-STATS_WIN_RATE_PREFIX = "win_rate:"  # the operator's contract (tolaria.operator.observe)
-
-
-@dataclass(frozen=True)
-class EvaluationKeys:
-    """The evaluator's Redis keys, next to the run's keys of `tolaria.keys`."""
-
-    run: RunKeys
-
-    @property
-    def eval(self) -> str:
-        return self.run.prefix + "eval"
-
-    @property
-    def promoted(self) -> str:
-        """Weights of the policy promoted for the actors (promotion gate only)."""
-        return self.run.prefix + "policy:promoted"
-
-    @property
-    def promoted_version(self) -> str:
-        return self.run.prefix + "policy:promoted:version"
 
 
 @dataclass(frozen=True)
@@ -90,6 +69,7 @@ class EvaluationSettings:
     every_minutes: float = 0.0
     promotion_margin: float | None = None
     headline: str = "heuristic"
+    league_size: int = 20
     league_opponents: int = 4
     games_in_flight: int = 32
     greedy: bool = True
@@ -125,6 +105,8 @@ class EvaluationSettings:
             "every_minutes": evaluation.every_minutes,
             "promotion_margin": evaluation.promotion_margin,
             "headline": headline,
+            "league_size": evaluation.league_size,
+            "greedy": evaluation.action_selection == "greedy",
             "seed": spec.seed or 0,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -246,7 +228,6 @@ class Evaluator:
         self.settings = settings
         self.redis = redis_client
         self.keys = keys
-        self.eval_keys = EvaluationKeys(keys)
         self.daemons = daemons
         self.league = league
         self.device = device or torch.device("cpu")
@@ -258,7 +239,7 @@ class Evaluator:
     async def load_progress(self) -> None:
         """Where a previous evaluator left off (so a restart does not evaluate again at once)."""
         version, evaluated_at = await self.redis.hmget(
-            self.eval_keys.eval, ["policy_version", "evaluated_at"]
+            self.keys.eval, [EvalField.POLICY_VERSION, EvalField.EVALUATED_AT]
         )
         if version is not None:
             self.last_version = int(version)
@@ -417,7 +398,7 @@ class Evaluator:
         margin = self.settings.promotion_margin
         if margin is None:
             return None
-        current_bytes = await self.redis.get(self.eval_keys.promoted)
+        current_bytes = await self.redis.get(self.keys.policy_promoted)
         if current_bytes is None:
             return {
                 "candidate": version,
@@ -459,42 +440,42 @@ class Evaluator:
     async def _write(self, report: dict[str, Any], elo: EloTable, promote: bytes | None) -> None:
         s, version = self.settings, report["policy_version"]
         fields: dict[str, Any] = {
-            "policy_version": version,
-            "evaluated_at": report["evaluated_at"],
-            "elo": elo.rating(policy_player(version)),
+            EvalField.POLICY_VERSION: version,
+            EvalField.EVALUATED_AT: report["evaluated_at"],
+            EvalField.ELO: elo.rating(policy_player(version)),
         }
-        stats: dict[str, Any] = {"eval_policy_version": version}
+        stats: dict[str, Any] = {StatsField.EVAL_POLICY_VERSION: version}
         for baseline, result in report["baselines"].items():
             if result["win_rate"] is None:
                 continue
             fields.update(
                 {
-                    f"winrate_vs_{baseline}": result["win_rate"],
-                    f"winrate_ci_low_vs_{baseline}": result["ci_low"],
-                    f"winrate_ci_high_vs_{baseline}": result["ci_high"],
-                    f"games_vs_{baseline}": result["games"],
+                    EvalField.winrate_vs(baseline): result["win_rate"],
+                    EvalField.winrate_ci_low_vs(baseline): result["ci_low"],
+                    EvalField.winrate_ci_high_vs(baseline): result["ci_high"],
+                    EvalField.games_vs(baseline): result["games"],
                 }
             )
-            stats[STATS_WIN_RATE_PREFIX + baseline] = result["win_rate"]
+            stats[StatsField.win_rate(baseline)] = result["win_rate"]
         headline = report["baselines"].get(s.headline)
         if headline is not None and headline["win_rate"] is not None:
             fields.update(
                 {
-                    "baseline": s.headline,
-                    "winrate": headline["win_rate"],
-                    "winrate_ci_low": headline["ci_low"],
-                    "winrate_ci_high": headline["ci_high"],
+                    EvalField.BASELINE: s.headline,
+                    EvalField.WINRATE: headline["win_rate"],
+                    EvalField.WINRATE_CI_LOW: headline["ci_low"],
+                    EvalField.WINRATE_CI_HIGH: headline["ci_high"],
                 }
             )
         document = json.dumps(report, separators=(",", ":"))
-        fields.update({"latest": document, f"v{version}": document})
+        fields.update({EvalField.LATEST: document, EvalField.report(version): document})
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.eval_keys.eval, mapping=fields)
+            pipe.hset(self.keys.eval, mapping=fields)
             pipe.hset(self.keys.stats, mapping=stats)
             pipe.hset(self.keys.elo, mapping={k: round(v, 3) for k, v in elo.ratings.items()})
             if promote is not None:
-                pipe.set(self.eval_keys.promoted, promote)
-                pipe.set(self.eval_keys.promoted_version, version)
+                pipe.set(self.keys.policy_promoted, promote)
+                pipe.set(self.keys.policy_promoted_version, version)
             await pipe.execute()
 
     def _observe(self, report: dict[str, Any]) -> None:

@@ -10,8 +10,9 @@ Elo rating.
 Opponents of self-play (`OpponentSampler`): each game draws one of
 - `self_play`: the latest policy in the other seat too;
 - `builtin_ai`: the daemon's heuristic AI (`-p2 ai`);
-- `league`: a past snapshot, uniformly or weighted by recency (the i-th oldest of n has weight
-  i, so the newest is drawn n times as often as the oldest);
+- `league`: a past snapshot, uniformly or weighted by recency as `actors.opponents.pastWeighting`
+  says (recency: the i-th oldest of n has weight i, so the newest is drawn n times as often as
+  the oldest);
 in the proportions of the spec's `actors.opponents` (normalised by their sum). While the league
 holds no snapshot older than the latest policy, its share goes to self-play. The draw is
 deterministic given the sampler's seed and the sequence of calls, and `OpponentChoice.meta()`
@@ -108,7 +109,9 @@ class OpponentChoice:
 class OpponentSampler:
     """Draws the opponent of each self-play game (see the module's rules)."""
 
-    def __init__(self, mix: OpponentMix, seed: int, past: PastWeighting = "uniform"):
+    def __init__(self, mix: OpponentMix, seed: int, past: PastWeighting | None = None):
+        """`past` overrides the mix's `pastWeighting`."""
+        past = mix.past_weighting if past is None else past
         if past not in ("uniform", "recency"):
             raise ValueError(f"past snapshots are weighted uniform or recency, not {past!r}")
         self.weights = {"self_play": mix.self_play, "builtin_ai": mix.builtin_ai, "league": mix.league}

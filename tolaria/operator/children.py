@@ -31,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from tolaria.keys import REDIS_PASSWORD_ENV
 from tolaria.spec import API_VERSION, KIND, ResourceRequirements, TrainingRun
 
 RUN_LABEL = "tolaria.dev/run"
@@ -250,7 +251,7 @@ def _run_env(run: TrainingRun) -> list[dict[str, Any]]:
     if secret is not None:
         env.append(
             {
-                "name": "TOLARIA_REDIS_PASSWORD",
+                "name": REDIS_PASSWORD_ENV,
                 "valueFrom": {"secretKeyRef": {"name": secret.name, "key": secret.key}},
             }
         )

@@ -6,12 +6,15 @@ Before the learner has created its group, every entry in the stream is waiting. 
 differences of Redis's own monotonic counters (the stream's entries-added, the group's
 entries-read) between two samples, so trimming the stream does not distort them.
 
-Counters the other components keep (field names are the contract):
-- `...:stats` hash: `games` (games finished), `checkpoint_uri` and `checkpoint_time` (unix
-  seconds) of the newest checkpoint, `win_rate:<baseline>` (latest evaluated win rate of the
-  current policy against that baseline, 0..1);
+What the other components keep (keys `tolaria.keys.RunKeys`, fields `StatsField`/`EvalField`):
+- `...:stats` hash: `games` (games finished, from the actors), `checkpoint_uri` and
+  `checkpoint_time` (unix seconds) of the newest checkpoint (from the learner),
+  `win_rate:<baseline>` (latest evaluated win rate against that baseline, 0..1, from the
+  evaluator; what stop.targetWinRate is checked against);
 - `...:policy:version`: the published policy version;
-- `...:elo` hash: field `v<version>` holds that policy version's rating.
+- `...:eval` hash: the evaluator's headline of the last evaluated version, `policy_version`,
+  `baseline`, `winrate` and `elo`: the WINRATE and ELO columns. (Evaluation runs every N
+  versions, so these describe an earlier version than POLICY most of the time.)
 """
 
 from __future__ import annotations
@@ -25,17 +28,8 @@ from urllib.parse import urlsplit
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from tolaria.keys import LEARNER_GROUP, RunKeys
+from tolaria.keys import LEARNER_GROUP, EvalField, RunKeys, StatsField
 from tolaria.operator.autoscale import QueueObservation
-
-STATS_GAMES = "games"
-STATS_CHECKPOINT_URI = "checkpoint_uri"
-STATS_CHECKPOINT_TIME = "checkpoint_time"
-STATS_WIN_RATE_PREFIX = "win_rate:"
-
-
-def elo_field(policy_version: int) -> str:
-    return f"v{policy_version}"
 
 
 class RedisUnavailable(Exception):
@@ -56,6 +50,9 @@ class RedisSample:
     games: int | None = None
     policy_version: int | None = None
     win_rates: dict[str, float] = field(default_factory=dict)
+    evaluated_version: int | None = None
+    baseline: str | None = None
+    win_rate: float | None = None
     elo: float | None = None
     checkpoint_uri: str | None = None
     checkpoint_time: datetime | None = None
@@ -117,6 +114,12 @@ def _float(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _fraction(value: Any) -> float | None:
+    """A win rate: a finite number in 0..1, else None."""
+    number = _float(value)
+    return number if number is not None and 0.0 <= number <= 1.0 else None
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None
@@ -137,24 +140,22 @@ def parse_sample(
     groups: Any,
     stats: dict[Any, Any],
     policy_version: Any,
-    elo: dict[Any, Any],
+    evaluation: dict[Any, Any],
 ) -> RedisSample:
-    """A sample from raw replies (XINFO STREAM or None when the stream is absent, XINFO GROUPS, ...)."""
+    """A sample from raw replies (XINFO STREAM or None when the stream is absent, XINFO GROUPS,
+    HGETALL stats, GET policy version, HGETALL eval)."""
     stream = _decode_map(stream_info) if stream_info is not None else {}
     group = next(
         (_decode_map(g) for g in groups or [] if _text(_decode_map(g).get("name")) == LEARNER_GROUP), None
     )
     stats_map = {_text(k): _text(v) for k, v in stats.items()}
-    elo_map = {_text(k): _text(v) for k, v in elo.items()}
-    version = _int(_text(policy_version))
-    checkpoint_seconds = _float(stats_map.get(STATS_CHECKPOINT_TIME))
+    eval_map = {_text(k): _text(v) for k, v in evaluation.items()}
+    checkpoint_seconds = _float(stats_map.get(StatsField.CHECKPOINT_TIME))
+    prefix = StatsField.WIN_RATE_PREFIX
     win_rates = {
-        key[len(STATS_WIN_RATE_PREFIX) :]: value
+        key[len(prefix) :]: value
         for key, raw in stats_map.items()
-        if key is not None
-        and key.startswith(STATS_WIN_RATE_PREFIX)
-        and (value := _float(raw)) is not None
-        and 0.0 <= value <= 1.0
+        if key is not None and key.startswith(prefix) and (value := _fraction(raw)) is not None
     }
     return RedisSample(
         at=at,
@@ -164,11 +165,14 @@ def parse_sample(
         group_entries_read=_int(group.get("entries-read")) if group else None,
         group_lag=_int(group.get("lag")) if group else None,
         group_pending=(_int(group.get("pending")) or 0) if group else 0,
-        games=_int(stats_map.get(STATS_GAMES)),
-        policy_version=version,
+        games=_int(stats_map.get(StatsField.GAMES)),
+        policy_version=_int(_text(policy_version)),
         win_rates=win_rates,
-        elo=_float(elo_map.get(elo_field(version))) if version is not None else None,
-        checkpoint_uri=stats_map.get(STATS_CHECKPOINT_URI),
+        evaluated_version=_int(eval_map.get(EvalField.POLICY_VERSION)),
+        baseline=eval_map.get(EvalField.BASELINE),
+        win_rate=_fraction(eval_map.get(EvalField.WINRATE)),
+        elo=_float(eval_map.get(EvalField.ELO)),
+        checkpoint_uri=stats_map.get(StatsField.CHECKPOINT_URI),
         checkpoint_time=datetime.fromtimestamp(checkpoint_seconds, UTC)
         if checkpoint_seconds is not None
         else None,
@@ -198,8 +202,8 @@ class RunRedis:
                 pipe.xinfo_groups(keys.rollouts)
                 pipe.hgetall(keys.stats)
                 pipe.get(keys.policy_version)
-                pipe.hgetall(keys.elo)
-                stream, groups, stats, version, elo = await pipe.execute(raise_on_error=False)
+                pipe.hgetall(keys.eval)
+                stream, groups, stats, version, evaluation = await pipe.execute(raise_on_error=False)
         except (RedisError, OSError) as e:
             raise RedisUnavailable(
                 f"cannot read Redis at {redacted(self.url)}: {type(e).__name__}: {e}"
@@ -207,10 +211,10 @@ class RunRedis:
         # A stream that does not exist yet answers XINFO with "no such key": nothing produced.
         if isinstance(stream, ResponseError):
             stream, groups = None, []
-        for reply in (stream, groups, stats, version, elo):
+        for reply in (stream, groups, stats, version, evaluation):
             if isinstance(reply, Exception):
                 raise RedisUnavailable(f"cannot read Redis at {redacted(self.url)}: {reply}")
-        return parse_sample(at, stream, groups, stats, version, elo)
+        return parse_sample(at, stream, groups, stats, version, evaluation)
 
     async def close(self) -> None:
         await self._client.aclose()

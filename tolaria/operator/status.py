@@ -191,12 +191,13 @@ def build_status(
             status.games_played = sample.games
         if sample.policy_version is not None:
             status.policy_version = sample.policy_version
-        baseline = run.spec.stop.target_baseline
-        if baseline in sample.win_rates:
-            status.win_rate = sample.win_rates[baseline]
-            status.baseline = baseline
+        if sample.win_rate is not None and sample.baseline is not None:
+            status.win_rate = round(sample.win_rate, 3)
+            status.baseline = sample.baseline
         if sample.elo is not None:
             status.elo = round(sample.elo)
+        if sample.evaluated_version is not None:
+            status.evaluated_policy_version = sample.evaluated_version
         if sample.checkpoint_uri and sample.checkpoint_time is not None:
             status.last_checkpoint = CheckpointRef(uri=sample.checkpoint_uri, time=sample.checkpoint_time)
 

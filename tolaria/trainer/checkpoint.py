@@ -160,6 +160,10 @@ class CheckpointStore(ABC):
     @abstractmethod
     def uri(self) -> str: ...
 
+    def object_uri(self, name: str) -> str:
+        """The URI of one checkpoint object of this store."""
+        return self.uri.rstrip("/") + "/" + name
+
     def save(self, checkpoint: Checkpoint) -> str:
         data = serialize(checkpoint)
         name = checkpoint_name(checkpoint.step)

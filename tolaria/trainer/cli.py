@@ -2,7 +2,8 @@
 
 Configuration: the TrainingRun spec file (`--spec`, as mounted from a ConfigMap) gives the
 network, PPO hyperparameters and checkpoint policy; flags and environment variables give the
-process-level settings. SIGTERM (or SIGINT) checkpoints at once and exits 0.
+process-level settings, TOLARIA_REDIS_PASSWORD the Redis password when set. SIGTERM (or SIGINT)
+checkpoints at once and exits 0.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import signal
 import socket
 import threading
 
-from tolaria.keys import RunKeys
+from tolaria.keys import RunKeys, redis_password
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -140,7 +141,9 @@ def run(args: argparse.Namespace) -> int:
         else open_store(uri, keep=config.learner.keep_checkpoints, endpoint_url=args.s3_endpoint)
     )
     keys = RunKeys(namespace or "default", name)
-    client = redis.Redis.from_url(args.redis, socket_timeout=30, health_check_interval=10)
+    client = redis.Redis.from_url(
+        args.redis, password=redis_password(), socket_timeout=30, health_check_interval=10
+    )
     metrics = LearnerMetrics()
     metrics.serve(args.metrics_port)
 

@@ -14,8 +14,20 @@ in one MULTI/EXEC guarded by WATCH, with version = max(learner's, Redis's) + 1. 
 restored from a checkpoint whose version Redis already holds publishes nothing until its next
 update, so it continues at the same step and version.
 
+Staleness: a segment is dropped (acknowledged, counted in `stale_segments`) when its oldest
+step is more than `ppo.max_policy_lag` versions behind the version the actors are told to play:
+the newest published version, or, while the evaluator's promotion gate holds a promoted version
+(`...:policy:promoted:version`), that one. With the gate the actors deliberately play a version
+that may be many updates behind the learner; measuring lag against the learner's own version
+would then drop every segment. `max_policy_lag` thus bounds how late actors follow the version
+they are told to play, and PPO's importance ratio against the recorded behaviour
+log-probabilities, clipped, accounts for the distance between that version and the learner's
+(see `tolaria.trainer.ppo`). The `policy_lag` metric still reports the lag behind the learner.
+
 Checkpoints: every `checkpoint_every_updates` updates, every `checkpoint_every_minutes` minutes
-(when something changed), and at once on stop (SIGTERM).
+(when something changed), and at once on stop (SIGTERM). After each one the `...:stats` hash
+gets `checkpoint_uri` and `checkpoint_time` (unix seconds), which the operator shows as
+status.lastCheckpoint.
 """
 
 from __future__ import annotations
@@ -29,7 +41,7 @@ import numpy as np
 import redis
 import torch
 
-from tolaria.keys import LEARNER_GROUP, RunKeys
+from tolaria.keys import LEARNER_GROUP, RunKeys, StatsField
 from tolaria.rollouts import STREAM_FIELD, Segment, SegmentError, decode_segment
 from tolaria.trainer.checkpoint import Checkpoint, CheckpointStore
 from tolaria.trainer.config import TrainerConfig
@@ -84,6 +96,7 @@ class Learner:
         self._last_depth_check = 0.0
         self._pending_cursor: str | None = "0"
         self._updates_this_run = 0
+        self._played_version = 0  # what the actors are told to play (see `_read_played_version`)
 
     # ---- start-up -------------------------------------------------------------------------
     def start(self) -> None:
@@ -176,6 +189,8 @@ class Learner:
             block=None if reading_pending else cfg.read_block_ms,
         )
         entries = reply[0][1] if reply else []
+        if entries:
+            self._played_version = self._read_played_version()
         if reading_pending:
             self._pending_cursor = entries[-1][0].decode() if entries else None
         held_ids = set(self._held.ids)
@@ -189,6 +204,12 @@ class Learner:
             self._updates_this_run += 1
         self._maybe_checkpoint()
         self._observe_queue()
+
+    def _read_played_version(self) -> int:
+        """The version the actors are told to play: the promoted one while the evaluator's
+        promotion gate holds one, else the newest this learner published."""
+        promoted = self.redis.get(self.keys.policy_promoted_version)
+        return self.version if promoted is None else int(promoted)
 
     def _reconnect(self) -> None:
         try:
@@ -215,7 +236,7 @@ class Learner:
             log.warning("skipping corrupt rollout entry %s: %s", entry_id.decode(), e)
             self.redis.xack(self.keys.rollouts, LEARNER_GROUP, entry_id)
             return
-        if policy_lag(segment, self.version) > self.config.ppo.max_policy_lag:
+        if policy_lag(segment, self._played_version) > self.config.ppo.max_policy_lag:
             self.counters["stale_segments"] += 1
             self.metrics.stale_segments.inc()
             self.redis.xack(self.keys.rollouts, LEARNER_GROUP, entry_id)
@@ -254,9 +275,9 @@ class Learner:
         self.redis.hset(
             self.keys.stats,
             mapping={
-                "learner_step": self.step,
-                "learner_policy_version": self.version,
-                **{f"learner_{k}": int(v) for k, v in self.counters.items()},
+                StatsField.LEARNER_STEP: self.step,
+                StatsField.LEARNER_POLICY_VERSION: self.version,
+                **{StatsField.learner_counter(k): int(v) for k, v in self.counters.items()},
             },
         )
         log.info(
@@ -316,6 +337,17 @@ class Learner:
         self._last_checkpoint_time = time.monotonic()
         self.metrics.checkpoint_written()
         log.info("checkpoint %s/%s at step %d, version %d", self.store.uri, name, self.step, self.version)
+        try:
+            self.redis.hset(
+                self.keys.stats,
+                mapping={
+                    StatsField.CHECKPOINT_URI: self.store.object_uri(name),
+                    StatsField.CHECKPOINT_TIME: round(time.time(), 3),
+                },
+            )
+        except (redis.ConnectionError, redis.TimeoutError) as e:
+            # the checkpoint is safe in the store; only the operator's display of it waits
+            log.warning("checkpoint %s not announced in Redis: %s", name, e)
         return name
 
     def _observe_queue(self) -> None:

@@ -10,9 +10,14 @@
   behaviour log-probability keeps the ratio an honest importance weight for the data actually
   collected, and the clip bounds how far one update moves from it.
 - Staleness: a segment any of whose steps was produced by a policy more than `max_policy_lag`
-  versions behind the learner is dropped before the update (and counted), because GAE from old
-  values and clipping around a far-away behaviour policy stop being a useful estimate -- the
-  approach of Sample Factory's `max_policy_lag`. (V-trace corrections are not used.)
+  versions behind the version the actors are told to play is dropped before the update (and
+  counted), because GAE from old values and clipping around a far-away behaviour policy stop
+  being a useful estimate -- the approach of Sample Factory's `max_policy_lag`. (V-trace
+  corrections are not used.) That reference is the learner's newest version, except while the
+  evaluator's promotion gate is on: then actors play the promoted version, which may trail the
+  learner by any number of updates, and lag is measured against it, so the gate does not starve
+  the learner; the ratio against the recorded behaviour log-probability, clipped, is what keeps
+  those updates honest (`tolaria.trainer.learner` reads the reference).
 - Value loss: 0.5 (V - R)^2, optionally clipped around the recorded value as CleanRL does.
 - Entropy bonus, advantage normalisation per minibatch, global gradient-norm clipping, several
   epochs over shuffled minibatches, AdamW (fused on CUDA), linear learning-rate warmup.
@@ -56,8 +61,9 @@ def gae(
     return advantages, advantages + values.astype(np.float32)
 
 
-def policy_lag(segment: Segment, learner_version: int) -> int:
-    return int(learner_version - segment.policy_version.min())
+def policy_lag(segment: Segment, reference_version: int) -> int:
+    """How many versions the segment's oldest step trails `reference_version`."""
+    return int(reference_version - segment.policy_version.min())
 
 
 @dataclass
