@@ -199,6 +199,9 @@ def check_invariants(game: Game, decks: tuple[Deck, Deck], decision: Decision | 
     elif t == "declare_blockers":
         assert decision.options and decision.attackers
         assert all(decision.context[i] for i in range(len(decision.options)))
+        assert all(game.can_block_at_all(b) for b in decision.options)
+    elif t == "announce_value":
+        assert 0 == decision.min < decision.max  # X = 0 as the only choice is never asked
     elif t == "choose_entity":
         assert len(decision.options) >= 2
     elif t == "choose_cards":
