@@ -417,3 +417,18 @@ def test_inaction_injunction_targets_only_an_opponents_creature():
     t.game.phase = "MAIN1"
     assert [a.card for a in t.game.legal_actions(t.me)] == [injunction]
     assert t.game.target_candidates("creature_an_opponent_controls", injunction) == [tusker]
+
+
+def test_protection_from_red_prevents_a_red_attackers_combat_damage_to_its_blocker():
+    t = Table(library="Forest")
+    guide = t.battlefield(0, "Goblin Guide")[0]
+    companion = t.battlefield(1, "Garruk's Companion")[0]
+    t.start()
+    t.answer("0")  # attack with Goblin Guide
+    t.answer("")  # its reveal
+    d = t.pass_until("COMBAT_DECLARE_BLOCKERS", seat=1, type="declare_blockers")
+    assert d.options == [companion]  # protection does not stop it from blocking a red creature
+    t.answer("0:0")
+    t.pass_all()
+    assert companion.zone == "battlefield"  # 2 damage would have killed the 3/2
+    assert guide.zone == "graveyard"
