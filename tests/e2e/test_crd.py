@@ -96,12 +96,14 @@ def test_minimal_run_has_the_documented_defaults(testbed, namespace):
         "minReplicas": 1,
         "maxReplicas": 4,
         "targetQueueDepth": 2048,
-        "scaleUpStabilizationSeconds": 15,
+        "scaleUpStabilizationSeconds": 0,
         "scaleDownStabilizationSeconds": 120,
         "pollIntervalSeconds": 5,
     }
     assert spec["learner"]["ppo"]["learningRate"] == 0.0003
     assert spec["evaluation"]["baselines"] == ["random", "heuristic"]
+    assert (spec["evaluation"]["leagueSize"], spec["evaluation"]["actionSelection"]) == (20, "greedy")
+    assert spec["actors"]["opponents"]["pastWeighting"] == "uniform"
     assert spec["suspend"] is False
 
 

@@ -508,7 +508,10 @@ def test_redis_outage_is_degraded_holds_the_pool_and_recovers(
         "Degraded cleared",
         30,
     )
-    assert events(testbed, namespace, "outage", "RedisRecovered")
+    # kopf posts events in the background: the status can be written before the event lands
+    testbed.wait_for(
+        lambda: events(testbed, namespace, "outage", "RedisRecovered"), "RedisRecovered event", 15
+    )
 
 
 def test_max_games_ends_the_run_and_releases_compute(testbed, namespace, operator, redis_server, report):

@@ -10,7 +10,8 @@ spread evenly over the spec's deck pairings and both seat orders (`matches.sched
 games go to the daemons only; nothing is ever written to the rollout stream, so evaluation
 games never feed the learner. After the evaluation the version joins the league.
 
-Results, written in one MULTI/EXEC:
+Results, written in one MULTI/EXEC (keys `tolaria.keys.RunKeys`, fields `EvalField`, `StatsField`,
+`EloField`):
 - `...:eval` hash: `policy_version`, `evaluated_at` (unix seconds), per baseline
   `winrate_vs_<b>`, `winrate_ci_low_vs_<b>`, `winrate_ci_high_vs_<b>`, `games_vs_<b>`; the
   headline `baseline` (stop.targetBaseline when evaluated, else heuristic, else the first),
@@ -24,7 +25,12 @@ Promotion gate (when `evaluation.promotionMargin` is set): actors play the promo
 version) with its version in `...:policy:promoted:version`, instead of the newest one. The
 first evaluated version is promoted at once; a later one is played against the promoted
 version (`evaluation.games` games, both seats) and promoted when it scores at least
-0.5 - margin. Without the gate neither key exists and actors follow `...:policy`.
+0.5 - margin. Without the gate neither key exists and actors follow `...:policy`. While the
+promoted version exists the learner measures rollout staleness against it, not against its own
+newest version (`tolaria.trainer.learner`).
+
+Action selection (`evaluation.actionSelection`): greedy by default, or sampled as the actors
+play; the league keeps the newest `evaluation.leagueSize` evaluated versions.
 """
 
 from __future__ import annotations
