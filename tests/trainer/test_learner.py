@@ -98,6 +98,11 @@ def test_learner_trains_publishes_checkpoints_and_skips_bad_entries(redis_server
     assert stats["checkpoint_uri"] == f"file://{tmp_path}/ckpt/{store.checkpoints()[-1]}"
     assert abs(float(stats["checkpoint_time"]) - time.time()) < 60
 
+    # a learner resumed into an emptied Redis announces the checkpoint it resumed from
+    client.flushall()
+    Learner(config, client, keys, store).start()
+    assert client.hget(keys.stats, "checkpoint_uri").decode() == stats["checkpoint_uri"]
+
 
 def test_staleness_is_measured_against_the_promoted_version_the_actors_play(redis_server):
     client = redis.Redis.from_url(redis_server.url)

@@ -25,9 +25,9 @@ log-probabilities, clipped, accounts for the distance between that version and t
 (see `tolaria.trainer.ppo`). The `policy_lag` metric still reports the lag behind the learner.
 
 Checkpoints: every `checkpoint_every_updates` updates, every `checkpoint_every_minutes` minutes
-(when something changed), and at once on stop (SIGTERM). After each one the `...:stats` hash
-gets `checkpoint_uri` and `checkpoint_time` (unix seconds), which the operator shows as
-status.lastCheckpoint.
+(when something changed), and at once on stop (SIGTERM). After each one, and after resuming
+from one, the `...:stats` hash gets its `checkpoint_uri` and `checkpoint_time` (unix seconds),
+which the operator shows as status.lastCheckpoint.
 """
 
 from __future__ import annotations
@@ -131,6 +131,7 @@ class Learner:
         self.counters.update(checkpoint.counters)
         self._last_checkpoint_step = self.step
         self.metrics.checkpoint_written(checkpoint.created_at)
+        self._announce_checkpoint(self.store.object_uri(checkpoint.name), checkpoint.created_at)
         log.info(
             "resumed from %s/%s: step %d, version %d",
             self.store.uri,
@@ -337,18 +338,22 @@ class Learner:
         self._last_checkpoint_time = time.monotonic()
         self.metrics.checkpoint_written()
         log.info("checkpoint %s/%s at step %d, version %d", self.store.uri, name, self.step, self.version)
+        self._announce_checkpoint(self.store.object_uri(name), checkpoint.created_at)
+        return name
+
+    def _announce_checkpoint(self, uri: str, created_at: float) -> None:
+        """Tell the operator (status.lastCheckpoint) where the newest checkpoint is."""
         try:
             self.redis.hset(
                 self.keys.stats,
                 mapping={
-                    StatsField.CHECKPOINT_URI: self.store.object_uri(name),
-                    StatsField.CHECKPOINT_TIME: round(time.time(), 3),
+                    StatsField.CHECKPOINT_URI: uri,
+                    StatsField.CHECKPOINT_TIME: round(created_at, 3),
                 },
             )
         except (redis.ConnectionError, redis.TimeoutError) as e:
             # the checkpoint is safe in the store; only the operator's display of it waits
-            log.warning("checkpoint %s not announced in Redis: %s", name, e)
-        return name
+            log.warning("checkpoint %s not announced in Redis: %s", uri, e)
 
     def _observe_queue(self) -> None:
         now = time.monotonic()
