@@ -22,6 +22,11 @@ SUBCOMMANDS: tuple[tuple[str, str, str], ...] = (
     ),
     ("crd", "tolaria.crd", "write the TrainingRun CRD generated from the spec models"),
     ("learner", "tolaria.trainer.cli", "train the policy with PPO from the run's rollout stream"),
+    (
+        "actor",
+        "tolaria.actor.cli",
+        "play games against the daemons with the current policy and ship rollouts",
+    ),
 )
 
 

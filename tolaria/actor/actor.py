@@ -1,0 +1,472 @@
+"""The actor: many concurrent games against the daemon pool, one batched policy, rollouts to Redis.
+
+`games_in_flight` workers each play one game after another. Every game draws its deck pairing
+(the spec's matchups, by weight) and its opponent (`OpponentSampler`: self-play, the daemon's
+built-in AI, or a past policy snapshot from the league), and the agent's seat alternates between
+games. Seat control:
+
+- self-play: `NEWGAME -i`, both seats answered by the current policy, both seats' trajectories
+  shipped;
+- built-in AI: `-p1 agent -p2 ai` or `-p1 ai -p2 agent` (needs the daemon's `seats` capability;
+  against a daemon without it, such as Forge's, the game is played as self-play instead);
+- league: `-i`, the agent's seat answered by the current policy, the other by the snapshot's own
+  batcher; only the agent's trajectory is shipped.
+
+Trajectories of a game are shipped only when it ends with a result (`tolaria.actor.trajectory`);
+a daemon failure, protocol error or `GAME_TIMEOUT` (a wall-clock cut, not an end of the game) costs
+that game only: its trajectories are dropped, the `errors` stat and metric count it, and the
+endpoint backs off. Stop (SIGTERM): no new games; games in flight finish within the grace period
+or are abandoned (their trajectories dropped); then the buffered rollouts are flushed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from redis.asyncio import Redis
+
+from tolaria.actor.backend import PolicyBackend
+from tolaria.actor.batcher import InferenceBatcher
+from tolaria.actor.daemons import DaemonPool, Endpoint
+from tolaria.actor.metrics import ActorMetrics
+from tolaria.actor.policy_source import PolicySource, PublishedVersions
+from tolaria.actor.shipper import REDIS_FAILURES, RolloutShipper
+from tolaria.actor.trajectory import Trajectory, outcome_reward
+from tolaria.evaluation.league import League, OpponentChoice, OpponentSampler
+from tolaria.evaluation.matches import seat_of
+from tolaria.keys import RunKeys, StatsField
+from tolaria.protocol import (
+    CommandRefused,
+    CompactExpander,
+    DaemonBusy,
+    DaemonError,
+    GameOptions,
+    GameResult,
+    ProtocolError,
+)
+from tolaria.rollouts import encode_segment
+from tolaria.spec import OpponentMix
+from tolaria.trainer.checkpoint import CheckpointError
+from tolaria.trainer.encoding import EncodingError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ActorSettings:
+    pairings: list[tuple[str, str, float]]  # (agent deck, opponent deck, weight)
+    opponents: OpponentMix = field(default_factory=OpponentMix)
+    games_in_flight: int = 64
+    segment_steps: int = 256
+    stream_max_length: int = 200_000
+    policy_sync_interval: float = 5.0
+    endpoint_refresh_interval: float = 15.0
+    game_timeout: float = 120.0
+    max_batch: int = 256
+    max_wait: float = 0.002
+    grace_period: float = 20.0
+    max_buffered_segments: int = 10_000
+    device: str = "cpu"
+    seed: int = 0
+    max_games: int = 0  # stop after this many finished games (0: until stopped)
+    actor_id: str = "actor"
+
+    def __post_init__(self) -> None:
+        if not self.pairings:
+            raise ValueError("the actor needs at least one deck pairing")
+        if self.games_in_flight < 1 or self.segment_steps < 1:
+            raise ValueError(
+                f"games_in_flight ({self.games_in_flight}) and segment_steps ({self.segment_steps}) must be >= 1"
+            )
+
+
+class GameFailed(Exception):
+    """A game that ended without a usable result (its trajectories are dropped)."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class GamePlan:
+    agent_deck: str
+    opponent_deck: str
+    opponent: OpponentChoice
+    agent_seat: int  # 1 or 2
+    seed: int
+
+    @property
+    def decks(self) -> tuple[str, str]:
+        if self.agent_seat == 1:
+            return self.agent_deck, self.opponent_deck
+        return self.opponent_deck, self.agent_deck
+
+
+class Actor:
+    def __init__(
+        self,
+        settings: ActorSettings,
+        redis_client: Redis,
+        keys: RunKeys,
+        pool: DaemonPool,
+        metrics: ActorMetrics | None = None,
+        league: League | None = None,
+    ):
+        self.settings = settings
+        self.redis = redis_client
+        self.keys = keys
+        self.pool = pool
+        self.metrics = metrics or ActorMetrics()
+        self.league = league
+        self.device = torch.device(settings.device)
+        self.source = PolicySource(redis_client, keys)
+        self.shipper = RolloutShipper(
+            redis_client,
+            keys,
+            settings.stream_max_length,
+            max_buffered_segments=settings.max_buffered_segments,
+            on_event=self._on_ship_event,
+        )
+        self.rng = random.Random(settings.seed)
+        self.sampler = OpponentSampler(settings.opponents, seed=self.rng.randrange(2**31))
+        self.batcher: InferenceBatcher | None = None
+        self.latest_version = 0
+        self.league_versions: list[int] = []
+        self._league_batchers: dict[int, InferenceBatcher] = {}
+        self._exit = contextlib.AsyncExitStack()
+        self._seat_cycle = itertools.cycle((1, 2))
+        self._stopping = asyncio.Event()
+        self.games_finished = 0
+        self.decisions = 0
+        self.errors = 0
+
+    # ---- lifecycle -----------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Play until `stop` is set (or `max_games`), then wind down as the module describes."""
+        shipper_stop = asyncio.Event()
+        shipper_task = asyncio.create_task(self.shipper.run(shipper_stop), name="shipper")
+        background: list[asyncio.Task[Any]] = []
+        try:
+            await self.pool.refresh()
+            backend = await self._wait_for_policy(stop)
+            if backend is None:
+                return
+            self.batcher = await self._exit.enter_async_context(
+                InferenceBatcher(backend, self.settings.max_batch, self.settings.max_wait, self._on_batch)
+            )
+            self.metrics.policy_version.set(backend.version)
+            background = [
+                asyncio.create_task(self._sync_policy(), name="policy-sync"),
+                asyncio.create_task(self._refresh_endpoints(), name="endpoints"),
+                asyncio.create_task(self._report_rates(), name="rates"),
+            ]
+            workers = [
+                asyncio.create_task(self._worker(), name=f"game-{i}")
+                for i in range(self.settings.games_in_flight)
+            ]
+            stopper = asyncio.create_task(stop.wait())
+            done = asyncio.create_task(asyncio.wait(workers))
+            await asyncio.wait({stopper, done}, return_when=asyncio.FIRST_COMPLETED)
+            self._stopping.set()
+            stopper.cancel()
+            _, unfinished = await asyncio.wait(workers, timeout=self.settings.grace_period)
+            if unfinished:
+                log.info("abandoning %d games in flight after the grace period", len(unfinished))
+                for task in unfinished:
+                    task.cancel()
+                await asyncio.gather(*unfinished, return_exceptions=True)
+            done.cancel()
+        finally:
+            self._stopping.set()
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await self._exit.aclose()
+            flushed = await self.shipper.flush(timeout=max(1.0, self.settings.grace_period / 2))
+            shipper_stop.set()
+            shipper_task.cancel()
+            await asyncio.gather(shipper_task, return_exceptions=True)
+            if not flushed:
+                log.warning("exiting with %d segments Redis did not take", len(self.shipper.buffer))
+            await self.pool.close()
+
+    async def _wait_for_policy(self, stop: asyncio.Event) -> PolicyBackend | None:
+        logged = False
+        while not stop.is_set():
+            try:
+                versions = await self.source.versions()
+                weights = await self.source.load(versions) if versions.to_play is not None else None
+            except REDIS_FAILURES as e:
+                self.metrics.redis_errors.inc()
+                log.warning("redis unreachable while waiting for the policy: %s", e)
+                weights = None
+            if weights is not None:
+                self.latest_version = versions.latest or weights.version
+                log.info("playing policy version %d", weights.version)
+                return await asyncio.to_thread(PolicyBackend, weights, self.device)
+            if not logged:
+                log.info("waiting for the learner to publish a policy at %s", self.keys.policy)
+                logged = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), min(1.0, self.settings.policy_sync_interval))
+        return None
+
+    # ---- background tasks ----------------------------------------------------------------
+    async def _sync_policy(self) -> None:
+        """Pick up new versions (taking effect between batches) and the league's snapshots."""
+        assert self.batcher is not None
+        while True:
+            await asyncio.sleep(self.settings.policy_sync_interval)
+            try:
+                versions = await self.source.versions()
+                await self._install(versions)
+            except REDIS_FAILURES as e:
+                self.metrics.redis_errors.inc()
+                log.debug("policy sync: redis unreachable: %s", e)
+            if self.league is not None and self.settings.opponents.league > 0:
+                try:
+                    self.league_versions = await asyncio.to_thread(self.league.versions)
+                except (CheckpointError, OSError) as e:
+                    log.warning("league unreadable: %s", e)
+
+    async def _install(self, versions: PublishedVersions) -> None:
+        assert self.batcher is not None
+        if versions.latest is not None:
+            self.latest_version = versions.latest
+        target = versions.to_play
+        if target is not None and target != self.batcher.version:
+            weights = await self.source.load(versions)
+            if weights is not None and weights.version != self.batcher.version:
+                backend = await asyncio.to_thread(PolicyBackend, weights, self.device)
+                self.batcher.swap(backend)
+                self.metrics.policy_version.set(weights.version)
+                log.info("policy version %d from the next batch on", weights.version)
+        self.metrics.policy_version_lag.set(max(0, self.latest_version - self.batcher.version))
+
+    async def _refresh_endpoints(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.endpoint_refresh_interval)
+            await self.pool.refresh()
+            self.metrics.daemon_endpoints.set(len(self.pool.active))
+
+    async def _report_rates(self, interval: float = 5.0) -> None:
+        last, last_time = self.decisions, time.monotonic()
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            self.metrics.decisions_per_second.set((self.decisions - last) / (now - last_time))
+            self.metrics.buffered_segments.set(len(self.shipper.buffer))
+            self.metrics.redis_connected.set(1 if self.shipper.connected else 0)
+            last, last_time = self.decisions, now
+
+    def _on_batch(self, size: int, seconds: float) -> None:
+        self.metrics.batch_size.observe(size)
+        self.metrics.batch_seconds.observe(seconds)
+
+    def _on_ship_event(self, event: str, amount: int) -> None:
+        m = self.metrics
+        if event == "shipped":
+            m.segments_shipped.inc(amount)
+        elif event == "shipped_bytes":
+            m.rollout_bytes.inc(amount)
+        elif event == "dropped":
+            m.dropped_segments.inc(amount)
+        elif event == "redis_error":
+            m.redis_errors.inc(amount)
+        m.buffered_segments.set(len(self.shipper.buffer))
+        m.redis_connected.set(1 if self.shipper.connected else 0)
+
+    # ---- games ---------------------------------------------------------------------------
+    async def _worker(self) -> None:
+        while not self._stopping.is_set():
+            if self.settings.max_games and self.games_finished >= self.settings.max_games:
+                return
+            endpoint = self.pool.pick()
+            if endpoint is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self.pool.seconds_until_ready())
+                continue
+            endpoint.games += 1
+            self.metrics.games_in_flight.inc()
+            try:
+                await self._play_one(endpoint)
+            finally:
+                self.metrics.games_in_flight.dec()
+                await self.pool.release(endpoint)
+
+    def _plan(self) -> GamePlan:
+        pairings = self.settings.pairings
+        agent_deck, opponent_deck, _ = self.rng.choices(pairings, weights=[w for _, _, w in pairings])[0]
+        opponent = self.sampler.sample(self.batcher.version if self.batcher else 0, self.league_versions)
+        return GamePlan(
+            agent_deck, opponent_deck, opponent, next(self._seat_cycle), self.rng.randrange(2**62)
+        )
+
+    async def _play_one(self, endpoint: Endpoint) -> None:
+        plan = self._plan()
+        trajectories = {1: Trajectory(), 2: Trajectory()}
+        try:
+            plan, result = await self._play(endpoint, plan, trajectories)
+        except (DaemonError, GameFailed, EncodingError, ValueError) as e:
+            reason = e.reason if isinstance(e, GameFailed) else type(e).__name__
+            self._failed(endpoint, plan, reason, e, trajectories)
+            return
+        except asyncio.CancelledError:
+            self._count_decisions(trajectories)
+            raise
+        self.pool.succeeded(endpoint)
+        self._finished(plan, result, trajectories)
+
+    async def _play(
+        self, endpoint: Endpoint, plan: GamePlan, trajectories: dict[int, Trajectory]
+    ) -> tuple[GamePlan, GameResult]:
+        assert self.batcher is not None
+        client = endpoint.client
+        hello = await client.hello()
+        capabilities = hello.capabilities if hello is not None else frozenset()
+        if plan.opponent.kind == "builtin_ai" and "seats" not in capabilities:
+            plan = GamePlan(
+                plan.agent_deck, plan.opponent_deck, OpponentChoice("self_play"), plan.agent_seat, plan.seed
+            )
+        opponent_batcher = await self._opponent_batcher(plan)
+        if plan.opponent.kind == "league" and opponent_batcher is None:
+            plan = GamePlan(
+                plan.agent_deck, plan.opponent_deck, OpponentChoice("self_play"), plan.agent_seat, plan.seed
+            )
+        compact = "compact" in capabilities
+        if plan.opponent.kind == "builtin_ai":
+            seats = ("agent", "ai") if plan.agent_seat == 1 else ("ai", "agent")
+            options = GameOptions(
+                quiet=True,
+                seed=plan.seed,
+                p1=seats[0],
+                p2=seats[1],
+                compact=compact,
+                game_timeout=self.settings.game_timeout,
+            )
+        else:
+            options = GameOptions(
+                interactive=True,
+                quiet=True,
+                seed=plan.seed,
+                compact=compact,
+                game_timeout=self.settings.game_timeout,
+            )
+        expander = CompactExpander() if compact else None
+        learning_seats = {1, 2} if plan.opponent.kind == "self_play" else {plan.agent_seat}
+        game = await client.start_game(*plan.decks, options)
+        async with game:
+            while (decision := await game.next_decision()) is not None:
+                payload = expander.expand(decision.payload) if expander is not None else decision.payload
+                if not decision.expects_reply:
+                    continue
+                seat = seat_of(decision.player)
+                if seat in learning_seats:
+                    answer = await self.batcher.answer(payload)
+                    trajectories[seat].add(answer.record)
+                elif seat is not None and opponent_batcher is not None:
+                    answer = await opponent_batcher.answer(payload)
+                else:
+                    raise ProtocolError(
+                        f"{client.address}: a decision for {decision.player!r}, not a seat of ours"
+                    )
+                await game.reply(answer.reply)
+        progress = game.progress
+        if progress.game_error is not None:
+            raise GameFailed("game_error", f"{client.address}: GAME_ERROR {progress.game_error}")
+        if progress.timeout is not None:
+            raise GameFailed("timeout", f"{client.address}: {progress.timeout}")
+        assert game.result is not None
+        return plan, game.result
+
+    async def _opponent_batcher(self, plan: GamePlan) -> InferenceBatcher | None:
+        """The batcher of a league snapshot (loaded once and kept: the league is small)."""
+        version = plan.opponent.version
+        if plan.opponent.kind != "league" or version is None or self.league is None:
+            return None
+        if version not in self._league_batchers:
+            try:
+                weights = await asyncio.to_thread(self.league.load, version)
+                backend = await asyncio.to_thread(PolicyBackend, weights, self.device)
+            except (KeyError, CheckpointError, OSError, ValueError) as e:
+                log.warning("league snapshot v%d unavailable (%s): playing self-play instead", version, e)
+                return None
+            if version not in self._league_batchers:
+                self._league_batchers[version] = await self._exit.enter_async_context(
+                    InferenceBatcher(backend, self.settings.max_batch, self.settings.max_wait)
+                )
+        return self._league_batchers[version]
+
+    def _finished(self, plan: GamePlan, result: GameResult, trajectories: dict[int, Trajectory]) -> None:
+        winner = result.winner_seat
+        kind = plan.opponent.kind
+        agent_reward = outcome_reward(winner, plan.agent_seat)
+        outcome = {1.0: StatsField.WINS, -1.0: StatsField.LOSSES, 0.0: StatsField.DRAWS}[agent_reward]
+        meta_base = {
+            "actor": self.settings.actor_id,
+            "agent_deck": plan.agent_deck,
+            "opponent_deck": plan.opponent_deck,
+            "agent_seat": plan.agent_seat,
+            "winner_seat": winner,
+            "turns": result.turns,
+            "reason": result.reason,
+            "seed": plan.seed,
+            **plan.opponent.meta(),
+        }
+        batcher = self.batcher
+        assert batcher is not None
+        for seat, trajectory in trajectories.items():
+            if not len(trajectory):
+                continue
+            meta = {**meta_base, "seat": seat}
+            for segment in trajectory.segments(
+                outcome_reward(winner, seat), self.settings.segment_steps, batcher.backend.encoder_shape, meta
+            ):
+                self.shipper.ship(encode_segment(segment))
+        self._count_decisions(trajectories)
+        self.games_finished += 1
+        self.shipper.count(StatsField.GAMES)
+        self.shipper.count(outcome)
+        self.shipper.count(f"{StatsField.GAMES}:{kind}")
+        self.shipper.count(f"{outcome}:{kind}")
+        self.metrics.games.labels(kind, outcome).inc()
+
+    def _failed(
+        self,
+        endpoint: Endpoint,
+        plan: GamePlan,
+        reason: str,
+        error: Exception,
+        trajectories: dict[int, Trajectory],
+    ) -> None:
+        self.errors += 1
+        self._count_decisions(trajectories)
+        self.shipper.count(StatsField.ERRORS)
+        self.metrics.game_errors.labels(reason).inc()
+        if isinstance(error, DaemonError | GameFailed):
+            self.pool.failed(endpoint)
+        level = (
+            logging.ERROR
+            if isinstance(error, CommandRefused | EncodingError | ValueError)
+            else logging.WARNING
+        )
+        if isinstance(error, DaemonBusy):
+            level = logging.DEBUG
+        log.log(
+            level, "game %s vs %s on %s failed (%s): %s", *plan.decks, endpoint.client.address, reason, error
+        )
+
+    def _count_decisions(self, trajectories: dict[int, Trajectory]) -> None:
+        answered = sum(len(t) for t in trajectories.values())
+        self.decisions += answered
+        self.metrics.decisions.inc(answered)
+        self.shipper.count(StatsField.DECISIONS, answered)

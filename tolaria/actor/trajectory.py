@@ -1,0 +1,79 @@
+"""Trajectories of one seat in one game, and how they become rollout segments.
+
+Each decision the agent answers adds a `StepRecord`. When the game ends the outcome gives the
+reward (+1 win, -1 loss, 0 draw) on the seat's last step, which is marked done, and the
+trajectory is cut into segments of at most `max_steps` steps. A segment that ends before the game
+does is not done and bootstraps from the value the actor recorded for the next step (the first
+step of the following segment), as GAE expects (`tolaria.trainer.ppo.gae`).
+
+Segments are assembled only from finished games: a game that fails (daemon died, timeout, error)
+discards its trajectories, so the learner never sees a partial game dressed up as a complete one.
+Cutting bounds the size of one stream entry (and of the learner's per-segment GAE loop) without
+losing the credit assignment across the cut.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from tolaria.actor.backend import StepRecord
+from tolaria.rollouts import STEP_DTYPES, Segment
+
+
+def outcome_reward(winner_seat: int | None, seat: int) -> float:
+    """+1 when `seat` won, -1 when it lost, 0 for a draw (winner None)."""
+    if winner_seat is None:
+        return 0.0
+    return 1.0 if winner_seat == seat else -1.0
+
+
+class Trajectory:
+    def __init__(self) -> None:
+        self.steps: list[StepRecord] = []
+
+    def add(self, record: StepRecord) -> None:
+        self.steps.append(record)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def segments(
+        self,
+        reward: float,
+        max_steps: int,
+        encoder_shape: Mapping[str, int],
+        meta: Mapping[str, Any],
+    ) -> list[Segment]:
+        """The finished trajectory as segments of at most `max_steps` steps, in order."""
+        if max_steps < 1:
+            raise ValueError(f"segments need at least one step, got max_steps={max_steps}")
+        total = len(self.steps)
+        out = []
+        for index, start in enumerate(range(0, total, max_steps)):
+            chunk = self.steps[start : start + max_steps]
+            last = start + len(chunk) == total
+            rewards = np.zeros(len(chunk), STEP_DTYPES["reward"])
+            done = np.zeros(len(chunk), STEP_DTYPES["done"])
+            if last:
+                rewards[-1] = reward
+                done[-1] = True
+            out.append(
+                Segment(
+                    observations={
+                        name: np.stack([s.observation[name] for s in chunk]) for name in chunk[0].observation
+                    },
+                    action=np.stack([s.action for s in chunk]).astype(STEP_DTYPES["action"]),
+                    log_prob=np.array([s.log_prob for s in chunk], STEP_DTYPES["log_prob"]),
+                    value=np.array([s.value for s in chunk], STEP_DTYPES["value"]),
+                    reward=rewards,
+                    done=done,
+                    policy_version=np.array([s.policy_version for s in chunk], STEP_DTYPES["policy_version"]),
+                    bootstrap_value=0.0 if last else self.steps[start + len(chunk)].value,
+                    encoder=dict(encoder_shape),
+                    meta={**meta, "segment": index, "game_steps": total},
+                )
+            )
+        return out
