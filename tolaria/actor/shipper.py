@@ -56,6 +56,7 @@ class RolloutShipper:
         self.redis_errors = 0
         self.connected = True
         self._wake = asyncio.Event()
+        self._writing = asyncio.Lock()  # `run` and `flush` must never send the same head twice
 
     def ship(self, segment: bytes) -> None:
         self.buffer.append(segment)
@@ -115,6 +116,10 @@ class RolloutShipper:
 
     async def write_once(self) -> bool:
         """One pipelined write of up to `entries_per_write` segments plus the stats; success."""
+        async with self._writing:
+            return await self._write_head()
+
+    async def _write_head(self) -> bool:
         batch = [self.buffer[i] for i in range(min(self.entries_per_write, len(self.buffer)))]
         stats = {k: v for k, v in self.stats.items() if v}
         pipe = self.client.pipeline(transaction=False)

@@ -1,0 +1,176 @@
+"""The actor as a process against real daemons and a real redis-server."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from collections import defaultdict
+
+import numpy as np
+import pytest
+import redis
+
+from tests.actor.conftest import KEYS, publish_policy, read_segments, wait_until, write_spec
+from tolaria.keys import StatsField
+from tolaria.rollouts import Segment
+
+pytestmark = pytest.mark.integration
+
+
+def games_of(segments: list[Segment]) -> dict[tuple, list[Segment]]:
+    games: dict[tuple, list[Segment]] = defaultdict(list)
+    for segment in segments:
+        games[(segment.meta["actor"], segment.meta["seed"], segment.meta["seat"])].append(segment)
+    return games
+
+
+def check_complete_games(segments: list[Segment]) -> dict[tuple, list[Segment]]:
+    """Every shipped trajectory is a whole game: contiguous segments, the last one done with the
+    outcome as its only reward, cut segments bootstrapped."""
+    games = games_of(segments)
+    for key, parts in games.items():
+        parts.sort(key=lambda s: s.meta["segment"])
+        assert [s.meta["segment"] for s in parts] == list(range(len(parts))), key
+        assert sum(s.steps for s in parts) == parts[0].meta["game_steps"], key
+        for part in parts[:-1]:
+            assert not part.done.any() and not part.reward.any()
+            assert part.steps == 64
+        last = parts[-1]
+        assert last.done[-1] and not last.done[:-1].any()
+        winner, seat = last.meta["winner_seat"], last.meta["seat"]
+        expected = 0.0 if winner is None else (1.0 if winner == seat else -1.0)
+        assert last.reward[-1] == expected and not last.reward[:-1].any()
+        assert last.bootstrap_value == 0.0
+        for part in parts:
+            assert (part.log_prob <= 0).all()
+    return games
+
+
+def test_self_play_ships_both_seats_with_rewards_and_version(redis_server, daemon, start_actor, tmp_path):
+    client = redis.Redis.from_url(redis_server.url)
+    publish_policy(client, 3)
+    spec = write_spec(tmp_path / "run.yaml", redis_server.url, self_play=1.0, builtin_ai=0.0)
+    actor = start_actor(spec, redis_server.url, daemon.endpoint, "--max-games", "6")
+    assert actor.proc.wait(timeout=180) == 0, actor.log()
+    segments = read_segments(client)
+    games = check_complete_games(segments)
+    assert {s.meta["opponent_kind"] for s in segments} == {"self_play"}
+    assert all((s.policy_version == 3).all() for s in segments)
+    by_game: dict[tuple, set[int]] = defaultdict(set)
+    for actor_id, seed, seat in games:
+        by_game[(actor_id, seed)].add(seat)
+    assert len(by_game) >= 6 and all(seats == {1, 2} for seats in by_game.values())
+    for (actor_id, seed), _ in by_game.items():  # one winner, one loser (or a draw for both)
+        rewards = sorted(games[(actor_id, seed, seat)][-1].reward[-1] for seat in (1, 2))
+        assert rewards in ([-1.0, 1.0], [0.0, 0.0])
+    stats = {k.decode(): int(v) for k, v in client.hgetall(KEYS.stats).items()}
+    assert stats[StatsField.GAMES] == len(by_game)
+    assert sum(stats.get(f, 0) for f in (StatsField.WINS, StatsField.LOSSES, StatsField.DRAWS)) == len(
+        by_game
+    )
+    assert stats[StatsField.DECISIONS] == sum(s.steps for s in segments)
+    assert stats[f"{StatsField.GAMES}:self_play"] == len(by_game)
+
+
+def test_vs_builtin_ai_ships_the_agent_seat_only_alternating_seats(
+    redis_server, daemon, start_actor, tmp_path
+):
+    client = redis.Redis.from_url(redis_server.url)
+    publish_policy(client, 1)
+    spec = write_spec(tmp_path / "run.yaml", redis_server.url, self_play=0.0, builtin_ai=1.0)
+    actor = start_actor(spec, redis_server.url, daemon.endpoint, "--max-games", "6")
+    assert actor.proc.wait(timeout=180) == 0, actor.log()
+    segments = read_segments(client)
+    games = check_complete_games(segments)
+    assert {s.meta["opponent_kind"] for s in segments} == {"builtin_ai"}
+    assert all(s.meta["seat"] == s.meta["agent_seat"] for s in segments)
+    assert {seat for _, _, seat in games} == {1, 2}
+    for parts in games.values():  # the agent plays the matchup's agent deck in its seat
+        assert parts[0].meta["agent_deck"] == "red_aggro"
+    stats = {k.decode(): int(v) for k, v in client.hgetall(KEYS.stats).items()}
+    assert stats[f"{StatsField.GAMES}:builtin_ai"] == len(games)
+    assert sum(stats.get(f, 0) for f in (StatsField.WINS, StatsField.LOSSES, StatsField.DRAWS)) == len(games)
+
+
+def test_new_policy_version_is_picked_up(redis_server, daemon, start_actor, tmp_path):
+    client = redis.Redis.from_url(redis_server.url)
+    publish_policy(client, 1)
+    spec = write_spec(tmp_path / "run.yaml", redis_server.url, self_play=1.0, builtin_ai=0.0)
+    actor = start_actor(spec, redis_server.url, daemon.endpoint)
+    wait_until(lambda: client.xlen(KEYS.rollouts) >= 4, 120, "segments of version 1", actor)
+    publish_policy(client, 2)
+    wait_until(
+        lambda: any(s.policy_version.max() == 2 for s in read_segments(client)),
+        120,
+        "segments of version 2",
+        actor,
+    )
+    metrics = (
+        urllib.request.urlopen(f"http://127.0.0.1:{actor.metrics_port}/metrics", timeout=10).read().decode()
+    )
+    assert "tolaria_actor_policy_version 2.0" in metrics
+    assert actor.terminate() == 0
+    versions = [int(v) for s in read_segments(client) for v in s.policy_version]
+    assert set(versions) <= {1, 2}
+    # a version never goes back within a trajectory
+    for parts in games_of(read_segments(client)).values():
+        steps = np.concatenate([p.policy_version for p in sorted(parts, key=lambda s: s.meta["segment"])])
+        assert (np.diff(steps) >= 0).all()
+
+
+def test_daemon_killed_mid_run_costs_only_its_games(
+    redis_server, daemon, second_daemon, start_actor, tmp_path
+):
+    client = redis.Redis.from_url(redis_server.url)
+    publish_policy(client, 1)
+    spec = write_spec(
+        tmp_path / "run.yaml", redis_server.url, self_play=1.0, builtin_ai=0.0, games_in_flight=8
+    )
+    actor = start_actor(spec, redis_server.url, f"{daemon.endpoint},{second_daemon.endpoint}")
+    wait_until(lambda: client.xlen(KEYS.rollouts) >= 8, 120, "first segments", actor)
+    daemon.kill()
+    wait_until(lambda: int(client.hget(KEYS.stats, StatsField.ERRORS) or 0) >= 1, 60, "a failed game", actor)
+    after_kill = client.xlen(KEYS.rollouts)
+    wait_until(lambda: client.xlen(KEYS.rollouts) >= after_kill + 20, 120, "games on the other daemon", actor)
+    assert actor.terminate() == 0
+    check_complete_games(read_segments(client))  # no partial trajectory was shipped
+
+
+def test_redis_restart_buffers_and_delivers_afterwards(redis_server, daemon, start_actor, tmp_path):
+    client = redis.Redis.from_url(redis_server.url)
+    publish_policy(client, 1)
+    spec = write_spec(tmp_path / "run.yaml", redis_server.url, self_play=1.0, builtin_ai=0.0)
+    actor = start_actor(spec, redis_server.url, daemon.endpoint)
+    wait_until(lambda: client.xlen(KEYS.rollouts) >= 4, 120, "first segments", actor)
+    redis_server.stop()
+    time.sleep(6)  # games go on meanwhile; their segments wait in the actor's buffer
+    assert actor.proc.poll() is None, actor.log()
+    redis_server.start()  # same port, empty: no weights, no stream
+    client = redis.Redis.from_url(redis_server.url)
+    wait_until(lambda: client.xlen(KEYS.rollouts) >= 4, 60, "buffered segments after the restart", actor)
+    check_complete_games(read_segments(client))
+    metrics = (
+        urllib.request.urlopen(f"http://127.0.0.1:{actor.metrics_port}/metrics", timeout=10).read().decode()
+    )
+    errors = [line for line in metrics.splitlines() if line.startswith("tolaria_actor_redis_errors_total")]
+    assert errors and float(errors[0].split()[-1]) >= 1
+    assert actor.terminate() == 0
+    assert "redis unreachable" in actor.log()
+
+
+def test_sigterm_exits_cleanly_and_flushes(redis_server, daemon, start_actor, tmp_path):
+    client = redis.Redis.from_url(redis_server.url)
+    publish_policy(client, 1)
+    spec = write_spec(tmp_path / "run.yaml", redis_server.url, self_play=0.5, builtin_ai=0.5)
+    actor = start_actor(spec, redis_server.url, daemon.endpoint)
+    wait_until(lambda: client.xlen(KEYS.rollouts) >= 2, 120, "first segments", actor)
+    started = time.monotonic()
+    assert actor.terminate(timeout=30) == 0, actor.log()
+    assert time.monotonic() - started < 25
+    stats = {k.decode(): int(v) for k, v in client.hgetall(KEYS.stats).items()}
+    games = games_of(read_segments(client))
+    # everything the actor counted as a finished game reached Redis before it exited
+    finished = stats[StatsField.GAMES]
+    shipped_games = {(a, seed) for a, seed, _ in games}
+    assert len(shipped_games) == finished
+    assert "stopped:" in actor.log()
