@@ -22,6 +22,7 @@ SUBCOMMANDS: tuple[tuple[str, str, str], ...] = (
     ),
     ("crd", "tolaria.crd", "write the TrainingRun CRD generated from the spec models"),
     ("learner", "tolaria.trainer.cli", "train the policy with PPO from the run's rollout stream"),
+    ("run", "tolaria.local.cli", "run a TrainingRun spec on this machine, no Kubernetes"),
     (
         "actor",
         "tolaria.actor.cli",
