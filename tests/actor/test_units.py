@@ -1,0 +1,209 @@
+"""Unit tests: segment assembly, the inference batcher, the shipper's bounded buffer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+import redis.asyncio as aioredis
+from conftest import free_port
+
+from tests.actor.conftest import NETWORK
+from tolaria.actor.backend import Answer, StepRecord
+from tolaria.actor.batcher import InferenceBatcher
+from tolaria.actor.shipper import RolloutShipper
+from tolaria.actor.trajectory import Trajectory, outcome_reward
+from tolaria.keys import RunKeys
+from tolaria.rollouts import decode_segment, encode_segment
+from tolaria.trainer.encoding import Encoder
+
+ENCODER = Encoder(NETWORK)
+
+
+def record(step: int, version: int = 5) -> StepRecord:
+    observation = {name: array[0] for name, array in ENCODER.empty(1).items()}
+    observation["decision_type"] = np.int32(step % 3)
+    action = np.zeros(NETWORK.max_options, np.int32)
+    action[0] = step % 2
+    return StepRecord(
+        observation, action, log_prob=-0.1 * (step % 4), value=step / 100, policy_version=version
+    )
+
+
+def trajectory(steps: int) -> Trajectory:
+    t = Trajectory()
+    for i in range(steps):
+        t.add(record(i, version=5 + i // 4))
+    return t
+
+
+@pytest.mark.parametrize(
+    ("winner", "seat", "reward"), [(1, 1, 1.0), (2, 1, -1.0), (None, 2, 0.0), (2, 2, 1.0)]
+)
+def test_outcome_reward(winner, seat, reward):
+    assert outcome_reward(winner, seat) == reward
+
+
+def test_a_short_game_is_one_done_segment_with_the_outcome_on_its_last_step():
+    (segment,) = trajectory(5).segments(-1.0, 64, ENCODER.shape, {"seat": 1})
+    assert segment.steps == 5
+    assert segment.reward.tolist() == [0, 0, 0, 0, -1]
+    assert segment.done.tolist() == [False] * 4 + [True]
+    assert segment.bootstrap_value == 0.0
+    assert segment.policy_version.tolist() == [5, 5, 5, 5, 6]
+    assert segment.meta == {"seat": 1, "segment": 0, "game_steps": 5}
+
+
+def test_a_long_game_is_cut_and_each_cut_bootstraps_from_the_next_value():
+    segments = trajectory(10).segments(1.0, 4, ENCODER.shape, {})
+    assert [s.steps for s in segments] == [4, 4, 2]
+    assert [s.meta["segment"] for s in segments] == [0, 1, 2]
+    assert segments[0].bootstrap_value == pytest.approx(0.04)  # value of step 4
+    assert segments[1].bootstrap_value == pytest.approx(0.08)
+    assert not segments[0].done.any() and not segments[1].done.any() and segments[2].done[-1]
+    assert segments[2].reward.tolist() == [0.0, 1.0]
+    assert sum(s.reward.sum() for s in segments) == 1.0
+    joined = np.concatenate([s.observations["decision_type"] for s in segments])
+    assert joined.tolist() == [i % 3 for i in range(10)]
+
+
+def test_segments_round_trip_through_the_codec_as_the_learner_reads_them():
+    for segment in trajectory(7).segments(1.0, 3, ENCODER.shape, {"opponent_kind": "self_play"}):
+        decoded = decode_segment(encode_segment(segment), ENCODER.dtypes(), ENCODER.shape)
+        assert decoded.steps == segment.steps
+        assert np.array_equal(decoded.action, segment.action)
+        assert np.allclose(decoded.log_prob, segment.log_prob)
+        assert decoded.bootstrap_value == pytest.approx(segment.bootstrap_value)
+        assert decoded.meta == segment.meta
+
+
+def test_no_segment_without_steps_per_segment():
+    with pytest.raises(ValueError, match="max_steps"):
+        trajectory(3).segments(0.0, 0, ENCODER.shape, {})
+
+
+class EchoBackend:
+    """Answers each payload with its `n`; records the batches it was given."""
+
+    def __init__(self, version: int, batches: list[tuple[int, list[int]]]):
+        self.version = version
+        self.encoder_shape = ENCODER.shape
+        self.batches = batches
+
+    def act(self, payloads: Sequence[dict[str, Any]]) -> list[Answer]:
+        if any(p.get("bad") for p in payloads):
+            raise ValueError("cannot encode a bad payload")
+        self.batches.append((self.version, [p["n"] for p in payloads]))
+        return [Answer(str(p["n"]), record(p["n"], self.version)) for p in payloads]
+
+
+async def _answers(batcher: InferenceBatcher, payloads: list[dict[str, Any]]) -> list[Any]:
+    return await asyncio.gather(*(batcher.answer(p) for p in payloads), return_exceptions=True)
+
+
+def test_concurrent_decisions_share_one_forward_pass_up_to_the_batch_limit():
+    batches: list[tuple[int, list[int]]] = []
+    sizes: list[int] = []
+
+    async def main() -> list[Any]:
+        async with InferenceBatcher(EchoBackend(1, batches), max_batch=8, max_wait=0.05,
+                                    on_batch=lambda n, _s: sizes.append(n)) as batcher:  # fmt: skip
+            return await _answers(batcher, [{"n": i} for i in range(20)])
+
+    answers = asyncio.run(main())
+    assert [a.reply for a in answers] == [str(i) for i in range(20)]
+    assert sizes == [8, 8, 4]
+    assert [n for _, ns in batches for n in ns] == list(range(20))
+
+
+def test_a_lone_decision_waits_only_the_batch_window():
+    batches: list[tuple[int, list[int]]] = []
+
+    async def main() -> float:
+        async with InferenceBatcher(EchoBackend(1, batches), max_batch=64, max_wait=0.01) as batcher:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            await batcher.answer({"n": 0})
+            return loop.time() - started
+
+    assert asyncio.run(main()) < 0.5
+    assert batches == [(1, [0])]
+
+
+def test_a_new_backend_takes_over_between_batches_never_within_one():
+    batches: list[tuple[int, list[int]]] = []
+
+    async def main() -> list[Answer]:
+        async with InferenceBatcher(EchoBackend(1, batches), max_batch=4, max_wait=0.05) as batcher:
+            first = await _answers(batcher, [{"n": i} for i in range(4)])
+            batcher.swap(EchoBackend(2, batches))
+            assert batcher.version == 2
+            second = await _answers(batcher, [{"n": i} for i in range(4, 10)])
+            return first + second
+
+    answers = asyncio.run(main())
+    assert [a.record.policy_version for a in answers] == [1] * 4 + [2] * 6
+    for version, ns in batches:  # every batch is answered by one version
+        assert all(answers[n].record.policy_version == version for n in ns)
+
+
+def test_a_payload_the_backend_refuses_fails_only_its_own_decision():
+    batches: list[tuple[int, list[int]]] = []
+
+    async def main() -> list[Any]:
+        async with InferenceBatcher(EchoBackend(1, batches), max_batch=8, max_wait=0.05) as batcher:
+            return await _answers(batcher, [{"n": 0}, {"n": 1, "bad": True}, {"n": 2}])
+
+    answers = asyncio.run(main())
+    assert answers[0].reply == "0" and answers[2].reply == "2"
+    assert isinstance(answers[1], ValueError)
+
+
+def test_the_batcher_refuses_to_answer_when_not_running():
+    async def main() -> None:
+        await InferenceBatcher(EchoBackend(1, [])).answer({"n": 0})
+
+    with pytest.raises(RuntimeError, match="not running"):
+        asyncio.run(main())
+
+
+def _unreachable_shipper(**kwargs: Any) -> RolloutShipper:
+    # a port nothing listens on: every write fails as against a Redis that is down
+    client = aioredis.Redis(port=free_port(), socket_connect_timeout=0.5, socket_timeout=0.5)
+    return RolloutShipper(client, RunKeys("ns", "run"), stream_max_length=1000, **kwargs)
+
+
+def test_the_buffer_drops_the_oldest_segments_past_its_bound_and_counts_them():
+    events: list[tuple[str, int]] = []
+    shipper = _unreachable_shipper(max_buffered_segments=3, on_event=lambda e, n: events.append((e, n)))
+    for i in range(5):
+        shipper.ship(bytes([i]) * 10)
+    assert list(shipper.buffer) == [bytes([i]) * 10 for i in (2, 3, 4)]
+    assert shipper.dropped == 2 and shipper.buffered_bytes == 30
+    assert events == [("dropped", 1), ("dropped", 1)]
+
+
+def test_the_byte_bound_also_drops_the_oldest():
+    shipper = _unreachable_shipper(max_buffered_bytes=25)
+    for i in range(4):
+        shipper.ship(bytes([i]) * 10)
+    assert list(shipper.buffer) == [bytes([2]) * 10, bytes([3]) * 10]
+    assert shipper.dropped == 2
+
+
+def test_a_failed_write_keeps_segments_and_counters_for_the_retry():
+    async def main() -> RolloutShipper:
+        shipper = _unreachable_shipper()
+        shipper.ship(b"segment")
+        shipper.count("games", 2)
+        assert await shipper.write_once() is False
+        assert await shipper.flush(timeout=1.0) is False
+        await shipper.client.aclose()
+        return shipper
+
+    shipper = asyncio.run(main())
+    assert list(shipper.buffer) == [b"segment"] and shipper.stats["games"] == 2
+    assert shipper.redis_errors >= 1 and not shipper.connected
