@@ -78,7 +78,7 @@ def test_crd_is_established_with_its_names(testbed, crd):
     assert "trainingruns" in resources and "tr" in resources and "TrainingRun" in resources
 
 
-@pytest.mark.parametrize("example", ["minimal.yaml", "trainingrun.yaml"])
+@pytest.mark.parametrize("example", ["minimal.yaml", "quickstart.yaml", "trainingrun.yaml"])
 def test_example_applies_and_the_server_fills_in_the_models_defaults(testbed, namespace, example):
     manifest = yaml.safe_load((REPO / "examples" / example).read_text())
     apply(testbed, namespace, manifest)

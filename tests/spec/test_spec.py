@@ -22,14 +22,18 @@ from .cases import BAD_SPECS, MINIMAL, merged
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-@pytest.mark.parametrize("name", ["minimal.yaml", "trainingrun.yaml"])
+@pytest.mark.parametrize("name", ["minimal.yaml", "quickstart.yaml", "trainingrun.yaml"])
 def test_examples_load(name):
     run = load_trainingrun(EXAMPLES / name)
     assert run.spec.decks == ["red_aggro", "white_weenie"]
 
 
 def test_every_example_is_tested():
-    assert sorted(p.name for p in EXAMPLES.glob("*.yaml")) == ["minimal.yaml", "trainingrun.yaml"]
+    assert sorted(p.name for p in EXAMPLES.glob("*.yaml")) == [
+        "minimal.yaml",
+        "quickstart.yaml",
+        "trainingrun.yaml",
+    ]
 
 
 def test_minimal_spec_gets_a_whole_topology_by_default():
