@@ -1,0 +1,248 @@
+"""Pipeline efficiency: decisions/s through daemon + actor + Redis + learner, against the same
+daemon driven by a trivial client.
+
+One run, one machine, one daemon process (or --daemon-workers of them sharing the port):
+
+1. daemon alone: a client plays self-play games (`-i -q -x compact`), `--games-in-flight` at
+   once, answering every decision at once with the first offered option;
+2. pipeline: redis-server, `tolaria learner` (CPU or --learner-device) and `tolaria actor` with
+   the same number of games in flight, the same game mode and deck pairings; the actor's
+   decisions are read from the run's stats hash (`decisions`, counted per finished game) over
+   the measuring window, after a warm-up.
+
+Reported: both rates (answered decisions per second), their ratio (target >= 0.70), the
+actor's mean inference batch size, the policy versions the learner published meanwhile and the
+rollout bytes per decision.
+
+    python bench/pipeline.py --seconds 30 --games-in-flight 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import redis
+import yaml
+
+from tolaria.keys import RunKeys, StatsField
+from tolaria.protocol import AsyncDaemonClient, GameOptions, first_option_reply
+
+REPO = Path(__file__).resolve().parents[1]
+DECKS = ["red_aggro", "white_weenie", "green_midrange", "blue_control"]
+KEYS = RunKeys("bench", "pipeline")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"{what} did not start on port {port}")
+
+
+def stop(proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def trivial_client(port: int, games_in_flight: int, warmup: float, seconds: float) -> dict:
+    """Answered decisions per second of the daemon alone, counted inside the window."""
+    counted = 0
+    loop = asyncio.get_running_loop()
+    start_at = loop.time() + warmup
+    stop_at = start_at + seconds
+    async with AsyncDaemonClient("127.0.0.1", port, read_timeout=120) as client:
+        await client.hello()
+
+        async def one_slot(slot: int) -> None:
+            nonlocal counted
+            pairs = list(itertools.product(DECKS, DECKS))
+            for round_ in itertools.count():
+                if loop.time() >= stop_at:
+                    return
+                deck1, deck2 = pairs[(slot + round_) % len(pairs)]
+                options = GameOptions(
+                    interactive=True, quiet=True, compact=True, seed=slot * 1_000_003 + round_
+                )
+                game = await client.start_game(deck1, deck2, options)
+                while (decision := await game.next_decision()) is not None:
+                    if decision.expects_reply:
+                        await game.reply(first_option_reply(decision.payload))
+                        if start_at <= loop.time() < stop_at:
+                            counted += 1
+
+        await asyncio.gather(*(one_slot(i) for i in range(games_in_flight)))
+    return {"decisions": counted, "seconds": seconds, "decisions_per_s": round(counted / seconds, 1)}
+
+
+def metric(port: int, name: str) -> float:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def pipeline(args, daemon_port: int, workdir: Path) -> dict:
+    redis_port = free_port()
+    redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    procs: list[subprocess.Popen] = []
+    logs = []
+    try:
+        procs.append(subprocess.Popen(
+            [shutil.which("redis-server") or "redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ))  # fmt: skip
+        wait_for_port(redis_port, "redis-server")
+        spec = workdir / "run.yaml"
+        spec.write_text(yaml.safe_dump({
+            "apiVersion": "tolaria.dev/v1alpha1", "kind": "TrainingRun",
+            "metadata": {"name": KEYS.name, "namespace": KEYS.namespace},
+            "spec": {
+                "decks": DECKS,
+                "actors": {"replicas": 1, "gamesInFlight": args.games_in_flight, "policySyncIntervalSeconds": 2,
+                           "opponents": {"selfPlay": 1.0, "builtinAi": 0.0, "league": 0.0}},
+                "redis": {"url": redis_url},
+            },
+        }))  # fmt: skip
+        client = redis.Redis.from_url(redis_url)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        learner_log = (workdir / "learner.log").open("wb")
+        logs.append(learner_log)
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "tolaria.cli", "learner", "--spec", str(spec), "--redis", redis_url,
+             "--checkpoint-uri", "none", "--metrics-port", "0", "--device", args.learner_device,
+             "--threads", str(args.learner_threads), "--batch-size", str(args.learner_batch)],
+            stdout=learner_log, stderr=subprocess.STDOUT, cwd=REPO, env=env,
+        ))  # fmt: skip
+        deadline = time.monotonic() + 120
+        while client.get(KEYS.policy_version) is None:
+            if time.monotonic() > deadline or procs[-1].poll() is not None:
+                raise SystemExit(f"the learner published no policy:\n{(workdir / 'learner.log').read_text()}")
+            time.sleep(0.2)
+        actor_metrics = free_port()
+        actor_log = (workdir / "actor.log").open("wb")
+        logs.append(actor_log)
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "tolaria.cli", "actor", "--spec", str(spec), "--redis", redis_url,
+             "--daemons", f"127.0.0.1:{daemon_port}", "--device", args.actor_device,
+             "--threads", str(args.actor_threads), "--metrics-port", str(actor_metrics)],
+            stdout=actor_log, stderr=subprocess.STDOUT, cwd=REPO, env=env,
+        ))  # fmt: skip
+        wait_for_port(actor_metrics, "the actor's metrics")
+        time.sleep(args.warmup)
+
+        def reading() -> tuple[float, int, float, float, float, int]:
+            return (
+                time.monotonic(),
+                int(client.hget(KEYS.stats, StatsField.DECISIONS) or 0),
+                metric(actor_metrics, "tolaria_actor_inference_batch_size_sum"),
+                metric(actor_metrics, "tolaria_actor_inference_batch_size_count"),
+                metric(actor_metrics, "tolaria_actor_rollout_bytes_total"),
+                int(client.get(KEYS.policy_version) or 0),
+            )
+
+        t0, d0, bs0, bc0, b0, v0 = reading()
+        time.sleep(args.seconds)
+        t1, d1, bs1, bc1, b1, v1 = reading()
+        if procs[-1].poll() is not None:
+            raise SystemExit(f"the actor exited:\n{(workdir / 'actor.log').read_text()}")
+        decisions = d1 - d0
+        return {
+            "decisions": decisions,
+            "seconds": round(t1 - t0, 2),
+            "decisions_per_s": round(decisions / (t1 - t0), 1),
+            "mean_inference_batch": round((bs1 - bs0) / max(1.0, bc1 - bc0), 1),
+            "rollout_bytes_per_decision": round((b1 - b0) / max(1, decisions), 1),
+            "policy_versions_published": v1 - v0,
+        }
+    finally:
+        for proc in reversed(procs):
+            stop(proc)
+        for log in logs:
+            log.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=30.0, help="measuring window of each phase")
+    parser.add_argument("--warmup", type=float, default=10.0, help="seconds before each window")
+    parser.add_argument("--games-in-flight", type=int, default=64)
+    parser.add_argument("--daemon-workers", type=int, default=1)
+    parser.add_argument("--actor-device", default="cpu")
+    parser.add_argument("--actor-threads", type=int, default=1)
+    parser.add_argument("--learner-device", default="cpu")
+    parser.add_argument("--learner-threads", type=int, default=1)
+    parser.add_argument("--learner-batch", type=int, default=4096, help="samples per PPO update")
+    parser.add_argument("--json", type=Path, help="also write the result here")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="tolaria-pipeline-") as tmp:
+        workdir = Path(tmp)
+        daemon_port = free_port()
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "tolaria.cli", "daemon", "--host", "127.0.0.1", "--port", str(daemon_port),
+             "--decks", str(REPO / "decks"), "--metrics-port", "0", "--workers", str(args.daemon_workers),
+             "--max-games", str(max(64, args.games_in_flight)), "--log-level", "WARNING"],
+            cwd=REPO,
+        )  # fmt: skip
+        try:
+            wait_for_port(daemon_port, "the daemon")
+            alone = asyncio.run(trivial_client(daemon_port, args.games_in_flight, args.warmup, args.seconds))
+            print(f"daemon alone: {alone['decisions_per_s']} decisions/s", file=sys.stderr)
+            through = pipeline(args, daemon_port, workdir)
+            print(f"pipeline:     {through['decisions_per_s']} decisions/s", file=sys.stderr)
+        finally:
+            stop(daemon)
+    result = {
+        "benchmark": "pipeline",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "daemon_alone": alone,
+        "pipeline": through,
+        "ratio": round(through["decisions_per_s"] / max(alone["decisions_per_s"], 1e-9), 3),
+        "target": 0.70,
+    }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
