@@ -44,6 +44,9 @@ from tolaria.spec import TrainingRun
 EXIT_SUCCEEDED, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 LEARNER_STOP_SECONDS = 180.0  # a checkpoint of a large model on a busy machine
 CHILD_STOP_SECONDS = 30.0
+# Every process of a local run carries its run directory in this variable, so that its
+# processes can be found (`grep -l` over /proc/*/environ) even by someone other than its parent.
+RUN_MARKER_ENV = "TOLARIA_LOCAL_RUN"
 
 
 def free_port() -> int:
@@ -77,7 +80,11 @@ class LocalRun:
         self.run = run
         self.options = options
         self.out = out
-        self.supervisor = Supervisor(directory.logs, on_event=self._event)
+        self.supervisor = Supervisor(
+            directory.logs,
+            on_event=self._event,
+            environment={RUN_MARKER_ENV: str(directory.root.resolve())},
+        )
         self.criteria = StopCriteria.from_spec(run.spec.stop)
         self.stop_requested = threading.Event()
         self.stop_signal: int | None = None

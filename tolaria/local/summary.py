@@ -83,10 +83,15 @@ def plot_learning_curve(records: list[dict[str, Any]], path: Path) -> None:
 
     snapshots = [Snapshot.from_record(r) for r in records]
     fig, rates_axis = plt.subplots(figsize=(8, 4.5))
-    baselines = sorted({b for s in snapshots for b in s.win_rates})
-    for baseline in baselines:
-        points = [(s.games, s.win_rates[baseline]) for s in snapshots if baseline in s.win_rates]
-        rates_axis.plot(*zip(*points, strict=True), marker=".", label=f"win rate vs {baseline}")
+    # one point per evaluated version, at the games played when its result first appeared
+    evaluated = [
+        s
+        for i, s in enumerate(snapshots)
+        if s.win_rates and (i == 0 or s.eval_policy_version != snapshots[i - 1].eval_policy_version)
+    ]
+    for baseline in sorted({b for s in evaluated for b in s.win_rates}):
+        points = [(s.games, s.win_rates[baseline]) for s in evaluated if baseline in s.win_rates]
+        rates_axis.plot(*zip(*points, strict=True), marker="o", label=f"win rate vs {baseline}")
     rates_axis.set_xlabel("games played")
     rates_axis.set_ylabel("win rate (evaluated)")
     rates_axis.set_ylim(0, 1)

@@ -78,8 +78,14 @@ def _group_alive(pgid: int) -> bool:
 
 
 class Supervisor:
-    def __init__(self, log_dir: Path, on_event: Callable[[str], None] = lambda _m: None):
+    def __init__(
+        self,
+        log_dir: Path,
+        on_event: Callable[[str], None] = lambda _m: None,
+        environment: dict[str, str] | None = None,
+    ):
         self.log_dir = log_dir
+        self.environment = environment or {}  # added to every child's environment
         self.children: dict[str, Child] = {}
         self.on_event = on_event
         self._groups: set[int] = set()  # every process group ever started, for the final check
@@ -119,7 +125,7 @@ class Supervisor:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **child.spec.env},
+                env={**os.environ, **self.environment, **child.spec.env},
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
