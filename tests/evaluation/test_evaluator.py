@@ -288,6 +288,26 @@ def test_cli_refuses_bad_configuration(tmp_path, args, message):
     assert message in done.stderr
 
 
+def test_switching_the_gate_off_releases_the_promoted_version(redis_server):
+    r = redis.Redis.from_url(redis_server.url)
+    r.set(KEYS.policy_promoted, policy_bytes(2))
+    r.set(KEYS.policy_promoted_version, 2)
+
+    async def start_and_stop(s: EvaluationSettings) -> None:
+        client = aioredis.Redis.from_url(redis_server.url)
+        stop = asyncio.Event()
+        stop.set()
+        try:
+            await Evaluator(s, client, KEYS, DaemonPool([])).run(stop)
+        finally:
+            await client.aclose()
+
+    asyncio.run(start_and_stop(settings(promotion_margin=0.1)))
+    assert r.get(KEYS.policy_promoted_version) == b"2"  # gate on: kept
+    asyncio.run(start_and_stop(settings()))
+    assert not r.exists(KEYS.policy_promoted) and not r.exists(KEYS.policy_promoted_version)
+
+
 def test_no_policy_published_yet(redis_server, daemon):
     assert asyncio.run(evaluate(redis_server.url, daemon, settings())) is None
 

@@ -25,7 +25,8 @@ Promotion gate (when `evaluation.promotionMargin` is set): actors play the promo
 version) with its version in `...:policy:promoted:version`, instead of the newest one. The
 first evaluated version is promoted at once; a later one is played against the promoted
 version (`evaluation.games` games, both seats) and promoted when it scores at least
-0.5 - margin. Without the gate neither key exists and actors follow `...:policy`. While the
+0.5 - margin. Without the gate neither key exists (a running evaluator deletes them when the
+gate is switched off) and actors follow `...:policy`. While the
 promoted version exists the learner measures rollout staleness against it, not against its own
 newest version (`tolaria.trainer.learner`).
 
@@ -254,6 +255,9 @@ class Evaluator:
     async def run(self, stop: asyncio.Event, poll_seconds: float = 5.0) -> None:
         """Evaluate at the spec's cadence until `stop` is set."""
         await self.load_progress()
+        if self.settings.promotion_margin is None:
+            # the gate was switched off: actors and learner go back to the newest policy
+            await self.redis.delete(self.keys.policy_promoted, self.keys.policy_promoted_version)
         while not stop.is_set():
             try:
                 version = await self.redis.get(self.keys.policy_version)
