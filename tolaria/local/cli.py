@@ -77,12 +77,23 @@ def run(args: argparse.Namespace) -> int:
             "tolaria run: --run-dir does not apply to --resume (the run keeps its directory)", file=sys.stderr
         )
         return 2
+    deck_dirs = [d.resolve() for d in (args.decks or [REPOSITORY_DECKS])]
+    missing = [d for d in deck_dirs if not d.is_dir()]
+    if missing:
+        print(f"tolaria run: --decks {missing[0]}: no such directory", file=sys.stderr)
+        return 2
     try:
         if args.resume is not None:
             directory = RunDirectory.open(args.resume)
             training_run = directory.load_run()
         else:
             training_run = load_trainingrun(args.spec)
+        unknown = [deck for deck in training_run.spec.decks if not _deck_exists(deck, deck_dirs)]
+        if unknown:
+            where = ", ".join(map(str, deck_dirs))
+            print(f"tolaria run: spec.decks: no deck {unknown[0]!r} in {where}", file=sys.stderr)
+            return 2
+        if args.resume is None:
             directory = RunDirectory.create(args.run_dir or default_run_dir(training_run), training_run)
             training_run = directory.load_run()
     except SpecError as e:
@@ -92,18 +103,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     except (FileExistsError, FileNotFoundError) as e:
         print(f"tolaria run: {e}", file=sys.stderr)
-        return 2
-    deck_dirs = [d.resolve() for d in (args.decks or [REPOSITORY_DECKS])]
-    missing = [d for d in deck_dirs if not d.is_dir()]
-    if missing:
-        print(f"tolaria run: --decks {missing[0]}: no such directory", file=sys.stderr)
-        return 2
-    unknown = [deck for deck in training_run.spec.decks if not _deck_exists(deck, deck_dirs)]
-    if unknown:
-        print(
-            f"tolaria run: spec.decks: no deck {unknown[0]!r} in {', '.join(map(str, deck_dirs))}",
-            file=sys.stderr,
-        )
         return 2
     live = sys.stdout.isatty()
     interval = args.interval if args.interval is not None else (2.0 if live else 15.0)
