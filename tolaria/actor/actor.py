@@ -45,7 +45,6 @@ from tolaria.evaluation.matches import seat_of
 from tolaria.keys import RunKeys, StatsField
 from tolaria.protocol import (
     CommandRefused,
-    CompactExpander,
     DaemonBusy,
     DaemonError,
     GameOptions,
@@ -55,7 +54,7 @@ from tolaria.protocol import (
 from tolaria.rollouts import encode_segment
 from tolaria.spec import OpponentMix
 from tolaria.trainer.checkpoint import CheckpointError
-from tolaria.trainer.encoding import EncodingError
+from tolaria.trainer.encoding import EncodingError, StaticMemory
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +138,7 @@ class Actor:
         self.rng = random.Random(settings.seed)
         self.sampler = OpponentSampler(settings.opponents, seed=self.rng.randrange(2**31))
         self.batcher: InferenceBatcher | None = None
+        self.memory = StaticMemory()  # shared by every backend (see PolicyBackend)
         self.latest_version = 0
         self.league_versions: list[int] = []
         self._league_batchers: dict[int, InferenceBatcher] = {}
@@ -212,7 +212,7 @@ class Actor:
             if weights is not None:
                 self.latest_version = versions.latest or weights.version
                 log.info("playing policy version %d", weights.version)
-                return await asyncio.to_thread(PolicyBackend, weights, self.device)
+                return await asyncio.to_thread(PolicyBackend, weights, self.device, self.memory)
             if not logged:
                 log.info("waiting for the learner to publish a policy at %s", self.keys.policy)
                 logged = True
@@ -246,7 +246,7 @@ class Actor:
         if target is not None and target != self.batcher.version:
             weights = await self.source.load(versions)
             if weights is not None and weights.version != self.batcher.version:
-                backend = await asyncio.to_thread(PolicyBackend, weights, self.device)
+                backend = await asyncio.to_thread(PolicyBackend, weights, self.device, self.memory)
                 self.batcher.swap(backend)
                 self.metrics.policy_version.set(weights.version)
                 log.info("policy version %d from the next batch on", weights.version)
@@ -361,13 +361,13 @@ class Actor:
                 compact=compact,
                 game_timeout=self.settings.game_timeout,
             )
-        expander = CompactExpander() if compact else None
         learning_seats = {1, 2} if plan.opponent.kind == "self_play" else {plan.agent_seat}
         game = await client.start_game(*plan.decks, options)
         async with game:
             while (decision := await game.next_decision()) is not None:
-                payload = expander.expand(decision.payload) if expander is not None else decision.payload
-                if not decision.expects_reply:
+                payload = decision.payload
+                if not decision.expects_reply:  # a reveal may be a card's first (full) appearance
+                    self.memory.learn(payload)
                     continue
                 seat = seat_of(decision.player)
                 if seat in learning_seats:
@@ -396,7 +396,7 @@ class Actor:
         if version not in self._league_batchers:
             try:
                 weights = await asyncio.to_thread(self.league.load, version)
-                backend = await asyncio.to_thread(PolicyBackend, weights, self.device)
+                backend = await asyncio.to_thread(PolicyBackend, weights, self.device, self.memory)
             except (KeyError, CheckpointError, OSError, ValueError) as e:
                 log.warning("league snapshot v%d unavailable (%s): playing self-play instead", version, e)
                 return None

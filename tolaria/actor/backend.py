@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from tolaria.trainer.encoding import Encoder
+from tolaria.trainer.encoding import Encoder, StaticMemory
 from tolaria.trainer.policy import to_tensors
 from tolaria.trainer.weights import PolicyWeights
 
@@ -49,13 +49,26 @@ class InferenceBackend(Protocol):
 
 
 class PolicyBackend:
-    """One policy version on one device."""
+    """One policy version on one device.
 
-    def __init__(self, weights: PolicyWeights, device: torch.device | str = "cpu", greedy: bool = False):
+    Compact payloads (`-x compact`) carry a card name's static fields only at its first
+    appearance in a game, so every backend of an actor shares one `StaticMemory`: a version
+    swapped in mid-game still knows the cards the games in flight have already described.
+    """
+
+    def __init__(
+        self,
+        weights: PolicyWeights,
+        device: torch.device | str = "cpu",
+        memory: StaticMemory | None = None,
+        greedy: bool = False,
+    ):
         self.version = weights.version
         self.device = torch.device(device)
         self.model = weights.model(self.device)
         self.encoder = Encoder(weights.network)
+        if memory is not None:
+            self.encoder.memory = memory
         self.encoder_shape = dict(self.encoder.shape)
         self.greedy = greedy
 
