@@ -65,11 +65,11 @@ def test_rendering_shows_every_number():
     s.decisions_per_second = 812.4
     line = render_line(s, criteria, 5.0)
     assert line == (
-        "games 250/1000 | dec/s 812 | queue 42 | policy v9 | win[v7] heuristic 0.40 random 0.91"
-        " | elapsed 01:05 | eta 02:30"
+        "elapsed 01:05 | eta 02:30 | games 250/1000 | policy v9 | win[v7] heuristic 0.40 random 0.91"
+        " | dec/s 812 | queue 42"
     )
     bar = render_bar(s, criteria, 5.0, width=200)
-    assert bar.startswith("[") and " 25% games 250/1000" in bar
+    assert bar.startswith("[") and " 25% | elapsed 01:05 | eta 02:30 | games 250/1000" in bar
     assert len(render_bar(s, criteria, 5.0, width=60)) == 60
     empty = render_line(snap(), StopCriteria(None, None, None, "random"), None)
     assert "dec/s -" in empty and "queue -" in empty and "win -" in empty and "eta ?" in empty

@@ -172,23 +172,24 @@ def format_duration(seconds: float | None) -> str:
 
 
 def _fields(snapshot: Snapshot, criteria: StopCriteria, games_per_second: float | None) -> list[str]:
+    """The numbers, most important first (a narrow terminal cuts the end)."""
     games = f"games {snapshot.games}" + (f"/{criteria.max_games}" if criteria.max_games else "")
     rate = snapshot.decisions_per_second
-    parts = [
-        games,
-        f"dec/s {rate:.0f}" if rate is not None else "dec/s -",
-        f"queue {snapshot.queue_depth}" if snapshot.queue_depth is not None else "queue -",
-        f"policy v{snapshot.policy_version}",
-    ]
+    remaining = criteria.remaining_seconds(snapshot, games_per_second)
     if snapshot.win_rates:
         rates = " ".join(f"{b} {r:.2f}" for b, r in sorted(snapshot.win_rates.items()))
-        parts.append(f"win[v{snapshot.eval_policy_version}] {rates}")
+        win = f"win[v{snapshot.eval_policy_version}] {rates}"
     else:
-        parts.append("win -")
-    remaining = criteria.remaining_seconds(snapshot, games_per_second)
-    parts.append(f"elapsed {format_duration(snapshot.elapsed)}")
-    parts.append(f"eta {format_duration(remaining)}")
-    return parts
+        win = "win -"
+    return [
+        f"elapsed {format_duration(snapshot.elapsed)}",
+        f"eta {format_duration(remaining)}",
+        games,
+        f"policy v{snapshot.policy_version}",
+        win,
+        f"dec/s {rate:.0f}" if rate is not None else "dec/s -",
+        f"queue {snapshot.queue_depth}" if snapshot.queue_depth is not None else "queue -",
+    ]
 
 
 def render_line(snapshot: Snapshot, criteria: StopCriteria, games_per_second: float | None) -> str:
@@ -200,11 +201,11 @@ def render_bar(
     snapshot: Snapshot, criteria: StopCriteria, games_per_second: float | None, width: int = 100
 ) -> str:
     """A one-line bar for a terminal, at most `width` characters."""
-    text = " ".join(_fields(snapshot, criteria, games_per_second))
+    text = " | ".join(_fields(snapshot, criteria, games_per_second))
     fraction = criteria.fraction(snapshot)
     if fraction is None:
         return text[:width]
     bar_width = max(10, min(30, width - len(text) - 8))
     filled = round(fraction * bar_width)
-    bar = f"[{'#' * filled}{'.' * (bar_width - filled)}] {fraction * 100:3.0f}% "
+    bar = f"[{'#' * filled}{'.' * (bar_width - filled)}] {fraction * 100:3.0f}% | "
     return (bar + text)[:width]

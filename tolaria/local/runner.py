@@ -47,6 +47,8 @@ CHILD_STOP_SECONDS = 30.0
 # Every process of a local run carries its run directory in this variable, so that its
 # processes can be found (`grep -l` over /proc/*/environ) even by someone other than its parent.
 RUN_MARKER_ENV = "TOLARIA_LOCAL_RUN"
+# A closed terminal (SIGHUP) stops the run as Ctrl-C does: checkpoint, children stopped, summary.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def free_port() -> int:
@@ -101,7 +103,7 @@ class LocalRun:
 
     # ---- entry point ------------------------------------------------------------------------
     def execute(self) -> int:
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        previous = {s: signal.signal(s, self._on_signal) for s in STOP_SIGNALS}
         outcome, reason = "failed", ""
         try:
             self._start_all()
@@ -262,11 +264,10 @@ class LocalRun:
         rate = self._games_per_second(snapshot)
         if self.options.live:
             width = shutil.get_terminal_size((100, 20)).columns - 1
-            self.out.write("\r\x1b[2K" + render_bar(snapshot, self.criteria, rate, width))
+            self._write("\r\x1b[2K" + render_bar(snapshot, self.criteria, rate, width))
             self._bar_shown = True
         else:
-            self.out.write(render_line(snapshot, self.criteria, rate) + "\n")
-        self.out.flush()
+            self._write(render_line(snapshot, self.criteria, rate) + "\n")
 
     # ---- stop -------------------------------------------------------------------------------
     def _shutdown(self, final_evaluation_wanted: bool) -> None:
@@ -354,13 +355,20 @@ class LocalRun:
 
     def _print(self, text: str) -> None:
         self._clear_bar()
-        self.out.write(text + "\n")
-        self.out.flush()
+        self._write(text + "\n")
+
+    def _write(self, text: str) -> None:
+        # The output may be a terminal that is gone (SIGHUP); the run directory has everything.
+        try:
+            self.out.write(text)
+            self.out.flush()
+        except OSError:
+            pass
 
     def _event(self, text: str) -> None:
         self._print(f"[{time.strftime('%H:%M:%S')}] {text}")
 
     def _clear_bar(self) -> None:
         if self._bar_shown:
-            self.out.write("\r\x1b[2K")
+            self._write("\r\x1b[2K")
             self._bar_shown = False
