@@ -10,6 +10,9 @@ One run, one machine, one daemon process (or --daemon-workers of them sharing th
    decisions are read from the run's stats hash (`decisions`, counted per finished game) over
    the measuring window, after a warm-up.
 
+With --without-learner the pipeline phase publishes one policy itself and runs no learner, which
+separates the actor's cost from the learner's when they share the machine's cores.
+
 Reported: both rates (answered decisions per second), their ratio (target >= 0.70), the
 actor's mean inference batch size, the policy versions the learner published meanwhile and the
 rollout bytes per decision.
@@ -111,6 +114,16 @@ def metric(port: int, name: str) -> float:
     return 0.0
 
 
+def publish_fresh_policy(client: redis.Redis) -> None:
+    from tolaria.trainer.config import NetworkConfig
+    from tolaria.trainer.policy import PolicyNetwork
+    from tolaria.trainer.weights import encode_weights
+
+    network = NetworkConfig.from_preset("small")
+    client.set(KEYS.policy, encode_weights(PolicyNetwork(network), network, 1))
+    client.set(KEYS.policy_version, 1)
+
+
 def pipeline(args, daemon_port: int, workdir: Path) -> dict:
     redis_port = free_port()
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
@@ -136,14 +149,17 @@ def pipeline(args, daemon_port: int, workdir: Path) -> dict:
         }))  # fmt: skip
         client = redis.Redis.from_url(redis_url)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        learner_log = (workdir / "learner.log").open("wb")
-        logs.append(learner_log)
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "tolaria.cli", "learner", "--spec", str(spec), "--redis", redis_url,
-             "--checkpoint-uri", "none", "--metrics-port", "0", "--device", args.learner_device,
-             "--threads", str(args.learner_threads), "--batch-size", str(args.learner_batch)],
-            stdout=learner_log, stderr=subprocess.STDOUT, cwd=REPO, env=env,
-        ))  # fmt: skip
+        if args.without_learner:
+            publish_fresh_policy(client)
+        else:
+            learner_log = (workdir / "learner.log").open("wb")
+            logs.append(learner_log)
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "tolaria.cli", "learner", "--spec", str(spec), "--redis", redis_url,
+                 "--checkpoint-uri", "none", "--metrics-port", "0", "--device", args.learner_device,
+                 "--threads", str(args.learner_threads), "--batch-size", str(args.learner_batch)],
+                stdout=learner_log, stderr=subprocess.STDOUT, cwd=REPO, env=env,
+            ))  # fmt: skip
         deadline = time.monotonic() + 120
         while client.get(KEYS.policy_version) is None:
             if time.monotonic() > deadline or procs[-1].poll() is not None:
@@ -205,6 +221,11 @@ def main() -> None:
     parser.add_argument("--learner-device", default="cpu")
     parser.add_argument("--learner-threads", type=int, default=1)
     parser.add_argument("--learner-batch", type=int, default=4096, help="samples per PPO update")
+    parser.add_argument(
+        "--without-learner",
+        action="store_true",
+        help="publish one policy and run no learner (actor cost only)",
+    )
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args()
 

@@ -207,3 +207,31 @@ def test_a_failed_write_keeps_segments_and_counters_for_the_retry():
     shipper = asyncio.run(main())
     assert list(shipper.buffer) == [b"segment"] and shipper.stats["games"] == 2
     assert shipper.redis_errors >= 1 and not shipper.connected
+
+
+def test_the_pool_prefers_the_least_loaded_endpoint_and_backs_off_a_failing_one():
+    from tolaria.actor.daemons import DaemonPool
+
+    async def main() -> None:
+        pool = DaemonPool([("127.0.0.1", 20001), ("127.0.0.1", 20002)])
+        await pool.refresh()
+        first = pool.pick()
+        assert first is not None
+        first.games += 1
+        second = pool.pick()
+        assert second is not None and second is not first
+        pool.failed(second)
+        assert pool.pick() is first  # the other one backs off, however idle
+        pool.failed(first)
+        assert pool.pick() is None and pool.seconds_until_ready() <= 0.5
+        pool.succeeded(first)
+        assert pool.pick() is first
+        # a re-resolution without an address: no new games there, closed once its games are over
+        pool.endpoints = [("127.0.0.1", 20002)]
+        await pool.refresh()
+        assert [e.client.port for e in pool.active.values()] == [20002]
+        await pool.release(first)
+        assert pool._retired == []
+        await pool.close()
+
+    asyncio.run(main())
