@@ -299,6 +299,11 @@ class Actor:
             self.metrics.games_in_flight.inc()
             try:
                 await self._play_one(endpoint)
+            except Exception:  # a bug must cost one game, not one of the worker slots
+                log.exception("game on %s failed unexpectedly", endpoint.client.address)
+                self.errors += 1
+                self.shipper.count(StatsField.ERRORS)
+                self.metrics.game_errors.labels("internal").inc()
             finally:
                 self.metrics.games_in_flight.dec()
                 await self.pool.release(endpoint)

@@ -10,6 +10,7 @@ new games and its client is closed once its last game is over.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ class DaemonPool:
         self._retired: list[Endpoint] = []
 
     async def refresh(self) -> None:
-        addresses = resolve_endpoints(self.endpoints)
+        addresses = await asyncio.to_thread(resolve_endpoints, self.endpoints)  # DNS may block
         if not addresses:
             log.warning(
                 "no daemon endpoint resolves (%s); keeping the %d known", self.endpoints, len(self.active)
