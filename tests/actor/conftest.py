@@ -79,15 +79,24 @@ def second_daemon(tmp_path: Path) -> Iterator[Daemon]:
     d.stop()
 
 
-def publish_policy(client: redis.Redis, version: int) -> None:
+def policy_bytes(version: int) -> bytes:
     torch.manual_seed(version)
-    data = encode_weights(PolicyNetwork(NETWORK), NETWORK, version)
-    client.set(KEYS.policy, data)
+    return encode_weights(PolicyNetwork(NETWORK), NETWORK, version)
+
+
+def publish_policy(client: redis.Redis, version: int) -> None:
+    client.set(KEYS.policy, policy_bytes(version))
     client.set(KEYS.policy_version, version)
 
 
 def write_spec(
-    path: Path, redis_url: str, *, self_play: float, builtin_ai: float, games_in_flight: int = 4
+    path: Path,
+    redis_url: str,
+    *,
+    self_play: float,
+    builtin_ai: float,
+    league: float = 0.0,
+    games_in_flight: int = 4,
 ) -> Path:
     document = {
         "apiVersion": "tolaria.dev/v1alpha1",
@@ -100,7 +109,7 @@ def write_spec(
                 "replicas": 1,
                 "gamesInFlight": games_in_flight,
                 "policySyncIntervalSeconds": 0.5,
-                "opponents": {"selfPlay": self_play, "builtinAi": builtin_ai, "league": 0.0},
+                "opponents": {"selfPlay": self_play, "builtinAi": builtin_ai, "league": league},
             },
             "redis": {"url": redis_url, "streamMaxLength": 5000},
             "seed": 7,

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import redis
 
-from tests.actor.conftest import KEYS, publish_policy, read_segments, wait_until, write_spec
+from tests.actor.conftest import KEYS, policy_bytes, publish_policy, read_segments, wait_until, write_spec
+from tolaria.evaluation.league import League
 from tolaria.keys import StatsField
 from tolaria.rollouts import Segment
 
@@ -90,6 +91,28 @@ def test_vs_builtin_ai_ships_the_agent_seat_only_alternating_seats(
     stats = {k.decode(): int(v) for k, v in client.hgetall(KEYS.stats).items()}
     assert stats[f"{StatsField.GAMES}:builtin_ai"] == len(games)
     assert sum(stats.get(f, 0) for f in (StatsField.WINS, StatsField.LOSSES, StatsField.DRAWS)) == len(games)
+
+
+def test_league_opponent_is_a_past_snapshot_and_only_the_agent_seat_ships(
+    redis_server, daemon, start_actor, tmp_path
+):
+    client = redis.Redis.from_url(redis_server.url)
+    uri = f"file://{tmp_path / 'checkpoints'}"
+    League.open(uri, size=5).add(policy_bytes(1))
+    publish_policy(client, 4)
+    spec = write_spec(tmp_path / "run.yaml", redis_server.url, self_play=0.0, builtin_ai=0.0, league=1.0)
+    actor = start_actor(spec, redis_server.url, daemon.endpoint, "--checkpoint-uri", uri, "--max-games", "8")
+    assert actor.proc.wait(timeout=180) == 0, actor.log()
+    segments = read_segments(client)
+    check_complete_games(segments)
+    # games that start before the league has been listed once play self-play
+    league_segments = [s for s in segments if s.meta["opponent_kind"] == "league"]
+    assert league_segments, actor.log()
+    assert all(s.meta["opponent_version"] == 1 for s in league_segments)
+    assert all(s.meta["seat"] == s.meta["agent_seat"] for s in league_segments)
+    assert all((s.policy_version == 4).all() for s in segments)
+    stats = {k.decode(): int(v) for k, v in client.hgetall(KEYS.stats).items()}
+    assert stats[f"{StatsField.GAMES}:league"] == len(games_of(league_segments))
 
 
 def test_new_policy_version_is_picked_up(redis_server, daemon, start_actor, tmp_path):

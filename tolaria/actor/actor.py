@@ -225,7 +225,6 @@ class Actor:
         """Pick up new versions (taking effect between batches) and the league's snapshots."""
         assert self.batcher is not None
         while True:
-            await asyncio.sleep(self.settings.policy_sync_interval)
             try:
                 versions = await self.source.versions()
                 await self._install(versions)
@@ -237,6 +236,7 @@ class Actor:
                     self.league_versions = await asyncio.to_thread(self.league.versions)
                 except (CheckpointError, OSError) as e:
                     log.warning("league unreadable: %s", e)
+            await asyncio.sleep(self.settings.policy_sync_interval)
 
     async def _install(self, versions: PublishedVersions) -> None:
         assert self.batcher is not None
