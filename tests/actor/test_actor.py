@@ -197,3 +197,26 @@ def test_sigterm_exits_cleanly_and_flushes(redis_server, daemon, start_actor, tm
     shipped_games = {(a, seed) for a, seed, _ in games}
     assert len(shipped_games) == finished
     assert "stopped:" in actor.log()
+
+
+def test_against_a_forge_daemon_one_connection_per_game_and_no_extension_flags(
+    redis_server, start_actor, tmp_path
+):
+    from tests.protocol.forge_like import ForgeLikeServer
+
+    client = redis.Redis.from_url(redis_server.url)
+    publish_policy(client, 1)
+    # the built-in AI needs the `seats` extension: against Forge those games are played as self-play
+    spec = write_spec(tmp_path / "run.yaml", redis_server.url, self_play=0.0, builtin_ai=1.0)
+    with ForgeLikeServer() as forge:
+        actor = start_actor(spec, redis_server.url, f"127.0.0.1:{forge.port}", "--max-games", "5")
+        assert actor.proc.wait(timeout=120) == 0, actor.log()
+        commands = list(forge.commands)
+        connections = forge.connections
+    newgames = [c for c in commands if c.startswith("NEWGAME")]
+    assert len(newgames) >= 5 and connections >= len(newgames)
+    assert all(" -i" in c and "-p1" not in c and "-p2" not in c and "-x" not in c for c in newgames)
+    segments = read_segments(client)
+    check_complete_games(segments)
+    assert {s.meta["opponent_kind"] for s in segments} == {"self_play"}
+    assert all(s.steps == 1 and s.meta["seat"] == 1 and s.reward[-1] == 1.0 for s in segments)
