@@ -82,7 +82,8 @@ class PolicyBackend:
         answers = []
         for row, payload in enumerate(payloads):
             record = StepRecord(
-                observation={name: array[row] for name, array in arrays.items()},
+                # copies: a view would keep the whole batch's arrays alive as long as the game lasts
+                observation={name: array[row].copy() for name, array in arrays.items()},
                 action=actions_np[row],
                 log_prob=min(float(log_probs_np[row]), 0.0),
                 value=float(values_np[row]),
