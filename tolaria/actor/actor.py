@@ -16,7 +16,8 @@ Trajectories of a game are shipped only when it ends with a result (`tolaria.act
 a daemon failure, protocol error or `GAME_TIMEOUT` (a wall-clock cut, not an end of the game) costs
 that game only: its trajectories are dropped, the `errors` stat and metric count it, and the
 endpoint backs off. Stop (SIGTERM): no new games; games in flight finish within the grace period
-or are abandoned (their trajectories dropped); then the buffered rollouts are flushed.
+or are abandoned (their trajectories dropped); then the buffered rollouts get up to 5 more seconds
+to reach Redis (the operator gives actor pods 30 s in all; the default grace period is 20 s).
 """
 
 from __future__ import annotations
@@ -191,7 +192,7 @@ class Actor:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
             await self._exit.aclose()
-            flushed = await self.shipper.flush(timeout=max(1.0, self.settings.grace_period / 2))
+            flushed = await self.shipper.flush(timeout=min(5.0, max(1.0, self.settings.grace_period / 2)))
             shipper_stop.set()
             shipper_task.cancel()
             await asyncio.gather(shipper_task, return_exceptions=True)
