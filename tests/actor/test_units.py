@@ -15,7 +15,7 @@ from tests.actor.conftest import NETWORK
 from tolaria.actor.backend import Answer, StepRecord
 from tolaria.actor.batcher import InferenceBatcher
 from tolaria.actor.shipper import RolloutShipper
-from tolaria.actor.trajectory import Trajectory, outcome_reward
+from tolaria.actor.trajectory import Trajectory, outcome_reward, shaping_potential
 from tolaria.keys import RunKeys
 from tolaria.rollouts import decode_segment, encode_segment
 from tolaria.trainer.encoding import Encoder
@@ -78,6 +78,36 @@ def test_segments_round_trip_through_the_codec_as_the_learner_reads_them():
         assert np.allclose(decoded.log_prob, segment.log_prob)
         assert decoded.bootstrap_value == pytest.approx(segment.bootstrap_value)
         assert decoded.meta == segment.meta
+
+
+def _payload(own_life: int, their_life: int, own_cards: int, their_cards: int) -> dict[str, Any]:
+    return {
+        "player": "Agent(1)-red_aggro",
+        "game_state": {
+            "players": [
+                {"name": "Agent(1)-red_aggro", "life": own_life, "hand_size": own_cards, "battlefield": []},
+                {"name": "Agent(2)-white_weenie", "life": their_life, "hand_size": 0,
+                 "battlefield": [{"id": i} for i in range(their_cards)]},
+            ]
+        },
+    }  # fmt: skip
+
+
+def test_shaping_potential_reads_life_and_cards_of_the_deciding_player():
+    payload = _payload(own_life=20, their_life=10, own_cards=5, their_cards=2)
+    assert shaping_potential(payload, 0.0, 0.0) == 0.0
+    assert shaping_potential(payload, 1.0, 0.0) == pytest.approx(0.5)
+    assert shaping_potential(payload, 0.0, 0.1) == pytest.approx(0.3)
+    assert shaping_potential({"player": "x", "game_state": {"players": []}}, 1.0, 1.0) == 0.0
+
+
+def test_shaped_rewards_are_the_changes_of_the_potential_and_the_outcome_stays_on_the_last_step():
+    t = Trajectory()
+    for i, potential in enumerate([0.0, 0.5, 0.25, 1.0]):
+        t.add(record(i), potential)
+    first, second = t.segments(-1.0, 2, ENCODER.shape, {})
+    assert first.reward.tolist() == pytest.approx([0.5, -0.25])
+    assert second.reward.tolist() == pytest.approx([0.75, -1.0])
 
 
 def test_no_segment_without_steps_per_segment():

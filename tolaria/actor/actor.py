@@ -40,7 +40,7 @@ from tolaria.actor.daemons import DaemonPool, Endpoint
 from tolaria.actor.metrics import ActorMetrics
 from tolaria.actor.policy_source import PolicySource, PublishedVersions
 from tolaria.actor.shipper import REDIS_FAILURES, RolloutShipper
-from tolaria.actor.trajectory import Trajectory, outcome_reward
+from tolaria.actor.trajectory import Trajectory, outcome_reward, shaping_potential
 from tolaria.evaluation.league import League, OpponentChoice, OpponentSampler
 from tolaria.evaluation.matches import seat_of
 from tolaria.keys import RunKeys, StatsField
@@ -53,7 +53,7 @@ from tolaria.protocol import (
     ProtocolError,
 )
 from tolaria.rollouts import encode_segment
-from tolaria.spec import OpponentMix
+from tolaria.spec import OpponentMix, RewardShaping
 from tolaria.trainer.checkpoint import CheckpointError
 from tolaria.trainer.encoding import EncodingError, StaticMemory
 
@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 class ActorSettings:
     pairings: list[tuple[str, str, float]]  # (agent deck, opponent deck, weight)
     opponents: OpponentMix = field(default_factory=OpponentMix)
+    reward_shaping: RewardShaping = field(default_factory=RewardShaping)
     games_in_flight: int = 64
     segment_steps: int = 256
     stream_max_length: int = 200_000
@@ -367,6 +368,7 @@ class Actor:
                 compact=compact,
                 game_timeout=self.settings.game_timeout,
             )
+        shaping = (self.settings.reward_shaping.life_delta, self.settings.reward_shaping.card_advantage)
         learning_seats = {1, 2} if plan.opponent.kind == "self_play" else {plan.agent_seat}
         game = await client.start_game(*plan.decks, options)
         async with game:
@@ -378,7 +380,7 @@ class Actor:
                 seat = seat_of(decision.player)
                 if seat in learning_seats:
                     answer = await self.batcher.answer(payload)
-                    trajectories[seat].add(answer.record)
+                    trajectories[seat].add(answer.record, shaping_potential(payload, *shaping))
                 elif seat is not None and opponent_batcher is not None:
                     answer = await opponent_batcher.answer(payload)
                 else:

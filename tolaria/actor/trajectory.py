@@ -6,6 +6,12 @@ trajectory is cut into segments of at most `max_steps` steps. A segment that end
 does is not done and bootstraps from the value the actor recorded for the next step (the first
 step of the following segment), as GAE expects (`tolaria.trainer.ppo.gae`).
 
+Reward shaping (the spec's `rewardShaping`, off by default): each step may carry a potential
+(`shaping_potential`: lifeDelta x (own life - opponent's life) / 20 + cardAdvantage x (own cards in
+hand and on the battlefield - the opponent's), read from the decision's payload); step t then
+gets the change of the potential up to the seat's next decision as extra reward. The last step
+gets the outcome only: no payload follows the end of the game.
+
 Segments are assembled only from finished games: a game that fails (daemon died, timeout, error)
 discards its trajectories, so the learner never sees a partial game dressed up as a complete one.
 Cutting bounds the size of one stream entry (and of the learner's per-segment GAE loop) without
@@ -30,12 +36,38 @@ def outcome_reward(winner_seat: int | None, seat: int) -> float:
     return 1.0 if winner_seat == seat else -1.0
 
 
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def shaping_potential(payload: Mapping[str, Any], life_delta: float, card_advantage: float) -> float:
+    """The shaping potential of the deciding player's position; 0 when shaping is off or the
+    payload does not show exactly the two players."""
+    if not (life_delta or card_advantage):
+        return 0.0
+    players = [p for p in (payload.get("game_state") or {}).get("players") or () if isinstance(p, dict)]
+    me = payload.get("player")
+    mine = [p for p in players if p.get("name") == me]
+    theirs = [p for p in players if p.get("name") != me]
+    if len(mine) != 1 or len(theirs) != 1:
+        return 0.0
+    own, other = mine[0], theirs[0]
+    life = (_number(own.get("life")) - _number(other.get("life"))) / 20
+
+    def cards(player: dict[str, Any]) -> float:
+        return _number(player.get("hand_size")) + len(player.get("battlefield") or ())
+
+    return life_delta * life + card_advantage * (cards(own) - cards(other))
+
+
 class Trajectory:
     def __init__(self) -> None:
         self.steps: list[StepRecord] = []
+        self.potentials: list[float] = []
 
-    def add(self, record: StepRecord) -> None:
+    def add(self, record: StepRecord, potential: float = 0.0) -> None:
         self.steps.append(record)
+        self.potentials.append(potential)
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -55,10 +87,16 @@ class Trajectory:
         for index, start in enumerate(range(0, total, max_steps)):
             chunk = self.steps[start : start + max_steps]
             last = start + len(chunk) == total
-            rewards = np.zeros(len(chunk), STEP_DTYPES["reward"])
+            rewards = np.array(
+                [
+                    self.potentials[t + 1] - self.potentials[t] if t + 1 < total else 0.0
+                    for t in range(start, start + len(chunk))
+                ],
+                STEP_DTYPES["reward"],
+            )
             done = np.zeros(len(chunk), STEP_DTYPES["done"])
             if last:
-                rewards[-1] = reward
+                rewards[-1] += reward
                 done[-1] = True
             out.append(
                 Segment(
