@@ -178,6 +178,9 @@ def run(args: argparse.Namespace) -> int:
     except (SpecError, ValueError) as e:
         log.error("%s", e)
         return 2
+    if settings.device.startswith("cuda") and not torch.cuda.is_available():
+        log.error("--device %s: CUDA is not available on this machine (use cpu or auto)", args.device)
+        return 2
     torch.set_num_threads(max(1, args.threads))
     keys = RunKeys(args.run_namespace or training_run.namespace, args.run_name or training_run.name)
     uri = args.checkpoint_uri or spec.checkpoints.uri
