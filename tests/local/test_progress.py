@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import redis
 
 from tolaria.keys import LEARNER_GROUP, EvalField, RunKeys, StatsField
 from tolaria.local.progress import (
     Snapshot,
     StopCriteria,
+    evaluation_history,
     final_evaluation,
     format_duration,
     read_snapshot,
@@ -122,4 +125,24 @@ def test_read_snapshot_and_final_evaluation_from_a_real_redis(redis_server):
         "elo": 1250.5,
         "baselines": {"random": {"win_rate": 0.75, "ci_low": 0.6, "ci_high": 0.85, "games": 40}},
     }
+    for version, rate in ((3, 0.75), (1, 0.5)):
+        report = {
+            "policy_version": version,
+            "evaluated_at": 5.0,
+            "seconds": 1.0,
+            "baselines": {
+                "random": {"win_rate": rate, "ci_low": 0.4, "ci_high": 0.9, "games": 40, "errors": 0},
+                "league": {"win_rate": None, "games": 0},
+            },
+        }
+        client.hset(keys.eval, EvalField.report(version), json.dumps(report))
+    client.hset(keys.eval, EvalField.LATEST, json.dumps(report))
+    assert evaluation_history(client, keys) == [
+        {
+            "policy_version": v,
+            "evaluated_at": 5.0,
+            "baselines": {"random": {"win_rate": r, "ci_low": 0.4, "ci_high": 0.9, "games": 40}},
+        }
+        for v, r in ((1, 0.5), (3, 0.75))
+    ]
     client.close()

@@ -108,6 +108,8 @@ def test_shortened_quickstart_runs_from_start_to_summary(tmp_path):
         # (the evaluator's Wilson bounds carry float rounding: 2.8e-17 for a win rate of 0)
         assert -1e-9 <= result["ci_low"] <= result["win_rate"] + 1e-9
         assert result["win_rate"] <= result["ci_high"] + 1e-9 <= 1 + 2e-9 and result["games"] >= 6
+    assert summary["evaluations"][-1]["policy_version"] == summary["policy_version"]
+    assert summary["evaluations"][-1]["baselines"] == evaluation["baselines"]
     text = (run_dir / "summary.txt").read_text()
     assert "run quickstart: succeeded" in text and "vs random" in text and text in out
     assert (run_dir / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"

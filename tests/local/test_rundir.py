@@ -9,7 +9,13 @@ import pytest
 
 from tolaria.local.progress import Snapshot
 from tolaria.local.rundir import RunDirectory
-from tolaria.local.summary import build_summary, plot_learning_curve, summary_text, write_summary
+from tolaria.local.summary import (
+    build_summary,
+    games_at_versions,
+    plot_learning_curve,
+    summary_text,
+    write_summary,
+)
 from tolaria.local.topology import Machine, size
 from tolaria.spec import load_trainingrun
 
@@ -79,12 +85,21 @@ def test_summary_and_learning_curve(tmp_path):
         "elo": 1301.2,
         "baselines": {"random": {"win_rate": 0.9, "ci_low": 0.8, "ci_high": 0.95, "games": 200}},
     }
+    history = [
+        {
+            "policy_version": v,
+            "evaluated_at": 1.0 + v,
+            "baselines": {"random": {"win_rate": v / 10, "ci_low": 0.0, "ci_high": 0.9, "games": 20}},
+        }
+        for v in (2, 4, 6)
+    ]
     summary = build_summary(
         name="r",
         outcome="succeeded",
         reason="maxGames reached (70 games)",
         last=snapshots[-1],
         evaluation=evaluation,
+        history=history,
         restarts={"actor-0": 1, "learner": 0},
         checkpoint_uri="file:///c",
     )
@@ -94,8 +109,15 @@ def test_summary_and_learning_curve(tmp_path):
     assert "run r: succeeded (maxGames reached (70 games))" in text
     assert "vs random     0.900  [0.800, 0.950]  over 200 games" in text
     assert "(Elo 1301)" in text and "restarts  actor-0 1" in text and "learner 0" not in text
-    plot_learning_curve(directory.read_metrics(), directory.curve_png)
+    assert json.loads(directory.summary_json.read_text())["evaluations"] == history
+    plot_learning_curve(directory.read_metrics(), history, directory.curve_png)
     assert directory.curve_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_games_at_versions_interpolates_between_snapshots():
+    records = [{"policy_version": v, "counters": {"games": g}} for v, g in ((0, 0), (2, 100), (4, 300))]
+    assert games_at_versions(records, [1, 2, 3, 9]) == [50.0, 100.0, 200.0, 300.0]
+    assert games_at_versions([], [1]) == [0.0]
 
 
 def test_summary_without_evaluation():
@@ -105,6 +127,7 @@ def test_summary_without_evaluation():
         reason="stopped by SIGINT",
         last=None,
         evaluation={},
+        history=[],
         restarts={},
         checkpoint_uri="file:///c",
     )

@@ -8,6 +8,7 @@ log file and for a terminal.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -119,6 +120,29 @@ def final_evaluation(client: redis.Redis, keys: RunKeys) -> dict[str, Any]:
         "elo": float(fields[EvalField.ELO]) if EvalField.ELO in fields else None,
         "baselines": baselines,
     }
+
+
+def evaluation_history(client: redis.Redis, keys: RunKeys) -> list[dict[str, Any]]:
+    """Every evaluated version, oldest first: policy_version, evaluated_at and per baseline
+    win_rate, ci_low, ci_high and games (the evaluator's `v<version>` reports)."""
+    history = []
+    for name, value in client.hgetall(keys.eval).items():
+        name = _text(name)
+        if not (name.startswith("v") and name[1:].isdigit()):
+            continue
+        report = json.loads(value)
+        history.append(
+            {
+                "policy_version": int(report["policy_version"]),
+                "evaluated_at": report.get("evaluated_at"),
+                "baselines": {
+                    b: {k: r[k] for k in ("win_rate", "ci_low", "ci_high", "games")}
+                    for b, r in report.get("baselines", {}).items()
+                    if r.get("win_rate") is not None
+                },
+            }
+        )
+    return sorted(history, key=lambda e: e["policy_version"])
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from tolaria.local.progress import (
     COUNTERS,
     Snapshot,
     StopCriteria,
+    evaluation_history,
     final_evaluation,
     read_snapshot,
     render_bar,
@@ -100,6 +101,7 @@ class LocalRun:
         self._sessions = int(state.get("sessions", 0)) + 1
         self._bar_shown = False
         self.evaluation: dict = {}  # the evaluator's last results, read before Redis stops
+        self.history: list[dict] = []  # every evaluated version
 
     # ---- entry point ------------------------------------------------------------------------
     def execute(self) -> int:
@@ -283,6 +285,7 @@ class LocalRun:
                 self.last = read_snapshot(self.client, self.run.keys, self._elapsed(), self.last)
                 self.directory.append_metrics(self.last.to_record())
                 self.evaluation = final_evaluation(self.client, self.run.keys)
+                self.history = evaluation_history(self.client, self.run.keys)
             except redis.RedisError:
                 pass
         sup.stop(sup.names("daemon"), CHILD_STOP_SECONDS)
@@ -341,13 +344,14 @@ class LocalRun:
             reason=reason,
             last=self.last,
             evaluation=self.evaluation,
+            history=self.history,
             restarts=restarts,
             checkpoint_uri=self.run.spec.checkpoints.uri,
         )
         text = write_summary(self.directory, summary)
         records = self.directory.read_metrics()
         if records:
-            plot_learning_curve(records, self.directory.curve_png)
+            plot_learning_curve(records, self.history, self.directory.curve_png)
         self._print(text.rstrip("\n"))
         self._print(f"run directory: {self.directory.root} (summary.txt, learning_curve.png, logs/)")
         if outcome == "interrupted":

@@ -17,6 +17,7 @@ def build_summary(
     reason: str,
     last: Snapshot | None,
     evaluation: dict[str, Any],
+    history: list[dict[str, Any]],
     restarts: dict[str, int],
     checkpoint_uri: str,
 ) -> dict[str, Any]:
@@ -33,6 +34,7 @@ def build_summary(
         "policy_version": last.policy_version if last else 0,
         "learner_step": last.learner_step if last else 0,
         "evaluation": evaluation,
+        "evaluations": history,  # every evaluated version: the learning curve
         "restarts": restarts,
         "checkpoints": checkpoint_uri,
     }
@@ -74,33 +76,53 @@ def write_summary(directory: RunDirectory, summary: dict[str, Any]) -> str:
     return text
 
 
-def plot_learning_curve(records: list[dict[str, Any]], path: Path) -> None:
-    """Win rate against each baseline and the policy version, both over games played."""
+def games_at_versions(records: list[dict[str, Any]], versions: list[int]) -> list[float]:
+    """Games played when each policy version was current, interpolated from the snapshots."""
+    import numpy as np
+
+    points = sorted({(r["policy_version"], r["counters"].get("games", 0)) for r in records})
+    if not points:
+        return [0.0 for _ in versions]
+    known_versions, known_games = zip(*points, strict=True)
+    return [float(g) for g in np.interp(versions, known_versions, known_games)]
+
+
+def plot_learning_curve(records: list[dict[str, Any]], history: list[dict[str, Any]], path: Path) -> None:
+    """Win rate (with its 95% interval) against each baseline for every evaluated version, and the
+    policy version, over games played."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    snapshots = [Snapshot.from_record(r) for r in records]
     fig, rates_axis = plt.subplots(figsize=(8, 4.5))
-    # one point per evaluated version, at the games played when its result first appeared
-    evaluated = [
-        s
-        for i, s in enumerate(snapshots)
-        if s.win_rates and (i == 0 or s.eval_policy_version != snapshots[i - 1].eval_policy_version)
-    ]
-    for baseline in sorted({b for s in evaluated for b in s.win_rates}):
-        points = [(s.games, s.win_rates[baseline]) for s in evaluated if baseline in s.win_rates]
-        rates_axis.plot(*zip(*points, strict=True), marker="o", label=f"win rate vs {baseline}")
+    games = games_at_versions(records, [e["policy_version"] for e in history])
+    for baseline in sorted({b for e in history for b in e["baselines"]}):
+        rows = [
+            (g, e["baselines"][baseline])
+            for g, e in zip(games, history, strict=True)
+            if baseline in e["baselines"]
+        ]
+        x = [g for g, _ in rows]
+        line = rates_axis.plot(
+            x, [r["win_rate"] for _, r in rows], marker=".", label=f"win rate vs {baseline}"
+        )
+        rates_axis.fill_between(
+            x,
+            [r["ci_low"] for _, r in rows],
+            [r["ci_high"] for _, r in rows],
+            color=line[0].get_color(),
+            alpha=0.2,
+        )
     rates_axis.set_xlabel("games played")
-    rates_axis.set_ylabel("win rate (evaluated)")
+    rates_axis.set_ylabel("evaluated win rate (95% interval)")
     rates_axis.set_ylim(0, 1)
     rates_axis.axhline(0.5, color="grey", linewidth=0.5, linestyle=":")
     version_axis = rates_axis.twinx()
-    if snapshots:
+    if records:
         version_axis.plot(
-            [s.games for s in snapshots],
-            [s.policy_version for s in snapshots],
+            [r["counters"].get("games", 0) for r in records],
+            [r["policy_version"] for r in records],
             color="black",
             linewidth=1,
             alpha=0.6,
