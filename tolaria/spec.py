@@ -364,7 +364,12 @@ class LearnerSpec(ApiModel):
         "bf16", description="Autocast dtype on GPU; none trains in fp32."
     )
     compile: bool = Field(False, description="Compile the network with torch.compile.")
-    max_restarts: int = Field(3, ge=0, le=100, description="Failures after which the run is Failed.")
+    max_restarts: int = Field(
+        3,
+        ge=0,
+        le=100,
+        description="Restarts of a failed learner before the run is Failed (evictions do not count).",
+    )
 
 
 class RedisSpec(ApiModel):

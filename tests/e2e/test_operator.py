@@ -572,7 +572,7 @@ def test_learner_over_max_restarts_fails_the_run(testbed, namespace, operator, r
     failed = condition(testbed, namespace, "crash", "Failed")
     assert (failed["status"], failed["reason"]) == ("True", "LearnerFailed")
     assert "BackoffLimitExceeded" in failed["message"]
-    assert status(testbed, namespace, "crash")["learner"]["restarts"] == 2
+    assert status(testbed, namespace, "crash")["learner"]["restarts"] == 1
     testbed.wait_for(lambda: replicas(testbed, namespace, "crash-daemon") == 0, "daemons released", 30)
 
 

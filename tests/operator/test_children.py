@@ -220,8 +220,10 @@ def test_actors_follow_the_daemon_pool(daemons, per_daemon, expected):
     assert build.actor_replicas(make_run({"actors": {"perDaemon": per_daemon}}), daemons) == expected
 
 
-def test_fixed_actor_replicas_ignore_the_pool():
-    assert build.actor_replicas(make_run({"actors": {"replicas": 7}}), 2) == 7
+def test_fixed_actor_replicas_ignore_the_pool_but_stop_with_it():
+    run = make_run({"actors": {"replicas": 7}})
+    assert build.actor_replicas(run, 2) == 7
+    assert build.actor_replicas(run, 0) == 0  # suspended or ended: nothing left to play against
 
 
 def test_config_hash_changes_only_for_the_components_that_read_the_change():

@@ -138,6 +138,9 @@ def test_learner_over_max_restarts_fails_the_run_with_the_reason():
     got = run_outcome(None, make_run({"learner": {"maxRestarts": 3}}).spec, failed, sample(games=1), NOW)
     assert (got.phase, got.reason) == ("Failed", "LearnerFailed")
     assert "BackoffLimitExceeded" in got.message and "maxRestarts 3" in got.message
+    run = make_run({"learner": {"maxRestarts": 3}}, {"phase": "Running", "startTime": "2026-11-22T11:00:00Z"})
+    status = build_status(run, observation(learner=failed), got, NOW)
+    assert status.learner.restarts == 3  # the fourth failure was not followed by a restart
 
 
 def test_learner_that_finished_by_itself_succeeds():

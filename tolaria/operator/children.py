@@ -351,8 +351,14 @@ def daemons_endpoint(run: TrainingRun) -> str:
 
 
 def actor_replicas(run: TrainingRun, daemons: int) -> int:
-    """A fixed count, or `perDaemon` actors for every daemon (rounded up; none without daemons)."""
+    """A fixed count, or `perDaemon` actors for every daemon (rounded up).
+
+    None without daemons, in both modes: they would have nothing to play against, and a
+    suspended or ended run (no daemons) must release the actors' compute too.
+    """
     spec = run.spec.actors
+    if daemons == 0:
+        return 0
     if spec.replicas is not None:
         return spec.replicas
     assert spec.per_daemon is not None

@@ -178,7 +178,9 @@ def build_status(
     status.daemons = DaemonsStatus(ready=observation.daemons_ready, desired=observation.daemons_desired)
     status.daemons_summary = f"{observation.daemons_ready}/{observation.daemons_desired}"
     status.actors_ready = observation.actors_ready
-    status.learner = LearnerStatus(state=learner.state, restarts=learner.failed)
+    # The failure that exceeds maxRestarts is not followed by a restart.
+    restarts = min(learner.failed, run.spec.learner.max_restarts)
+    status.learner = LearnerStatus(state=learner.state, restarts=restarts)
     if phase == "Running" and status.start_time is None:
         status.start_time = now
     if phase in TERMINAL_PHASES and status.completion_time is None:
