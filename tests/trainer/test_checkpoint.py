@@ -9,6 +9,7 @@ from tolaria.trainer.checkpoint import (
     POINTER,
     Checkpoint,
     CheckpointError,
+    checkpoint_name,
     deserialize,
     open_store,
     serialize,
@@ -82,6 +83,9 @@ def _exercise_store(store):
     # a pointer that is garbage is ignored as well
     store._put(POINTER, b"{not json")
     assert store.latest().step == 3
+    # a writer that died between its object and the pointer: that complete object is the newest
+    store._put(checkpoint_name(5), serialize(_trained_checkpoint(5, 15)[0]))
+    assert store.latest().step == 5
 
 
 def test_file_store(tmp_path):

@@ -9,9 +9,9 @@ cannot run code.
 Writes are atomic: the object goes under a new unique name (file: temp file + fsync + rename +
 directory fsync; s3: one PUT, which S3 makes visible whole or not at all), and only then the small
 `latest` pointer (name + sha256 of the object) is replaced the same way. A reader therefore never
-sees a torn `latest`. `latest()` trusts the pointer only after checking the object's sha256 and
-its tensor hash; when the pointer is missing or names a bad object it scans the checkpoints newest
-first and returns the first valid one. Retention keeps the newest `keep` checkpoints.
+sees a torn `latest`. `latest()` returns the newest checkpoint whose tensor hash (and, when the
+pointer names it, whole-object sha256) checks out, scanning older ones past any that do not.
+Retention keeps the newest `keep` checkpoints.
 """
 
 from __future__ import annotations
@@ -191,20 +191,33 @@ class CheckpointStore(ABC):
         return deserialize(data, name)
 
     def latest(self) -> Checkpoint | None:
-        """The newest valid checkpoint, or None when the store holds none."""
-        raw = self._get(POINTER)
-        if raw is not None:
-            try:
-                pointer = json.loads(raw)
-                return self.load(str(pointer["name"]), str(pointer["sha256"]))
-            except (CheckpointError, ValueError, KeyError, TypeError) as e:
-                log.warning("%s: latest pointer unusable (%s); scanning checkpoints", self.uri, e)
+        """The newest valid checkpoint, or None when the store holds none.
+
+        Objects are written whole before the pointer, so a learner that died between the two
+        left a newer complete object than the pointer names: the newest object wins, and the
+        pointer's sha256 is checked when it names that object.
+        """
+        pointer = self._pointer()
         for name in reversed(self.checkpoints()):
+            sha256 = str(pointer["sha256"]) if pointer.get("name") == name else None
             try:
-                return self.load(name)
+                return self.load(name, sha256)
             except CheckpointError as e:
                 log.warning("%s: skipping checkpoint: %s", self.uri, e)
         return None
+
+    def _pointer(self) -> dict[str, Any]:
+        raw = self._get(POINTER)
+        if raw is None:
+            return {}
+        try:
+            pointer = json.loads(raw)
+            if isinstance(pointer, dict) and isinstance(pointer.get("name"), str) and "sha256" in pointer:
+                return pointer
+        except ValueError:
+            pass
+        log.warning("%s: latest pointer unusable; scanning checkpoints", self.uri)
+        return {}
 
     def _apply_retention(self, keep_name: str) -> None:
         names = self.checkpoints()

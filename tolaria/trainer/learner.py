@@ -166,7 +166,7 @@ class Learner:
         try:
             while not stop.is_set() and not (max_updates and self._updates_this_run >= max_updates):
                 try:
-                    self._iteration(max_updates)
+                    self._iteration(stop, max_updates)
                 except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as e:
                     if isinstance(e, redis.ResponseError) and "NOGROUP" not in str(e):
                         raise
@@ -179,7 +179,7 @@ class Learner:
         finally:
             self.checkpoint()
 
-    def _iteration(self, max_updates: int) -> None:
+    def _iteration(self, stop: threading.Event, max_updates: int) -> None:
         cfg = self.config.learner
         reading_pending = self._pending_cursor is not None
         reply = self.redis.xreadgroup(
@@ -198,8 +198,11 @@ class Learner:
         for entry_id, fields in entries:
             if entry_id not in held_ids:  # a re-read after a Redis failure
                 self._take(entry_id, fields)
-        while self._held.samples >= self.config.ppo.batch_size and not (
-            max_updates and self._updates_this_run >= max_updates
+        # SIGTERM between updates: checkpoint now rather than after every held batch.
+        while (
+            self._held.samples >= self.config.ppo.batch_size
+            and not stop.is_set()
+            and not (max_updates and self._updates_this_run >= max_updates)
         ):
             self._update()
             self._updates_this_run += 1
