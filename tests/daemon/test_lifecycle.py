@@ -90,6 +90,27 @@ def test_workers_share_the_port_and_stop_together(start_daemon):
     assert not any(alive(pid) for pid in workers)
 
 
+def test_status_and_the_busy_limit_describe_every_worker(start_daemon):
+    daemon = start_daemon("--workers", "2", "--max-games", "1")
+    wait_until(lambda: len(child_pids(daemon.proc.pid)) == 2)
+    with Wire(daemon.port) as first, Wire(daemon.port) as second:
+        for player in (first, second):
+            player.send("NEWGAME red_aggro white_weenie -i -q -s 1\n")
+            assert player.line().startswith("DECISION:")
+        # Whichever worker answers, it answers for the whole daemon.
+        answers = [parse_status(exchange(daemon.port, "STATUS\n")) for _ in range(20)]
+        assert {s.extras["worker"] for s in answers} == {"1/2", "2/2"}
+        assert {(s.active_games, s.max_concurrent) for s in answers} == {(2, 2)}
+        assert exchange(daemon.port, "NEWGAME red_aggro white_weenie\n") == [
+            "ERROR: busy (2/2 games running)"
+        ]
+    wait_until(lambda: parse_status(exchange(daemon.port, "STATUS\n")).active_games == 0, timeout=20)
+    assert exchange(daemon.port, "NEWGAME red_aggro white_weenie -q -s 2\n")[-1].startswith("GAME_RESULT:")
+    played = {parse_status(exchange(daemon.port, "STATUS\n")).games_played for _ in range(20)}
+    assert played == {1}  # the two abandoned games were dropped, not played
+    assert daemon.terminate() == 0
+
+
 def test_shutdown_command_stops_every_worker(start_daemon):
     daemon = start_daemon("--workers", "2")
     workers = wait_until(lambda: len(child_pids(daemon.proc.pid)) == 2 and child_pids(daemon.proc.pid))
@@ -103,13 +124,18 @@ def test_supervisor_restarts_a_crashed_worker(start_daemon):
 
     daemon = start_daemon("--workers", "2")
     workers = wait_until(lambda: len(child_pids(daemon.proc.pid)) == 2 and child_pids(daemon.proc.pid))
+    for seed in range(6):
+        assert exchange(daemon.port, f"NEWGAME red_aggro white_weenie -q -s {seed}\n")[-1].startswith(
+            "GAME_RESULT"
+        )
     os.kill(workers[0], signal.SIGKILL)
     replaced = wait_until(
         lambda: (pids := child_pids(daemon.proc.pid)) and len(pids) == 2 and workers[0] not in pids and pids,
         timeout=20,
     )
     assert replaced and workers[1] in replaced
-    assert exchange(daemon.port, "STATUS\n")[0] == "FORGE DAEMON STATUS"
+    # The games the crashed worker played are still counted.
+    assert {parse_status(exchange(daemon.port, "STATUS\n")).games_played for _ in range(20)} == {6}
     assert daemon.terminate() == 0
 
 

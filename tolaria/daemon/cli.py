@@ -27,7 +27,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--max-games",
         type=int,
         default=defaults.max_games,
-        help="concurrent games per worker (default %(default)s)",
+        help="concurrent games per worker; the daemon takes workers x this (default %(default)s)",
     )
     parser.add_argument(
         "--reply-timeout",
@@ -77,6 +77,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--pool-file", type=Path, help=argparse.SUPPRESS)
 
 
 def config_from_args(args: argparse.Namespace) -> DaemonConfig:
@@ -117,6 +118,7 @@ def config_from_args(args: argparse.Namespace) -> DaemonConfig:
         full_observability=args.full_observability,
         worker_index=args.worker_index,
         supervised=args.supervised,
+        pool_file=args.pool_file,
     )
 
 

@@ -12,7 +12,7 @@ class DaemonConfig:
     port: int = 17171
     deck_dirs: tuple[Path, ...] = (Path("decks"),)
     workers: int = 1
-    max_games: int = 64  # concurrent games per worker process
+    max_games: int = 64  # concurrent games per worker process; the daemon's capacity is workers x this
     reply_timeout: float = 60.0  # seconds a client may take to answer one decision
     default_game_timeout: float = 120.0  # NEWGAME without -c
     grace: float = 10.0  # seconds running games get to finish on SHUTDOWN / SIGTERM
@@ -22,3 +22,4 @@ class DaemonConfig:
     full_observability: bool = False  # debugging only: payloads show the opponent's hand
     worker_index: int = 0
     supervised: bool = False  # a supervisor process runs this worker (--workers > 1)
+    pool_file: Path | None = None  # counters shared by the workers (daemon/pool.py)

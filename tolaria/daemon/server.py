@@ -18,6 +18,7 @@ from tolaria.daemon.connection import ClientConnection, Interrupted, LineTooLong
 from tolaria.daemon.decks import DeckLibrary
 from tolaria.daemon.game_session import Controller, GameSession, GameSetup, Outcome
 from tolaria.daemon.host_memory import memory_max_mb, memory_used_mb
+from tolaria.daemon.pool import PoolCounters, PoolCounts
 from tolaria.engine import DeckError
 from tolaria.protocol import PROTOCOL_VERSION
 from tolaria.protocol.commands import CommandError, Hello, NewGame, Shutdown, Status, parse_command
@@ -46,6 +47,10 @@ class DaemonServer:
         self._server: asyncio.Server | None = None
         self._shutdown_task: asyncio.Task | None = None
         self._stopped = asyncio.Event()
+        if config.supervised:
+            self.pool = PoolCounters(config.workers, config.worker_index, config.pool_file)
+        else:
+            self.pool = PoolCounters(1, 0)
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(
@@ -73,28 +78,47 @@ class DaemonServer:
         if self._shutdown_task is None:
             self._shutdown_task = asyncio.get_running_loop().create_task(self._shutdown())
 
+    def _publish(self) -> PoolCounts:
+        """Share this worker's counts; the whole daemon's totals."""
+        self.pool.publish(
+            PoolCounts(
+                active_games=len(self.sessions),
+                games_played=self.games_played,
+                decisions=self.decisions + sum(s.decisions_sent for s in self.sessions),
+                games_timed_out=self.games_timed_out,
+                games_dropped=self.games_dropped,
+                errors=self.errors,
+            )
+        )
+        return self.pool.totals()
+
     def status(self) -> DaemonStatus:
+        """The whole daemon (every worker), as of each worker's latest game start or end."""
+        totals = self._publish()
         extras = {
             "protocol": str(PROTOCOL_VERSION),
             "server": f"tolaria {__version__}",
             "worker": f"{self.config.worker_index + 1}/{self.config.workers}",
             "pid": str(os.getpid()),
             "uptime_s": str(int(time.monotonic() - self.started)),
-            "connections": str(len(self.connections)),
-            "decisions": str(self.decisions + sum(s.decisions_sent for s in self.sessions)),
-            "games_timed_out": str(self.games_timed_out),
-            "games_dropped": str(self.games_dropped),
-            "errors": str(self.errors),
+            "worker_connections": str(len(self.connections)),
+            "decisions": str(totals.decisions),
+            "games_timed_out": str(totals.games_timed_out),
+            "games_dropped": str(totals.games_dropped),
+            "errors": str(totals.errors),
             "accepting": "no" if self.stopping else "yes",
         }
         return DaemonStatus(
-            active_games=len(self.sessions),
-            games_played=self.games_played,
+            active_games=totals.active_games,
+            games_played=totals.games_played,
             memory_used_mb=memory_used_mb(),
             memory_max_mb=memory_max_mb(),
-            max_concurrent=self.config.max_games,
+            max_concurrent=self._capacity(),
             extras=extras,
         )
+
+    def _capacity(self) -> int:
+        return self.config.max_games * self.pool.workers
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sock = writer.get_extra_info("socket")
@@ -162,8 +186,11 @@ class DaemonServer:
         if self.stopping:
             self._error(conn, "daemon is shutting down", "shutting_down")
             return False
-        if len(self.sessions) >= self.config.max_games:
-            self._error(conn, f"busy ({len(self.sessions)}/{self.config.max_games} games running)", "busy")
+        # Pool-wide: the kernel, not the client, chose this worker. Workers admitting games at
+        # the same instant may overshoot by a game or two; none is ever cut short for it.
+        running = self._publish().active_games
+        if running >= self._capacity():
+            self._error(conn, f"busy ({running}/{self._capacity()} games running)", "busy")
             return True
         try:
             decks = (self.decks.load(command.deck1), self.decks.load(command.deck2))
@@ -191,6 +218,7 @@ class DaemonServer:
             self._error(conn, f"Could not start game: {type(e).__name__}: {e}", "engine")
             return True
         self.sessions.add(session)
+        self._publish()
         metrics.GAMES_STARTED.inc()
         metrics.ACTIVE_GAMES.inc()
         try:
@@ -207,6 +235,7 @@ class DaemonServer:
             self.games_timed_out += 1
         if outcome in (Outcome.ERROR, Outcome.REPLY_TIMEOUT, Outcome.SHUTDOWN):
             self.errors += 1
+        self._publish()
         return outcome.keeps_connection
 
     def _error(self, conn: ClientConnection, message: str, kind: str) -> None:
@@ -237,4 +266,5 @@ class DaemonServer:
             await asyncio.sleep(0.05)
         for conn in list(self.connections):
             conn.close()
+        self._publish()
         self._stopped.set()

@@ -1,8 +1,10 @@
 """`--workers N`: N worker processes share the port (SO_REUSEPORT); this parent restarts a
-worker that dies, forwards SIGTERM/SIGINT to all of them, and serves their summed metrics."""
+worker that dies, forwards SIGTERM/SIGINT to all of them, serves their summed metrics, and
+gives them the shared counters behind STATUS and the busy limit (daemon/pool.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -11,8 +13,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from tolaria.daemon.config import DaemonConfig
+from tolaria.daemon.pool import create_pool_file
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,8 @@ def worker_command(config: DaemonConfig, index: int) -> list[str]:
         "--worker-index", str(index),
         "--supervised",
     ]  # fmt: skip
+    if config.pool_file is not None:
+        command += ["--pool-file", str(config.pool_file)]
     for directory in config.deck_dirs:
         command += ["--decks", str(directory)]
     if config.full_observability:
@@ -47,6 +53,9 @@ def worker_command(config: DaemonConfig, index: int) -> list[str]:
 
 def run_supervisor(config: DaemonConfig) -> int:
     metrics_dir = tempfile.mkdtemp(prefix="tolaria-daemon-metrics-")
+    pool_file = Path(metrics_dir) / "pool"
+    create_pool_file(pool_file, config.workers)
+    config = dataclasses.replace(config, pool_file=pool_file)
     env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=metrics_dir)
     stop_signal: list[int] = []
 
