@@ -185,17 +185,20 @@ def test_path_to_exile_lets_the_controller_fetch_a_tapped_basic():
     assert t.opp.landfall_this_turn
 
 
-def test_path_to_exile_search_may_be_declined():
+def test_path_to_exile_search_may_be_declined_and_then_nothing_is_shuffled():
     t = Table(library="Forest")
     t.hand(0, "Path to Exile")
     t.battlefield(0, "Plains")
     t.battlefield(1, "Kalonian Tusker")
+    order = [c.id for c in t.opp.library]
     main_phase(t)
     t.act("Cast Path to Exile")
     t.resolve()
     t.expect("choose_cards", 1)
-    t.resolve()
-    assert t.opp.battlefield == [] and len(t.opp.library) == 20
+    t.answer("")  # declined; Alice has nothing left to do, so Bob's turn begins with his draw
+    assert t.opp.battlefield == [] and [c.id for c in t.opp.hand] == order[:1]
+    # The shuffle is part of the search the player declined.
+    assert [c.id for c in t.opp.library] == order[1:]
 
 
 def test_legend_rule_keeps_the_chosen_one():

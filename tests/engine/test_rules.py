@@ -59,6 +59,20 @@ def test_double_strike_hits_twice_unblocked():
     assert t.opp.life == 18
 
 
+def test_double_strike_blocked_strikes_again_in_the_regular_step():
+    t = Table()
+    ace = t.battlefield(0, "Fencing Ace")[0]
+    spear = t.battlefield(1, "Monastery Swiftspear")[0]
+    t.start()
+    t.answer("0")
+    t.answer("0:0")
+    t.pass_all()
+    # 1 first-strike damage alone leaves the 1/2 alive; the second hit kills it, and the
+    # Swiftspear strikes back in the regular step.
+    assert (ace.zone, spear.zone) == ("graveyard", "graveyard")
+    assert t.opp.life == 20
+
+
 def test_fliers_cannot_be_blocked_by_ground_creatures():
     t = Table()
     t.battlefield(0, "Vampire Nighthawk")
@@ -302,6 +316,14 @@ def test_zero_life_loses():
     assert t.decision is None
     assert t.game.result.winner == 0 and t.game.result.reason == "life"
     assert t.opp.lost
+
+
+def test_zero_toughness_dies_without_damage():
+    t = Table()
+    lions = t.battlefield(1, "Savannah Lions")[0]
+    lions.pump_toughness = -1  # as an "until end of turn" -X/-1 effect leaves it
+    t.start()
+    assert lions.zone == "graveyard" and lions.damage == 0
 
 
 def test_drawing_from_an_empty_library_loses():

@@ -612,6 +612,8 @@ class Game:
             p.library.append(c)
 
     def _search_basic_land(self, p: Player, tapped: bool) -> Flow:
+        """In "may search ..., then shuffle" the shuffle belongs to the optional search: a player
+        who picks nothing declines it and keeps the library's order (a known top card stays)."""
         by_name: dict[str, Card] = {}
         for c in p.library:
             if c.cdef.is_land and "Basic" in c.cdef.supertypes:
@@ -631,10 +633,11 @@ class Game:
                     optional=True,
                 )
             )
-            if picks:
-                land = options[picks[0]]
-                self._move(land, BATTLEFIELD, controller=p)
-                land.tapped = tapped
+            if not picks:
+                return
+            land = options[picks[0]]
+            self._move(land, BATTLEFIELD, controller=p)
+            land.tapped = tapped
         self.rng.shuffle(p.library)
 
     def _reveal_top_land(self, defender: Player, attacker: Player) -> Flow:
