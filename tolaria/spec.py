@@ -445,6 +445,16 @@ class CheckpointSpec(ApiModel):
         pattern=HTTP_URL_PATTERN,
         description="S3-compatible endpoint (MinIO, Ceph, ...).",
     )
+    volume_claim: str | None = Field(
+        None,
+        max_length=253,
+        pattern=K8S_NAME_PATTERN,
+        description=(
+            "In a cluster, the PersistentVolumeClaim that holds file:// checkpoints (the path is taken "
+            "on this volume); ReadWriteMany when actors or the evaluator run on other nodes than the "
+            "learner. Without it a file:// store lives only as long as each pod. Local mode ignores it."
+        ),
+    )
 
     rules = (
         Rule(
@@ -457,6 +467,11 @@ class CheckpointSpec(ApiModel):
             "self.uri.startsWith('s3://') || (!has(self.endpointUrl) && !has(self.credentialsSecret))",
             "endpointUrl and credentialsSecret apply only to s3:// URIs",
             lambda m: m.uri.startswith("s3://") or (m.endpoint_url is None and m.credentials_secret is None),
+        ),
+        Rule(
+            "self.uri.startsWith('file://') || !has(self.volumeClaim)",
+            "volumeClaim applies only to file:// URIs",
+            lambda m: m.uri.startswith("file://") or m.volume_claim is None,
         ),
         Rule(
             "self.everyUpdates > 0 || self.everyMinutes > 0.0",

@@ -293,6 +293,8 @@ def test_run_creates_owned_children_and_fills_the_status(testbed, namespace, ope
     assert operator.metric("tolaria_operator_scaling_decisions_total") >= 1
     messages = events(testbed, namespace, "full", "ScaledDaemons")
     assert any("learner starved" in m and "queue depth 0 (target 100)" in m for m in messages), messages
+    # The default file:// checkpoints without a volume claim do not outlive the learner's pod.
+    assert events(testbed, namespace, "full", "CheckpointsNotPersistent")
 
 
 def test_drift_is_repaired_and_steady_state_writes_nothing(
@@ -535,6 +537,12 @@ def test_max_games_ends_the_run_and_releases_compute(testbed, namespace, operato
     assert (current["policyVersion"], current["evaluatedPolicyVersion"]) == (3, 2)
     assert (current["winRate"], current["baseline"], current["elo"]) == (0.625, "heuristic", 1234)
     assert current["lastCheckpoint"]["uri"] == "file:///ck/stop/3"
+    # `kubectl get trainingruns` tells the story from what the operator wrote.
+    header, row = testbed.kubectl("get", "trainingruns", "stop", "-n", namespace).stdout.splitlines()[:2]
+    assert header.split() == ["NAME", "PHASE", "GAMES", "DAEMONS", "QUEUE", "POLICY", "WINRATE", "ELO", "AGE"]
+    cells = dict(zip(header.split(), row.split(), strict=True))
+    shown = tuple(cells[c] for c in ("PHASE", "GAMES", "QUEUE", "POLICY", "WINRATE", "ELO"))
+    assert shown == ("Running", "120", "0", "3", "0.625", "1234")
 
     client.hset(keys.stats, "games", 500)
     testbed.wait_for(lambda: status(testbed, namespace, "stop").get("phase") == "Succeeded", "Succeeded", 30)
@@ -556,6 +564,40 @@ def test_max_games_ends_the_run_and_releases_compute(testbed, namespace, operato
     client.hset(keys.stats, "games", 10)
     time.sleep(3)
     assert status(testbed, namespace, "stop")["phase"] == "Succeeded"
+
+
+def test_a_crashed_learner_is_restarted_and_the_run_recovers(
+    testbed, namespace, operator, redis_server, report
+):
+    apply(testbed, namespace, manifest("flaky", redis_server.url))
+    wait_running(testbed, namespace, "flaky")
+
+    def running_learners() -> list[str]:
+        pods = items(testbed, namespace, "pods", "tolaria.dev/run=flaky,tolaria.dev/component=learner")
+        return [p["metadata"]["name"] for p in pods if p["status"].get("phase") == "Running"]
+
+    testbed.wait_for(lambda: len(running_learners()) == 1, "learner Running", 60)
+    first = running_learners()[0]
+    # The learner process crashes: kwok fails the Running pod once it carries this annotation.
+    testbed.kubectl(
+        "annotate", "pod", first, "-n", namespace, "--overwrite", "testbed.tolaria.dev/outcome=fail"
+    )
+    testbed.wait_for(
+        lambda: condition(testbed, namespace, "flaky", "Degraded").get("reason") == "LearnerRestarting",
+        "Degraded: LearnerRestarting",
+        60,
+    )
+    testbed.wait_for(
+        lambda: (names := running_learners()) != [] and first not in names, "a new learner pod Running", 60
+    )
+    testbed.wait_for(
+        lambda: condition(testbed, namespace, "flaky", "Degraded").get("status") == "False",
+        "Degraded cleared",
+        30,
+    )
+    current = status(testbed, namespace, "flaky")
+    assert current["phase"] == "Running"
+    assert current["learner"] == {"state": "Running", "restarts": 1}
 
 
 def test_learner_over_max_restarts_fails_the_run(testbed, namespace, operator, redis_server, report):

@@ -160,6 +160,39 @@ def test_learner_job_gpu_placement_and_restarts():
     assert pod["volumes"][0]["configMap"]["name"] == "r1-config"
 
 
+@pytest.mark.parametrize(
+    ("uri", "claim", "in_pod"),
+    [
+        ("file://checkpoints", "ckpt", "file:///var/lib/tolaria/checkpoints/checkpoints"),
+        ("file:///data/run-1/", None, "file:///var/lib/tolaria/checkpoints/data/run-1"),
+    ],
+)
+def test_file_checkpoints_live_on_the_checkpoint_volume_in_every_pod_that_reads_them(uri, claim, in_pod):
+    run = make_run({"checkpoints": {"uri": uri, **({"volumeClaim": claim} if claim else {})}})
+    volume = {"persistentVolumeClaim": {"claimName": claim}} if claim else {"emptyDir": {}}
+    for manifest in (
+        build.learner_job(run, suspend=False),
+        build.actor_deployment(run, 1),
+        build.evaluator_deployment(run, 1),
+    ):
+        pod = manifest["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        assert c["args"][-2:] == ["--checkpoint-uri", in_pod]
+        assert {"name": "checkpoints", "mountPath": build.CHECKPOINT_MOUNT} in c["volumeMounts"]
+        assert {"name": "checkpoints", **volume} in pod["volumes"]
+        assert pod["securityContext"]["fsGroup"] == build.TRAINER_UID
+    assert build.checkpoints_persist(run) is (claim is not None)
+
+
+def test_s3_checkpoints_need_no_volume():
+    run = make_run({"checkpoints": {"uri": "s3://bucket/p", "credentialsSecret": "s3"}})
+    pod = build.learner_job(run, suspend=False)["spec"]["template"]["spec"]
+    assert [v["name"] for v in pod["volumes"]] == ["config"]
+    assert "--checkpoint-uri" not in pod["containers"][0]["args"]
+    assert pod["containers"][0]["envFrom"] == [{"secretRef": {"name": "s3"}}]
+    assert build.checkpoints_persist(run)
+
+
 def test_cpu_learner_requests_no_gpu():
     c = container(build.learner_job(make_run({"learner": {"gpus": 0}}), suspend=True))
     assert "nvidia.com/gpu" not in json.dumps(c["resources"])

@@ -77,6 +77,12 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str, str]] = [
         "apply only to s3:// URIs",
     ),
     (
+        "volume-claim-with-s3-uri",
+        spec(checkpoints={"uri": "s3://bucket/run", "volumeClaim": "ckpt"}),
+        "spec.checkpoints",
+        "volumeClaim applies only to file:// URIs",
+    ),
+    (
         "matchup-deck-not-listed",
         spec(matchups=[{"agentDeck": "red_aggro", "opponentDeck": "blue_tempo"}]),
         "spec.matchups",

@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 
 from tolaria.keys import REDIS_PASSWORD_ENV
-from tolaria.spec import API_VERSION, KIND, ResourceRequirements, TrainingRun
+from tolaria.spec import API_VERSION, KIND, ResourceRequirements, TrainingRun, parse_checkpoint_uri
 
 RUN_LABEL = "tolaria.dev/run"
 COMPONENT_LABEL = "tolaria.dev/component"
@@ -49,6 +49,8 @@ CONFIG_DIR = "/etc/tolaria"
 SPEC_FILE = "spec.yaml"
 SPEC_PATH = f"{CONFIG_DIR}/{SPEC_FILE}"
 REDIS_UID = 999  # the `redis` user of the official image
+TRAINER_UID = 10001  # the user of Dockerfile.trainer
+CHECKPOINT_MOUNT = "/var/lib/tolaria/checkpoints"
 
 # Seconds a daemon lets running games finish after SIGTERM, and the pod's grace on top.
 DAEMON_DRAIN_SECONDS = 60
@@ -283,6 +285,39 @@ def _config_volume(run: TrainingRun) -> dict[str, Any]:
 _CONFIG_MOUNT = {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}
 
 
+def pod_checkpoint_uri(run: TrainingRun) -> str | None:
+    """Where a pod finds a file:// store: the spec's path taken on the checkpoint volume
+    (relative and absolute paths alike). None for s3://, which pods reach directly."""
+    scheme, _, path = parse_checkpoint_uri(run.spec.checkpoints.uri)
+    if scheme != "file":
+        return None
+    return f"file://{CHECKPOINT_MOUNT}/{path.strip('/')}".rstrip("/")
+
+
+def checkpoints_persist(run: TrainingRun) -> bool:
+    """False for a file:// store without a volume claim: it lives and dies with each pod."""
+    return run.spec.checkpoints.uri.startswith("s3://") or run.spec.checkpoints.volume_claim is not None
+
+
+def _with_checkpoints(run: TrainingRun, pod_spec: dict[str, Any]) -> dict[str, Any]:
+    """Mount a file:// store (the claim, or an emptyDir so that the read-only root filesystem
+    is not where it goes) and point the container at it; s3:// pods get the credentials."""
+    container = pod_spec["containers"][0]
+    if run.spec.checkpoints.credentials_secret is not None:
+        container["envFrom"] = _checkpoint_env_from(run)
+    uri = pod_checkpoint_uri(run)
+    if uri is None:
+        return pod_spec
+    claim = run.spec.checkpoints.volume_claim
+    source = {"persistentVolumeClaim": {"claimName": claim}} if claim else {"emptyDir": {}}
+    pod_spec["volumes"].append({"name": "checkpoints", **source})
+    container["volumeMounts"].append({"name": "checkpoints", "mountPath": CHECKPOINT_MOUNT})
+    container["args"] += ["--checkpoint-uri", uri]
+    # A fresh volume is root's; the group lets the trainer image's user write to it.
+    pod_spec["securityContext"]["fsGroup"] = TRAINER_UID
+    return pod_spec
+
+
 # ---------------------------------------------------------------------------------------
 # Daemons
 
@@ -387,8 +422,12 @@ def _player_deployment(run: TrainingRun, component: str, replicas: int, grace: i
         "volumeMounts": [_CONFIG_MOUNT],
         "securityContext": _container_security(),
     }
-    if run.spec.checkpoints.credentials_secret is not None:
-        container["envFrom"] = _checkpoint_env_from(run)
+    pod_spec = {
+        "terminationGracePeriodSeconds": grace,
+        "securityContext": _pod_security(),
+        "containers": [container],
+        "volumes": [_config_volume(run)],
+    }
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -398,12 +437,7 @@ def _player_deployment(run: TrainingRun, component: str, replicas: int, grace: i
             "selector": {"matchLabels": selector_labels(run, component)},
             "template": {
                 "metadata": _pod_metadata(run, component),
-                "spec": {
-                    "terminationGracePeriodSeconds": grace,
-                    "securityContext": _pod_security(),
-                    "containers": [container],
-                    "volumes": [_config_volume(run)],
-                },
+                "spec": _with_checkpoints(run, pod_spec),
             },
         },
     }
@@ -440,8 +474,6 @@ def learner_job(run: TrainingRun, suspend: bool) -> dict[str, Any]:
         "volumeMounts": [_CONFIG_MOUNT],
         "securityContext": _container_security(),
     }
-    if run.spec.checkpoints.credentials_secret is not None:
-        container["envFrom"] = _checkpoint_env_from(run)
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "terminationGracePeriodSeconds": LEARNER_GRACE_SECONDS,
@@ -449,6 +481,7 @@ def learner_job(run: TrainingRun, suspend: bool) -> dict[str, Any]:
         "containers": [container],
         "volumes": [_config_volume(run)],
     }
+    _with_checkpoints(run, pod_spec)
     if spec.node_selector:
         pod_spec["nodeSelector"] = dict(spec.node_selector)
     if spec.tolerations:

@@ -321,6 +321,15 @@ class RunLoop:
         if current is None:
             if not ended:
                 await self._apply(manifest)
+                if not build.checkpoints_persist(run):
+                    self.emit(
+                        body,
+                        "Warning",
+                        "CheckpointsNotPersistent",
+                        f"checkpoints.uri {run.spec.checkpoints.uri} has no checkpoints.volumeClaim: "
+                        "its checkpoints live only as long as the learner's pod, so a restarted "
+                        "learner starts over; set a volumeClaim or use an s3:// URI",
+                    )
             return
         learner = LearnerObservation.from_job(current)
         if learner.terminating or learner.complete or learner.failed_condition is not None:
