@@ -99,6 +99,16 @@ def test_a_line_over_the_cap_is_refused_and_the_connection_closed(shared_daemon)
     assert exchange(shared_daemon.port, "STATUS\n")[0] == "FORGE DAEMON STATUS"
 
 
+def test_an_oversized_reply_ends_the_game_with_its_result_then_the_connection(shared_daemon):
+    with Wire(shared_daemon.port) as player:
+        player.send("NEWGAME red_aggro white_weenie -i -q -s 3\n")
+        assert player.line().startswith("DECISION:")
+        player.send(b"y" * 200_000 + b"\n")
+        rest = player.until_closed()
+    assert rest[:2] == ["ERROR: Line too long (limit 65536 bytes)", "GAME_ERROR: reply line too long"]
+    assert parse_line(rest[2]).reason == "line_too_long" and len(rest) == 3
+
+
 def test_a_connection_that_closes_without_a_line_costs_nothing(shared_daemon):
     for _ in range(20):
         Wire(shared_daemon.port).close()

@@ -40,7 +40,7 @@ class Outcome(enum.Enum):
     REPLY_TIMEOUT = "reply_timeout"  # the client did not answer in time: GAME_ERROR, draw
     ERROR = "error"  # engine failure: GAME_ERROR, draw
     SHUTDOWN = "shutdown"  # the daemon stopped: GAME_ERROR, draw
-    DROPPED = "dropped"  # the client left (or sent an oversized line): no result line
+    DROPPED = "dropped"  # the client left: no result line
 
     @property
     def keeps_connection(self) -> bool:
@@ -172,9 +172,10 @@ class GameSession:
                 Outcome.SHUTDOWN, self._abort_reason or "interrupted", "shutdown"
             )
         except LineTooLong:
+            # The stream cannot be resynchronised, but the client is still there: the game
+            # ends with its result line, and then the connection closes.
             self.conn.write_line(f"ERROR: Line too long (limit {self.conn.max_line_bytes} bytes)")
-            metrics.ERRORS.labels(kind="line_too_long").inc()
-            return None, self._dropped()
+            return None, self._end_with_error(Outcome.ERROR, "reply line too long", "line_too_long")
         if reply is None:
             return None, self._dropped()
         try:
