@@ -14,7 +14,10 @@ class LearnerMetrics:
         self.samples = Counter("tolaria_learner_samples", "Samples used by PPO updates", registry=r)
         self.updates = Counter("tolaria_learner_updates", "PPO updates", registry=r)
         self.samples_per_second = Gauge(
-            "tolaria_learner_samples_per_second", "Samples per second of the last PPO update", registry=r
+            "tolaria_learner_samples_per_second",
+            "Samples x epochs per second of the last PPO update's own time (training throughput; the "
+            "rate the stream is consumed is at most this / epochs)",
+            registry=r,
         )
         self.loss = Gauge("tolaria_learner_loss", "Losses of the last update", ["term"], registry=r)
         self.policy_version = Gauge("tolaria_learner_policy_version", "Published policy version", registry=r)
