@@ -61,28 +61,3 @@ def policy_bytes(version: int, seed: int | None = None) -> bytes:
     """Weights of a freshly initialised policy, as the learner publishes them."""
     torch.manual_seed(version if seed is None else seed)
     return encode_weights(PolicyNetwork(NETWORK), NETWORK, version)
-
-
-@pytest.fixture
-def s3_endpoint(monkeypatch) -> Iterator[str]:
-    """A real S3-compatible server (moto's server mode, its own process) with a `tolaria` bucket."""
-    import boto3
-
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        wait_for_port(port, timeout=60)
-        endpoint = f"http://127.0.0.1:{port}"
-        for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                           "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
-            monkeypatch.setenv(key, value)
-        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="tolaria")
-        yield endpoint
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

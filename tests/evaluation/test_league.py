@@ -134,12 +134,12 @@ def test_league_skips_a_corrupt_snapshot(tmp_path):
 
 
 @pytest.mark.integration
-def test_league_in_an_s3_store_beside_the_run_checkpoints(s3_endpoint):
+def test_league_in_an_s3_store_beside_the_run_checkpoints(s3_server):
     uri = "s3://tolaria/runs/demo"
-    league = League.open(uri, size=2, endpoint_url=s3_endpoint)
+    league = League.open(uri, size=2, endpoint_url=s3_server.endpoint)
     for version in (3, 6, 9):
         league.add(published(version, seed=version))
-    assert League.open(uri, size=2, endpoint_url=s3_endpoint).versions() == [6, 9]
+    assert League.open(uri, size=2, endpoint_url=s3_server.endpoint).versions() == [6, 9]
     assert league.load(9).version == 9
     # the learner's store at the run's prefix lists its own checkpoints only
-    assert open_store(uri, endpoint_url=s3_endpoint).checkpoints() == []
+    assert open_store(uri, endpoint_url=s3_server.endpoint).checkpoints() == []
