@@ -23,7 +23,9 @@ pytestmark = pytest.mark.integration
 def test_actor_and_learner_train_and_checkpoint_to_s3(
     daemon, second_daemon, redis_server, s3_server, start_actor, tmp_path
 ):
-    spec = write_spec(tmp_path / "run.yaml", redis_server.url, self_play=0.5, builtin_ai=0.5, games_in_flight=8)
+    spec = write_spec(
+        tmp_path / "run.yaml", redis_server.url, self_play=0.5, builtin_ai=0.5, games_in_flight=8
+    )
     document = yaml.safe_load(spec.read_text())
     document["spec"]["learner"] = {
         "gpus": 0,
