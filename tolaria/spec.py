@@ -554,9 +554,9 @@ class StopSpec(ApiModel):
 class RewardShaping(ApiModel):
     """Dense reward terms added to the +1/-1/0 game outcome; all zero (off) by default.
 
-    Each coefficient multiplies the per-decision change of its quantity: lifeDelta of
-    (own life - opponent's life) / 20, cardAdvantage of (own cards in hand and on the
-    battlefield - the opponent's).
+    A potential of the deciding player's position, lifeDelta x (own life - opponent's life) / 20
+    + cardAdvantage x (own cards in hand and on the battlefield - the opponent's), rewards each
+    decision with its discounted change (potential-based shaping: the best policy stays the same).
     """
 
     life_delta: float = Field(0.0, ge=-10, le=10)

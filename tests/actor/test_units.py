@@ -101,13 +101,18 @@ def test_shaping_potential_reads_life_and_cards_of_the_deciding_player():
     assert shaping_potential({"player": "x", "game_state": {"players": []}}, 1.0, 1.0) == 0.0
 
 
-def test_shaped_rewards_are_the_changes_of_the_potential_and_the_outcome_stays_on_the_last_step():
+def test_shaping_is_potential_based_and_the_outcome_stays_on_the_last_step():
     t = Trajectory()
-    for i, potential in enumerate([0.0, 0.5, 0.25, 1.0]):
+    potentials = [0.2, 0.5, 0.25, 1.0]
+    for i, potential in enumerate(potentials):
         t.add(record(i), potential)
-    first, second = t.segments(-1.0, 2, ENCODER.shape, {})
-    assert first.reward.tolist() == pytest.approx([0.5, -0.25])
-    assert second.reward.tolist() == pytest.approx([0.75, -1.0])
+    first, second = t.segments(-1.0, 2, ENCODER.shape, {}, gamma=0.9)
+    # gamma x next potential - potential; the end of the game has potential 0
+    assert first.reward.tolist() == pytest.approx([0.45 - 0.2, 0.225 - 0.5])
+    assert second.reward.tolist() == pytest.approx([0.9 - 0.25, -1.0 - 1.0])
+    # Undiscounted, the shaping of a game sums to -potential(first step) whatever was played.
+    (whole,) = t.segments(0.0, 64, ENCODER.shape, {}, gamma=1.0)
+    assert float(whole.reward.sum()) == pytest.approx(-potentials[0])
 
 
 def test_no_segment_without_steps_per_segment():

@@ -65,6 +65,7 @@ class ActorSettings:
     pairings: list[tuple[str, str, float]]  # (agent deck, opponent deck, weight)
     opponents: OpponentMix = field(default_factory=OpponentMix)
     reward_shaping: RewardShaping = field(default_factory=RewardShaping)
+    gamma: float = 0.99  # the learner's discount (ppo.gamma), which reward shaping must match
     games_in_flight: int = 64
     segment_steps: int = 256
     stream_max_length: int = 200_000
@@ -437,7 +438,11 @@ class Actor:
                 continue
             meta = {**meta_base, "seat": seat}
             for segment in trajectory.segments(
-                outcome_reward(winner, seat), self.settings.segment_steps, batcher.backend.encoder_shape, meta
+                outcome_reward(winner, seat),
+                self.settings.segment_steps,
+                batcher.backend.encoder_shape,
+                meta,
+                self.settings.gamma,
             ):
                 self.shipper.ship(encode_segment(segment))
         self._count_decisions(trajectories)

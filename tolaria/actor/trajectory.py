@@ -9,8 +9,11 @@ step of the following segment), as GAE expects (`tolaria.trainer.ppo.gae`).
 Reward shaping (the spec's `rewardShaping`, off by default): each step may carry a potential
 (`shaping_potential`: lifeDelta x (own life - opponent's life) / 20 + cardAdvantage x (own cards in
 hand and on the battlefield - the opponent's), read from the decision's payload); step t then
-gets the change of the potential up to the seat's next decision as extra reward. The last step
-gets the outcome only: no payload follows the end of the game.
+gets gamma x potential(t+1) - potential(t) as extra reward, and the last step -potential(last)
+(the end of the game has potential 0) besides the outcome. This is potential-based shaping (Ng,
+Harada and Russell, 1999): the shaping terms of a whole game sum to -potential(first step), the
+same for every way of playing it, so shaping speeds learning up without changing which policy
+is best.
 
 Segments are assembled only from finished games: a game that fails (daemon died, timeout, error)
 discards its trajectories, so the learner never sees a partial game dressed up as a complete one.
@@ -78,20 +81,20 @@ class Trajectory:
         max_steps: int,
         encoder_shape: Mapping[str, int],
         meta: Mapping[str, Any],
+        gamma: float = 1.0,
     ) -> list[Segment]:
-        """The finished trajectory as segments of at most `max_steps` steps, in order."""
+        """The finished trajectory as segments of at most `max_steps` steps, in order; `gamma`
+        is the learner's discount, which potential-based shaping must use."""
         if max_steps < 1:
             raise ValueError(f"segments need at least one step, got max_steps={max_steps}")
         total = len(self.steps)
+        following = [*self.potentials[1:], 0.0]  # the end of the game has potential 0
         out = []
         for index, start in enumerate(range(0, total, max_steps)):
             chunk = self.steps[start : start + max_steps]
             last = start + len(chunk) == total
             rewards = np.array(
-                [
-                    self.potentials[t + 1] - self.potentials[t] if t + 1 < total else 0.0
-                    for t in range(start, start + len(chunk))
-                ],
+                [gamma * following[t] - self.potentials[t] for t in range(start, start + len(chunk))],
                 STEP_DTYPES["reward"],
             )
             done = np.zeros(len(chunk), STEP_DTYPES["done"])
