@@ -4,7 +4,8 @@
     python bench/learning.py --eval-only file:///abs/checkpoints --games 200   # re-measure a run
 
 1. Writes a TrainingRun to the run directory: red_aggro vs white_weenie in both matchups (the
-   agent learns each deck), the default `small` network, stop.maxWallClock = the budget,
+   agent learns each deck), the quickstart's settings (`small` network, half the games against
+   the built-in AI, small PPO batches), stop.maxWallClock = the budget,
    the evaluator every `--eval-every` policy versions with `--eval-games` games per baseline
    (its progress display during the run), checkpoints to `<run dir>/checkpoints`.
 2. Runs `tolaria run SPEC` (local mode) with its whole process tree pinned to the first
@@ -15,7 +16,7 @@
    deck) and both seat orders; greedy action choice. Win rates count a draw as half a win;
    intervals are 95% Wilson score intervals.
 4. Learning curve: the league snapshots the run's evaluator left (`<checkpoints>/league`, one
-   per evaluated version, the newest 20) are each played `--curve-games` games per baseline,
+   per evaluated version, all of them kept) are each played `--curve-games` games per baseline,
    with the same seeds for every version, against minutes since the first snapshot.
 
 Writes `learning.json` and `learning_curve.csv` (and `learning_curve.png` when matplotlib is
@@ -43,6 +44,8 @@ REPO = Path(__file__).resolve().parents[1]
 RUN_NAME = "learning-bench"
 BASELINES = ("random", "heuristic")
 
+# The quickstart's settings (examples/quickstart.yaml), which learn fastest of those measured on
+# two CPU cores: half the games against the built-in heuristic AI, half self-play, small batches.
 SPEC = """\
 apiVersion: tolaria.dev/v1alpha1
 kind: TrainingRun
@@ -53,9 +56,21 @@ spec:
   matchups:
     - {{agentDeck: red_aggro, opponentDeck: white_weenie}}
     - {{agentDeck: white_weenie, opponentDeck: red_aggro}}
+  daemons:
+    gamesPerDaemon: 64
+    autoscaling: {{minReplicas: 1, maxReplicas: 1}}
+  actors:
+    replicas: 1
+    gamesInFlight: 32
+    policySyncIntervalSeconds: 2
+    opponents: {{selfPlay: 0.5, builtinAi: 0.5, league: 0.0}}
   learner:
     gpus: 0
     network: {{preset: small}}
+    ppo: {{batchSize: 2048, minibatchSize: 512, epochs: 2, maxPolicyLag: 8}}
+  redis:
+    managed: true
+    streamMaxLength: 5000
   checkpoints:
     uri: "file://{checkpoints}"
     everyUpdates: 50
@@ -65,6 +80,7 @@ spec:
     everyUpdates: {eval_every}
     games: {eval_games}
     baselines: [random, heuristic]
+    leagueSize: 1000  # every evaluated version stays: they are the learning curve
   stop:
     maxWallClock: "{budget}m"
   seed: {seed}
@@ -92,12 +108,6 @@ def tolaria(*args: str) -> list[str]:
     return [sys.executable, "-m", "tolaria.cli", *args]
 
 
-def local_mode_available() -> bool:
-    from tolaria.cli import SUBCOMMANDS
-
-    return any(name == "run" for name, _, _ in SUBCOMMANDS)
-
-
 def pin_to(cores: int):
     """A preexec_fn that pins the child (and everything it starts) to the first `cores` CPUs."""
     available = sorted(os.sched_getaffinity(0))
@@ -109,11 +119,6 @@ def pin_to(cores: int):
 
 def train(args: argparse.Namespace, run_dir: Path, checkpoints: Path) -> float:
     """Local mode on the stated budget; returns the wall-clock seconds it took."""
-    if not local_mode_available():
-        raise SystemExit(
-            "local mode (`tolaria run SPEC`) is not in this checkout yet; train elsewhere and measure "
-            "the result with --eval-only file://<checkpoints>"
-        )
     spec = run_dir / "trainingrun.yaml"
     spec.write_text(
         SPEC.format(
@@ -402,7 +407,7 @@ def main() -> int:
     ap.add_argument("--budget-minutes", type=int, default=60, help="wall clock of the training")
     ap.add_argument("--cores", type=int, default=2, help="CPUs the training (and the measurement) may use")
     ap.add_argument(
-        "--eval-every", type=int, default=25, help="policy versions between the run's evaluations"
+        "--eval-every", type=int, default=100, help="policy versions between the run's evaluations"
     )
     ap.add_argument("--eval-games", type=int, default=50, help="games per baseline of the run's evaluations")
     ap.add_argument("--games", type=int, default=1000, help="games per baseline of the final measurement")
