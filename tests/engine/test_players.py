@@ -88,3 +88,28 @@ def test_heuristic_blocks_to_kill_and_chumps_only_to_survive():
     t.opp.life = 6
     pairs = HeuristicPlayer(0).choose(d)
     assert ("Elite Vanguard", "Colossal Dreadmaw") in [(b.name, a.name) for b, a in pairs]
+
+
+class _Attacker:
+    id = 1
+
+    def has(self, keyword: str) -> bool:
+        return keyword == "menace"
+
+
+def test_random_player_is_uniform_over_legal_card_subsets_and_block_assignments():
+    from collections import Counter
+    from types import SimpleNamespace
+
+    player = RandomPlayer(0)
+    pick = SimpleNamespace(type="choose_cards", purpose="discard", options=["a", "b", "c"], min=0, max=3)
+    subsets = Counter(frozenset(player.choose(pick)) for _ in range(8000))
+    assert len(subsets) == 8 and all(800 < n < 1200 for n in subsets.values()), subsets
+
+    # Two blockers, one menace attacker: no block, or both block it (one alone is illegal).
+    menace = _Attacker()
+    blocks = SimpleNamespace(
+        type="declare_blockers", options=["x", "y"], context=[[0], [0]], attackers=[menace]
+    )
+    seen = Counter(tuple(b for b, _ in player.choose(blocks)) for _ in range(4000))
+    assert set(seen) == {(), ("x", "y")} and abs(seen[()] - 2000) < 200, seen

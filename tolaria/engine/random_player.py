@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 from tolaria.engine.decision import Answer, Decision
@@ -27,7 +28,9 @@ class RandomPlayer:
                 order = list(range(n))
                 rng.shuffle(order)
                 return tuple(order)
-            k = rng.randint(d.min, d.max)
+            # Uniform over the legal subsets: a size in proportion to how many subsets it has.
+            sizes = range(d.min, d.max + 1)
+            k = rng.choices(sizes, weights=[math.comb(n, size) for size in sizes])[0]
             return tuple(rng.sample(range(n), k))
         if t == "choose_entity":
             i = rng.randrange(len(d.options) + (1 if d.optional else 0))
@@ -39,14 +42,32 @@ class RandomPlayer:
         return None
 
 
+MAX_BLOCK_DRAWS = 1000
+
+
 def random_blocks(d: Decision, rng: random.Random) -> tuple:
-    """Each blocker picks one of its attackers or none; lone blockers of a menace attacker step back."""
+    """Uniform over the legal block assignments: each blocker picks one of its attackers or none,
+    drawn again while a menace attacker would have a lone blocker (after MAX_BLOCK_DRAWS tries,
+    such lone blockers step back instead)."""
+    for _ in range(MAX_BLOCK_DRAWS):
+        pairs = _draw_blocks(d, rng)
+        lone = _lone_menace_blocks(pairs)
+        if not lone:
+            return tuple(pairs)
+    return tuple(pair for pair in pairs if pair not in lone)
+
+
+def _draw_blocks(d: Decision, rng: random.Random) -> list:
     pairs = []
     for b, opts in zip(d.options, d.context, strict=True):
         i = rng.randrange(len(opts) + 1)
         if i < len(opts):
             pairs.append((b, d.attackers[opts[i]]))
+    return pairs
+
+
+def _lone_menace_blocks(pairs: list) -> list:
     counts: dict[int, int] = {}
     for _, a in pairs:
         counts[a.id] = counts.get(a.id, 0) + 1
-    return tuple((b, a) for b, a in pairs if not (a.has("menace") and counts[a.id] == 1))
+    return [(b, a) for b, a in pairs if a.has("menace") and counts[a.id] == 1]
