@@ -496,10 +496,11 @@ class EvaluationSpec(ApiModel):
         200, ge=2, le=100_000, description="Games per baseline per evaluation, both seat orders."
     )
     baselines: Annotated[list[Baseline], AfterValidator(_no_duplicates)] = Field(
-        default_factory=lambda: ["random", "heuristic"],
+        default_factory=lambda: ["random", "heuristic", "league"],
         min_length=1,
         max_length=3,
-        description="random and heuristic: the daemon's players; league: past policy snapshots.",
+        description="random and heuristic: the daemon's players; league: past policy snapshots"
+        " (none until the first evaluated version has joined the league).",
         json_schema_extra=SET_LIST,
     )
     elo_k: float = Field(32.0, gt=0, le=400, description="Elo K-factor (ratings start at 1200).")

@@ -101,7 +101,7 @@ def test_minimal_run_has_the_documented_defaults(testbed, namespace):
         "pollIntervalSeconds": 5,
     }
     assert spec["learner"]["ppo"]["learningRate"] == 0.0003
-    assert spec["evaluation"]["baselines"] == ["random", "heuristic"]
+    assert spec["evaluation"]["baselines"] == ["random", "heuristic", "league"]
     assert (spec["evaluation"]["leagueSize"], spec["evaluation"]["actionSelection"]) == (20, "greedy")
     assert spec["actors"]["opponents"]["pastWeighting"] == "uniform"
     assert spec["suspend"] is False

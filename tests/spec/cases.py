@@ -96,7 +96,9 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     (
         "target-win-rate-baseline-not-evaluated",
-        spec(stop={"targetWinRate": 0.6, "targetBaseline": "league"}),
+        spec(
+            evaluation={"baselines": ["random"]}, stop={"targetWinRate": 0.6, "targetBaseline": "heuristic"}
+        ),
         "spec.stop.targetWinRate",
         "targetBaseline among evaluation.baselines",
     ),

@@ -44,7 +44,7 @@ def test_minimal_spec_gets_a_whole_topology_by_default():
     assert spec.daemons.autoscaling.min_replicas <= spec.daemons.autoscaling.max_replicas
     assert spec.learner.mixed_precision == "bf16"
     assert spec.checkpoints.uri == "file://checkpoints"
-    assert spec.evaluation.baselines == ["random", "heuristic"]
+    assert spec.evaluation.baselines == ["random", "heuristic", "league"]
     assert spec.reward_shaping.life_delta == 0 and spec.reward_shaping.card_advantage == 0
     assert spec.suspend is False
     # the evaluator's and actors' behaviour before these fields existed
