@@ -77,9 +77,26 @@ def parse_duration(text: str) -> float:
     return sum(float(n) * _DURATION_UNITS[unit] for n, unit in re.findall(r"([0-9]+)(ms|s|m|h|d)", text))
 
 
+class PatternMismatch(ValueError):
+    """A string that does not match the pattern the CRD gives the API server for it."""
+
+    def __init__(self, value: str, pattern: str):
+        super().__init__(f"{value!r} does not match {pattern!r}")
+        self.pattern = pattern
+
+
+class DuplicateValue(ValueError):
+    """An item of a set-like list that is there already, at `index`."""
+
+    def __init__(self, value: Any, index: int):
+        super().__init__(f"Duplicate value: {value!r}")
+        self.value = value
+        self.index = index
+
+
 def _check_quantity(value: int | str) -> int | str:
     if isinstance(value, str) and not re.fullmatch(QUANTITY_PATTERN, value):
-        raise ValueError(f"{value!r} is not a Kubernetes quantity such as 500m, 2 or 4Gi")
+        raise PatternMismatch(value, QUANTITY_PATTERN)
     return value
 
 
@@ -88,9 +105,9 @@ Quantity = Annotated[int | str, AfterValidator(_check_quantity)]
 
 def _no_duplicates(items: list[Any]) -> list[Any]:
     seen: set[Any] = set()
-    for item in items:
+    for index, item in enumerate(items):
         if item in seen:
-            raise ValueError(f"Duplicate value: {item!r}")
+            raise DuplicateValue(item, index)
         seen.add(item)
     return items
 
@@ -810,34 +827,83 @@ def _value_at(document: Any, relative_path: str) -> Any:
     return document
 
 
+def _number(value: Any) -> str:
+    return str(int(value)) if isinstance(value, int | float) and float(value).is_integer() else str(value)
+
+
+# pydantic's checks of Field() bounds, in the API server's words for the same OpenAPI keyword
+# (`{path} in body should ...`), so that local mode and kubectl name a bad field alike.
+_BOUNDS = {
+    "greater_than_equal": ("ge", "should be greater than or equal to"),
+    "less_than_equal": ("le", "should be less than or equal to"),
+    "greater_than": ("gt", "should be greater than"),
+    "less_than": ("lt", "should be less than"),
+}
+
+
+def _api_server_text(kind: str, path: str, value: Any, message: str, ctx: dict[str, Any]) -> str:
+    """The API server's message for one failed check (after the field path)."""
+    cause = ctx.get("error")
+    if isinstance(cause, RuleViolation):
+        return f"Invalid value: {cause.rule.message}"  # CEL rules: the server shows no value
+    if isinstance(cause, PatternMismatch):
+        return f"Invalid value: {_render_value(value)}: {path} in body should match '{cause.pattern}'"
+    if kind == "missing":
+        return "Required value"
+    if kind == "extra_forbidden":
+        return "Forbidden: unknown field"
+    if kind == "literal_error":
+        allowed = re.findall(r"'((?:[^'\\]|\\.)*)'", str(ctx.get("expected", "")))
+        return f"Unsupported value: {_render_value(value)}: supported values: " + ", ".join(
+            f'"{a}"' for a in allowed
+        )
+    if kind in _BOUNDS:
+        key, words = _BOUNDS[kind]
+        return f"Invalid value: {_render_value(value)}: {path} in body {words} {_number(ctx[key])}"
+    if kind == "string_pattern_mismatch":
+        return f"Invalid value: {_render_value(value)}: {path} in body should match '{ctx['pattern']}'"
+    if kind == "string_too_long":
+        return f"Too long: may not be more than {ctx['max_length']} bytes"
+    if kind == "string_too_short":
+        return (
+            f"Invalid value: {_render_value(value)}: {path} in body should be at least "
+            f"{ctx['min_length']} chars long"
+        )
+    if kind == "too_short" and isinstance(value, list):
+        return f"Invalid value: {len(value)}: {path} in body should have at least {ctx['min_length']} items"
+    if kind == "too_long" and isinstance(value, list):
+        return f"Too many: {len(value)}: must have at most {ctx['max_length']} items"
+    return f"Invalid value: {_render_value(value)}: {message}"
+
+
 def _field_errors(exc: ValidationError) -> list[FieldError]:
     by_path: dict[str, FieldError] = {}
     for err in exc.errors():
         loc = [p for p in err["loc"] if isinstance(p, int) or (p not in _UNION_MEMBERS and "[" not in p)]
         union_member = len(loc) != len(err["loc"])
-        cause = (err.get("ctx") or {}).get("error")
-        message = err["msg"].removeprefix("Value error, ")
+        ctx = err.get("ctx") or {}
+        cause = ctx.get("error")
         value = err["input"]
-        if isinstance(cause, RuleViolation):
-            message = cause.rule.message
-            if cause.rule.field_path:
-                loc += cause.rule.field_path.strip(".").split(".")
-                value = _value_at(value, cause.rule.field_path)
+        if isinstance(cause, RuleViolation) and cause.rule.field_path:
+            loc += cause.rule.field_path.strip(".").split(".")
+            value = _value_at(value, cause.rule.field_path)
+        if isinstance(cause, DuplicateValue):
+            loc.append(cause.index)
         path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-        kind = err["type"]
-        if kind == "missing":
-            text = "Required value"
-        elif kind == "extra_forbidden":
-            text = "Forbidden: unknown field"
-        elif kind == "literal_error":
-            text = f"Unsupported value: {_render_value(value)}: {message}"
+        if isinstance(cause, DuplicateValue):
+            text = f"Duplicate value: {_render_value(cause.value)}"
         elif union_member and path in by_path:
-            # int-or-string fields fail once per member; one message says it all.
+            # int-or-string fields fail once per member; the quantity pattern says it all.
             text = (
-                f"Invalid value: {_render_value(value)}: must be an integer or a quantity string such as 500m"
+                by_path[path].message
+                if "should match" in by_path[path].message
+                else (
+                    f"Invalid value: {_render_value(value)}: {path} in body should match '{QUANTITY_PATTERN}'"
+                )
             )
         else:
-            text = f"Invalid value: {_render_value(value)}: {message}"
+            message = err["msg"].removeprefix("Value error, ")
+            text = _api_server_text(err["type"], path, value, message, ctx)
         by_path[path] = FieldError(path, text)
     return list(by_path.values())
 

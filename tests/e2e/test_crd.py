@@ -11,7 +11,14 @@ import pytest
 import yaml
 from spec.cases import BAD_SPECS, MINIMAL, merged
 
-from tolaria.spec import CheckpointRef, DaemonsStatus, LearnerStatus, TrainingRunStatus, load_trainingrun
+from tolaria.spec import (
+    CheckpointRef,
+    DaemonsStatus,
+    LearnerStatus,
+    SpecError,
+    TrainingRunStatus,
+    load_trainingrun,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -111,10 +118,18 @@ def test_minimal_run_has_the_documented_defaults(testbed, namespace):
     ("patch", "path", "words"), [c[1:] for c in BAD_SPECS], ids=[c[0] for c in BAD_SPECS]
 )
 def test_api_server_refuses_bad_spec_naming_the_field(testbed, namespace, patch, path, words):
-    refused = apply(testbed, namespace, merged(MINIMAL, patch), check=False)
+    # As `kubectl apply -f` creates it (server-side apply reports duplicates in other words).
+    refused = testbed.kubectl(
+        "create", "-n", namespace, "-f", "-", input=yaml.safe_dump(merged(MINIMAL, patch)), check=False
+    )
     assert refused.returncode != 0, f"accepted: {patch}"
     assert f"{path}:" in refused.stderr, refused.stderr
     assert words in refused.stderr, refused.stderr
+    # Local mode refuses it with the API server's own message, field by field.
+    with pytest.raises(SpecError) as local:
+        load_trainingrun(merged(MINIMAL, patch))
+    for error in local.value.errors:
+        assert str(error) in refused.stderr, (str(error), refused.stderr)
     assert testbed.kubectl("get", "trainingruns", "-n", namespace, "-o", "name").stdout.strip() == ""
 
 

@@ -624,9 +624,15 @@ def test_operator_restart_creates_no_duplicates_and_keeps_status(
     apply(testbed, namespace, manifest("restart", redis_server.url))
     wait_running(testbed, namespace, "restart")
     before = status(testbed, namespace, "restart")
+    # Killed mid-reconcile: a second run is being set up when the operator dies.
+    apply(testbed, namespace, manifest("midway", redis_server.url))
+    testbed.wait_for(
+        lambda: items(testbed, namespace, "configmap", "tolaria.dev/run=midway"), "midway started", 30
+    )
     operator.stop(signal.SIGKILL)
     patch_spec(testbed, namespace, "restart", {"daemons": {"gamesPerDaemon": 16}})
     operator.start()
+    wait_running(testbed, namespace, "midway")
     testbed.wait_for(
         lambda: (
             "--max-games"
@@ -640,9 +646,10 @@ def test_operator_restart_creates_no_duplicates_and_keeps_status(
         "change made while the operator was down applied",
         60,
     )
-    for kind, _ in CHILDREN:
-        expected = 3 if kind == "deployment" else 1
-        assert len(items(testbed, namespace, kind, "tolaria.dev/run=restart")) == expected
+    for run in ("restart", "midway"):
+        for kind, _ in CHILDREN:
+            expected = 3 if kind == "deployment" else 1
+            assert len(items(testbed, namespace, kind, f"tolaria.dev/run={run}")) == expected, (run, kind)
     after = status(testbed, namespace, "restart")
     assert after["startTime"] == before["startTime"]
     assert after["phase"] == "Running"

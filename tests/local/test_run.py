@@ -190,11 +190,15 @@ def test_an_invalid_spec_fails_before_anything_starts(tmp_path):
     assert f"{path} is not a valid TrainingRun" in out
     for error in expected.value.errors:
         assert f"  {error}\n" in out
+    # The API server's own words (tests/e2e/test_crd.py holds them to it).
     assert (
-        "spec.daemons.autoscaling.minReplicas: Invalid value: 5: minReplicas must be less than or equal"
-        in out
+        "spec.daemons.autoscaling.minReplicas: Invalid value: minReplicas must be less than or equal to"
+        " maxReplicas" in out
     )
-    assert "spec.learner.ppo.clipRange: Invalid value: 2" in out
+    assert (
+        "spec.learner.ppo.clipRange: Invalid value: 2: spec.learner.ppo.clipRange in body should be less"
+        " than or equal to 1" in out
+    )
     assert not run_dir.exists() and processes_of(run_dir) == []
 
 

@@ -114,7 +114,7 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str, str]] = [
     ("negative-gpus", spec(learner={"gpus": -1}), "spec.learner.gpus", "-1"),
     ("no-decks", spec(decks=[]), "spec.decks", ""),
     ("deck-escaping-the-deck-directory", spec(decks=["../secrets"]), "spec.decks[0]", "../secrets"),
-    ("duplicate-deck", spec(decks=["red_aggro", "red_aggro"]), "spec.decks", "red_aggro"),
+    ("duplicate-deck", spec(decks=["red_aggro", "red_aggro"]), "spec.decks[1]", "red_aggro"),
     (
         "wall-clock-not-a-duration",
         spec(stop={"maxWallClock": "two days"}),
