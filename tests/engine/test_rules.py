@@ -380,6 +380,17 @@ def test_one_land_per_turn():
     assert not t.has_action("Play Plains")
 
 
+def test_lands_played_this_turn_starts_over_for_both_players():
+    t = Table()
+    t.hand(0, "Plains")
+    t.hand(1, "Plains", "Savannah Lions")
+    t.start()
+    t.act("Play Plains")  # Alice has nothing more to do: Bob's turn begins
+    assert t.game.active is t.opp and t.decision.seat == 1
+    players = t.decision.payload()["game_state"]["players"]
+    assert [p["lands_played_this_turn"] for p in players] == [0, 0]
+
+
 def test_sorceries_wait_for_an_empty_stack_in_your_main_phase():
     t = Table(library="Mountain")
     t.hand(0, "Lava Spike", "Lightning Bolt", "Lightning Bolt")

@@ -186,8 +186,8 @@ class Game:
     def _take_turn(self) -> Flow:
         ap = self.active
         self.phase = "UNTAP"
-        ap.lands_played = 0
-        for p in self.players:
+        for p in self.players:  # "this turn" counts start over for both players
+            p.lands_played = 0
             p.landfall_this_turn = False
             p.lost_life_this_turn = False
         for p in self.players:  # "until your next turn" ends as that turn begins
