@@ -64,9 +64,10 @@ def test_goblin_guide_gives_the_defender_a_revealed_land_only():
     t.start()
     t.expect("declare_attackers")
     t.answer("0")
-    d = t.expect("reveal", 0)
-    assert d.options[0].name == "Plains"
-    t.answer("")
+    for seat in (0, 1):  # both players see the revealed card
+        d = t.expect("reveal", seat)
+        assert d.options[0].name == "Plains"
+        t.answer("")
     # the Plains went to Bob's hand; Savannah Lions became his top card and his next draw
     assert sorted(c.name for c in t.opp.hand) == ["Plains", "Savannah Lions"]
     assert t.opp.life == 18
@@ -78,8 +79,9 @@ def test_goblin_guide_leaves_a_nonland_on_top():
     t.library_top(1, "Savannah Lions")
     t.start()
     t.answer("0")
-    t.expect("reveal")
-    t.answer("")
+    for seat in (0, 1):
+        t.expect("reveal", seat)
+        t.answer("")
     # the Lions stayed on top, so Bob's own draw step is what put it in his hand
     assert [c.name for c in t.opp.hand] == ["Savannah Lions"]
     assert len(t.opp.library) == 20

@@ -644,17 +644,18 @@ class Game:
         if not defender.library:
             return
         top = defender.library[0]
-        yield from self._ask(
-            Decision(
-                self,
-                attacker.seat,
-                "reveal",
-                f"{defender.name} reveals {top.name}",
-                [top],
-                purpose="reveal",
-                context=(LIBRARY, defender),
+        for seat in (attacker.seat, defender.seat):  # a revealed card is seen by both players
+            yield from self._ask(
+                Decision(
+                    self,
+                    seat,
+                    "reveal",
+                    f"{defender.name} reveals {top.name}",
+                    [top],
+                    purpose="reveal",
+                    context=(LIBRARY, defender),
+                )
             )
-        )
         if top.cdef.is_land:
             self._move(top, HAND)
 
