@@ -127,3 +127,44 @@ def test_ppo_learns_to_say_yes():
         stats = trainer.update(build_batch(segments, trainer.config))
         assert all(math.isfinite(v) for k, v in stats.items() if k != "explained_variance")
     assert p_yes() > max(0.9, before + 0.3), (before, p_yes())
+
+
+@pytest.mark.slow
+def test_compiled_network_matches_the_eager_one_and_trains():
+    """`learner.compile`: torch.compile (inductor, here on the CPU) computes what the eager
+    network does, and PPO updates run through it."""
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    network = NetworkConfig.from_preset("small", d_model=32, ff_dim=64)
+    encoder, model = Encoder(network), PolicyNetwork(network)
+    trainer = PPOTrainer(
+        model,
+        PPOConfig(minibatch_size=32, epochs=1, warmup_updates=0),
+        LearnerConfig(device="cpu", compile=True),
+    )
+    assert trainer.forward is not model
+    observations = encoder.encode(P.every_decision_type() * 4)
+    tensors = to_tensors(observations)
+    with torch.no_grad():
+        eager_logits, eager_values = model(tensors)
+        compiled_logits, compiled_values = trainer.forward(tensors)
+    torch.testing.assert_close(compiled_values, eager_values, rtol=1e-4, atol=1e-4)
+    for head, logits in eager_logits.items():
+        finite = torch.isfinite(logits)
+        torch.testing.assert_close(compiled_logits[head][finite], logits[finite], rtol=1e-4, atol=1e-4)
+
+    before = [p.detach().clone() for p in model.parameters()]
+    actions, log_probs, values = model.act(tensors)
+    n = len(values)
+    segment = Segment(
+        observations=observations,
+        action=actions.numpy().astype(np.int32),
+        log_prob=log_probs.numpy(),
+        value=values.numpy(),
+        reward=np.where(np.arange(n) % 2 == 0, 1.0, -1.0).astype(np.float32),
+        done=np.ones(n, bool),
+        policy_version=np.zeros(n, np.int64),
+    )
+    stats = trainer.update(build_batch([segment], trainer.config))
+    assert all(math.isfinite(v) for k, v in stats.items() if k != "explained_variance")
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
