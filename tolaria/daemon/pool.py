@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import mmap
 import struct
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 _SLOT = struct.Struct("<6q")
@@ -28,18 +28,7 @@ class PoolCounts:
     errors: int = 0
 
     def __add__(self, other: PoolCounts) -> PoolCounts:
-        return PoolCounts(*(a + b for a, b in zip(_fields(self), _fields(other), strict=True)))
-
-
-def _fields(counts: PoolCounts) -> tuple[int, ...]:
-    return (
-        counts.active_games,
-        counts.games_played,
-        counts.decisions,
-        counts.games_timed_out,
-        counts.games_dropped,
-        counts.errors,
-    )
+        return PoolCounts(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 def create_pool_file(path: Path, workers: int) -> None:
@@ -63,7 +52,7 @@ class PoolCounters:
 
     def publish(self, counts: PoolCounts) -> None:
         """This worker's counts since it started; the carried totals are added here."""
-        _SLOT.pack_into(self._buffer, self._offset, *_fields(counts + self.carried))
+        _SLOT.pack_into(self._buffer, self._offset, *astuple(counts + self.carried))
 
     def totals(self) -> PoolCounts:
         total = PoolCounts()
