@@ -391,6 +391,17 @@ def test_lands_played_this_turn_starts_over_for_both_players():
     assert [p["lands_played_this_turn"] for p in players] == [0, 0]
 
 
+def test_upkeep_triggers_of_your_own_upkeep_only():
+    t = Table()
+    t.battlefield(0, "Phyrexian Arena")
+    t.start()  # turn 1 has no draw step: the Plains in hand is the Arena's
+    assert t.decision.seat == 0 and t.me.life == 19 and t.me.lost_life_this_turn
+    assert [c.name for c in t.me.hand] == ["Plains"]
+    t.act("Play Plains")  # Alice is done; Bob's upkeep leaves the Arena silent
+    assert t.game.active is t.opp and t.decision.seat == 1
+    assert t.me.life == 19 and t.me.hand == []
+
+
 def test_sorceries_wait_for_an_empty_stack_in_your_main_phase():
     t = Table(library="Mountain")
     t.hand(0, "Lava Spike", "Lightning Bolt", "Lightning Bolt")

@@ -60,6 +60,7 @@ TARGET_KINDS = {
 EFFECT_KEYS: dict[str, set[str]] = {
     "damage": {"amount", "target", "player", "landfall_amount"},
     "gain_life": {"amount", "target", "player"},
+    "lose_life": {"amount", "player"},
     "draw": {"amount", "player", "target"},
     "scry": {"amount"},
     "pump": {"target", "power", "toughness"},
@@ -76,7 +77,8 @@ EFFECT_KEYS: dict[str, set[str]] = {
 }
 PLAYER_REFS = {"you", "caster", "defending", "target_controller", "target"}
 TURN_RULES = {"no_lifegain", "no_damage_prevention"}
-TRIGGER_EVENTS = {"etb", "attacks", "blocks", "spell_cast", "landfall"}
+# upkeep: at the beginning of the upkeep of `by` (you: your upkeep; opponent; any: each upkeep)
+TRIGGER_EVENTS = {"etb", "attacks", "blocks", "spell_cast", "landfall", "upkeep"}
 TRIGGER_KEYS = {
     "on",
     "by",

@@ -201,6 +201,13 @@ class Game:
         for c in ap.exile:
             if c.time_counters > 0:
                 self.pending_triggers.append((c, None, "suspend"))
+        for side in self.players:
+            for src in side.battlefield:
+                for t in src.cdef.triggers:
+                    if t.on == "upkeep" and not (
+                        (t.by == "you" and side is not ap) or (t.by == "opponent" and side is ap)
+                    ):
+                        self.pending_triggers.append((src, t, ap))
         yield from self._priority()
         self.phase = "DRAW"
         if self.turn > 1:
@@ -543,6 +550,8 @@ class Game:
             if amount == "target_power":
                 amount = max(0, lki[target][1])
             self.gain_life(who or you, amount)
+        elif op == "lose_life":
+            self.lose_life(who or you, amount)
         elif op == "draw":
             self._draw(obj or who or you, 1 if amount is None else amount)
         elif op == "scry":
@@ -905,12 +914,16 @@ class Game:
         return bool(self.target_candidates(kinds[0], card, None, len(kinds) > 1 and kinds[1]))
 
     # -- damage and life -------------------------------------------------------------------
+    def lose_life(self, p: Player, amount: int) -> None:
+        if amount > 0:
+            p.life -= amount
+            p.lost_life_this_turn = True
+
     def _deal_damage(self, source: Card, to: Card | Player | None, amount: int) -> int:
         if to is None or amount <= 0:
             return 0
         if isinstance(to, Player):
-            to.life -= amount
-            to.lost_life_this_turn = True
+            self.lose_life(to, amount)
         else:
             if to.zone != BATTLEFIELD:
                 return 0
