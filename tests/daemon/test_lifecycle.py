@@ -97,9 +97,14 @@ def test_status_and_the_busy_limit_describe_every_worker(start_daemon):
         for player in (first, second):
             player.send("NEWGAME red_aggro white_weenie -i -q -s 1\n")
             assert player.line().startswith("DECISION:")
-        # Whichever worker answers, it answers for the whole daemon.
-        answers = [parse_status(exchange(daemon.port, "STATUS\n")) for _ in range(20)]
-        assert {s.extras["worker"] for s in answers} == {"1/2", "2/2"}
+        # Whichever worker answers (the kernel picks it), it answers for the whole daemon.
+        answers: list = []
+
+        def both_workers_answered() -> bool:
+            answers.append(parse_status(exchange(daemon.port, "STATUS\n")))
+            return {s.extras["worker"] for s in answers} == {"1/2", "2/2"}
+
+        assert wait_until(both_workers_answered, timeout=30)
         assert {(s.active_games, s.max_concurrent) for s in answers} == {(2, 2)}
         assert exchange(daemon.port, "NEWGAME red_aggro white_weenie\n") == [
             "ERROR: busy (2/2 games running)"
