@@ -73,14 +73,14 @@ class PolicyBackend:
         self.greedy = greedy
 
     def act(self, payloads: Sequence[dict[str, Any]]) -> list[Answer]:
-        arrays = self.encoder.encode(payloads)
+        arrays, offered = self.encoder.encode_offered(payloads)
         with torch.inference_mode():
             actions, log_probs, values = self.model.act(to_tensors(arrays, self.device), greedy=self.greedy)
         actions_np = actions.cpu().numpy().astype(np.int32)
         log_probs_np = log_probs.float().cpu().numpy()
         values_np = values.float().cpu().numpy()
         answers = []
-        for row, payload in enumerate(payloads):
+        for row in range(len(payloads)):
             record = StepRecord(
                 # copies: a view would keep the whole batch's arrays alive as long as the game lasts
                 observation={name: array[row].copy() for name, array in arrays.items()},
@@ -89,5 +89,5 @@ class PolicyBackend:
                 value=float(values_np[row]),
                 policy_version=self.version,
             )
-            answers.append(Answer(self.encoder.reply_text(payload, actions_np[row]), record))
+            answers.append(Answer(self.encoder.reply(offered[row], actions_np[row]), record))
         return answers

@@ -112,8 +112,8 @@ class PolicyPlayer:
             return e
 
     def _replies(self, payloads: list[dict[str, Any]]) -> list[str]:
-        arrays = self.encoder.encode(payloads)
+        arrays, offered = self.encoder.encode_offered(payloads)
         with torch.inference_mode():
             actions, _, _ = self.model.act(to_tensors(arrays, self.device), greedy=self.greedy)
         rows = actions.cpu().numpy()
-        return [self.encoder.reply_text(p, row) for p, row in zip(payloads, rows, strict=True)]
+        return [self.encoder.reply(o, row) for o, row in zip(offered, rows, strict=True)]

@@ -112,6 +112,7 @@ MANA_SYMBOLS: tuple[str, ...] = ("W", "U", "B", "R", "G", "C", "generic", "X")
 ZONES: tuple[str, ...] = ("hand", "battlefield", "graveyard", "exile", "stack")
 
 _STATIC_FEATURES = len(CARD_TYPES) + len(KEYWORDS) + 4 + len(MANA_SYMBOLS)
+_ZONE_ONE_HOT = {zone: tuple(float(z == zone) for z in ZONES) for zone in ZONES}
 CARD_FEATURES = _STATIC_FEATURES + len(ZONES) + 8
 OPTION_FEATURES = 13 + len(MANA_SYMBOLS)
 _PLAYER_FEATURES = 16
@@ -469,14 +470,19 @@ class StaticMemory:
         for player in (payload.get("game_state") or {}).get("players") or ():
             if isinstance(player, dict):
                 for zone in ("hand", "battlefield", "graveyard", "exile"):
-                    for card in player.get(zone) or ():
-                        if isinstance(card, dict) and "types" in card:
-                            self.by_name[str(card.get("name"))] = {
-                                f: card[f] for f in STATIC_FIELDS if f in card
-                            }
-        for card in (*(payload.get("cards") or ()), *(payload.get("entities") or ())):
-            if isinstance(card, dict) and "types" in card:
-                self.by_name[str(card.get("name"))] = {f: card[f] for f in STATIC_FIELDS if f in card}
+                    self._learn_cards(player.get(zone))
+        self._learn_cards(payload.get("cards"))
+        self._learn_cards(payload.get("entities"))
+
+    def _learn_cards(self, cards: Any) -> None:
+        if not cards:
+            return
+        known = self.by_name
+        for card in cards:
+            if type(card) is dict and "types" in card:
+                name = str(card.get("name"))
+                if name not in known:  # static data is the name's: the first sighting says it all
+                    known[name] = {f: card[f] for f in STATIC_FIELDS if f in card}
 
     def complete(self, card: dict[str, Any]) -> dict[str, Any]:
         if "types" in card:
@@ -560,10 +566,18 @@ class Encoder:
 
     def encode(self, payloads: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
         """Batch of payloads -> dict of arrays with a leading batch dimension."""
+        return self.encode_offered(payloads)[0]
+
+    def encode_offered(
+        self, payloads: Sequence[dict[str, Any]]
+    ) -> tuple[dict[str, np.ndarray], list[OfferedOptions]]:
+        """`encode`, plus each payload's offered options, which `reply` turns into protocol text
+        without reading the payload again."""
         out = self.empty(len(payloads))
+        offered = []
         for row, payload in enumerate(payloads):
             try:
-                self._encode_one(payload, out, row)
+                offered.append(self._encode_one(payload, out, row))
             except EncodingError:
                 raise
             except (TypeError, ValueError, KeyError, AttributeError) as e:
@@ -571,7 +585,7 @@ class Encoder:
                     f"malformed {payload.get('decision_type')!r} payload "
                     f"(decision_id {payload.get('decision_id')!r}): {e!r}"
                 ) from e
-        return out
+        return out, offered
 
     def options(self, payload: dict[str, Any]) -> OfferedOptions:
         me, players = _players(payload)
@@ -580,19 +594,21 @@ class Encoder:
         return offered_options(payload, self.max_options, self.max_targets, my_name, self.memory)
 
     def reply_text(self, payload: dict[str, Any], action: Sequence[int] | np.ndarray) -> str:
-        """The protocol reply for `action` (a row of the policy's actions) to `payload`.
+        """The protocol reply for `action` (a row of the policy's actions) to `payload`."""
+        return self.reply(self.options(payload), action)
+
+    def reply(self, offered: OfferedOptions, action: Sequence[int] | np.ndarray) -> str:
+        """The protocol reply for `action` (a row of the policy's actions) to a decision that
+        offered `offered`.
 
         Raises ValueError for an action that names a slot the payload did not offer (a bug in
         the caller, never a reply the daemon would have to refuse).
         """
-        offered = self.options(payload)
         action = [int(a) for a in action]
         n = len(offered.options)
         if offered.kind == KIND_ONE:
             if not 0 <= action[0] < n:
-                raise ValueError(
-                    f"action slot {action[0]} not offered ({n} options) for {payload.get('decision_type')}"
-                )
+                raise ValueError(f"action slot {action[0]} not offered ({n} options)")
             return offered.options[action[0]].token
         if offered.kind == KIND_SUBSET:
             if any(a not in (0, 1) for a in action) or any(action[n:]):
@@ -649,7 +665,7 @@ class Encoder:
             for card in p.get("hand") or []:
                 yield card, "hand", False
 
-    def _encode_one(self, payload: dict[str, Any], out: dict[str, np.ndarray], row: int) -> None:
+    def _encode_one(self, payload: dict[str, Any], out: dict[str, np.ndarray], row: int) -> OfferedOptions:
         dtype = payload.get("decision_type")
         me, players = _players(payload)
         my_name = players[me].get("name") if players else None
@@ -666,28 +682,31 @@ class Encoder:
 
         slot_of: dict[Any, int] = {}
         names, statics, dynamics = [], [], []
+        complete, buckets, limit = self.memory.complete, self.buckets, self.max_cards
         for card, zone, mine in self._cards(payload, me, players):
-            if len(names) >= self.max_cards:
+            if len(names) >= limit:
                 break
-            card = self.memory.complete(_card_dict(card))
-            card_id = card.get("id", card.get("card_id"))
+            if type(card) is not dict:
+                card = _card_dict(card)
+            if "types" not in card:
+                card = complete(card)
+            card_id = card["id"] if "id" in card else card.get("card_id")
             if card_id is not None and card_id not in slot_of:
                 slot_of[card_id] = len(names)
-            names.append(name_id(str(card.get("name") or ""), self.buckets))
+            names.append(name_id(str(card.get("name") or ""), buckets))
             statics.append(_static_row(card))
-            zone_hot = [0.0] * len(ZONES)
-            zone_hot[ZONES.index(zone)] = 1.0
+            damage, loyalty, counters = card.get("damage"), card.get("loyalty"), card.get("counters")
             dynamics.append(
                 (
-                    *zone_hot,
-                    float(mine),
-                    float(bool(card.get("tapped"))),
-                    float(bool(card.get("summoning_sick"))),
-                    _number(card.get("damage")) / 10.0,
-                    _number(card.get("loyalty")) / 10.0,
-                    _counter_total(card.get("counters")) / 10.0,
-                    float(card_id is not None and card_id in attacking),
-                    float(card_id is not None and card_id in blocking),
+                    *_ZONE_ONE_HOT[zone],
+                    1.0 if mine else 0.0,
+                    1.0 if card.get("tapped") else 0.0,
+                    1.0 if card.get("summoning_sick") else 0.0,
+                    (damage if type(damage) is int else _number(damage)) / 10.0,
+                    (loyalty if type(loyalty) is int else _number(loyalty)) / 10.0,
+                    _counter_total(counters) / 10.0 if counters else 0.0,
+                    1.0 if card_id is not None and card_id in attacking else 0.0,
+                    1.0 if card_id is not None and card_id in blocking else 0.0,
                 )
             )
         slot = len(names)
@@ -741,6 +760,7 @@ class Encoder:
         decision[DECISION_INDEX[dtype]] = 1.0
         values += decision
         g[:] = values
+        return offered
 
     def _fill_option(
         self,

@@ -59,6 +59,32 @@ def to_tensors(arrays: dict[str, np.ndarray], device: torch.device | str = "cpu"
     return out
 
 
+def trim_padding(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The batch without its trailing card, option and block-target slots that no row uses.
+
+    Slots past a decision's last card, option or target are masked out everywhere, so dropping
+    the columns that are padding in every row changes no output, and the option heads (most
+    decisions offer a few options of `max_options`) run on a fraction of the rows."""
+    cards = _used_width(batch["card_mask"].any(0))
+    options = _used_width(batch["option_mask"].any(0))
+    targets = _used_width(batch["block_mask"].any(1).any(0))
+    out = dict(batch)
+    for name in ("card_name", "card_feat", "card_mask"):
+        out[name] = batch[name][:, :cards]
+    for name in ("option_name", "option_card", "option_feat", "option_mask"):
+        out[name] = batch[name][:, :options]
+    for name in ("target_card", "target_feat"):
+        out[name] = batch[name][:, :targets]
+    out["block_mask"] = batch["block_mask"][:, :options, :targets]
+    return out
+
+
+def _used_width(used: torch.Tensor) -> int:
+    """1 + the last used slot (at least 1, so that every row keeps a tensor to pool over)."""
+    slots = used.nonzero()
+    return max(1, int(slots[-1, 0]) + 1) if len(slots) else 1
+
+
 class PolicyNetwork(nn.Module):
     def __init__(self, config: NetworkConfig):
         super().__init__()
@@ -156,10 +182,11 @@ class PolicyNetwork(nn.Module):
         self, batch: dict[str, torch.Tensor], greedy: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Sample (or, greedy, pick the likeliest) actions -> (actions [B,O], log_probs [B], values [B])."""
-        logits, values = self(batch)
-        actions = sample_actions(logits, batch, greedy)
-        log_probs, _ = action_log_probs(logits, batch, actions)
-        return actions, log_probs, values
+        trimmed = trim_padding(batch)
+        logits, values = self(trimmed)
+        actions = sample_actions(logits, trimmed, greedy)
+        log_probs, _ = action_log_probs(logits, trimmed, actions)
+        return F.pad(actions, (0, batch["option_mask"].shape[1] - actions.shape[1])), log_probs, values
 
     def evaluate(
         self, batch: dict[str, torch.Tensor], actions: torch.Tensor
@@ -168,6 +195,16 @@ class PolicyNetwork(nn.Module):
         logits, values = self(batch)
         log_probs, entropy = action_log_probs(logits, batch, actions)
         return log_probs, entropy, values
+
+
+def _subset_width(kind: torch.Tensor, option_mask: torch.Tensor) -> int:
+    """Option columns the subset programmes must cover: the most options any KIND_SUBSET row offers
+    (0 without one). Options fill slots from the left, and subset decisions offer few of them
+    (attackers, cards), so the programmes' Python loops run over a handful of columns, not all."""
+    subset_rows = kind == KIND_SUBSET
+    if not bool(subset_rows.any()):
+        return 0
+    return int(option_mask[subset_rows].sum(1).max())
 
 
 def _subset_probabilities(logits: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -225,13 +262,14 @@ def sample_actions(
         pairs = torch.distributions.Categorical(logits=logits["pairs"]).sample()
     pairs = _drop_lone_menace_blocks(pairs * option_mask, batch["target_feat"][..., OPTION_MENACE] > 0.5)
 
-    p = _subset_probabilities(logits["subset"], option_mask)
+    width = _subset_width(kind, option_mask)
+    p = _subset_probabilities(logits["subset"][:, :width], option_mask[:, :width])
     low, high = batch["select_min"].long(), batch["select_max"].long()
     suffix = _count_table(p)
     cumulative = suffix.cumsum(-1)
     chosen = torch.zeros(batch_size, dtype=torch.long, device=p.device)
     subset = torch.zeros_like(actions)
-    for i in range(n):
+    for i in range(width):
         rest = cumulative[:, i + 1]
         take = p[:, i] * _range_mass(rest, low - chosen - 1, high - chosen - 1)
         skip = (1 - p[:, i]) * _range_mass(rest, low - chosen, high - chosen)
@@ -264,11 +302,13 @@ def action_log_probs(
     valid = option_mask.to(torch.float64)
 
     one_logp = F.log_softmax(logits["one"], -1)
-    one_lp = one_logp.gather(1, actions[:, :1].clamp(min=0)).squeeze(1)
+    one_lp = one_logp.gather(1, actions[:, :1].clamp(0, one_logp.shape[1] - 1)).squeeze(1)
     one_ent = -(one_logp.exp() * one_logp).masked_fill(~option_mask, 0.0).sum(-1)
 
-    p = _subset_probabilities(logits["subset"], option_mask)
-    x = actions.clamp(0, 1).double() * valid
+    width = _subset_width(kind, option_mask)
+    valid = valid[:, :width]
+    p = _subset_probabilities(logits["subset"][:, :width], option_mask[:, :width])
+    x = actions[:, :width].clamp(0, 1).double() * valid
     log_p, log_q = torch.log(p.clamp(min=_P_CLAMP)), torch.log((1 - p).clamp(min=_P_CLAMP))
     subset_lp = ((x * log_p + (1 - x) * log_q) * valid).sum(-1)
     subset_lp = subset_lp - _subset_log_partition(p, batch["select_min"].long(), batch["select_max"].long())

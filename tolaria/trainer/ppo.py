@@ -37,7 +37,7 @@ from torch import nn
 
 from tolaria.rollouts import Segment
 from tolaria.trainer.config import LearnerConfig, PPOConfig
-from tolaria.trainer.policy import PolicyNetwork, action_log_probs
+from tolaria.trainer.policy import PolicyNetwork, action_log_probs, trim_padding
 
 
 def gae(
@@ -165,6 +165,7 @@ class PPOTrainer:
         precision = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(learner.mixed_precision)
         self.autocast_dtype = precision if self.device.type == "cuda" else None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast_dtype == torch.float16)
+        self.compiled = learner.compile
         self.forward: nn.Module = torch.compile(self.model) if learner.compile else self.model
         self.generator = np.random.default_rng(seed)
 
@@ -187,13 +188,16 @@ class PPOTrainer:
             for start in range(0, n, cfg.minibatch_size):
                 idx = order[start : start + cfg.minibatch_size]
                 mb = {k: v[idx] for k, v in tensors.items()}
+                if not self.compiled:  # a compiled network keeps one shape rather than recompile
+                    mb = trim_padding(mb)
+                mb_actions = actions[idx][:, : mb["option_mask"].shape[1]]
                 with torch.autocast(
                     self.device.type,
                     dtype=self.autocast_dtype or torch.float32,
                     enabled=self.autocast_dtype is not None,
                 ):
                     logits, new_values = self.forward(mb)
-                    new_log_probs, entropy = action_log_probs(logits, mb, actions[idx])
+                    new_log_probs, entropy = action_log_probs(logits, mb, mb_actions)
                 terms = ppo_loss(
                     new_log_probs.float(),
                     old_log_probs[idx],
