@@ -14,8 +14,9 @@ With --without-learner the pipeline phase publishes one policy itself and runs n
 separates the actor's cost from the learner's when they share the machine's cores.
 
 Reported: both rates (answered decisions per second), their ratio (target >= 0.70), the
-actor's mean inference batch size, the policy versions the learner published meanwhile and the
-rollout bytes per decision.
+actor's mean inference batch size, the policy versions the learner published meanwhile, the
+rollout bytes per decision, and the CPU time per decision of the daemon, the actor and the
+learner over each window (stable where wall-clock rates are not: the machines are shared).
 
     python bench/pipeline.py --seconds 30 --games-in-flight 64
 """
@@ -76,12 +77,23 @@ def stop(proc: subprocess.Popen, timeout: float = 30.0) -> None:
             proc.wait()
 
 
-async def trivial_client(port: int, games_in_flight: int, warmup: float, seconds: float) -> dict:
-    """Answered decisions per second of the daemon alone, counted inside the window."""
+async def trivial_client(
+    port: int, daemon_pid: int, games_in_flight: int, warmup: float, seconds: float
+) -> dict:
+    """Answered decisions per second of the daemon alone, counted inside the window, and the
+    daemon's CPU time per decision over the same window."""
     counted = 0
     loop = asyncio.get_running_loop()
     start_at = loop.time() + warmup
     stop_at = start_at + seconds
+    cpu: list[float] = []
+
+    async def sample_cpu() -> None:
+        await asyncio.sleep(max(0.0, start_at - loop.time()))
+        cpu.append(tree_cpu_seconds(daemon_pid))
+        await asyncio.sleep(max(0.0, stop_at - loop.time()))
+        cpu.append(tree_cpu_seconds(daemon_pid))
+
     async with AsyncDaemonClient("127.0.0.1", port, read_timeout=120) as client:
         await client.hello()
 
@@ -102,8 +114,31 @@ async def trivial_client(port: int, games_in_flight: int, warmup: float, seconds
                         if start_at <= loop.time() < stop_at:
                             counted += 1
 
-        await asyncio.gather(*(one_slot(i) for i in range(games_in_flight)))
-    return {"decisions": counted, "seconds": seconds, "decisions_per_s": round(counted / seconds, 1)}
+        await asyncio.gather(sample_cpu(), *(one_slot(i) for i in range(games_in_flight)))
+    return {
+        "decisions": counted,
+        "seconds": seconds,
+        "decisions_per_s": round(counted / seconds, 1),
+        "daemon_cpu_us_per_decision": round((cpu[1] - cpu[0]) / max(1, counted) * 1e6, 1),
+    }
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of `pid` and its live descendants (the daemon's workers)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
+    total, frontier = 0.0, {pid}
+    while frontier:
+        total += sum(stats[p][1] for p in frontier if p in stats)
+        frontier = {child for child, (parent, _) in stats.items() if parent in frontier}
+    return total
 
 
 def metric(port: int, name: str) -> float:
@@ -124,7 +159,7 @@ def publish_fresh_policy(client: redis.Redis) -> None:
     client.set(KEYS.policy_version, 1)
 
 
-def pipeline(args, daemon_port: int, workdir: Path) -> dict:
+def pipeline(args, daemon_port: int, daemon_pid: int, workdir: Path) -> dict:
     redis_port = free_port()
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
     procs: list[subprocess.Popen] = []
@@ -177,7 +212,10 @@ def pipeline(args, daemon_port: int, workdir: Path) -> dict:
         wait_for_port(actor_metrics, "the actor's metrics")
         time.sleep(args.warmup)
 
-        def reading() -> tuple[float, int, float, float, float, int]:
+        actor_pid = procs[-1].pid
+        learner_pid = None if args.without_learner else procs[1].pid
+
+        def reading() -> tuple[float, int, float, float, float, int, float, float, float]:
             return (
                 time.monotonic(),
                 int(client.hget(KEYS.stats, StatsField.DECISIONS) or 0),
@@ -185,11 +223,14 @@ def pipeline(args, daemon_port: int, workdir: Path) -> dict:
                 metric(actor_metrics, "tolaria_actor_inference_batch_size_count"),
                 metric(actor_metrics, "tolaria_actor_rollout_bytes_total"),
                 int(client.get(KEYS.policy_version) or 0),
+                tree_cpu_seconds(daemon_pid),
+                tree_cpu_seconds(actor_pid),
+                tree_cpu_seconds(learner_pid) if learner_pid else 0.0,
             )
 
-        t0, d0, bs0, bc0, b0, v0 = reading()
+        t0, d0, bs0, bc0, b0, v0, dc0, ac0, lc0 = reading()
         time.sleep(args.seconds)
-        t1, d1, bs1, bc1, b1, v1 = reading()
+        t1, d1, bs1, bc1, b1, v1, dc1, ac1, lc1 = reading()
         if procs[-1].poll() is not None:
             raise SystemExit(f"the actor exited:\n{(workdir / 'actor.log').read_text()}")
         decisions = d1 - d0
@@ -200,6 +241,9 @@ def pipeline(args, daemon_port: int, workdir: Path) -> dict:
             "mean_inference_batch": round((bs1 - bs0) / max(1.0, bc1 - bc0), 1),
             "rollout_bytes_per_decision": round((b1 - b0) / max(1, decisions), 1),
             "policy_versions_published": v1 - v0,
+            "daemon_cpu_us_per_decision": round((dc1 - dc0) / max(1, decisions) * 1e6, 1),
+            "actor_cpu_us_per_decision": round((ac1 - ac0) / max(1, decisions) * 1e6, 1),
+            "learner_cpu_us_per_decision": round((lc1 - lc0) / max(1, decisions) * 1e6, 1),
         }
     finally:
         for proc in reversed(procs):
@@ -240,9 +284,11 @@ def main() -> None:
         )  # fmt: skip
         try:
             wait_for_port(daemon_port, "the daemon")
-            alone = asyncio.run(trivial_client(daemon_port, args.games_in_flight, args.warmup, args.seconds))
+            alone = asyncio.run(
+                trivial_client(daemon_port, daemon.pid, args.games_in_flight, args.warmup, args.seconds)
+            )
             print(f"daemon alone: {alone['decisions_per_s']} decisions/s", file=sys.stderr)
-            through = pipeline(args, daemon_port, workdir)
+            through = pipeline(args, daemon_port, daemon.pid, workdir)
             print(f"pipeline:     {through['decisions_per_s']} decisions/s", file=sys.stderr)
         finally:
             stop(daemon)

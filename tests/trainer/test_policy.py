@@ -41,11 +41,14 @@ def test_every_reply_to_random_payloads_is_legal(preset):
     assert checked >= 800
 
 
-def test_act_log_probs_match_evaluate():
+@pytest.mark.parametrize("greedy", [False, True])
+def test_act_log_probs_match_evaluate(greedy):
+    """The actor's behaviour log-probabilities (the sampler's own) are the learner's."""
     config = NetworkConfig.from_preset("small")
     encoder, model = Encoder(config), PolicyNetwork(config)
-    batch = to_tensors(encoder.encode([PayloadFactory(5).payload() for _ in range(200)]))
-    actions, log_probs, values = model.act(batch)
+    factory = PayloadFactory(5)
+    batch = to_tensors(encoder.encode([factory.payload() for _ in range(200)] + P.every_decision_type()))
+    actions, log_probs, values = model.act(batch, greedy=greedy)
     again, entropy, values_again = model.evaluate(batch, actions)
     torch.testing.assert_close(log_probs, again)
     torch.testing.assert_close(values, values_again)
@@ -83,12 +86,15 @@ def test_subset_distribution_is_normalised_and_sampled_exactly():
 
     draws = 20000
     many = {k: v.expand(draws, *v.shape[1:]) for k, v in batch.items()}
-    sampled = sample_actions({k: v.expand(draws, *v.shape[1:]) for k, v in logits.items()}, many)
+    sampled, sampled_lp = sample_actions({k: v.expand(draws, *v.shape[1:]) for k, v in logits.items()}, many)
     counts = {s: 0 for s in subsets}
     for row in sampled.tolist():
         counts[tuple(row)] += 1  # a KeyError here would be an illegal subset
     for s, p in zip(subsets, lp.exp().tolist(), strict=True):
         assert abs(counts[s] / draws - p) < 0.015, (s, counts[s] / draws, p)
+    by_subset = dict(zip(subsets, lp.tolist(), strict=True))
+    expected = torch.tensor([by_subset[tuple(row)] for row in sampled.tolist()])
+    assert torch.allclose(sampled_lp, expected, atol=1e-5)
 
 
 def test_pairs_and_one_log_probs_by_hand():
@@ -137,7 +143,7 @@ def test_lone_blocker_on_a_menace_attacker_becomes_no_block():
     logits = {"one": torch.zeros(1, o), "subset": torch.zeros(1, o), "pairs": pairs}
     from tolaria.trainer.policy import sample_actions
 
-    action = sample_actions(logits, batch)[0]
+    action = sample_actions(logits, batch)[0][0]
     assert action[0] == 0 and encoder.reply_text(payload, action.numpy()) == ""
     lone = np.zeros(o, dtype=np.int64)
     lone[0] = 1

@@ -6,10 +6,11 @@ know), and only malformed JSON in a DECISION or a malformed result raise `Protoc
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from tolaria.protocol.errors import ProtocolError
 
@@ -186,8 +187,9 @@ def parse_line(line: str) -> Message:
 
 
 def _decode_decision(text: str) -> dict[str, Any]:
+    # orjson: parsing is most of what a client spends per decision outside the policy (3x json's speed)
     try:
-        payload = json.loads(text)
+        payload = orjson.loads(text)
     except ValueError as e:
         raise ProtocolError(f"DECISION line with malformed JSON: {e}") from None
     if not isinstance(payload, dict):

@@ -501,6 +501,7 @@ class Encoder:
         self.buckets = network.name_buckets
         self.shape = network.encoder_shape()  # recorded in rollout segments
         self.memory = StaticMemory()
+        self._card_statics: dict[tuple, tuple[int, np.ndarray]] = {}
 
     def empty(self, batch: int) -> dict[str, np.ndarray]:
         c, o, t = self.max_cards, self.max_options, self.max_targets
@@ -682,19 +683,30 @@ class Encoder:
 
         slot_of: dict[Any, int] = {}
         names, statics, dynamics = [], [], []
-        complete, buckets, limit = self.memory.complete, self.buckets, self.max_cards
+        known, limit = self._card_statics, self.max_cards
         for card, zone, mine in self._cards(payload, me, players):
             if len(names) >= limit:
                 break
             if type(card) is not dict:
                 card = _card_dict(card)
-            if "types" not in card:
-                card = complete(card)
             card_id = card["id"] if "id" in card else card.get("card_id")
             if card_id is not None and card_id not in slot_of:
                 slot_of[card_id] = len(names)
-            names.append(name_id(str(card.get("name") or ""), buckets))
-            statics.append(_static_row(card))
+            key = (
+                card.get("name"),
+                card.get("power"),
+                card.get("toughness"),
+                card.get("is_creature"),
+                card.get("is_land"),
+            )
+            try:
+                name, static = known[key]
+            except KeyError:
+                name, static = self._card_static(card, key)
+            except TypeError:  # unhashable odd values: computed, not remembered
+                name, static = self._card_static(card, None)
+            names.append(name)
+            statics.append(static)
             damage, loyalty, counters = card.get("damage"), card.get("loyalty"), card.get("counters")
             dynamics.append(
                 (
@@ -712,7 +724,7 @@ class Encoder:
         slot = len(names)
         if slot:
             out["card_name"][row, :slot] = names
-            out["card_feat"][row, :slot, :_STATIC_FEATURES] = np.stack(statics)
+            out["card_feat"][row, :slot, :_STATIC_FEATURES] = statics
             out["card_feat"][row, :slot, _STATIC_FEATURES:] = dynamics
         out["card_mask"][row, :slot] = True
 
@@ -761,6 +773,18 @@ class Encoder:
         values += decision
         g[:] = values
         return offered
+
+    def _card_static(self, card: dict[str, Any], key: tuple | None) -> tuple[int, np.ndarray]:
+        """A card's name id and static features. Static data is the name's, so they are kept by
+        name and the few fields that vary between cards of one name (power, toughness and the
+        type flags of an animated card), once the card's static fields are known."""
+        full = card if "types" in card else self.memory.complete(card)
+        entry = (name_id(str(card.get("name") or ""), self.buckets), _static_row(full))
+        if key is not None and "types" in full:
+            if len(self._card_statics) >= _ROW_CACHE_LIMIT:
+                self._card_statics.clear()
+            self._card_statics[key] = entry
+        return entry
 
     def _fill_option(
         self,

@@ -130,27 +130,34 @@ class PolicyNetwork(nn.Module):
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """-> (logits by kind, value). Logits of masked-out slots are MASKED."""
         card_mask = batch["card_mask"]
-        cards = self.name_embedding(batch["card_name"]) + self.card_in(batch["card_feat"])
         context = self.global_in(batch["global_feat"]) + self.decision_embedding(batch["decision_type"])
         if self.config.architecture == "transformer":
+            cards = self.name_embedding(batch["card_name"]) + self.card_in(batch["card_feat"])
             tokens = torch.cat([context.unsqueeze(1), cards], dim=1)
             pad = torch.cat([torch.zeros_like(card_mask[:, :1]), ~card_mask], dim=1)
             encoded = self.card_model(tokens, src_key_padding_mask=pad)
-            card_h = encoded[:, 1:]
+            present = encoded[:, 1:][card_mask]
             z = self.trunk(encoded[:, 0])
         else:
-            card_h = self.card_model(cards)
-            weights = card_mask.unsqueeze(-1).to(card_h.dtype)
-            mean = (card_h * weights).sum(1) / weights.sum(1).clamp(min=1.0)
-            biggest = card_h.masked_fill(~card_mask.unsqueeze(-1), -1e4).amax(1)
-            biggest = torch.where(card_mask.any(1, keepdim=True), biggest, torch.zeros_like(biggest))
-            z = self.trunk(torch.cat([mean, biggest, context], dim=-1))
-        card_h = card_h * card_mask.unsqueeze(-1).to(card_h.dtype)
+            # The per-card MLP runs on the cards present only: about half the slots of a batch
+            # are padding, and pooling reads the present cards directly.
+            present = self.card_model(
+                self.name_embedding(batch["card_name"][card_mask])
+                + self.card_in(batch["card_feat"][card_mask])
+            )
+            mean, biggest = _pool(present, card_mask)
+            z = self.trunk(torch.cat([mean.to(context.dtype), biggest.to(context.dtype), context], dim=-1))
+        # Row 0 of `table` is "no card"; a present card's slot maps to its row (1 + its position
+        # among the batch's present cards, in row-major order).
+        table = F.pad(present, (0, 0, 1, 0))
+        row_of_slot = torch.where(card_mask, card_mask.flatten().cumsum(0).view_as(card_mask), 0)
 
         options = self._option_vectors(
-            batch["option_name"], batch["option_card"], batch["option_feat"], card_h, z
+            batch["option_name"], batch["option_card"], batch["option_feat"], table, row_of_slot, z
         )
-        targets = self._option_vectors(None, batch["target_card"], batch["target_feat"], card_h, z)
+        targets = self._option_vectors(
+            None, batch["target_card"], batch["target_feat"], table, row_of_slot, z
+        )
         option_mask = batch["option_mask"]
         one = self.one_head(options).squeeze(-1).float().masked_fill(~option_mask, MASKED)
         subset = self.subset_head(options).squeeze(-1).float()
@@ -165,17 +172,17 @@ class PolicyNetwork(nn.Module):
         names: torch.Tensor | None,
         card_index: torch.Tensor,
         feats: torch.Tensor,
-        card_h: torch.Tensor,
+        table: torch.Tensor,
+        row_of_slot: torch.Tensor,
         z: torch.Tensor,
     ) -> torch.Tensor:
         h = self.option_in(feats) + self.context_to_option(z).unsqueeze(1)
         if names is not None:
             h = h + self.name_embedding(names)
-        gathered = torch.gather(
-            card_h, 1, card_index.clamp(min=0).unsqueeze(-1).expand(-1, -1, card_h.shape[-1])
-        )
-        h = h + gathered * (card_index >= 0).unsqueeze(-1).to(gathered.dtype)
-        return self.option_model(h)
+        slots = row_of_slot.shape[1]
+        refers = (card_index >= 0) & (card_index < slots)  # to a slot that is not a card: no card
+        rows = torch.where(refers, row_of_slot.gather(1, card_index.clamp(0, slots - 1)), 0)
+        return self.option_model(h + table[rows])
 
     @torch.no_grad()
     def act(
@@ -184,8 +191,7 @@ class PolicyNetwork(nn.Module):
         """Sample (or, greedy, pick the likeliest) actions -> (actions [B,O], log_probs [B], values [B])."""
         trimmed = trim_padding(batch)
         logits, values = self(trimmed)
-        actions = sample_actions(logits, trimmed, greedy)
-        log_probs, _ = action_log_probs(logits, trimmed, actions)
+        actions, log_probs = sample_actions(logits, trimmed, greedy)
         return F.pad(actions, (0, batch["option_mask"].shape[1] - actions.shape[1])), log_probs, values
 
     def evaluate(
@@ -195,6 +201,20 @@ class PolicyNetwork(nn.Module):
         logits, values = self(batch)
         log_probs, entropy = action_log_probs(logits, batch, actions)
         return log_probs, entropy, values
+
+
+def _pool(present: torch.Tensor, card_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Masked mean and max over each decision's cards, from the present cards' vectors [N, d]
+    (in row-major order of `card_mask`); a decision without cards pools to zeros."""
+    present = present.float()  # scatter amax has no reduced-precision kernels everywhere
+    rows = card_mask.nonzero()[:, 0]
+    shape = (card_mask.shape[0], present.shape[-1])
+    total = present.new_zeros(shape).index_add(0, rows, present)
+    mean = total / card_mask.sum(1, keepdim=True).clamp(min=1)
+    biggest = present.new_zeros(shape).scatter_reduce(
+        0, rows.unsqueeze(-1).expand_as(present), present, "amax", include_self=False
+    )
+    return mean, biggest
 
 
 def _subset_width(kind: torch.Tensor, option_mask: torch.Tensor) -> int:
@@ -212,29 +232,6 @@ def _subset_probabilities(logits: torch.Tensor, valid: torch.Tensor) -> torch.Te
     return p * valid.double()
 
 
-def _count_table(p: torch.Tensor) -> torch.Tensor:
-    """suffix[:, i, k] = P(exactly k of options i.. are chosen) under independent choices."""
-    batch, n = p.shape
-    rows = [torch.zeros(batch, n + 1, dtype=p.dtype, device=p.device)]
-    rows[0][:, 0] = 1.0
-    for i in reversed(range(n)):
-        nxt = rows[-1]
-        pi = p[:, i : i + 1]
-        rows.append(nxt * (1 - pi) + F.pad(nxt, (1, 0))[:, :-1] * pi)
-    return torch.stack(rows[::-1], dim=1)
-
-
-def _range_mass(cumulative: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
-    """sum of table[k] for low <= k <= high (per row), from the cumulative sums of the table."""
-    n = cumulative.shape[1] - 1
-    lo = low.clamp(0, n + 1)
-    hi = high.clamp(-1, n)
-    padded = F.pad(cumulative, (1, 0))  # padded[:, k + 1] = sum_{j <= k}
-    upper = torch.gather(padded, 1, (hi + 1).unsqueeze(1)).squeeze(1)
-    lower = torch.gather(padded, 1, lo.unsqueeze(1)).squeeze(1)
-    return (upper - lower).clamp(min=0.0) * (hi >= lo)
-
-
 def _subset_log_partition(p: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
     batch, n = p.shape
     dp = torch.zeros(batch, n + 1, dtype=p.dtype, device=p.device)
@@ -249,40 +246,88 @@ def _subset_log_partition(p: torch.Tensor, low: torch.Tensor, high: torch.Tensor
 
 def sample_actions(
     logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], greedy: bool = False
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw (or, greedy, pick the likeliest) actions -> (actions [B, O], log-probabilities [B]),
+    the log-probabilities being those `action_log_probs` gives the same actions."""
     kind, option_mask = batch["kind"], batch["option_mask"]
-    batch_size, n = option_mask.shape
-    actions = torch.zeros(batch_size, n, dtype=torch.long, device=option_mask.device)
-
-    if greedy:
-        one = logits["one"].argmax(-1)
-        pairs = logits["pairs"].argmax(-1)
-    else:
-        one = torch.distributions.Categorical(logits=logits["one"]).sample()
-        pairs = torch.distributions.Categorical(logits=logits["pairs"]).sample()
-    pairs = _drop_lone_menace_blocks(pairs * option_mask, batch["target_feat"][..., OPTION_MENACE] > 0.5)
-
-    width = _subset_width(kind, option_mask)
-    p = _subset_probabilities(logits["subset"][:, :width], option_mask[:, :width])
-    low, high = batch["select_min"].long(), batch["select_max"].long()
-    suffix = _count_table(p)
-    cumulative = suffix.cumsum(-1)
-    chosen = torch.zeros(batch_size, dtype=torch.long, device=p.device)
-    subset = torch.zeros_like(actions)
-    for i in range(width):
-        rest = cumulative[:, i + 1]
-        take = p[:, i] * _range_mass(rest, low - chosen - 1, high - chosen - 1)
-        skip = (1 - p[:, i]) * _range_mass(rest, low - chosen, high - chosen)
-        prob = take / (take + skip).clamp(min=1e-300)
-        pick = (prob > 0.5) if greedy else (torch.rand_like(prob) < prob)
-        pick = pick & option_mask[:, i]
-        subset[:, i] = pick.long()
-        chosen = chosen + pick.long()
-
+    one_logp = F.log_softmax(logits["one"], -1)
+    pair_logp = F.log_softmax(logits["pairs"], -1)
+    one = _draw(one_logp, greedy)
+    pairs = _drop_lone_menace_blocks(
+        _draw(pair_logp, greedy) * option_mask, batch["target_feat"][..., OPTION_MENACE] > 0.5
+    )
+    actions = torch.zeros_like(option_mask, dtype=torch.long)
     actions[:, 0] = torch.where(kind == KIND_ONE, one, 0)
-    actions = torch.where((kind == KIND_SUBSET).unsqueeze(1), subset, actions)
     actions = torch.where((kind == KIND_PAIRS).unsqueeze(1), pairs, actions)
-    return actions
+    log_prob = torch.where(
+        kind == KIND_ONE,
+        one_logp.gather(1, one.unsqueeze(1)).squeeze(1),
+        (pair_logp.gather(2, pairs.unsqueeze(-1)).squeeze(-1) * option_mask).sum(-1),
+    )
+    rows = (kind == KIND_SUBSET).nonzero().squeeze(1)
+    if len(rows):
+        width = int(option_mask[rows].sum(1).max())
+        picks, subset_log_prob = _sample_subsets(
+            logits["subset"][rows, :width],
+            option_mask[rows, :width],
+            batch["select_min"][rows].long(),
+            batch["select_max"][rows].long(),
+            greedy,
+        )
+        actions[rows, :width] = picks
+        log_prob[rows] = subset_log_prob.to(log_prob.dtype)
+    return actions, log_prob
+
+
+def _draw(log_probs: torch.Tensor, greedy: bool) -> torch.Tensor:
+    """A categorical draw over the last dimension (Gumbel-max), or its argmax when greedy."""
+    if greedy:
+        return log_probs.argmax(-1)
+    return (log_probs - torch.empty_like(log_probs).exponential_().log()).argmax(-1)
+
+
+def _sample_subsets(
+    logits: torch.Tensor, valid: torch.Tensor, low: torch.Tensor, high: torch.Tensor, greedy: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Conditional Bernoulli draws for the KIND_SUBSET rows: each option in with its own
+    probability, conditioned on low <= count <= high. Exact, option by option: option i is taken
+    with probability p_i * P(the rest complete a legal count | taken) / P(legal | choices so far),
+    from the suffix table of count probabilities. In numpy: a handful of rows and options, where
+    per-operation overhead, not arithmetic, is the cost. -> (picks [R, W], log-probabilities [R])."""
+    device = logits.device
+    p = _subset_probabilities(logits, valid).cpu().numpy()
+    offered = valid.cpu().numpy()
+    low_np, high_np = low.cpu().numpy(), high.cpu().numpy()
+    uniform = None if greedy else torch.rand(p.shape, dtype=torch.float64).numpy()
+    rows, width = p.shape
+    # suffix[:, i, k] = P(exactly k of options i.. are chosen), choices independent
+    suffix = np.zeros((rows, width + 1, width + 1))
+    suffix[:, width, 0] = 1.0
+    for i in reversed(range(width)):
+        suffix[:, i] = suffix[:, i + 1] * (1 - p[:, i, None])
+        suffix[:, i, 1:] += suffix[:, i + 1, :-1] * p[:, i, None]
+    below = np.concatenate([np.zeros((rows, width + 1, 1)), suffix.cumsum(-1)], -1)  # P(count < k)
+    every = np.arange(rows)
+
+    def mass(i: int, least: np.ndarray, most: np.ndarray) -> np.ndarray:
+        """P(least <= number chosen among options i.. <= most), per row."""
+        least, most = np.clip(least, 0, width + 1), np.clip(most, -1, width)
+        inside = below[every, i, most + 1] - below[every, i, least]
+        return np.where(most >= least, np.maximum(inside, 0.0), 0.0)
+
+    chosen = np.zeros(rows, np.int64)
+    picks = np.zeros((rows, width), np.int64)
+    for i in range(width):
+        take = p[:, i] * mass(i + 1, low_np - chosen - 1, high_np - chosen - 1)
+        skip = (1 - p[:, i]) * mass(i + 1, low_np - chosen, high_np - chosen)
+        prob = take / np.maximum(take + skip, 1e-300)
+        pick = ((prob > 0.5) if uniform is None else (uniform[:, i] < prob)) & offered[:, i]
+        picks[:, i] = pick
+        chosen += pick
+    log_p, log_q = np.log(np.maximum(p, _P_CLAMP)), np.log(np.maximum(1 - p, _P_CLAMP))
+    log_prob = ((picks * log_p + (1 - picks) * log_q) * offered).sum(-1)
+    log_prob -= np.log(np.maximum(mass(0, low_np, high_np), 1e-300))
+    return torch.from_numpy(picks).to(device), torch.from_numpy(log_prob).to(device)
 
 
 def _drop_lone_menace_blocks(pairs: torch.Tensor, menace: torch.Tensor) -> torch.Tensor:
