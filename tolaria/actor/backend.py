@@ -23,8 +23,8 @@ from tolaria.trainer.weights import PolicyWeights
 @dataclass(frozen=True)
 class StepRecord:
     """What the learner needs of one decision: the encoded observation (one row of each encoder
-    array), the chosen action row, its behaviour log-probability, the value estimate and the
-    policy version that produced them."""
+    array: views into the batch, which `Trajectory.add` copies at once), the chosen action row,
+    its behaviour log-probability, the value estimate and the policy version that produced them."""
 
     observation: dict[str, np.ndarray]
     action: np.ndarray
@@ -82,8 +82,7 @@ class PolicyBackend:
         answers = []
         for row in range(len(payloads)):
             record = StepRecord(
-                # copies: a view would keep the whole batch's arrays alive as long as the game lasts
-                observation={name: array[row].copy() for name, array in arrays.items()},
+                observation={name: array[row] for name, array in arrays.items()},
                 action=actions_np[row],
                 log_prob=min(float(log_probs_np[row]), 0.0),
                 value=float(values_np[row]),

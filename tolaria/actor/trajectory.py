@@ -64,16 +64,49 @@ def shaping_potential(payload: Mapping[str, Any], life_delta: float, card_advant
 
 
 class Trajectory:
+    """The steps of one seat: each field in a growing array of its own, so that adding a step is
+    one row write per field and a segment is a slice (no per-step copies, no stacking)."""
+
     def __init__(self) -> None:
-        self.steps: list[StepRecord] = []
-        self.potentials: list[float] = []
+        self._observations: dict[str, np.ndarray] = {}
+        self._actions = np.zeros((0, 0), STEP_DTYPES["action"])
+        self._log_probs = np.zeros(0, STEP_DTYPES["log_prob"])
+        self._values = np.zeros(0, STEP_DTYPES["value"])
+        self._versions = np.zeros(0, STEP_DTYPES["policy_version"])
+        self._potentials = np.zeros(0, np.float64)
+        self._length = 0
 
     def add(self, record: StepRecord, potential: float = 0.0) -> None:
-        self.steps.append(record)
-        self.potentials.append(potential)
+        """Copies the record's rows (they may be views of a whole inference batch)."""
+        t = self._length
+        if t == len(self._log_probs):
+            self._grow(record, max(16, 2 * t))
+        for name, row in record.observation.items():
+            self._observations[name][t] = row
+        self._actions[t] = record.action
+        self._log_probs[t] = record.log_prob
+        self._values[t] = record.value
+        self._versions[t] = record.policy_version
+        self._potentials[t] = potential
+        self._length = t + 1
+
+    def _grow(self, record: StepRecord, capacity: int) -> None:
+        def grown(old: np.ndarray | None, row: np.ndarray, dtype: np.dtype | None = None) -> np.ndarray:
+            new = np.zeros((capacity, *np.shape(row)), dtype or np.asarray(row).dtype)
+            if old is not None:
+                new[: self._length] = old[: self._length]
+            return new
+
+        for name, row in record.observation.items():
+            self._observations[name] = grown(self._observations.get(name), row)
+        self._actions = grown(self._actions if self._length else None, record.action, self._actions.dtype)
+        self._log_probs = grown(self._log_probs, 0.0, self._log_probs.dtype)
+        self._values = grown(self._values, 0.0, self._values.dtype)
+        self._versions = grown(self._versions, 0, self._versions.dtype)
+        self._potentials = grown(self._potentials, 0.0, self._potentials.dtype)
 
     def __len__(self) -> int:
-        return len(self.steps)
+        return self._length
 
     def segments(
         self,
@@ -87,32 +120,29 @@ class Trajectory:
         is the learner's discount, which potential-based shaping must use."""
         if max_steps < 1:
             raise ValueError(f"segments need at least one step, got max_steps={max_steps}")
-        total = len(self.steps)
-        following = [*self.potentials[1:], 0.0]  # the end of the game has potential 0
+        total = self._length
+        potentials = self._potentials[:total]
+        following = np.append(potentials[1:], 0.0)  # the end of the game has potential 0
+        shaped = (gamma * following - potentials).astype(STEP_DTYPES["reward"])
         out = []
         for index, start in enumerate(range(0, total, max_steps)):
-            chunk = self.steps[start : start + max_steps]
-            last = start + len(chunk) == total
-            rewards = np.array(
-                [gamma * following[t] - self.potentials[t] for t in range(start, start + len(chunk))],
-                STEP_DTYPES["reward"],
-            )
-            done = np.zeros(len(chunk), STEP_DTYPES["done"])
+            end = min(start + max_steps, total)
+            last = end == total
+            rewards = shaped[start:end].copy()
+            done = np.zeros(end - start, STEP_DTYPES["done"])
             if last:
                 rewards[-1] += reward
                 done[-1] = True
             out.append(
                 Segment(
-                    observations={
-                        name: np.stack([s.observation[name] for s in chunk]) for name in chunk[0].observation
-                    },
-                    action=np.stack([s.action for s in chunk]).astype(STEP_DTYPES["action"]),
-                    log_prob=np.array([s.log_prob for s in chunk], STEP_DTYPES["log_prob"]),
-                    value=np.array([s.value for s in chunk], STEP_DTYPES["value"]),
+                    observations={name: array[start:end] for name, array in self._observations.items()},
+                    action=self._actions[start:end],
+                    log_prob=self._log_probs[start:end],
+                    value=self._values[start:end],
                     reward=rewards,
                     done=done,
-                    policy_version=np.array([s.policy_version for s in chunk], STEP_DTYPES["policy_version"]),
-                    bootstrap_value=0.0 if last else self.steps[start + len(chunk)].value,
+                    policy_version=self._versions[start:end],
+                    bootstrap_value=0.0 if last else float(self._values[end]),
                     encoder=dict(encoder_shape),
                     meta={**meta, "segment": index, "game_steps": total},
                 )

@@ -137,6 +137,8 @@ def _name_hash(name: str) -> int:
 
 def _number(value: Any, default: float = 0.0) -> float:
     """Numbers in payloads are ints, but power can be "*" or a string: those count as default."""
+    if type(value) is int:  # the common case first: this runs for every card and player field
+        return float(value)
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, int | float):

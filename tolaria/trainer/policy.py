@@ -311,7 +311,7 @@ def _sample_subsets(
 
     def mass(i: int, least: np.ndarray, most: np.ndarray) -> np.ndarray:
         """P(least <= number chosen among options i.. <= most), per row."""
-        least, most = np.clip(least, 0, width + 1), np.clip(most, -1, width)
+        least, most = np.minimum(np.maximum(least, 0), width + 1), np.minimum(np.maximum(most, -1), width)
         inside = below[every, i, most + 1] - below[every, i, least]
         return np.where(most >= least, np.maximum(inside, 0.0), 0.0)
 
