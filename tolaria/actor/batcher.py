@@ -75,10 +75,12 @@ class InferenceBatcher:
         while True:
             await self._arrived.wait()
             deadline = loop.time() + self.max_wait
-            while len(self._waiting) < self.max_batch and (remaining := deadline - loop.time()) > 0:
+            while len(self._waiting) < self.max_batch and loop.time() < deadline:
+                # a timer rather than wait_for, which would make a task for every arrival
                 self._arrived.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._arrived.wait(), remaining)
+                timer = loop.call_at(deadline, self._arrived.set)
+                await self._arrived.wait()
+                timer.cancel()
             batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
             if not self._waiting:
                 self._arrived.clear()
