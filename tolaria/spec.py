@@ -271,12 +271,14 @@ class DaemonSpec(ApiModel):
 class OpponentMix(ApiModel):
     """Who the agent plays against, as relative weights (normalised by their sum).
 
-    selfPlay: the latest policy in both seats; builtinAi: the daemon's own AI; league: a past
-    policy snapshot from the checkpoint store.
+    selfPlay: the latest policy in both seats; builtinAi: the daemon's own (heuristic) AI;
+    randomPlayer: the daemon's random player, which keeps the agent punishing weak play; league:
+    a past policy snapshot from the checkpoint store.
     """
 
     self_play: float = Field(0.8, ge=0, le=1)
     builtin_ai: float = Field(0.0, ge=0, le=1)
+    random_player: float = Field(0.0, ge=0, le=1)
     league: float = Field(0.2, ge=0, le=1)
     past_weighting: Literal["uniform", "recency"] = Field(
         "uniform",
@@ -286,9 +288,9 @@ class OpponentMix(ApiModel):
 
     rules = (
         Rule(
-            "self.selfPlay + self.builtinAi + self.league > 0.0",
-            "at least one of selfPlay, builtinAi and league must be positive",
-            lambda m: m.self_play + m.builtin_ai + m.league > 0,
+            "self.selfPlay + self.builtinAi + self.randomPlayer + self.league > 0.0",
+            "at least one of selfPlay, builtinAi, randomPlayer and league must be positive",
+            lambda m: m.self_play + m.builtin_ai + m.random_player + m.league > 0,
         ),
     )
 

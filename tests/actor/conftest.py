@@ -95,6 +95,7 @@ def write_spec(
     *,
     self_play: float,
     builtin_ai: float,
+    random_player: float = 0.0,
     league: float = 0.0,
     games_in_flight: int = 4,
 ) -> Path:
@@ -109,7 +110,12 @@ def write_spec(
                 "replicas": 1,
                 "gamesInFlight": games_in_flight,
                 "policySyncIntervalSeconds": 0.5,
-                "opponents": {"selfPlay": self_play, "builtinAi": builtin_ai, "league": league},
+                "opponents": {
+                    "selfPlay": self_play,
+                    "builtinAi": builtin_ai,
+                    "randomPlayer": random_player,
+                    "league": league,
+                },
             },
             "redis": {"url": redis_url, "streamMaxLength": 5000},
             "seed": 7,

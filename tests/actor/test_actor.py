@@ -73,23 +73,27 @@ def test_self_play_ships_both_seats_with_rewards_and_version(redis_server, daemo
     assert stats[f"{StatsField.GAMES}:self_play"] == len(by_game)
 
 
-def test_vs_builtin_ai_ships_the_agent_seat_only_alternating_seats(
-    redis_server, daemon, start_actor, tmp_path
+@pytest.mark.parametrize(
+    ("kind", "mix"),
+    [("builtin_ai", {"builtin_ai": 1.0}), ("random_player", {"builtin_ai": 0.0, "random_player": 1.0})],
+)
+def test_vs_the_daemons_players_ships_the_agent_seat_only_alternating_seats(
+    redis_server, daemon, start_actor, tmp_path, kind, mix
 ):
     client = redis.Redis.from_url(redis_server.url)
     publish_policy(client, 1)
-    spec = write_spec(tmp_path / "run.yaml", redis_server.url, self_play=0.0, builtin_ai=1.0)
+    spec = write_spec(tmp_path / "run.yaml", redis_server.url, self_play=0.0, **mix)
     actor = start_actor(spec, redis_server.url, daemon.endpoint, "--max-games", "6")
     assert actor.proc.wait(timeout=180) == 0, actor.log()
     segments = read_segments(client)
     games = check_complete_games(segments)
-    assert {s.meta["opponent_kind"] for s in segments} == {"builtin_ai"}
+    assert {s.meta["opponent_kind"] for s in segments} == {kind}
     assert all(s.meta["seat"] == s.meta["agent_seat"] for s in segments)
     assert {seat for _, _, seat in games} == {1, 2}
     for parts in games.values():  # the agent plays the matchup's agent deck in its seat
         assert parts[0].meta["agent_deck"] == "red_aggro"
     stats = {k.decode(): int(v) for k, v in client.hgetall(KEYS.stats).items()}
-    assert stats[f"{StatsField.GAMES}:builtin_ai"] == len(games)
+    assert stats[f"{StatsField.GAMES}:{kind}"] == len(games)
     assert sum(stats.get(f, 0) for f in (StatsField.WINS, StatsField.LOSSES, StatsField.DRAWS)) == len(games)
 
 

@@ -23,9 +23,11 @@ def within_binomial_bounds(count: int, n: int, p: float, sigmas: float = 5.0) ->
 
 
 def test_kinds_follow_the_mix():
-    sampler = OpponentSampler(OpponentMix(self_play=0.6, builtin_ai=0.2, league=0.2), seed=7)
+    sampler = OpponentSampler(
+        OpponentMix(self_play=0.5, builtin_ai=0.2, random_player=0.1, league=0.2), seed=7
+    )
     counts = Counter(sampler.sample(10, [2, 4, 6, 8]).kind for _ in range(DRAWS))
-    for kind, p in (("self_play", 0.6), ("builtin_ai", 0.2), ("league", 0.2)):
+    for kind, p in (("self_play", 0.5), ("builtin_ai", 0.2), ("random_player", 0.1), ("league", 0.2)):
         assert within_binomial_bounds(counts[kind], DRAWS, p), (kind, counts)
 
 

@@ -106,7 +106,7 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str, str]] = [
         "opponent-weights-all-zero",
         spec(actors={"perDaemon": 1, "opponents": {"selfPlay": 0, "league": 0}}),
         "spec.actors.opponents",
-        "at least one of selfPlay, builtinAi and league must be positive",
+        "at least one of selfPlay, builtinAi, randomPlayer and league must be positive",
     ),
     ("unknown-engine", spec(daemons={"engine": "xmage"}), "spec.daemons.engine", "xmage"),
     ("gamma-above-one", spec(learner={"ppo": {"gamma": 1.5}}), "spec.learner.ppo.gamma", "1.5"),

@@ -2,13 +2,14 @@
 
 `games_in_flight` workers each play one game after another. Every game draws its deck pairing
 (the spec's matchups, by weight) and its opponent (`OpponentSampler`: self-play, the daemon's
-built-in AI, or a past policy snapshot from the league), and the agent's seat alternates between
-games. Seat control:
+built-in AI or random player, or a past policy snapshot from the league), and the agent's seat
+alternates between games. Seat control:
 
 - self-play: `NEWGAME -i`, both seats answered by the current policy, both seats' trajectories
   shipped;
-- built-in AI: `-p1 agent -p2 ai` or `-p1 ai -p2 agent` (needs the daemon's `seats` capability;
-  against a daemon without it, such as Forge's, the game is played as self-play instead);
+- built-in AI: `-p1 agent -p2 ai` or `-p1 ai -p2 agent`, and the random player likewise with
+  `random` (both need the daemon's `seats` capability; against a daemon without it, such as
+  Forge's, the game is played as self-play instead); only the agent's trajectory is shipped;
 - league: `-i`, the agent's seat answered by the current policy, the other by the snapshot's own
   batcher; only the agent's trajectory is shipped.
 
@@ -58,6 +59,10 @@ from tolaria.trainer.checkpoint import CheckpointError
 from tolaria.trainer.encoding import EncodingError, StaticMemory
 
 log = logging.getLogger(__name__)
+
+
+# Opponents the daemon plays itself, by the seat controller that NEWGAME names (-p1/-p2).
+_DAEMON_SEATS = {"builtin_ai": "ai", "random_player": "random"}
 
 
 @dataclass
@@ -341,7 +346,7 @@ class Actor:
         client = endpoint.client
         hello = await client.hello()
         capabilities = hello.capabilities if hello is not None else frozenset()
-        if plan.opponent.kind == "builtin_ai" and "seats" not in capabilities:
+        if plan.opponent.kind in _DAEMON_SEATS and "seats" not in capabilities:
             plan = GamePlan(
                 plan.agent_deck, plan.opponent_deck, OpponentChoice("self_play"), plan.agent_seat, plan.seed
             )
@@ -351,8 +356,9 @@ class Actor:
                 plan.agent_deck, plan.opponent_deck, OpponentChoice("self_play"), plan.agent_seat, plan.seed
             )
         compact = "compact" in capabilities
-        if plan.opponent.kind == "builtin_ai":
-            seats = ("agent", "ai") if plan.agent_seat == 1 else ("ai", "agent")
+        if plan.opponent.kind in _DAEMON_SEATS:
+            opponent = _DAEMON_SEATS[plan.opponent.kind]
+            seats = ("agent", opponent) if plan.agent_seat == 1 else (opponent, "agent")
             options = GameOptions(
                 quiet=True,
                 seed=plan.seed,

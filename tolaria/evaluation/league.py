@@ -10,6 +10,7 @@ Elo rating.
 Opponents of self-play (`OpponentSampler`): each game draws one of
 - `self_play`: the latest policy in the other seat too;
 - `builtin_ai`: the daemon's heuristic AI (`-p2 ai`);
+- `random_player`: the daemon's random player (`-p2 random`);
 - `league`: a past snapshot, uniformly or weighted by recency as `actors.opponents.pastWeighting`
   says (recency: the i-th oldest of n has weight i, so the newest is drawn n times as often as
   the oldest);
@@ -36,7 +37,7 @@ from tolaria.trainer.weights import PolicyWeights, decode_weights
 log = logging.getLogger(__name__)
 
 LEAGUE_DIRECTORY = "league"
-OpponentKind = Literal["self_play", "builtin_ai", "league"]
+OpponentKind = Literal["self_play", "builtin_ai", "random_player", "league"]
 PastWeighting = Literal["uniform", "recency"]
 
 
@@ -114,7 +115,12 @@ class OpponentSampler:
         past = mix.past_weighting if past is None else past
         if past not in ("uniform", "recency"):
             raise ValueError(f"past snapshots are weighted uniform or recency, not {past!r}")
-        self.weights = {"self_play": mix.self_play, "builtin_ai": mix.builtin_ai, "league": mix.league}
+        self.weights = {
+            "self_play": mix.self_play,
+            "builtin_ai": mix.builtin_ai,
+            "random_player": mix.random_player,
+            "league": mix.league,
+        }
         self.past = past
         self.rng = random.Random(seed)
 
