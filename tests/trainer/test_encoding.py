@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -139,3 +141,15 @@ def test_validate_rejects_out_of_range_arrays():
         ENCODER.validate(bad)
     with pytest.raises(EncodingError, match="card_feat"):
         ENCODER.validate(dict(arrays, card_feat=arrays["card_feat"][:, :3]))
+
+
+def test_player_targets_do_not_depend_on_the_players_names():
+    """Daemons name players by seat, deck and controller (Agent(1)-..., Random(2)-..., Forge its
+    own way): a target is "the opponent" or "me", whatever the names."""
+    payload = P.choose_entity()
+    assert {e["name"] for e in payload["entities"] if e["type"] == "player"} == {P.ME, P.OPP}
+    text = json.dumps(payload)
+    renamed = json.loads(text.replace(P.ME, "Random(1)-elsewhere").replace(P.OPP, "Forge's player"))
+    a, b = ENCODER.encode([payload]), ENCODER.encode([renamed])
+    for name in a:
+        assert np.array_equal(a[name], b[name]), name

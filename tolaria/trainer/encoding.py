@@ -11,7 +11,9 @@ One decision becomes:
   declare_blockers also up to `max_block_targets` targets per blocker (slot 0 = no block).
 
 Nothing reads `oracle_text`, and the encoder remembers each card name's static fields (types,
-cost, keywords), so full and compact (`-x compact`) payloads encode identically.
+cost, keywords), so full and compact (`-x compact`) payloads encode identically. Players are
+never identified by name (which varies with the seat, the deck, the controller and the daemon):
+a player target is "player", mine or not.
 
 Truncation (the same function, `offered_options`, decides it for the encoder and for the
 reply, so the network is never offered a slot the reply cannot name):
@@ -119,6 +121,9 @@ _PLAYER_FEATURES = 16
 GLOBAL_FEATURES = 2 * _PLAYER_FEATURES + 1 + len(PHASES) + 1 + 10 + len(DECISION_TYPES)
 
 _MANA_TOKEN = re.compile(r"\{([^}]*)\}")
+
+
+PLAYER_OPTION_NAME = "player"  # the name id of every player an entity choice offers
 
 
 class EncodingError(ValueError):
@@ -366,8 +371,12 @@ def offered_options(
                 entity.get("card_id") is None and entity.get("life") is not None
             )
             option.features[_OPT_PLAYER] = float(is_player)
-            if is_player and me is not None:
-                option.features[_OPT_MINE] = float(str(entity.get("name")) == me)
+            if is_player:
+                # A player's name says which seat, deck and controller the daemon gave it (and a
+                # Forge daemon names players its own way): the policy must not depend on it.
+                option.name = PLAYER_OPTION_NAME
+                if me is not None:
+                    option.features[_OPT_MINE] = float(str(entity.get("name")) == me)
             options.append(option)
         if optional or not options:
             options.append(_Option("-1", "none", features={_OPT_PASS: 1.0}))
