@@ -4,8 +4,8 @@
     python bench/learning.py --eval-only file:///abs/checkpoints --games 200   # re-measure a run
 
 1. Writes a TrainingRun to the run directory: red_aggro vs white_weenie in both matchups (the
-   agent learns each deck), the quickstart's settings (`small` network, half the games against
-   the built-in AI, small PPO batches), stop.maxWallClock = the budget,
+   agent learns each deck), the quickstart's settings (`small` network, 40% of the games against
+   the built-in AI, 20% against the random player, small PPO batches), stop.maxWallClock = the budget,
    the evaluator every `--eval-every` policy versions with `--eval-games` games per baseline
    (its progress display during the run), checkpoints to `<run dir>/checkpoints`.
 2. Runs `tolaria run SPEC` (local mode) with its whole process tree pinned to the first
@@ -45,7 +45,8 @@ RUN_NAME = "learning-bench"
 BASELINES = ("random", "heuristic")
 
 # The quickstart's settings (examples/quickstart.yaml), which learn fastest of those measured on
-# two CPU cores: half the games against the built-in heuristic AI, half self-play, small batches.
+# two CPU cores: 40% self-play, 40% against the built-in heuristic AI, 20% against the random
+# player, small batches.
 SPEC = """\
 apiVersion: tolaria.dev/v1alpha1
 kind: TrainingRun
@@ -63,7 +64,7 @@ spec:
     replicas: 1
     gamesInFlight: 32
     policySyncIntervalSeconds: 2
-    opponents: {{selfPlay: 0.5, builtinAi: 0.5, league: 0.0}}
+    opponents: {{selfPlay: 0.4, builtinAi: 0.4, randomPlayer: 0.2, league: 0.0}}
   learner:
     gpus: 0
     network: {{preset: small}}
