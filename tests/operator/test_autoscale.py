@@ -133,6 +133,18 @@ def test_scale_down_waits_for_its_window_and_takes_the_highest_recommendation():
     assert d.message.startswith("daemons 8 -> 7: rollouts piling up")
 
 
+def test_a_forgotten_history_does_not_scale_down_at_once():
+    """An operator restarted (or a peer taking over) starts with no history: a piled-up queue on
+    its first look waits the whole scale-down window, as it would have without the restart."""
+    p = policy(scale_down_window=60.0)
+    d = decide(p, 8, QueueObservation(depth=50_000), ScalingState(), 1000.0)
+    assert (d.replicas, d.recommended) == (8, 7)
+    d = decide(p, 8, QueueObservation(depth=50_000), d.state, 1059.0)
+    assert d.replicas == 8
+    d = decide(p, 8, QueueObservation(depth=50_000), d.state, 1061.0)
+    assert d.replicas == 7
+
+
 def test_bounds_apply_at_once_when_they_change():
     d = decide(policy(max_replicas=3), 8, QueueObservation(depth=1000), ScalingState(), 0.0)
     assert d.replicas == 3

@@ -15,7 +15,10 @@ without rates it steps by one (down) or doubles (up).
 Recommendations are then stabilised the way the HorizontalPodAutoscaler's `behavior` does:
 scale up only to the lowest size recommended during the scale-up window, scale down only to
 the highest size recommended during the scale-down window. A noisy queue therefore cannot
-make the pool flap, and a short dip cannot tear down daemons that are busy with games.
+make the pool flap, and a short dip cannot tear down daemons that are busy with games. An empty
+history (a run seen for the first time, an operator restarted or taken over by its peer) that
+meets a pile-up starts with the current size recommended now, as the HPA seeds its own:
+forgetting the history must not let the first observation scale down at once.
 """
 
 from __future__ import annotations
@@ -133,7 +136,10 @@ def decide(
 
     recommended, reason = recommend(policy, current, observation)
     horizon = max(policy.scale_up_window, policy.scale_down_window)
-    history = (*(r for r in state.history if now - r.at <= horizon), Recommendation(now, recommended))
+    earlier = state.history
+    if not earlier and recommended < current:
+        earlier = (Recommendation(now, policy.clamp(current)),)
+    history = (*(r for r in earlier if now - r.at <= horizon), Recommendation(now, recommended))
     up = min(r.replicas for r in history if now - r.at <= policy.scale_up_window)
     down = max(r.replicas for r in history if now - r.at <= policy.scale_down_window)
     desired = current

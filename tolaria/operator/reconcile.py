@@ -10,8 +10,9 @@ by hand is restored within a step).
 
 All state a step needs survives an operator restart in the cluster itself: the pool size is
 the daemon Deployment's replicas, the phase and start time are in the status. Only the
-stabilisation history of the autoscaler is in memory; after a restart it starts empty, which
-can only delay a scale-down (never cause one).
+stabilisation history of the autoscaler is in memory; after a restart it starts from the
+current pool size (`autoscale.decide`), so a restart delays a scaling step by at most one
+window and never shortens one.
 """
 
 from __future__ import annotations
