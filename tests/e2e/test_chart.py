@@ -127,8 +127,9 @@ def test_lint(testbed):
         ["crds.instal=true"],
         ["operator.healthPort=0"],
         ["watchNamespaces[0]=Not_A_Namespace"],
+        ["replicas=2"],
     ],
-    ids=["not-a-boolean", "misspelt-key", "port-out-of-range", "bad-namespace"],
+    ids=["not-a-boolean", "misspelt-key", "port-out-of-range", "bad-namespace", "standby-without-peering"],
 )
 def test_values_schema_refuses_bad_values(testbed, values):
     refused = testbed.helm("lint", str(CHART), *[f"--set={v}" for v in values], check=False)
@@ -137,8 +138,13 @@ def test_values_schema_refuses_bad_values(testbed, values):
 
 @pytest.mark.parametrize(
     "values",
-    [[], ["namespaced=true"], ["redis.enabled=true", "peering.enabled=true"], ["crds.install=false"]],
-    ids=["cluster-wide", "namespaced", "redis-and-peering", "without-crds"],
+    [
+        [],
+        ["namespaced=true"],
+        ["redis.enabled=true", "peering.enabled=true", "replicas=2"],
+        ["crds.install=false"],
+    ],
+    ids=["cluster-wide", "namespaced", "redis-peering-and-a-standby", "without-crds"],
 )
 def test_rendered_chart_passes_a_server_side_dry_run(testbed, namespace, values):
     # Hooks (the kopf peering object) need CRDs that only the install creates; test_peering covers them.
