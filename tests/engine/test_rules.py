@@ -511,3 +511,19 @@ def test_games_are_identical_across_processes_with_different_hash_seeds():
         assert out.returncode == 0, out.stderr
         digests.add(out.stdout.strip())
     assert len(digests) == 1
+
+
+def test_damage_wears_off_in_the_cleanup_step():
+    t = Table()
+    t.hand(0, "Shock", "Mountain")  # the land to play keeps Alice deciding after Shock resolves
+    t.battlefield(0, "Mountain")
+    brimaz = t.battlefield(1, "Brimaz, King of Oreskos")[0]
+    t.start()
+    t.pass_until("MAIN1", seat=0)
+    t.act("Cast Shock")
+    t.target(brimaz)
+    t.resolve()
+    assert t.game.phase == "MAIN1" and t.has_action("Play Mountain")
+    assert brimaz.zone == "battlefield" and brimaz.damage == 2
+    t.pass_until("MAIN1", seat=1)  # Alice's cleanup came and went
+    assert brimaz.zone == "battlefield" and brimaz.damage == 0
