@@ -166,6 +166,49 @@ def test_sigterm_then_resume_continues_with_the_same_version_and_counters(tmp_pa
     assert second["games"] >= first["games"] and second["policy_version"] > first["policy_version"]
 
 
+def child_of(parent: int, role: str) -> int:
+    """The pid of the run's child process `tolaria <role>` (the supervisor's direct child)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and role.encode() in argv:
+            return int(entry.name)
+    pytest.fail(f"no {role} process under {parent}")
+
+
+@pytest.mark.timeout(300)
+def test_killed_children_are_restarted_and_the_learner_resumes_from_its_checkpoint(tmp_path):
+    """As the operator would in a cluster: a daemon that dies is restarted, and a learner that
+    dies comes back from its newest checkpoint; the run goes on and publishes newer versions."""
+    run_dir = tmp_path / "run"
+    spec = shortened_quickstart(tmp_path, maxGames=100_000, maxWallClock="20m")
+    process = tolaria_run(str(spec), "--run-dir", str(run_dir), cwd=tmp_path)
+    before = wait_for_metrics(run_dir, lambda r: r["policy_version"] >= 6 and r["counters"]["games"] > 0, 150)
+    for role in ("daemon", "learner"):
+        os.kill(child_of(process.pid, role), signal.SIGKILL)
+    wait_for_metrics(
+        run_dir,
+        lambda r: (
+            r["policy_version"] >= before["policy_version"] + 3
+            and r["counters"]["games"] >= before["counters"]["games"] + 20
+        ),
+        150,
+    )
+    process.send_signal(signal.SIGTERM)
+    code, out = finish(process, 120)
+    assert code == 130, out
+    assert processes_of(run_dir) == []
+    for name in ("daemon-0", "learner"):
+        assert f"{name} exited with status -9; restarting in" in out, out
+        assert f"restarting {name} (restart 1)" in out, out
+    assert "resumed from file://" in (run_dir / "logs" / "learner.log").read_text()
+
+
 INVALID = {
     "apiVersion": "tolaria.dev/v1alpha1",
     "kind": "TrainingRun",
