@@ -59,6 +59,31 @@ def test_heuristic_aims_burn_at_a_killable_threat():
     assert d.options[ai.choose(d)] is marshal
 
 
+def test_heuristic_exiles_the_biggest_threat_and_keeps_removal_for_one():
+    from engine.helpers import Table
+
+    t = Table(library="Plains")
+    t.hand(0, "Swords to Plowshares")
+    t.battlefield(0, "Plains")
+    t.battlefield(1, "Savannah Lions", "Colossal Dreadmaw", "Elite Vanguard")
+    t.start()
+    t.pass_until("MAIN1", seat=0)
+    ai = HeuristicPlayer(0)
+    action = ai.choose(t.decision)
+    assert action is not None and action.card.name == "Swords to Plowshares"
+    t.decision = t.game.submit(action)
+    d = t.expect("choose_entity", 0)
+    assert d.options[ai.choose(d)].name == "Colossal Dreadmaw"
+
+    small = Table(library="Plains")
+    small.hand(0, "Swords to Plowshares")
+    small.battlefield(0, "Plains")
+    small.battlefield(1, "Elite Vanguard")
+    small.start()
+    small.pass_until("MAIN1", seat=0)
+    assert HeuristicPlayer(0).choose(small.decision) is None  # a 2/1 is not worth the card
+
+
 def test_heuristic_goes_face_for_lethal():
     from engine.helpers import Table
 
