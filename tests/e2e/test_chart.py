@@ -5,6 +5,7 @@ operator pod runs on a fake node, the CRD is established, RBAC is least privileg
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from pathlib import Path
 
@@ -303,3 +304,92 @@ def test_peering_objects_and_permissions(testbed, namespace):
     finally:
         testbed.helm("uninstall", release, "-n", namespace, check=False)
         testbed.kubectl("delete", "crd", "clusterkopfpeerings.kopf.dev", "--ignore-not-found")
+
+
+def operator_pods(testbed, namespace: str, release: str) -> list[dict]:
+    listed = testbed.kubectl(
+        "get",
+        "pods",
+        "-n",
+        namespace,
+        "-o",
+        "json",
+        "-l",
+        f"app.kubernetes.io/instance={release},app.kubernetes.io/component=operator",
+    )
+    return [p for p in json.loads(listed.stdout)["items"] if "deletionTimestamp" not in p["metadata"]]
+
+
+def older_chart(tmp_path: Path) -> Path:
+    """A copy of the chart whose CRD is an older one: no `spec.suspend`, no AGE column."""
+    chart = tmp_path / "tolaria-older"
+    shutil.copytree(CHART, chart)
+    crd_file = chart / "files" / "trainingrun.yaml"
+    crd = yaml.safe_load(crd_file.read_text())
+    (version,) = crd["spec"]["versions"]
+    del version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["suspend"]
+    version["additionalPrinterColumns"] = [
+        c for c in version["additionalPrinterColumns"] if c["name"] != "Age"
+    ]
+    crd_file.write_text(yaml.safe_dump(crd))
+    return chart
+
+
+def test_upgrade_from_an_older_chart_updates_the_crd_and_rolls_out_a_standby(testbed, namespace, tmp_path):
+    """`helm upgrade` from an older chart brings the CRD up to date (the new field is kept, not
+    pruned) and rolls the operator out anew with a standby and peering; a further upgrade goes back
+    to one standalone operator; the users' runs stay throughout."""
+    release = f"tolaria-{uuid.uuid4().hex[:6]}"
+    adopt_crd(testbed, release, namespace)
+    testbed.helm("install", release, str(older_chart(tmp_path)), "-n", namespace)
+    try:
+        wait_for_running_operator(testbed, namespace, release)
+        testbed.kubectl("apply", "--server-side", "-n", namespace, "-f", "-", input=yaml.safe_dump(RUN))
+        testbed.helm(
+            "upgrade",
+            release,
+            str(CHART),
+            "-n",
+            namespace,
+            "--reuse-values",
+            "--set=replicas=2",
+            "--set=peering.enabled=true",
+            "--set=peering.name=tolaria-upgrade",
+        )
+        stored = json.loads(testbed.kubectl("get", "crd", CRD_NAME, "-o", "json").stdout)
+        assert stored["spec"]["versions"] == crd_module.build_crd()["spec"]["versions"]
+        testbed.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+        suspended = {**RUN, "metadata": {"name": "suspended"}, "spec": {**RUN["spec"], "suspend": True}}
+        testbed.kubectl("apply", "--server-side", "-n", namespace, "-f", "-", input=yaml.safe_dump(suspended))
+        kept = json.loads(
+            testbed.kubectl("get", "trainingrun", "suspended", "-n", namespace, "-o", "json").stdout
+        )
+        assert kept["spec"]["suspend"] is True
+
+        def pods_with(flag: str, count: int) -> bool:
+            pods = operator_pods(testbed, namespace, release)
+            return len(pods) == count and all(
+                p["status"].get("phase") == "Running" and flag in p["spec"]["containers"][0]["args"]
+                for p in pods
+            )
+
+        testbed.wait_for(lambda: pods_with("--peering=tolaria-upgrade", 2), "two peering operators", 120)
+        assert testbed.kubectl("get", "clusterkopfpeering", "tolaria-upgrade").returncode == 0
+        history = json.loads(testbed.helm("history", release, "-n", namespace, "-o", "json").stdout)
+        assert [(h["revision"], h["status"]) for h in history] == [(1, "superseded"), (2, "deployed")]
+
+        testbed.helm(
+            "upgrade",
+            release,
+            str(CHART),
+            "-n",
+            namespace,
+            "--reuse-values",
+            "--set=replicas=1,peering.enabled=false",
+        )
+        testbed.wait_for(lambda: pods_with("--standalone", 1), "one standalone operator again", 120)
+        assert testbed.kubectl("get", "trainingrun", "precious", "-n", namespace).returncode == 0
+    finally:
+        testbed.helm("uninstall", release, "-n", namespace, check=False)
+        testbed.kubectl("delete", "crd", "clusterkopfpeerings.kopf.dev", "--ignore-not-found")
+        install_crd(testbed)
