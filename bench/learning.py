@@ -277,9 +277,10 @@ async def curve(args: argparse.Namespace, uri: str, services: Services) -> list[
     """Each league snapshot played against the baselines, oldest first."""
     import redis.asyncio as aioredis
 
-    from tolaria.evaluation.evaluator import DaemonPool, EvaluationSettings, Evaluator, parse_endpoints
+    from tolaria.evaluation.evaluator import DaemonPool, EvaluationSettings, Evaluator
     from tolaria.evaluation.league import League
     from tolaria.keys import RunKeys
+    from tolaria.protocol import parse_endpoints
     from tolaria.trainer.config import NetworkConfig
     from tolaria.trainer.policy import PolicyNetwork
     from tolaria.trainer.weights import encode_weights

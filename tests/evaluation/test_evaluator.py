@@ -15,15 +15,10 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from tolaria.evaluation.evaluator import (
-    DaemonPool,
-    EvaluationSettings,
-    Evaluator,
-    parse_endpoints,
-)
+from tolaria.evaluation.evaluator import DaemonPool, EvaluationSettings, Evaluator
 from tolaria.evaluation.league import League
 from tolaria.keys import LEARNER_GROUP, RunKeys
-from tolaria.protocol import DaemonClient
+from tolaria.protocol import DaemonClient, parse_endpoints
 
 from .conftest import REPO, policy_bytes
 

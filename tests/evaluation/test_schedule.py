@@ -1,4 +1,4 @@
-"""Pure parts of the evaluator: game schedule, seats, endpoints, cadence, settings from a spec."""
+"""Pure parts of the evaluator: game schedule, cadence, settings from a spec."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from tolaria.evaluation.evaluator import EvaluationSettings, is_due, parse_endpoints
-from tolaria.evaluation.matches import Match, schedule, seat_of
+from tolaria.evaluation.evaluator import EvaluationSettings, is_due
+from tolaria.evaluation.matches import Match, schedule
 from tolaria.spec import TrainingRunSpec
 
 PAIRINGS = (("red_aggro", "white_weenie"), ("white_weenie", "red_aggro"))
@@ -35,21 +35,6 @@ def test_match_decks_follow_the_agent_seat():
 def test_schedule_needs_a_pairing():
     with pytest.raises(ValueError, match="deck pairing"):
         schedule(4, (), "random")
-
-
-def test_seat_of_player_names():
-    assert seat_of("Agent(1)-red_aggro") == 1
-    assert seat_of("Agent(2)-white_weenie") == 2
-    assert seat_of("Ai(2)-x") == 2
-    assert seat_of("somebody") is None
-    assert seat_of(None) is None
-
-
-def test_parse_endpoints():
-    assert parse_endpoints("a:1, b ,[::1]:17172") == [("a", 1), ("b", 17171), ("::1", 17172)]
-    for bad in ("", "a:x", "a:0", ":5", "a:99999"):
-        with pytest.raises(ValueError):
-            parse_endpoints(bad)
 
 
 def settings(**overrides) -> EvaluationSettings:

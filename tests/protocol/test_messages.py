@@ -32,8 +32,10 @@ from tolaria.protocol import (
     index_reply,
     indices_reply,
     parse_command,
+    parse_endpoints,
     parse_line,
     parse_status,
+    seat_of,
     value_reply,
     yes_no_reply,
 )
@@ -84,10 +86,11 @@ def test_game_lines_parse():
 def test_decision_lines():
     d = parse_line('DECISION:{"decision_type":"choose_action","decision_id":3,"player":"Agent(1)-x"}')
     assert isinstance(d, DecisionMessage)
-    assert (d.type, d.decision_id, d.player, d.expects_reply, d.ai_choice) == (
+    assert (d.type, d.decision_id, d.player, d.seat, d.expects_reply, d.ai_choice) == (
         "choose_action",
         3,
         "Agent(1)-x",
+        1,
         True,
         None,
     )
@@ -97,6 +100,22 @@ def test_decision_lines():
     for bad in ("DECISION:{", "DECISION:[1]", "DECISION:"):
         with pytest.raises(ProtocolError):
             parse_line(bad)
+
+
+def test_seat_of_player_names():
+    assert seat_of("Agent(1)-red_aggro") == 1
+    assert seat_of("Agent(2)-white_weenie") == 2
+    assert seat_of("Ai(2)-x") == 2
+    assert seat_of("Agent(3)-x") is None
+    assert seat_of("somebody") is None
+    assert seat_of(None) is None
+
+
+def test_parse_endpoints():
+    assert parse_endpoints("a:1, b ,[::1]:17172") == [("a", 1), ("b", 17171), ("::1", 17172)]
+    for bad in ("", "a:x", "a:0", ":5", "a:99999"):
+        with pytest.raises(ValueError):
+            parse_endpoints(bad)
 
 
 def test_hello_answer():

@@ -43,7 +43,6 @@ from tolaria.actor.policy_source import PolicySource, PublishedVersions
 from tolaria.actor.shipper import REDIS_FAILURES, RolloutShipper
 from tolaria.actor.trajectory import Trajectory, outcome_reward, shaping_potential
 from tolaria.evaluation.league import League, OpponentChoice, OpponentSampler
-from tolaria.evaluation.matches import seat_of
 from tolaria.keys import RunKeys, StatsField
 from tolaria.protocol import (
     CommandRefused,
@@ -384,7 +383,7 @@ class Actor:
                 if not decision.expects_reply:  # a reveal may be a card's first (full) appearance
                     self.memory.learn(payload)
                     continue
-                seat = seat_of(decision.player)
+                seat = decision.seat
                 if seat in learning_seats:
                     answer = await self.batcher.answer(payload)
                     trajectories[seat].add(answer.record, shaping_potential(payload, *shaping))

@@ -139,11 +139,11 @@ def run(args: argparse.Namespace) -> int:
     from tolaria.actor.actor import Actor, ActorSettings
     from tolaria.actor.daemons import DaemonPool
     from tolaria.actor.metrics import ActorMetrics
-    from tolaria.evaluation.evaluator import parse_endpoints
-    from tolaria.evaluation.inference import pick_device
     from tolaria.evaluation.league import League
     from tolaria.keys import RunKeys, redis_password
+    from tolaria.protocol import parse_endpoints
     from tolaria.spec import SpecError, load_trainingrun
+    from tolaria.trainer.ppo import resolve_device
 
     if not args.spec:
         log.error("no spec: pass --spec (or TOLARIA_SPEC); the actor needs the run's decks")
@@ -169,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
             max_wait=args.batch_wait_ms / 1000,
             grace_period=args.grace_period,
             max_buffered_segments=args.max_buffered_segments,
-            device=str(pick_device(args.device)),
+            device=str(resolve_device(args.device)),
             seed=args.seed
             if args.seed is not None
             else (spec.seed or 0) * 1_000_003 + zlib.crc32(host.encode()),

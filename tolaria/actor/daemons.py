@@ -15,8 +15,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from tolaria.evaluation.evaluator import resolve_endpoints
-from tolaria.protocol import AsyncDaemonClient
+from tolaria.protocol import AsyncDaemonClient, resolve_endpoints
 
 log = logging.getLogger(__name__)
 

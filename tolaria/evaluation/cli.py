@@ -134,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
     # imported here so that `tolaria --help` never pays for torch
     import torch
 
-    from tolaria.evaluation.evaluator import DaemonPool, parse_endpoints
+    from tolaria.evaluation.evaluator import DaemonPool
+    from tolaria.protocol import parse_endpoints
     from tolaria.spec import SpecError, load_trainingrun
 
     if not args.spec:
@@ -161,10 +162,10 @@ async def _main(args, settings, daemons, uri: str, namespace: str, name: str, lo
     import redis.asyncio as aioredis
 
     from tolaria.evaluation.evaluator import Evaluator
-    from tolaria.evaluation.inference import pick_device
     from tolaria.evaluation.league import League
     from tolaria.evaluation.metrics import EvaluatorMetrics
     from tolaria.keys import RunKeys, redis_password
+    from tolaria.trainer.ppo import resolve_device
 
     league = None if uri == "none" else League.open(uri, settings.league_size, endpoint_url=args.s3_endpoint)
     metrics = EvaluatorMetrics()
@@ -173,7 +174,7 @@ async def _main(args, settings, daemons, uri: str, namespace: str, name: str, lo
         args.redis, password=redis_password(), socket_timeout=30, health_check_interval=10
     )
     evaluator = Evaluator(
-        settings, client, RunKeys(namespace, name), daemons, league, pick_device(args.device), metrics
+        settings, client, RunKeys(namespace, name), daemons, league, resolve_device(args.device), metrics
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -40,7 +40,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,14 +48,15 @@ from typing import Any
 import redis.asyncio as aioredis
 import torch
 
+from tolaria.actor.backend import PolicyBackend
+from tolaria.actor.batcher import InferenceBatcher
 from tolaria.evaluation.confidence import WinRate
 from tolaria.evaluation.elo import EloTable, policy_player
-from tolaria.evaluation.inference import PolicyPlayer
 from tolaria.evaluation.league import League
 from tolaria.evaluation.matches import Match, MatchOutcome, play_matches, schedule
 from tolaria.evaluation.metrics import EvaluatorMetrics
 from tolaria.keys import EvalField, RunKeys, StatsField
-from tolaria.protocol import AsyncDaemonClient
+from tolaria.protocol import AsyncDaemonClient, resolve_endpoints
 from tolaria.spec import TrainingRunSpec
 from tolaria.trainer.checkpoint import CheckpointError
 from tolaria.trainer.weights import PolicyWeights, UnsafeWeightsError, decode_weights
@@ -118,39 +118,6 @@ class EvaluationSettings:
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
-
-
-def parse_endpoints(text: str, default_port: int = 17171) -> list[tuple[str, int]]:
-    """`host:port,host2` -> [(host, port), ...]; a name may stand for many addresses (a headless
-    Service), which `resolve_endpoints` expands."""
-    endpoints = []
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
-        host, sep, port = item.rpartition(":")
-        if not sep:
-            host, port = item, str(default_port)
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"daemon endpoint {item!r} is not host or host:port")
-        endpoints.append((host.strip("[]"), int(port)))
-    if not endpoints:
-        raise ValueError("no daemon endpoints given (--daemons host:port,...)")
-    return endpoints
-
-
-def resolve_endpoints(endpoints: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
-    """Every address of every endpoint (re-resolved each evaluation, as the daemon pool scales);
-    names that do not resolve are left out with a warning."""
-    resolved: dict[tuple[str, int], None] = {}
-    for host, port in endpoints:
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror as e:
-            log.warning("daemon endpoint %s:%d does not resolve: %s", host, port, e)
-            continue
-        for info in infos:
-            resolved[(str(info[4][0]), port)] = None
-    return list(resolved)
 
 
 def outcome_rate(outcomes: Sequence[MatchOutcome]) -> WinRate:
@@ -343,17 +310,22 @@ class Evaluator:
         )
         return report
 
-    def _player(self, weights: PolicyWeights) -> PolicyPlayer:
-        return PolicyPlayer(
-            weights, self.device, greedy=self.settings.greedy, on_batch=self.metrics.batch_size.observe
+    def _player(self, weights: PolicyWeights) -> InferenceBatcher:
+        """The policy serving every game in flight; no batching window (a batch is whatever
+        waited during the previous pass), since evaluation games are not timed."""
+        return InferenceBatcher(
+            PolicyBackend(weights, self.device, greedy=self.settings.greedy),
+            max_batch=512,
+            max_wait=0.0,
+            on_batch=lambda size, _seconds: self.metrics.batch_size.observe(size),
         )
 
     async def _play(
         self,
         clients: list[AsyncDaemonClient],
         matches: list[Match],
-        agent: PolicyPlayer,
-        opponent: str | PolicyPlayer,
+        agent: InferenceBatcher,
+        opponent: str | InferenceBatcher,
         label: str,
     ) -> list[MatchOutcome]:
         def count(outcome: MatchOutcome) -> None:
@@ -375,7 +347,7 @@ class Evaluator:
         )
 
     async def _play_league(
-        self, clients: list[AsyncDaemonClient], agent: PolicyPlayer
+        self, clients: list[AsyncDaemonClient], agent: InferenceBatcher
     ) -> list[tuple[int, MatchOutcome]]:
         """Games against the newest past snapshots, as (opponent version, outcome)."""
         if self.league is None:
@@ -400,7 +372,7 @@ class Evaluator:
     async def _gate(
         self,
         clients: list[AsyncDaemonClient],
-        agent: PolicyPlayer,
+        agent: InferenceBatcher,
         weights_bytes: bytes,
         version: int,
         elo: EloTable,

@@ -19,18 +19,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from tolaria.evaluation.inference import PolicyPlayer
+from tolaria.actor.batcher import InferenceBatcher
 from tolaria.protocol import AsyncDaemonClient, CompactExpander, DaemonError, GameOptions
 
 log = logging.getLogger(__name__)
 
 ATTEMPTS = 3
 DAEMON_OPPONENTS = {"random": "random", "heuristic": "ai"}  # baseline -> seat controller
-_SEAT = re.compile(r"^[A-Za-z]+\(([12])\)")
 
 
 @dataclass(frozen=True)
@@ -77,21 +75,15 @@ def schedule(
     return matches
 
 
-def seat_of(player_name: str | None) -> int | None:
-    """1 or 2 from a daemon player name such as `Agent(2)-red_aggro`."""
-    match = _SEAT.match(player_name or "")
-    return int(match.group(1)) if match else None
-
-
 async def play_match(
     client: AsyncDaemonClient,
     match: Match,
-    agent: PolicyPlayer,
-    opponent: str | PolicyPlayer,
+    agent: InferenceBatcher,
+    opponent: str | InferenceBatcher,
     game_timeout: float,
 ) -> MatchOutcome:
     """One game; raises DaemonError when the daemon fails it."""
-    opponent_controller = "agent" if isinstance(opponent, PolicyPlayer) else DAEMON_OPPONENTS[opponent]
+    opponent_controller = "agent" if isinstance(opponent, InferenceBatcher) else DAEMON_OPPONENTS[opponent]
     controllers = ("agent", opponent_controller) if match.agent_seat == 1 else (opponent_controller, "agent")
     options = GameOptions(
         quiet=True,
@@ -108,14 +100,14 @@ async def play_match(
             payload = expander.expand(decision.payload)
             if not decision.expects_reply:
                 continue
-            seat = seat_of(decision.player)
+            seat = decision.seat
             if seat == match.agent_seat:
                 player = agent
-            elif isinstance(opponent, PolicyPlayer) and seat is not None:
+            elif isinstance(opponent, InferenceBatcher) and seat is not None:
                 player = opponent
             else:
                 raise DaemonError(f"{client.address}: a decision for {decision.player!r}, not an agent seat")
-            await game.reply(await player.answer(payload))
+            await game.reply((await player.answer(payload)).reply)
     progress = game.progress
     if progress.game_error is not None:
         raise DaemonError(f"{client.address}: GAME_ERROR {progress.game_error}")
@@ -137,8 +129,8 @@ async def play_match(
 async def play_matches(
     clients: Sequence[AsyncDaemonClient],
     matches: Sequence[Match],
-    agent: PolicyPlayer,
-    opponent: str | PolicyPlayer,
+    agent: InferenceBatcher,
+    opponent: str | InferenceBatcher,
     games_in_flight: int,
     game_timeout: float = 300.0,
     on_outcome: Callable[[MatchOutcome], None] | None = None,

@@ -26,6 +26,7 @@ from tolaria.protocol.commands import (
     parse_command,
 )
 from tolaria.protocol.compact import CompactExpander
+from tolaria.protocol.endpoints import parse_endpoints, resolve_endpoints
 from tolaria.protocol.errors import (
     CommandError,
     CommandRefused,
@@ -52,6 +53,7 @@ from tolaria.protocol.messages import (
     StatusEnd,
     format_result,
     parse_line,
+    seat_of,
 )
 from tolaria.protocol.replies import (
     PASS,
@@ -110,8 +112,11 @@ __all__ = [
     "index_reply",
     "indices_reply",
     "parse_command",
+    "parse_endpoints",
     "parse_line",
     "parse_status",
+    "resolve_endpoints",
+    "seat_of",
     "value_reply",
     "yes_no_reply",
 ]

@@ -47,6 +47,11 @@ class DecisionMessage:
         return self.payload.get("player")
 
     @property
+    def seat(self) -> int | None:
+        """1 or 2, from the deciding player's name."""
+        return seat_of(self.player)
+
+    @property
     def ai_choice(self) -> str | None:
         """The built-in AI's reply in observe mode (`-o`); such decisions are not answered."""
         choice = self.payload.get("ai_choice")
@@ -103,10 +108,7 @@ class GameResult:
     @property
     def winner_seat(self) -> int | None:
         """1 or 2 when the winner's name carries the seat number (`Agent(1)-...`), else None."""
-        if self.winner is None:
-            return None
-        match = _SEAT_IN_NAME.match(self.winner)
-        return int(match.group(1)) if match else None
+        return seat_of(self.winner)
 
 
 @dataclass(frozen=True)
@@ -149,9 +151,15 @@ Message = (
     | OtherLine
 )
 
-_SEAT_IN_NAME = re.compile(r"^[A-Za-z]+\((\d+)\)-")
+_SEAT_IN_NAME = re.compile(r"^[A-Za-z]+\(([12])\)-")
 _RESULT = re.compile(r"^(?:(?P<winner>.+) won|(?P<draw>Draw)) in (?P<ms>\d+)ms(?P<rest>.*)$")
 _SECOND_SEAT = re.compile(r" vs (?=[A-Za-z]+\(2\)-)")
+
+
+def seat_of(player_name: str | None) -> int | None:
+    """1 or 2 from a daemon player name such as `Agent(2)-red_aggro`, else None."""
+    match = _SEAT_IN_NAME.match(player_name or "")
+    return int(match.group(1)) if match else None
 
 
 def parse_line(line: str) -> Message:
