@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -257,6 +258,9 @@ def test_the_pool_prefers_the_least_loaded_endpoint_and_backs_off_a_failing_one(
         assert second is not None and second is not first
         pool.failed(second)
         assert pool.pick() is first  # the other one backs off, however idle
+        for _ in range(15):  # the rest of its games in flight fail with it
+            pool.failed(second)
+        assert second.failures == 1 and second.retry_at - time.monotonic() <= 0.5
         pool.failed(first)
         assert pool.pick() is None and pool.seconds_until_ready() <= 0.5
         pool.succeeded(first)

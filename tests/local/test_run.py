@@ -187,15 +187,25 @@ def test_killed_children_are_restarted_and_the_learner_resumes_from_its_checkpoi
     dies comes back from its newest checkpoint; the run goes on and publishes newer versions."""
     run_dir = tmp_path / "run"
     spec = shortened_quickstart(tmp_path, maxGames=100_000, maxWallClock="20m")
+    document = yaml.safe_load(spec.read_text())
+    document["spec"]["evaluation"]["enabled"] = False  # not under test here; its games slow the run
+    spec.write_text(yaml.safe_dump(document))
     process = tolaria_run(str(spec), "--run-dir", str(run_dir), cwd=tmp_path)
     before = wait_for_metrics(run_dir, lambda r: r["policy_version"] >= 6 and r["counters"]["games"] > 0, 150)
     for role in ("daemon", "learner"):
         os.kill(child_of(process.pid, role), signal.SIGKILL)
+    learner_log = run_dir / "logs" / "learner.log"
+    deadline = time.monotonic() + 120
+    while "resumed from file://" not in learner_log.read_text():
+        assert time.monotonic() < deadline, f"the learner did not resume:\n{learner_log.read_text()}"
+        time.sleep(0.5)
+    # the metrics may still show what the killed learner published; count from the resumed one on
+    resumed = wait_for_metrics(run_dir, lambda r: True, 10)
     wait_for_metrics(
         run_dir,
         lambda r: (
-            r["policy_version"] >= before["policy_version"] + 3
-            and r["counters"]["games"] >= before["counters"]["games"] + 20
+            r["policy_version"] >= max(before["policy_version"], resumed["policy_version"]) + 2
+            and r["counters"]["games"] >= resumed["counters"]["games"] + 10
         ),
         150,
     )
@@ -206,7 +216,6 @@ def test_killed_children_are_restarted_and_the_learner_resumes_from_its_checkpoi
     for name in ("daemon-0", "learner"):
         assert f"{name} exited with status -9; restarting in" in out, out
         assert f"restarting {name} (restart 1)" in out, out
-    assert "resumed from file://" in (run_dir / "logs" / "learner.log").read_text()
 
 
 INVALID = {

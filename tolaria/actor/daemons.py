@@ -4,7 +4,8 @@ pool scales.
 Every resolved address gets one `AsyncDaemonClient` (persistent connections after HELLO, one
 connection per game against a Forge daemon). New games go to the least loaded endpoint that is not
 backing off; an endpoint whose game failed with a daemon error backs off exponentially (0.5 s up
-to 30 s) and is forgiven by its next finished game. An address that no longer resolves gets no
+to 30 s) and is forgiven by its next finished game. Failures during a backoff do not lengthen it:
+the games a dying daemon takes with it count as one failure. An address that no longer resolves gets no
 new games and its client is closed once its last game is over.
 """
 
@@ -76,9 +77,14 @@ class DaemonPool:
         endpoint.retry_at = 0.0
 
     def failed(self, endpoint: Endpoint) -> None:
+        now = time.monotonic()
+        if endpoint.backing_off(now):
+            # Every game in flight fails at once when a daemon dies: one incident, not one per
+            # game, or a restarted daemon would sit idle for the longest backoff.
+            return
         endpoint.failures += 1
         delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (endpoint.failures - 1))
-        endpoint.retry_at = time.monotonic() + delay
+        endpoint.retry_at = now + delay
 
     async def release(self, endpoint: Endpoint) -> None:
         endpoint.games -= 1
