@@ -76,19 +76,22 @@ def install(testbed, namespace: str, *values: str) -> str:
     return release
 
 
+def operator_pods(testbed, namespace: str, release: str) -> list[dict]:
+    listed = testbed.kubectl(
+        "get",
+        "pods",
+        "-n",
+        namespace,
+        "-o",
+        "json",
+        "-l",
+        f"app.kubernetes.io/instance={release},app.kubernetes.io/component=operator",
+    )
+    return [p for p in json.loads(listed.stdout)["items"] if "deletionTimestamp" not in p["metadata"]]
+
+
 def operator_pod(testbed, namespace: str, release: str) -> dict | None:
-    pods = json.loads(
-        testbed.kubectl(
-            "get",
-            "pods",
-            "-n",
-            namespace,
-            "-o",
-            "json",
-            "-l",
-            f"app.kubernetes.io/instance={release},app.kubernetes.io/component=operator",
-        ).stdout
-    )["items"]
+    pods = operator_pods(testbed, namespace, release)
     return pods[0] if pods else None
 
 
@@ -304,20 +307,6 @@ def test_peering_objects_and_permissions(testbed, namespace):
     finally:
         testbed.helm("uninstall", release, "-n", namespace, check=False)
         testbed.kubectl("delete", "crd", "clusterkopfpeerings.kopf.dev", "--ignore-not-found")
-
-
-def operator_pods(testbed, namespace: str, release: str) -> list[dict]:
-    listed = testbed.kubectl(
-        "get",
-        "pods",
-        "-n",
-        namespace,
-        "-o",
-        "json",
-        "-l",
-        f"app.kubernetes.io/instance={release},app.kubernetes.io/component=operator",
-    )
-    return [p for p in json.loads(listed.stdout)["items"] if "deletionTimestamp" not in p["metadata"]]
 
 
 def older_chart(tmp_path: Path) -> Path:
