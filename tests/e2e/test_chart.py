@@ -334,17 +334,8 @@ def test_upgrade_from_an_older_chart_updates_the_crd_and_rolls_out_a_standby(tes
     try:
         wait_for_running_operator(testbed, namespace, release)
         testbed.kubectl("apply", "--server-side", "-n", namespace, "-f", "-", input=yaml.safe_dump(RUN))
-        testbed.helm(
-            "upgrade",
-            release,
-            str(CHART),
-            "-n",
-            namespace,
-            "--reuse-values",
-            "--set=replicas=2",
-            "--set=peering.enabled=true",
-            "--set=peering.name=tolaria-upgrade",
-        )
+        upgrade = ("upgrade", release, str(CHART), "-n", namespace, "--reuse-values")
+        testbed.helm(*upgrade, "--set=replicas=2,peering.enabled=true,peering.name=tolaria-upgrade")
         stored = json.loads(testbed.kubectl("get", "crd", CRD_NAME, "-o", "json").stdout)
         assert stored["spec"]["versions"] == crd_module.build_crd()["spec"]["versions"]
         testbed.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
@@ -367,15 +358,7 @@ def test_upgrade_from_an_older_chart_updates_the_crd_and_rolls_out_a_standby(tes
         history = json.loads(testbed.helm("history", release, "-n", namespace, "-o", "json").stdout)
         assert [(h["revision"], h["status"]) for h in history] == [(1, "superseded"), (2, "deployed")]
 
-        testbed.helm(
-            "upgrade",
-            release,
-            str(CHART),
-            "-n",
-            namespace,
-            "--reuse-values",
-            "--set=replicas=1,peering.enabled=false",
-        )
+        testbed.helm(*upgrade, "--set=replicas=1,peering.enabled=false")
         testbed.wait_for(lambda: pods_with("--standalone", 1), "one standalone operator again", 120)
         assert testbed.kubectl("get", "trainingrun", "precious", "-n", namespace).returncode == 0
     finally:
