@@ -277,7 +277,7 @@ async def curve(args: argparse.Namespace, uri: str, services: Services) -> list[
     """Each league snapshot played against the baselines, oldest first."""
     import redis.asyncio as aioredis
 
-    from tolaria.evaluation.evaluator import DaemonPool, EvaluationSettings, Evaluator
+    from tolaria.evaluation.evaluator import EvaluationDaemons, EvaluationSettings, Evaluator
     from tolaria.evaluation.league import League
     from tolaria.keys import RunKeys
     from tolaria.protocol import parse_endpoints
@@ -297,7 +297,7 @@ async def curve(args: argparse.Namespace, uri: str, services: Services) -> list[
         pairings=(("red_aggro", "white_weenie"), ("white_weenie", "red_aggro")),
     )
     client = aioredis.Redis.from_url(services.redis_url)
-    pool = DaemonPool(parse_endpoints(services.daemons))
+    pool = EvaluationDaemons(parse_endpoints(services.daemons))
     evaluator = Evaluator(settings, client, RunKeys("bench", "learning-curve"), pool)
     points, first = [], None
     try:

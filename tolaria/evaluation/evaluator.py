@@ -161,7 +161,7 @@ def is_due(
 
 
 @dataclass
-class DaemonPool:
+class EvaluationDaemons:
     """Clients of the daemon endpoints, kept across evaluations, re-resolved each time."""
 
     endpoints: list[tuple[str, int]]
@@ -194,7 +194,7 @@ class Evaluator:
         settings: EvaluationSettings,
         redis_client: aioredis.Redis,
         keys: RunKeys,
-        daemons: DaemonPool,
+        daemons: EvaluationDaemons,
         league: League | None = None,
         device: torch.device | None = None,
         metrics: EvaluatorMetrics | None = None,
