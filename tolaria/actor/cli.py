@@ -5,18 +5,24 @@ and matchups, the opponent mix, games in flight, the policy sync interval and th
 flags and environment variables give the process-level settings and may override the spec.
 TOLARIA_REDIS_PASSWORD holds the Redis password when set. SIGTERM (or SIGINT) stops new games,
 lets the games in flight finish within --grace-period, flushes the buffered rollouts and exits 0.
+A wind-down that is still going 15 s after the grace period prints every thread's stack and exits
+1 (faulthandler's watchdog, which works even when the event loop is stuck), so a hang shows its
+cause in the log instead of waiting for the kubelet's SIGKILL.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import logging
 import os
 import signal
 import socket
 import sys
 import zlib
+
+WIND_DOWN_SLACK = 15.0  # seconds past the grace period before the watchdog gives up
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -200,8 +206,14 @@ def run(args: argparse.Namespace) -> int:
         metrics.serve(args.metrics_port)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def on_stop_signal() -> None:
+            if not stop.is_set():
+                faulthandler.dump_traceback_later(settings.grace_period + WIND_DOWN_SLACK, exit=True)
+            stop.set()
+
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
+            loop.add_signal_handler(signum, on_stop_signal)
         actor = Actor(settings, client, keys, DaemonPool(endpoints, args.game_timeout), metrics, league)
         log.info(
             "actor %s: %d games in flight on %s, run %s, device %s",
