@@ -5,8 +5,8 @@ Every resolved address gets one `AsyncDaemonClient` (persistent connections afte
 connection per game against a Forge daemon). New games go to the least loaded endpoint that is not
 backing off; an endpoint whose game failed with a daemon error backs off exponentially (0.5 s up
 to 30 s) and is forgiven by its next finished game. Failures during a backoff do not lengthen it:
-the games a dying daemon takes with it count as one failure. An address that no longer resolves gets no
-new games and its client is closed once its last game is over.
+the games a dying daemon takes with it count as one failure. An address that no longer resolves
+gets no new games and its client is closed once its last game is over.
 """
 
 from __future__ import annotations

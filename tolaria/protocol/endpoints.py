@@ -32,8 +32,8 @@ def parse_endpoints(text: str, default_port: int = 17171) -> list[tuple[str, int
 
 
 def resolve_endpoints(endpoints: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
-    """Every address of every endpoint (re-resolved each evaluation, as the daemon pool scales);
-    names that do not resolve are left out with a warning."""
+    """Every address of every endpoint, in order and without repeats; names that do not resolve
+    are left out with a warning."""
     resolved: dict[tuple[str, int], None] = {}
     for host, port in endpoints:
         try:
