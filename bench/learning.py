@@ -118,17 +118,39 @@ def pin_to(cores: int):
     return lambda: os.sched_setaffinity(0, chosen)
 
 
+def with_settings(spec_text: str, settings: list[str]) -> str:
+    """The spec with each `--set path=value` applied (`learner.ppo.epochs=4`; the value is YAML)."""
+    import yaml
+
+    spec = yaml.safe_load(spec_text)
+    for setting in settings:
+        path, sep, value = setting.partition("=")
+        if not sep or not path:
+            raise SystemExit(f"--set {setting!r}: expected PATH=VALUE, e.g. spec.learner.ppo.epochs=4")
+        *parents, leaf = path.split(".")
+        node = spec
+        for key in parents:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise SystemExit(f"--set {setting!r}: {key!r} is not a mapping in the benchmark's spec")
+        node[leaf] = yaml.safe_load(value)
+    return yaml.safe_dump(spec, sort_keys=False)
+
+
 def train(args: argparse.Namespace, run_dir: Path, checkpoints: Path) -> float:
     """Local mode on the stated budget; returns the wall-clock seconds it took."""
     spec = run_dir / "trainingrun.yaml"
     spec.write_text(
-        SPEC.format(
-            name=RUN_NAME,
-            checkpoints=checkpoints,
-            eval_every=args.eval_every,
-            eval_games=args.eval_games,
-            budget=args.budget_minutes,
-            seed=args.seed,
+        with_settings(
+            SPEC.format(
+                name=RUN_NAME,
+                checkpoints=checkpoints,
+                eval_every=args.eval_every,
+                eval_games=args.eval_games,
+                budget=args.budget_minutes,
+                seed=args.seed,
+            ),
+            args.set,
         )
     )
     print(
@@ -418,6 +440,13 @@ def main() -> int:
     )
     ap.add_argument("--games-in-flight", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="change the training spec, e.g. --set spec.rewardShaping.lifeDelta=1 (repeatable)",
+    )
     ap.add_argument("--eval-only", metavar="URI", help="skip training; measure the newest checkpoint in URI")
     args = ap.parse_args()
     run_dir = args.run_dir.resolve()

@@ -1,0 +1,144 @@
+"""What a trained policy does with each card, next to the built-in heuristic AI on the same games.
+
+    python bench/policy_habits.py file:///abs/run/checkpoints --games 200
+
+Plays the newest checkpoint in `URI` (greedy, as the evaluator plays) and the heuristic AI, each
+with red_aggro and with white_weenie, against the random player and the heuristic AI, seats
+alternating, on the same seeds. Games run in process on the rules engine: the policy answers the
+engine's DECISION payloads through the actor's `PolicyBackend`, exactly as it would over TCP.
+
+For each player and deck it counts, per game: the spells cast, by card; how often the player
+passed in a main phase while a spell was castable; where targeted spells went (the opponent, an
+opposing creature, its own creature or itself); and which share of the possible attackers and
+blockers it declared. Win rates alone say how strong a policy is; these say what it has (not)
+learned, e.g. a card it never casts, or attacking with everything every turn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tolaria.actor.backend import PolicyBackend  # noqa: E402
+from tolaria.engine import CardPool, Game, HeuristicPlayer, RandomPlayer, find_deck, load_deck  # noqa: E402
+from tolaria.engine.decision import Decision  # noqa: E402
+from tolaria.engine.objects import Card, Player  # noqa: E402
+from tolaria.trainer.checkpoint import open_store  # noqa: E402
+from tolaria.trainer.config import NetworkConfig  # noqa: E402
+from tolaria.trainer.weights import PolicyWeights  # noqa: E402
+
+DECKS = ("red_aggro", "white_weenie")
+MAIN_PHASES = ("MAIN1", "MAIN2")
+
+
+class PolicyPlayer:
+    """The checkpoint's greedy policy as an engine player."""
+
+    def __init__(self, uri: str):
+        checkpoint = open_store(uri).latest()
+        if checkpoint is None:
+            raise SystemExit(f"no checkpoint in {uri}")
+        self.version = checkpoint.policy_version
+        weights = PolicyWeights(
+            checkpoint.policy_version, NetworkConfig(**checkpoint.config["network"]), checkpoint.model_state
+        )
+        self.backend = PolicyBackend(weights, greedy=True)
+
+    def choose(self, decision: Decision) -> Any:
+        return decision.parse(self.backend.act([decision.payload(None)])[0].reply)
+
+
+def tally(habits: Counter, decision: Decision, answer: Any) -> None:
+    """Adds what `answer` to `decision` says about the player's habits."""
+    kind, game = decision.type, decision.game
+    me = game.players[decision.seat]
+    if kind == "choose_action":
+        if answer is not None and answer.kind != "land":
+            habits[f"cast {answer.card.name}"] += 1
+        elif answer is None and game.phase in MAIN_PHASES and any(a.kind != "land" for a in decision.options):
+            habits["main-phase passes with a castable spell"] += 1
+    elif kind == "choose_entity" and answer is not None and decision.purpose == "target":
+        item, chosen = decision.context[0], decision.options[answer]
+        if isinstance(chosen, Player):
+            where = "itself" if chosen is me else "the opponent"
+        elif isinstance(chosen, Card) and chosen.cdef.is_creature:
+            where = "own creature" if chosen.controller is me else "opposing creature"
+        else:
+            where = "other"
+        habits[f"target {item.card.name} -> {where}"] += 1
+    elif kind == "declare_attackers":
+        habits["attackers possible"] += len(decision.options)
+        habits["attackers declared"] += len(answer)
+    elif kind == "declare_blockers":
+        habits["blockers possible"] += len(decision.options)
+        habits["blocks declared"] += len(answer)
+
+
+def play(player: Any, opponent: Any, deck: str, games: int, decks: dict[str, Any], seed: int) -> Counter:
+    habits: Counter = Counter()
+    other = DECKS[1 - DECKS.index(deck)]
+    for game_index in range(games):
+        seat = game_index % 2
+        seated = [decks[other], decks[other]]
+        seated[seat] = decks[deck]
+        players = [opponent, opponent]
+        players[seat] = player
+        game = Game(seated, seed=seed + game_index)
+        decision = game.start()
+        while decision is not None:
+            answer = players[decision.seat].choose(decision) if decision.expects_reply else None
+            if decision.seat == seat and decision.expects_reply:
+                tally(habits, decision, answer)
+            decision = game.submit(answer)
+        winner = game.result.winner
+        habits["wins"] += 1.0 if winner == seat else 0.5 if winner is None else 0.0
+    return habits
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("uri", help="checkpoint store of a run (file://... or s3://...)")
+    ap.add_argument("--games", type=int, default=200, help="games per player, deck and opponent")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(1)
+    pool = CardPool.default()
+    decks = {name: load_deck(find_deck(name, [REPO / "decks"]), pool) for name in DECKS}
+    policy = PolicyPlayer(args.uri)
+    players = {f"policy v{policy.version}": policy, "heuristic AI": HeuristicPlayer(args.seed + 1)}
+    opponents = {
+        "the random player": RandomPlayer(args.seed + 2),
+        "the heuristic AI": HeuristicPlayer(args.seed + 3),
+    }
+    for deck in DECKS:
+        for opponent_name, opponent in opponents.items():
+            results = {
+                name: play(player, opponent, deck, args.games, decks, args.seed)
+                for name, player in players.items()
+            }
+            names = list(results)
+            print(f"\n### {deck} against {opponent_name} ({args.games} games each; counts per game)\n")
+            print("| | " + " | ".join(names) + " |")
+            print("|---|" + "---:|" * len(names))
+            rows = sorted(set().union(*results.values()) - {"wins"})
+            print(
+                "| win rate | " + " | ".join(f"{r['wins'] / args.games:.3f}" for r in results.values()) + " |"
+            )
+            for row in rows:
+                print(
+                    f"| {row} | " + " | ".join(f"{r[row] / args.games:.2f}" for r in results.values()) + " |"
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
