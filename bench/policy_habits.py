@@ -11,7 +11,8 @@ For each player and deck it counts, per game: the spells cast, by card; how ofte
 passed in a main phase while a spell was castable; where targeted spells went (the opponent, an
 opposing creature, its own creature or itself); and which share of the possible attackers and
 blockers it declared. Win rates alone say how strong a policy is; these say what it has (not)
-learned, e.g. a card it never casts, or attacking with everything every turn.
+learned, e.g. a card it never casts, removal aimed at its own creatures, or attacking with
+everything every turn.
 """
 
 from __future__ import annotations
@@ -57,27 +58,40 @@ class PolicyPlayer:
 def tally(habits: Counter, decision: Decision, answer: Any) -> None:
     """Adds what `answer` to `decision` says about the player's habits."""
     kind, game = decision.type, decision.game
-    me = game.players[decision.seat]
     if kind == "choose_action":
         if answer is not None and answer.kind != "land":
             habits[f"cast {answer.card.name}"] += 1
         elif answer is None and game.phase in MAIN_PHASES and any(a.kind != "land" for a in decision.options):
             habits["main-phase passes with a castable spell"] += 1
-    elif kind == "choose_entity" and answer is not None and decision.purpose == "target":
-        item, chosen = decision.context[0], decision.options[answer]
-        if isinstance(chosen, Player):
-            where = "itself" if chosen is me else "the opponent"
-        elif isinstance(chosen, Card) and chosen.cdef.is_creature:
-            where = "own creature" if chosen.controller is me else "opposing creature"
-        else:
-            where = "other"
-        habits[f"target {item.card.name} -> {where}"] += 1
     elif kind == "declare_attackers":
         habits["attackers possible"] += len(decision.options)
         habits["attackers declared"] += len(answer)
     elif kind == "declare_blockers":
         habits["blockers possible"] += len(decision.options)
         habits["blocks declared"] += len(answer)
+
+
+class TargetLog(Game):
+    """A game that counts, as each spell resolves, where the watched seat's spells were aimed:
+    forced targets (a single legal one, which the engine picks without asking) included."""
+
+    def __init__(self, *args: Any, seat: int, habits: Counter, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.watched, self.habits = seat, habits
+
+    def _resolve_top(self):
+        item = self.stack[-1]
+        me = self.players[self.watched]
+        if item.is_spell and item.controller is me:
+            for chosen, _ in item.targets:
+                if isinstance(chosen, Player):
+                    where = "itself" if chosen is me else "the opponent"
+                elif isinstance(chosen, Card) and chosen.cdef.is_creature:
+                    where = "own creature" if chosen.controller is me else "opposing creature"
+                else:
+                    where = "other"
+                self.habits[f"target {item.card.name} -> {where}"] += 1
+        return (yield from super()._resolve_top())
 
 
 def play(player: Any, opponent: Any, deck: str, games: int, decks: dict[str, Any], seed: int) -> Counter:
@@ -89,7 +103,7 @@ def play(player: Any, opponent: Any, deck: str, games: int, decks: dict[str, Any
         seated[seat] = decks[deck]
         players = [opponent, opponent]
         players[seat] = player
-        game = Game(seated, seed=seed + game_index)
+        game = TargetLog(seated, seed=seed + game_index, seat=seat, habits=habits)
         decision = game.start()
         while decision is not None:
             answer = players[decision.seat].choose(decision) if decision.expects_reply else None
