@@ -149,3 +149,47 @@ def test_lone_blocker_on_a_menace_attacker_becomes_no_block():
     lone[0] = 1
     with pytest.raises(ValueError, match="menace"):
         encoder.reply_text(payload, lone)
+
+
+def test_exploration_mixes_a_uniform_choice_into_the_behaviour_policy():
+    """With exploration e an option the network rules out is still drawn with probability e / n,
+    and the recorded log-probability is the mixture's, for every kind of decision."""
+    from tolaria.trainer.policy import sample_actions
+
+    config = NetworkConfig.from_preset("small")
+    encoder = Encoder(config)
+    batch = to_tensors(encoder.encode([P.choose_action(), P.declare_blockers(), P.declare_attackers()]))
+    o, t = config.max_options, config.max_block_targets
+    one = torch.full((3, o), -1e9)
+    one[0, :3] = torch.tensor([0.0, -40.0, -40.0])  # the network: option 0, surely
+    pairs = torch.full((3, o, t), -1e9)
+    pairs[1, 0, :2] = torch.tensor([0.0, -40.0])  # first blocker: surely no block
+    pairs[1, 1, 0] = 0.0
+    subset = torch.full((3, o), -40.0)  # attackers: surely none
+    logits = {"one": one, "pairs": pairs, "subset": subset}
+    draws, e = 20000, 0.2
+    many = {k: v.repeat(draws, *[1] * (v.dim() - 1)) for k, v in batch.items()}
+    actions, log_probs = sample_actions(
+        {k: v.repeat(draws, *[1] * (v.dim() - 1)) for k, v in logits.items()}, many, exploration=e
+    )
+    actions, log_probs = actions.view(draws, 3, o), log_probs.view(draws, 3)
+
+    chosen = actions[:, 0, 0]
+    assert set(chosen.tolist()) == {0, 1, 2}  # never an option that was not offered
+    assert abs(float((chosen == 1).float().mean()) - e / 3) < 0.015
+    expected = torch.where(chosen == 0, math.log(1 - e + e / 3), math.log(e / 3))
+    torch.testing.assert_close(log_probs[:, 0], expected.float(), atol=1e-5, rtol=0)
+
+    blocks = actions[:, 1, 0]
+    assert abs(float((blocks == 1).float().mean()) - e / 2) < 0.015
+    expected = torch.where(blocks == 1, math.log(e / 2), math.log(1 - e / 2))
+    torch.testing.assert_close(log_probs[:, 1], expected.float(), atol=1e-5, rtol=0)
+
+    attackers = int(batch["option_mask"][2].sum())
+    taken = actions[:, 2, :attackers]
+    assert abs(float(taken.float().mean()) - e / 2) < 0.015  # each attacker: a fair coin, e of the time
+    per_option = torch.where(taken == 1, math.log(e / 2), math.log(1 - e / 2)).sum(-1)
+    torch.testing.assert_close(log_probs[:, 2], per_option.float(), atol=1e-4, rtol=0)
+
+    greedy, _ = sample_actions(logits, batch, greedy=True, exploration=e)
+    assert int(greedy[0, 0]) == 0 and int(greedy[1, 0]) == 0 and int(greedy[2].sum()) == 0
