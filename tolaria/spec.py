@@ -308,14 +308,6 @@ class ActorSpec(ApiModel):
     games_in_flight: int = Field(64, ge=1, le=8192, description="Concurrent games of one actor.")
     policy_sync_interval_seconds: float = Field(5.0, gt=0, le=3600)
     opponents: OpponentMix = Field(default_factory=OpponentMix)
-    exploration: float = Field(
-        0.0,
-        ge=0,
-        lt=1,
-        description="Share of uniform choice mixed into the policy the actors sample from: every legal "
-        "action keeps at least exploration / (number of options) probability; the recorded "
-        "behaviour log-probabilities include it. 0: sample the policy as it is.",
-    )
     resources: ResourceRequirements = Field(
         default_factory=lambda: ResourceRequirements(requests={"cpu": "1", "memory": "2Gi"})
     )

@@ -56,7 +56,6 @@ from tolaria.rollouts import encode_segment
 from tolaria.spec import OpponentMix, RewardShaping
 from tolaria.trainer.checkpoint import CheckpointError
 from tolaria.trainer.encoding import EncodingError, StaticMemory
-from tolaria.trainer.weights import PolicyWeights
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +70,6 @@ class ActorSettings:
     opponents: OpponentMix = field(default_factory=OpponentMix)
     reward_shaping: RewardShaping = field(default_factory=RewardShaping)
     gamma: float = 0.99  # the learner's discount (ppo.gamma), which reward shaping must match
-    exploration: float = 0.0  # uniform share of the behaviour policy (`sample_actions`)
     games_in_flight: int = 64
     segment_steps: int = 256
     stream_max_length: int = 200_000
@@ -208,10 +206,6 @@ class Actor:
                 log.warning("exiting with %d segments Redis did not take", len(self.shipper.buffer))
             await self.pool.close()
 
-    def _backend(self, weights: PolicyWeights) -> PolicyBackend:
-        """The backend of the learning policy: it samples with the spec's exploration."""
-        return PolicyBackend(weights, self.device, self.memory, exploration=self.settings.exploration)
-
     async def _wait_for_policy(self, stop: asyncio.Event) -> PolicyBackend | None:
         logged = False
         while not stop.is_set():
@@ -225,7 +219,7 @@ class Actor:
             if weights is not None:
                 self.latest_version = versions.latest or weights.version
                 log.info("playing policy version %d", weights.version)
-                return await asyncio.to_thread(self._backend, weights)
+                return await asyncio.to_thread(PolicyBackend, weights, self.device, self.memory)
             if not logged:
                 log.info("waiting for the learner to publish a policy at %s", self.keys.policy)
                 logged = True
@@ -259,7 +253,7 @@ class Actor:
         if target is not None and target != self.batcher.version:
             weights = await self.source.load(versions)
             if weights is not None and weights.version != self.batcher.version:
-                backend = await asyncio.to_thread(self._backend, weights)
+                backend = await asyncio.to_thread(PolicyBackend, weights, self.device, self.memory)
                 self.batcher.swap(backend)
                 self.metrics.policy_version.set(weights.version)
                 log.info("policy version %d from the next batch on", weights.version)
@@ -416,7 +410,6 @@ class Actor:
         if version not in self._league_batchers:
             try:
                 weights = await asyncio.to_thread(self.league.load, version)
-                # a league opponent plays as it was: its moves are not learned from
                 backend = await asyncio.to_thread(PolicyBackend, weights, self.device, self.memory)
             except (KeyError, CheckpointError, OSError, ValueError) as e:
                 log.warning("league snapshot v%d unavailable (%s): playing self-play instead", version, e)

@@ -62,7 +62,6 @@ class PolicyBackend:
         device: torch.device | str = "cpu",
         memory: StaticMemory | None = None,
         greedy: bool = False,
-        exploration: float = 0.0,
     ):
         self.version = weights.version
         self.device = torch.device(device)
@@ -72,14 +71,11 @@ class PolicyBackend:
             self.encoder.memory = memory
         self.encoder_shape = dict(self.encoder.shape)
         self.greedy = greedy
-        self.exploration = exploration
 
     def act(self, payloads: Sequence[dict[str, Any]]) -> list[Answer]:
         arrays, offered = self.encoder.encode_offered(payloads)
         with torch.inference_mode():
-            actions, log_probs, values = self.model.act(
-                to_tensors(arrays, self.device), greedy=self.greedy, exploration=self.exploration
-            )
+            actions, log_probs, values = self.model.act(to_tensors(arrays, self.device), greedy=self.greedy)
         actions_np = actions.cpu().numpy().astype(np.int32)
         log_probs_np = log_probs.float().cpu().numpy()
         values_np = values.float().cpu().numpy()

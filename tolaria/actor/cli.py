@@ -165,7 +165,6 @@ def run(args: argparse.Namespace) -> int:
             opponents=spec.actors.opponents,
             reward_shaping=spec.reward_shaping,
             gamma=spec.learner.ppo.gamma,
-            exploration=spec.actors.exploration,
             games_in_flight=args.games_in_flight or spec.actors.games_in_flight,
             segment_steps=args.segment_steps,
             stream_max_length=args.stream_max_length or spec.redis.stream_max_length,

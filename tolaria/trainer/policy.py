@@ -186,13 +186,12 @@ class PolicyNetwork(nn.Module):
 
     @torch.no_grad()
     def act(
-        self, batch: dict[str, torch.Tensor], greedy: bool = False, exploration: float = 0.0
+        self, batch: dict[str, torch.Tensor], greedy: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Sample (or, greedy, pick the likeliest) actions -> (actions [B,O], log_probs [B], values [B]);
-        `exploration` as in `sample_actions`."""
+        """Sample (or, greedy, pick the likeliest) actions -> (actions [B,O], log_probs [B], values [B])."""
         trimmed = trim_padding(batch)
         logits, values = self(trimmed)
-        actions, log_probs = sample_actions(logits, trimmed, greedy, exploration)
+        actions, log_probs = sample_actions(logits, trimmed, greedy)
         return F.pad(actions, (0, batch["option_mask"].shape[1] - actions.shape[1])), log_probs, values
 
     def evaluate(
@@ -246,22 +245,13 @@ def _subset_log_partition(p: torch.Tensor, low: torch.Tensor, high: torch.Tensor
 
 
 def sample_actions(
-    logits: dict[str, torch.Tensor],
-    batch: dict[str, torch.Tensor],
-    greedy: bool = False,
-    exploration: float = 0.0,
+    logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], greedy: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw (or, greedy, pick the likeliest) actions -> (actions [B, O], log-probabilities [B]).
-
-    Without exploration the log-probabilities are those `action_log_probs` gives the same
-    actions. With `exploration` = e the actions come from a behaviour policy that mixes the
-    network's with a uniform choice: (1 - e) p + e / n over a categorical's n legal options, and
-    each subset option's inclusion probability mixed with a fair coin; the log-probabilities are
-    the behaviour policy's, so the learner's ratio pi / mu stays an honest importance weight. This
-    keeps every legal action sampled with probability >= e / n however sure the network is."""
+    """Draw (or, greedy, pick the likeliest) actions -> (actions [B, O], log-probabilities [B]),
+    the log-probabilities being those `action_log_probs` gives the same actions."""
     kind, option_mask = batch["kind"], batch["option_mask"]
-    one_logp = _mixed(F.log_softmax(logits["one"], -1), option_mask, exploration)
-    pair_logp = _mixed(F.log_softmax(logits["pairs"], -1), batch["block_mask"], exploration)
+    one_logp = F.log_softmax(logits["one"], -1)
+    pair_logp = F.log_softmax(logits["pairs"], -1)
     one = _draw(one_logp, greedy)
     pairs = _drop_lone_menace_blocks(
         _draw(pair_logp, greedy) * option_mask, batch["target_feat"][..., OPTION_MENACE] > 0.5
@@ -277,12 +267,8 @@ def sample_actions(
     rows = (kind == KIND_SUBSET).nonzero().squeeze(1)
     if len(rows):
         width = int(option_mask[rows].sum(1).max())
-        subset_logits = logits["subset"][rows, :width]
-        if exploration:
-            p = (1 - exploration) * torch.sigmoid(subset_logits.double()) + exploration / 2
-            subset_logits = torch.log(p) - torch.log1p(-p)
         picks, subset_log_prob = _sample_subsets(
-            subset_logits,
+            logits["subset"][rows, :width],
             option_mask[rows, :width],
             batch["select_min"][rows].long(),
             batch["select_max"][rows].long(),
@@ -291,15 +277,6 @@ def sample_actions(
         actions[rows, :width] = picks
         log_prob[rows] = subset_log_prob.to(log_prob.dtype)
     return actions, log_prob
-
-
-def _mixed(log_probs: torch.Tensor, legal: torch.Tensor, exploration: float) -> torch.Tensor:
-    """log((1 - e) p + e / n), n the legal options of each categorical (last dimension)."""
-    if not exploration:
-        return log_probs
-    n = legal.sum(-1, keepdim=True).clamp(min=1).to(log_probs.dtype)
-    uniform = torch.where(legal, -torch.log(n), torch.full_like(log_probs, MASKED))
-    return torch.logaddexp(log_probs + math.log1p(-exploration), uniform + math.log(exploration))
 
 
 def _draw(log_probs: torch.Tensor, greedy: bool) -> torch.Tensor:
