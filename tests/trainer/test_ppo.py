@@ -168,3 +168,45 @@ def test_compiled_network_matches_the_eager_one_and_trains():
     stats = trainer.update(build_batch([segment], trainer.config))
     assert all(math.isfinite(v) for k, v in stats.items() if k != "explained_variance")
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_a_minibatch_whose_ratio_overflows_is_skipped_and_the_weights_stay_finite():
+    """A recorded behaviour log-probability of -200 makes exp(new - old) overflow float32: that
+    minibatch must not reach the weights (the learner would publish NaN), the others still train."""
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    network = NetworkConfig.from_preset("small")
+    encoder, model = Encoder(network), PolicyNetwork(network)
+    trainer = PPOTrainer(
+        model,
+        PPOConfig(learning_rate=3e-3, minibatch_size=32, epochs=1, warmup_updates=0),
+        LearnerConfig(device="cpu"),
+    )
+    observations = encoder.encode([P.yes_no("confirm_action") for _ in range(64)])
+    actions, log_probs, values = model.act(to_tensors(observations))
+    log_probs = log_probs.numpy().copy()
+    segments = [
+        Segment(
+            observations={k: v[i : i + 1] for k, v in observations.items()},
+            action=actions[i : i + 1].numpy().astype(np.int32),
+            log_prob=log_probs[i : i + 1],
+            value=values[i : i + 1].numpy(),
+            reward=np.full(1, -1.0, np.float32),  # negative advantages: -A * inf = +inf
+            done=np.ones(1, bool),
+            policy_version=np.zeros(1, np.int64),
+        )
+        for i in range(64)
+    ]
+    batch = build_batch(segments, trainer.config)
+    batch.log_probs[:] = -200.0
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    stats = trainer.update(batch)
+    assert stats["skipped_minibatches"] == 2
+    assert math.isnan(stats["loss"])  # no minibatch trained
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, before[name]), name
+
+    batch.log_probs[:32] = log_probs[:32]  # one sane minibatch of two (order is shuffled: any half)
+    stats = trainer.update(batch)
+    assert 0 < stats["skipped_minibatches"] <= 2
+    assert all(torch.isfinite(v).all() for v in model.state_dict().values())

@@ -276,6 +276,13 @@ class Learner:
         for term in ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"):
             m.loss.labels(term).set(stats[term])
         m.policy_lag.set(float(np.mean(lags)))
+        if stats["skipped_minibatches"]:
+            m.skipped_minibatches.inc(stats["skipped_minibatches"])
+            log.warning(
+                "update %d: skipped %d minibatches whose loss or gradient was not finite",
+                self.step,
+                stats["skipped_minibatches"],
+            )
         self.redis.hset(
             self.keys.stats,
             mapping={

@@ -29,6 +29,11 @@ class LearnerMetrics:
         self.stale_segments = Counter(
             "tolaria_learner_stale_segments", "Segments dropped for exceeding maxPolicyLag", registry=r
         )
+        self.skipped_minibatches = Counter(
+            "tolaria_learner_skipped_minibatches",
+            "Minibatches skipped because their loss or gradient was not finite",
+            registry=r,
+        )
         self.corrupt_entries = Counter(
             "tolaria_learner_corrupt_entries",
             "Stream entries that failed to decode (acked and skipped)",

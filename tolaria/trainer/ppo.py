@@ -21,6 +21,8 @@
 - Value loss: 0.5 (V - R)^2, optionally clipped around the recorded value as CleanRL does.
 - Entropy bonus, advantage normalisation per minibatch, global gradient-norm clipping, several
   epochs over shuffled minibatches, AdamW (fused on CUDA), linear learning-rate warmup.
+- A minibatch whose loss or gradient is not finite (an importance ratio that overflows) is
+  skipped and counted (`skipped_minibatches`), so no update can turn the weights into NaN.
 - On CUDA the forward pass runs under bf16 autocast (fp16 with a gradient scaler, or fp32, as
   the spec says); heads and losses stay in float32. Optional torch.compile of the network.
 """
@@ -181,7 +183,7 @@ class PPOTrainer:
         advantages = torch.from_numpy(batch.advantages).to(self.device)
         returns = torch.from_numpy(batch.returns).to(self.device)
         sums: dict[str, float] = {}
-        minibatches = 0
+        minibatches = skipped = 0
         self.model.train()
         for _ in range(cfg.epochs):
             order = torch.from_numpy(self.generator.permutation(n)).to(self.device)
@@ -212,14 +214,34 @@ class PPOTrainer:
                 self.scaler.scale(terms.loss).backward()
                 self.scaler.unscale_(self.optimizer)
                 grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
+                finite = bool(torch.isfinite(grad_norm)) and bool(torch.isfinite(terms.loss))
+                if finite or self.scaler.is_enabled():  # the fp16 scaler skips a non-finite step itself
+                    self.scaler.step(self.optimizer)
+                    self.scaler.update()
+                if not finite:
+                    # One overflowing ratio would turn every weight into NaN, and the learner
+                    # would publish them: the minibatch is dropped instead, the weights kept.
+                    skipped += 1
+                    continue
                 minibatches += 1
                 for name in ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"):
                     sums[name] = sums.get(name, 0.0) + float(getattr(terms, name).detach())
                 sums["grad_norm"] = sums.get("grad_norm", 0.0) + float(grad_norm)
-        self.scheduler.step()
-        stats = {k: v / minibatches for k, v in sums.items()}
+        if minibatches:  # the warmup counts updates that changed the weights
+            self.scheduler.step()
+        stats = {
+            name: sums[name] / minibatches if minibatches else float("nan")
+            for name in (
+                "loss",
+                "policy_loss",
+                "value_loss",
+                "entropy",
+                "approx_kl",
+                "clip_fraction",
+                "grad_norm",
+            )
+        }
+        stats["skipped_minibatches"] = float(skipped)
         variance = float(np.var(batch.returns))
         stats["explained_variance"] = (
             float("nan") if variance == 0 else 1.0 - float(np.var(batch.returns - batch.values)) / variance
