@@ -87,6 +87,22 @@ def test_policy_lag_uses_the_oldest_step():
     assert policy_lag(seg, 9) == 4
 
 
+def one_step_games(observations, actions, log_probs, values, rewards) -> list[Segment]:
+    """One segment per decision, each a whole game of one step ending with its reward."""
+    return [
+        Segment(
+            observations={k: v[i : i + 1] for k, v in observations.items()},
+            action=actions[i : i + 1].numpy().astype(np.int32),
+            log_prob=log_probs[i : i + 1],
+            value=values[i : i + 1].numpy(),
+            reward=rewards[i : i + 1],
+            done=np.ones(1, bool),
+            policy_version=np.zeros(1, np.int64),
+        )
+        for i in range(len(rewards))
+    ]
+
+
 @pytest.mark.slow
 def test_ppo_learns_to_say_yes():
     """One-step games: answering y wins (+1), n loses (-1). PPO must move P(y) up."""
@@ -112,18 +128,7 @@ def test_ppo_learns_to_say_yes():
     for _ in range(8):
         actions, log_probs, values = model.act(batch_tensors)
         reward = np.where(actions[:, 0].numpy() == 0, 1.0, -1.0).astype(np.float32)
-        segments = [
-            Segment(
-                observations={k: v[i : i + 1] for k, v in observations.items()},
-                action=actions[i : i + 1].numpy().astype(np.int32),
-                log_prob=log_probs[i : i + 1].numpy(),
-                value=values[i : i + 1].numpy(),
-                reward=reward[i : i + 1],
-                done=np.ones(1, bool),
-                policy_version=np.zeros(1, np.int64),
-            )
-            for i in range(len(payloads))
-        ]
+        segments = one_step_games(observations, actions, log_probs.numpy(), values, reward)
         stats = trainer.update(build_batch(segments, trainer.config))
         assert all(math.isfinite(v) for k, v in stats.items() if k != "explained_variance")
     assert p_yes() > max(0.9, before + 0.3), (before, p_yes())
@@ -185,18 +190,7 @@ def test_a_minibatch_whose_ratio_overflows_is_skipped_and_the_weights_stay_finit
     observations = encoder.encode([P.yes_no("confirm_action") for _ in range(64)])
     actions, log_probs, values = model.act(to_tensors(observations))
     log_probs = log_probs.numpy().copy()
-    segments = [
-        Segment(
-            observations={k: v[i : i + 1] for k, v in observations.items()},
-            action=actions[i : i + 1].numpy().astype(np.int32),
-            log_prob=log_probs[i : i + 1],
-            value=values[i : i + 1].numpy(),
-            reward=np.full(1, -1.0, np.float32),  # negative advantages: -A * inf = +inf
-            done=np.ones(1, bool),
-            policy_version=np.zeros(1, np.int64),
-        )
-        for i in range(64)
-    ]
+    segments = one_step_games(observations, actions, log_probs, values, np.full(64, -1.0, np.float32))
     batch = build_batch(segments, trainer.config)
     batch.log_probs[:] = -200.0
     before = {k: v.clone() for k, v in model.state_dict().items()}

@@ -48,7 +48,7 @@ from tolaria.trainer.config import TrainerConfig
 from tolaria.trainer.encoding import Encoder, EncodingError
 from tolaria.trainer.metrics import LearnerMetrics
 from tolaria.trainer.policy import PolicyNetwork
-from tolaria.trainer.ppo import PPOTrainer, build_batch, policy_lag
+from tolaria.trainer.ppo import LOSS_TERMS, PPOTrainer, build_batch, policy_lag
 from tolaria.trainer.weights import encode_weights
 
 log = logging.getLogger(__name__)
@@ -273,7 +273,7 @@ class Learner:
         m.updates.inc()
         samples_per_second = len(batch) * self.config.ppo.epochs / max(stats["seconds"], 1e-9)
         m.samples_per_second.set(samples_per_second)
-        for term in ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"):
+        for term in LOSS_TERMS:
             m.loss.labels(term).set(stats[term])
         m.policy_lag.set(float(np.mean(lags)))
         if stats["skipped_minibatches"]:

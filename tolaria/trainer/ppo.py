@@ -29,6 +29,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -66,6 +67,9 @@ def gae(
 def policy_lag(segment: Segment, reference_version: int) -> int:
     """How many versions the segment's oldest step trails `reference_version`."""
     return int(reference_version - segment.policy_version.min())
+
+
+LOSS_TERMS = ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
 
 
 @dataclass
@@ -182,7 +186,7 @@ class PPOTrainer:
         old_values = torch.from_numpy(batch.values).to(self.device)
         advantages = torch.from_numpy(batch.advantages).to(self.device)
         returns = torch.from_numpy(batch.returns).to(self.device)
-        sums: dict[str, float] = {}
+        sums = dict.fromkeys((*LOSS_TERMS, "grad_norm"), 0.0)
         minibatches = skipped = 0
         self.model.train()
         for _ in range(cfg.epochs):
@@ -214,7 +218,9 @@ class PPOTrainer:
                 self.scaler.scale(terms.loss).backward()
                 self.scaler.unscale_(self.optimizer)
                 grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
-                finite = bool(torch.isfinite(grad_norm)) and bool(torch.isfinite(terms.loss))
+                measured = {name: float(getattr(terms, name).detach()) for name in LOSS_TERMS}
+                measured["grad_norm"] = float(grad_norm)
+                finite = math.isfinite(measured["loss"]) and math.isfinite(measured["grad_norm"])
                 if finite or self.scaler.is_enabled():  # the fp16 scaler skips a non-finite step itself
                     self.scaler.step(self.optimizer)
                     self.scaler.update()
@@ -224,23 +230,11 @@ class PPOTrainer:
                     skipped += 1
                     continue
                 minibatches += 1
-                for name in ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"):
-                    sums[name] = sums.get(name, 0.0) + float(getattr(terms, name).detach())
-                sums["grad_norm"] = sums.get("grad_norm", 0.0) + float(grad_norm)
+                for name, value in measured.items():
+                    sums[name] += value
         if minibatches:  # the warmup counts updates that changed the weights
             self.scheduler.step()
-        stats = {
-            name: sums[name] / minibatches if minibatches else float("nan")
-            for name in (
-                "loss",
-                "policy_loss",
-                "value_loss",
-                "entropy",
-                "approx_kl",
-                "clip_fraction",
-                "grad_norm",
-            )
-        }
+        stats = {name: total / minibatches if minibatches else float("nan") for name, total in sums.items()}
         stats["skipped_minibatches"] = float(skipped)
         variance = float(np.var(batch.returns))
         stats["explained_variance"] = (
