@@ -285,6 +285,8 @@ def final_evaluation(args: argparse.Namespace, run_dir: Path, uri: str, services
         str(args.games_in_flight),
         "--threads",
         str(args.cores),
+        "--action-selection",
+        args.action_selection,
     )
     started = time.monotonic()
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
@@ -317,6 +319,7 @@ async def curve(args: argparse.Namespace, uri: str, services: Services) -> list[
         seed=args.seed,
         games_in_flight=args.games_in_flight,
         pairings=(("red_aggro", "white_weenie"), ("white_weenie", "red_aggro")),
+        greedy=args.action_selection == "greedy",
     )
     client = aioredis.Redis.from_url(services.redis_url)
     pool = EvaluationDaemons(parse_endpoints(services.daemons))
@@ -440,6 +443,12 @@ def main() -> int:
     )
     ap.add_argument("--games-in-flight", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--action-selection",
+        choices=("greedy", "sampled"),
+        default="greedy",
+        help="how the measured policy plays: its likeliest action, or sampled as the actors play",
+    )
     ap.add_argument(
         "--set",
         action="append",

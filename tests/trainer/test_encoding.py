@@ -13,6 +13,9 @@ from tolaria.trainer.encoding import (
     KIND_PAIRS,
     KIND_SUBSET,
     OPTION_FEATURES,
+    OPTION_FOE_CREATURES,
+    OPTION_OWN_CREATURES,
+    OPTION_TARGETS_CREATURE,
     Encoder,
     EncodingError,
     name_id,
@@ -57,6 +60,23 @@ def test_card_features_read_the_payload():
     )
     assert arrays["block_mask"][0, 0].tolist()[:3] == [True, True, False]
     assert arrays["block_mask"][0, 1].tolist()[:2] == [True, False]  # can_block [] : only no block
+
+
+def test_a_spell_that_can_target_a_creature_carries_each_sides_creature_count():
+    payload = P.choose_action()
+    payload["game_state"]["players"][1]["battlefield"].append(
+        {**payload["game_state"]["players"][1]["battlefield"][0], "id": 22}
+    )
+    columns = [OPTION_TARGETS_CREATURE, OPTION_FOE_CREATURES, OPTION_OWN_CREATURES]
+    for p in (payload, P.compact(payload)):  # the compact one: the text is remembered by name
+        bolt, attack, passing = ENCODER.encode([p])["option_feat"][0, :3][:, columns]
+        np.testing.assert_allclose(bolt, [1.0, 0.2, 0.1])  # two Serra Angels, one Goblin Guide
+        assert attack.tolist() == passing.tolist() == [0.0, 0.0, 0.0]
+    payload["game_state"]["players"][0]["hand"][0]["oracle_text"] = (
+        "Lightning Bolt deals 3 damage to target player."
+    )
+    fresh = Encoder(NetworkConfig.from_preset("small"))
+    assert fresh.encode([payload])["option_feat"][0, 0, columns].tolist() == [0.0, 0.0, 0.0]
 
 
 def test_compact_payloads_encode_like_full_ones():

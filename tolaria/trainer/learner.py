@@ -47,7 +47,7 @@ from tolaria.trainer.checkpoint import Checkpoint, CheckpointStore
 from tolaria.trainer.config import TrainerConfig
 from tolaria.trainer.encoding import Encoder, EncodingError
 from tolaria.trainer.metrics import LearnerMetrics
-from tolaria.trainer.policy import PolicyNetwork
+from tolaria.trainer.policy import PolicyNetwork, load_weights
 from tolaria.trainer.ppo import LOSS_TERMS, PPOTrainer, build_batch, policy_lag
 from tolaria.trainer.weights import encode_weights
 
@@ -122,7 +122,7 @@ class Learner:
                 f"checkpoint {checkpoint.name} was trained with network {saved_network}, "
                 f"the spec asks for {self.config.to_dict()['network']}"
             )
-        self.trainer.model.load_state_dict(checkpoint.model_state)
+        load_weights(self.trainer.model, checkpoint.model_state, f"checkpoint {checkpoint.name}")
         if checkpoint.optimizer_state is not None:
             self.trainer.optimizer.load_state_dict(checkpoint.optimizer_state)
         if checkpoint.scheduler_state is not None:
@@ -292,13 +292,17 @@ class Learner:
             },
         )
         log.info(
-            "update %d: %d samples, %.0f samples/s, loss %.4f, entropy %.3f, kl %.4f -> version %d",
+            "update %d: %d samples, %.0f samples/s, loss %.4f, value loss %.4f, explained variance %.3f,"
+            " entropy %.3f, kl %.4f, clipped %.3f -> version %d",
             self.step,
             len(batch),
             samples_per_second,
             stats["loss"],
+            stats["value_loss"],
+            stats["explained_variance"],
             stats["entropy"],
             stats["approx_kl"],
+            stats["clip_fraction"],
             self.version,
         )
 

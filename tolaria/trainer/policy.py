@@ -376,5 +376,19 @@ def action_log_probs(
     return log_prob, entropy
 
 
+def load_weights(model: PolicyNetwork, state: dict[str, torch.Tensor], source: str) -> None:
+    """`model.load_state_dict(state)`, with a ValueError naming `source` when the tensors do not
+    fit: weights saved by a Tolaria whose encoder or network had another layout (its network
+    config can read the same, since input widths are the code's, not the config's)."""
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        detail = str(e).strip().splitlines()
+        raise ValueError(
+            f"{source} does not fit this network (saved by a Tolaria version with another "
+            f"encoder or network layout; start a new run or checkpoint location): {detail[-1].strip()}"
+        ) from e
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())

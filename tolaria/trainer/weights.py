@@ -16,7 +16,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from tolaria.trainer.config import NetworkConfig
-from tolaria.trainer.policy import PolicyNetwork
+from tolaria.trainer.policy import PolicyNetwork, load_weights
 
 _META_KEY = "tolaria_policy"
 _PICKLE_PROTOCOL_BYTE = 0x80
@@ -36,7 +36,7 @@ class PolicyWeights:
     def model(self, device: torch.device | str = "cpu") -> PolicyNetwork:
         """A network of the published shape holding these weights, in eval mode."""
         network = PolicyNetwork(self.network)
-        network.load_state_dict(self.state_dict)
+        load_weights(network, self.state_dict, f"policy weights v{self.version}")
         return network.to(device).eval()
 
 
