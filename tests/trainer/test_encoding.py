@@ -8,14 +8,13 @@ import pytest
 from tolaria.trainer.config import NetworkConfig
 from tolaria.trainer.encoding import (
     CARD_FEATURES,
+    DECISION_TYPES,
     GLOBAL_FEATURES,
     KIND_ONE,
     KIND_PAIRS,
     KIND_SUBSET,
     OPTION_FEATURES,
-    OPTION_FOE_CREATURES,
-    OPTION_OWN_CREATURES,
-    OPTION_TARGETS_CREATURE,
+    PHASES,
     Encoder,
     EncodingError,
     name_id,
@@ -62,21 +61,16 @@ def test_card_features_read_the_payload():
     assert arrays["block_mask"][0, 1].tolist()[:2] == [True, False]  # can_block [] : only no block
 
 
-def test_a_spell_that_can_target_a_creature_carries_each_sides_creature_count():
+def test_each_sides_creatures_are_counted_and_summed():
     payload = P.choose_action()
-    payload["game_state"]["players"][1]["battlefield"].append(
-        {**payload["game_state"]["players"][1]["battlefield"][0], "id": 22}
-    )
-    columns = [OPTION_TARGETS_CREATURE, OPTION_FOE_CREATURES, OPTION_OWN_CREATURES]
-    for p in (payload, P.compact(payload)):  # the compact one: the text is remembered by name
-        bolt, attack, passing = ENCODER.encode([p])["option_feat"][0, :3][:, columns]
-        np.testing.assert_allclose(bolt, [1.0, 0.2, 0.1])  # two Serra Angels, one Goblin Guide
-        assert attack.tolist() == passing.tolist() == [0.0, 0.0, 0.0]
-    payload["game_state"]["players"][0]["hand"][0]["oracle_text"] = (
-        "Lightning Bolt deals 3 damage to target player."
-    )
-    fresh = Encoder(NetworkConfig.from_preset("small"))
-    assert fresh.encode([payload])["option_feat"][0, 0, columns].tolist() == [0.0, 0.0, 0.0]
+    angel = payload["game_state"]["players"][1]["battlefield"][0]
+    payload["game_state"]["players"][1]["battlefield"].append({**angel, "id": 22, "tapped": True})
+    g = ENCODER.encode([payload])["global_feat"][0]
+    players = (GLOBAL_FEATURES - 1 - (len(PHASES) + 1) - 10 - len(DECISION_TYPES)) // 2  # per-player width
+    mine, theirs = g[:4], g[players : players + 4]
+    # count / 10, power / 20, toughness / 20, untapped / 10; the Mountain is not a creature
+    np.testing.assert_allclose(mine, [0.1, 0.1, 0.1, 0.1], rtol=1e-6)  # Goblin Guide 2/2
+    np.testing.assert_allclose(theirs, [0.2, 0.4, 0.4, 0.1], rtol=1e-6)  # two Serra Angels, one tapped
 
 
 def test_compact_payloads_encode_like_full_ones():

@@ -10,11 +10,8 @@ One decision becomes:
   the card slot it refers to (-1: none), `OPTION_FEATURES` numbers and a mask; for
   declare_blockers also up to `max_block_targets` targets per blocker (slot 0 = no block).
 
-`oracle_text` is read for one thing only: whether a castable spell targets creatures ("target
-creature", "any target"), in which case its option carries how many creatures each side has, so
-that casting removal can depend on there being an opposing creature to remove. The encoder
-remembers each card name's static fields (types, cost, keywords, text), so full and compact
-(`-x compact`) payloads encode identically. Players are
+Nothing reads `oracle_text`, and the encoder remembers each card name's static fields (types,
+cost, keywords), so full and compact (`-x compact`) payloads encode identically. Players are
 never identified by name (which varies with the seat, the deck, the controller and the daemon):
 a player target is "player", mine or not.
 
@@ -119,7 +116,7 @@ ZONES: tuple[str, ...] = ("hand", "battlefield", "graveyard", "exile", "stack")
 _STATIC_FEATURES = len(CARD_TYPES) + len(KEYWORDS) + 4 + len(MANA_SYMBOLS)
 _ZONE_ONE_HOT = {zone: tuple(float(z == zone) for z in ZONES) for zone in ZONES}
 CARD_FEATURES = _STATIC_FEATURES + len(ZONES) + 9
-OPTION_FEATURES = 16 + len(MANA_SYMBOLS)
+OPTION_FEATURES = 13 + len(MANA_SYMBOLS)
 _PLAYER_FEATURES = 20
 GLOBAL_FEATURES = 2 * _PLAYER_FEATURES + 1 + len(PHASES) + 1 + 10 + len(DECISION_TYPES)
 
@@ -289,26 +286,7 @@ class OfferedOptions:
 _OPT_PASS, _OPT_LAND, _OPT_CMC, _OPT_POWER, _OPT_TOUGH, _OPT_VALUE_FRAC, _OPT_VALUE = range(7)
 _OPT_PLAYER, _OPT_MINE, _OPT_YES, _OPT_HAS_CARD, _OPT_POSITION = range(7, 12)
 OPTION_MENACE = 12  # of a block target: needs two or more blockers (read by the policy's sampler)
-OPTION_TARGETS_CREATURE, OPTION_FOE_CREATURES, OPTION_OWN_CREATURES = range(13, 16)
-_OPT_MANA = 16
-_CREATURE_TARGET = re.compile(r"\btarget (?:[a-z]+ )?creature\b|\bany target\b", re.IGNORECASE)
-
-
-@lru_cache(maxsize=4096)
-def targets_creature(oracle_text: str) -> bool:
-    """Whether a card's rules text lets it target a creature."""
-    return _CREATURE_TARGET.search(oracle_text) is not None
-
-
-def _oracle_text(card: dict[str, Any], memory: StaticMemory | None) -> str:
-    text = card.get("oracle_text")
-    if text is None and memory is not None:
-        text = memory.by_name.get(str(card.get("name")), {}).get("oracle_text")
-    return str(text or "")
-
-
-def _creature_count(player: dict[str, Any]) -> int:
-    return sum(1 for c in player.get("battlefield") or () if type(c) is dict and c.get("power") is not None)
+_OPT_MANA = 13
 
 
 def _index_token(entry: Any, position: int) -> str:
@@ -337,39 +315,6 @@ def _card_option(entry: Any, position: int, me: str | None, memory: StaticMemory
     return option
 
 
-def _action_options(
-    payload: dict[str, Any], max_options: int, me: str | None, memory: StaticMemory | None
-) -> list[_Option]:
-    actions = list(payload.get("actions") or [])
-    passes = [a for a in actions if isinstance(a, dict) and int(a.get("index", 0)) == -1]
-    others = [a for a in actions if not (isinstance(a, dict) and int(a.get("index", 0)) == -1)]
-    kept = others[: max_options - 1] + passes[:1] if passes else others[:max_options]
-    if not kept:
-        kept = [{"index": -1, "description": "pass"}]
-    players = [p for p in (payload.get("game_state") or {}).get("players") or () if isinstance(p, dict)]
-    mine = [p for p in players if me is not None and p.get("name") == me]
-    hand = {c.get("id", c.get("card_id")): c for p in mine for c in p.get("hand") or () if type(c) is dict}
-    own_creatures = sum(_creature_count(p) for p in mine)
-    foe_creatures = sum(_creature_count(p) for p in players) - own_creatures
-    options = []
-    for a in kept:
-        option = _Option(
-            token=str(int(a["index"])) if "index" in a else "-1",
-            name=str(a.get("card") or a.get("description") or ""),
-            card_id=a.get("card_id"),
-            cost=str(a.get("mana_cost") or ""),
-        )
-        option.features[_OPT_PASS] = float(int(a.get("index", -1)) == -1)
-        option.features[_OPT_LAND] = float(bool(a.get("is_land")))
-        card = hand.get(option.card_id)
-        if card is not None and targets_creature(_oracle_text(card, memory)):
-            option.features[OPTION_TARGETS_CREATURE] = 1.0
-            option.features[OPTION_FOE_CREATURES] = foe_creatures / 10.0
-            option.features[OPTION_OWN_CREATURES] = own_creatures / 10.0
-        options.append(option)
-    return options
-
-
 def offered_options(
     payload: dict[str, Any],
     max_options: int,
@@ -385,7 +330,24 @@ def offered_options(
             f"(decision_id {payload.get('decision_id')!r})"
         )
     if dtype == "choose_action":
-        return OfferedOptions(KIND_ONE, _action_options(payload, max_options, me, memory))
+        actions = list(payload.get("actions") or [])
+        passes = [a for a in actions if isinstance(a, dict) and int(a.get("index", 0)) == -1]
+        others = [a for a in actions if not (isinstance(a, dict) and int(a.get("index", 0)) == -1)]
+        kept = others[: max_options - 1] + passes[:1] if passes else others[:max_options]
+        if not kept:
+            kept = [{"index": -1, "description": "pass"}]
+        options = []
+        for a in kept:
+            option = _Option(
+                token=str(int(a["index"])) if "index" in a else "-1",
+                name=str(a.get("card") or a.get("description") or ""),
+                card_id=a.get("card_id"),
+                cost=str(a.get("mana_cost") or ""),
+            )
+            option.features[_OPT_PASS] = float(int(a.get("index", -1)) == -1)
+            option.features[_OPT_LAND] = float(bool(a.get("is_land")))
+            options.append(option)
+        return OfferedOptions(KIND_ONE, options)
     if dtype in YES_NO_TYPES:
         yes = _Option("y", "yes", features={_OPT_YES: 1.0, _OPT_VALUE_FRAC: 1.0})
         no = _Option("n", "no", features={_OPT_PASS: 1.0})
@@ -523,7 +485,7 @@ def _board_summary(battlefield: list[Any]) -> tuple[float, float, float, float]:
     return count / 10.0, power / 20.0, toughness / 20.0, untapped / 10.0
 
 
-STATIC_FIELDS = ("mana_cost", "cmc", "types", "keywords", "oracle_text")
+STATIC_FIELDS = ("mana_cost", "cmc", "types", "keywords")
 
 
 class StaticMemory:
