@@ -3,9 +3,9 @@
 One decision becomes:
 - up to `max_cards` card slots: a name id (stable blake2b hash of the card name into
   `name_buckets` buckets; 0 is padding) and `CARD_FEATURES` numbers (types, keywords,
-  power/toughness, mana cost, zone, owner, tapped/sick, damage, ...);
-- `GLOBAL_FEATURES` numbers (life, hand/library sizes, turn, phase, mana pool, lands played,
-  decision type, ...);
+  power/toughness, mana cost, zone, owner, tapped/sick, damage, top of the stack, ...);
+- `GLOBAL_FEATURES` numbers (life, hand/library sizes, each side's creature count, total power
+  and toughness, turn, phase, mana pool, lands played, decision type, ...);
 - up to `max_options` option slots (the offered choices of the decision), each with a name id,
   the card slot it refers to (-1: none), `OPTION_FEATURES` numbers and a mask; for
   declare_blockers also up to `max_block_targets` targets per blocker (slot 0 = no block).
