@@ -4,7 +4,10 @@ import json
 
 import numpy as np
 import pytest
+from engine.helpers import deck
 
+from tolaria.daemon.answer_text import answer_text
+from tolaria.engine import Game, HeuristicPlayer
 from tolaria.trainer.config import NetworkConfig
 from tolaria.trainer.encoding import (
     CARD_FEATURES,
@@ -167,3 +170,44 @@ def test_player_targets_do_not_depend_on_the_players_names():
     a, b = ENCODER.encode([payload]), ENCODER.encode([renamed])
     for name in a:
         assert np.array_equal(a[name], b[name]), name
+
+
+def test_the_ai_advice_of_real_games_becomes_the_action_that_replies_it():
+    encoder = Encoder(NetworkConfig.from_preset("small"))
+    seen_kinds, decisions = set(), 0
+    for seed, decks in enumerate([("red_aggro", "white_weenie"), ("green_midrange", "blue_control")] * 3):
+        game = Game((deck(decks[0]), deck(decks[1])), seed=seed)
+        players = (HeuristicPlayer(seed), HeuristicPlayer(seed + 100))
+        decision = game.start()
+        while decision is not None:
+            answer = None
+            if decision.expects_reply:
+                answer = players[decision.seat].choose(decision)
+                text = answer_text(decision, answer)
+                payload = decision.payload(None)
+                offered = encoder.options(payload)
+                action = encoder.action_of_reply(offered, text)
+                assert action is not None, (payload["decision_type"], text, offered.tokens)
+                # the same choice, though a subset's reply may list it in another order
+                assert sorted(encoder.reply(offered, action).split(",")) == sorted(text.split(","))
+                seen_kinds.add(offered.kind)
+                decisions += 1
+            decision = game.submit(answer)
+    assert seen_kinds == {KIND_ONE, KIND_SUBSET, KIND_PAIRS} and decisions > 500
+
+
+def test_advice_the_offered_slots_cannot_express_has_no_action():
+    action = ENCODER.options(P.choose_action())
+    assert ENCODER.action_of_reply(action, "-1")[0] == action.tokens.index("-1")
+    assert ENCODER.action_of_reply(action, "17") is None  # not offered (or cut by truncation)
+    assert ENCODER.action_of_reply(action, "Lightning Bolt") is None
+    cards = P.choose_cards()
+    offered = ENCODER.options(cards)
+    assert ENCODER.action_of_reply(offered, ",".join(offered.tokens[: offered.select_max + 1])) is None
+    assert ENCODER.action_of_reply(offered, f"{offered.tokens[0]},{offered.tokens[0]}") is None
+    blocks = ENCODER.options(P.declare_blockers())
+    blocker, attacker = blocks.tokens[0], blocks.targets[1].token
+    assert ENCODER.action_of_reply(blocks, f"{blocker}:{attacker}")[0] == 1
+    assert ENCODER.action_of_reply(blocks, f"{blocker}:{attacker},{blocker}:{attacker}") is None
+    assert ENCODER.action_of_reply(blocks, f"{blocker}:99") is None
+    assert (ENCODER.action_of_reply(blocks, "") == 0).all()  # no block

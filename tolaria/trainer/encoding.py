@@ -666,6 +666,38 @@ class Encoder:
             raise ValueError(f"block action {action} names blockers beyond the {n} offered")
         return ",".join(pairs)
 
+    def action_of_reply(self, offered: OfferedOptions, text: str) -> np.ndarray | None:
+        """The action row whose `reply` is `text` (the inverse of `reply`), or None when `text`
+        names something the offered slots do not hold (an option cut by truncation, a count
+        outside the subset's bounds) or is not a reply to this decision at all. Used for the
+        daemon's `ai_advice`, which knows nothing of the encoder's truncation."""
+        action = np.zeros(self.max_options, np.int32)
+        words = [w.strip() for w in text.split(",") if w.strip()]
+        if offered.kind == KIND_ONE:
+            slot = _slot_of_token(offered.options, text.strip() or "-1")
+            if slot is None:
+                return None
+            action[0] = slot
+            return action
+        if offered.kind == KIND_SUBSET:
+            slots = [_slot_of_token(offered.options, w) for w in words]
+            if None in slots or len(set(slots)) != len(slots):
+                return None
+            if not offered.select_min <= len(slots) <= offered.select_max:
+                return None
+            action[slots] = 1
+            return action
+        taken = set()
+        for word in words:
+            blocker, _, attacker = word.partition(":")
+            i = _slot_of_token(offered.options, blocker.strip())
+            j = _slot_of_token(offered.targets[1:], attacker.strip())
+            if i is None or j is None or i in taken or j + 1 not in offered.block_targets[i]:
+                return None
+            taken.add(i)
+            action[i] = j + 1
+        return action
+
     def _cards(self, payload: dict[str, Any], me: int, players: list[dict[str, Any]]) -> Iterable[tuple]:
         """(card, zone, mine) in truncation priority order."""
         opp = [i for i in range(len(players)) if i != me]
@@ -841,6 +873,13 @@ class Encoder:
         cards[i] = card_slot
         f[_OPT_HAS_CARD] = float(card_slot >= 0)
         f[_OPT_POSITION] = i / max(1, len(feats))
+
+
+def _slot_of_token(options: Sequence[_Option], token: str) -> int | None:
+    for slot, option in enumerate(options):
+        if option.token == token:
+            return slot
+    return None
 
 
 def _counter_total(counters: Any) -> float:
