@@ -70,10 +70,15 @@ def test_each_sides_creatures_are_counted_and_summed():
     payload["game_state"]["players"][1]["battlefield"].append({**angel, "id": 22, "tapped": True})
     g = ENCODER.encode([payload])["global_feat"][0]
     players = (GLOBAL_FEATURES - 1 - (len(PHASES) + 1) - 10 - len(DECISION_TYPES)) // 2  # per-player width
-    mine, theirs = g[:4], g[players : players + 4]
-    # count / 10, power / 20, toughness / 20, untapped / 10; the Mountain is not a creature
-    np.testing.assert_allclose(mine, [0.1, 0.1, 0.1, 0.1], rtol=1e-6)  # Goblin Guide 2/2
-    np.testing.assert_allclose(theirs, [0.2, 0.4, 0.4, 0.1], rtol=1e-6)  # two Serra Angels, one tapped
+    mine, theirs = g[:7], g[players : players + 7]
+    # count / 10, power / 20, toughness / 20, untapped / 10, toughness left <= 1, 2, 3 (/ 5);
+    # the Mountain is not a creature
+    np.testing.assert_allclose(mine, [0.1, 0.1, 0.1, 0.1, 0, 0.2, 0.2], rtol=1e-6)  # Goblin Guide 2/2
+    # two Serra Angels (4/4 with 1 damage), one tapped; then one with 2 damage
+    payload["game_state"]["players"][1]["battlefield"][0]["damage"] = 2
+    theirs_damaged = ENCODER.encode([payload])["global_feat"][0][players : players + 7]
+    np.testing.assert_allclose(theirs, [0.2, 0.4, 0.4, 0.1, 0, 0, 0.4], rtol=1e-6)
+    np.testing.assert_allclose(theirs_damaged, [0.2, 0.4, 0.4, 0.1, 0, 0.2, 0.4], rtol=1e-6)
 
 
 def test_compact_payloads_encode_like_full_ones():

@@ -15,6 +15,9 @@ Harada and Russell, 1999): the shaping terms of a whole game sum to -potential(f
 same for every way of playing it, so shaping speeds learning up without changing which policy
 is best.
 
+Teacher actions (the daemon's `ai_advice`, while the learner kickstarts) ride along per step; a
+step without one gets a row of -1, and a trajectory that had none ships no teacher array at all.
+
 Segments are assembled only from finished games: a game that fails (daemon died, timeout, error)
 discards its trajectories, so the learner never sees a partial game dressed up as a complete one.
 Cutting bounds the size of one stream entry (and of the learner's per-segment GAE loop) without

@@ -1,0 +1,198 @@
+"""How well the policy network can imitate the built-in heuristic AI, and how strong the copy plays.
+
+    python bench/imitation.py --games 1000 --epochs 10 --eval-games 200
+
+Offline, in process, no daemon: the question is what the network and encoder can express, apart
+from everything else a training run does.
+
+1. Plays `--games` heuristic-vs-heuristic engine games of red_aggro vs white_weenie (both seat
+   orders) and keeps every decision's payload with the AI's reply to it, as the daemon's advice
+   (`NEWGAME -a`) would carry it, turned into the policy's action by `Encoder.action_of_reply`.
+2. Trains a fresh network (`--preset`) on 90% of the decisions by cross-entropy towards the AI's
+   actions (the kickstarting term alone, Adam, minibatches of `--minibatch`), and reports per
+   decision type on the other 10%: negative log-likelihood and how often the greedy action is
+   the AI's.
+3. Plays the trained network (greedy) against the random player and the heuristic AI,
+   `--eval-games` per deck and opponent, seats alternating, and prints the win rates next to the
+   heuristic AI's own on the same seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from tolaria.actor.backend import PolicyBackend  # noqa: E402
+from tolaria.daemon.answer_text import answer_text  # noqa: E402
+from tolaria.engine import CardPool, Game, HeuristicPlayer, RandomPlayer, find_deck, load_deck  # noqa: E402
+from tolaria.trainer.config import NetworkConfig  # noqa: E402
+from tolaria.trainer.encoding import DECISION_TYPES, Encoder  # noqa: E402
+from tolaria.trainer.policy import PolicyNetwork, action_log_probs, to_tensors, trim_padding  # noqa: E402
+from tolaria.trainer.weights import PolicyWeights  # noqa: E402
+
+DECKS = ("red_aggro", "white_weenie")
+
+
+def demonstrations(games: int, decks: dict[str, Any], encoder: Encoder, seed: int) -> tuple[dict, np.ndarray]:
+    """Encoded decisions of heuristic-vs-heuristic games and the AI's action for each."""
+    payloads, actions = [], []
+    for index in range(games):
+        order = DECKS if index % 2 == 0 else DECKS[::-1]
+        game = Game((decks[order[0]], decks[order[1]]), seed=seed + index)
+        players = (HeuristicPlayer(seed + 2 * index), HeuristicPlayer(seed + 2 * index + 1))
+        decision = game.start()
+        while decision is not None:
+            answer = None
+            if decision.expects_reply:
+                answer = players[decision.seat].choose(decision)
+                payload = decision.payload(None)
+                action = encoder.action_of_reply(encoder.options(payload), answer_text(decision, answer))
+                if action is not None:
+                    payloads.append(payload)
+                    actions.append(action)
+            decision = game.submit(answer)
+    return encoder.encode(payloads), np.stack(actions).astype(np.int64)
+
+
+def train(
+    model: PolicyNetwork, arrays: dict, actions: np.ndarray, epochs: int, minibatch: int, lr: float
+) -> None:
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    tensors = to_tensors(arrays)
+    targets = torch.from_numpy(actions)
+    n = len(actions)
+    generator = torch.Generator().manual_seed(0)
+    for epoch in range(epochs):
+        started, total = time.perf_counter(), 0.0
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n, minibatch):
+            idx = order[start : start + minibatch]
+            mb = trim_padding({k: v[idx] for k, v in tensors.items()})
+            logits, _ = model(mb)
+            log_probs, _ = action_log_probs(logits, mb, targets[idx][:, : mb["option_mask"].shape[1]])
+            loss = -log_probs.mean()
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+            optimizer.step()
+            total += float(loss.detach()) * len(idx)
+        print(
+            f"epoch {epoch + 1}: training NLL {total / n:.3f} ({time.perf_counter() - started:.0f}s)",
+            flush=True,
+        )
+
+
+@torch.no_grad()
+def held_out_report(model: PolicyNetwork, arrays: dict, actions: np.ndarray) -> None:
+    tensors = to_tensors(arrays)
+    targets = torch.from_numpy(actions)
+    logits, _ = model(tensors)
+    log_probs, _ = action_log_probs(logits, tensors, targets)
+    greedy, _, _ = model.act(tensors, greedy=True)
+    same = (greedy == targets).all(1)
+    kinds = arrays["decision_type"]
+    # a decision with one option (a lone pass) teaches nothing: the choices are counted apart
+    choice = torch.from_numpy(arrays["option_mask"].sum(1) > 1)
+    print(
+        "\n| decision type | held-out decisions | with a choice | NLL | greedy = AI | greedy = AI, with a choice |"
+        "\n|---|---:|---:|---:|---:|---:|"
+    )
+    for index, name in [*enumerate(DECISION_TYPES), (None, "all")]:
+        rows = torch.ones_like(choice) if index is None else torch.from_numpy(kinds == index)
+        if rows.any():
+            chosen = rows & choice
+            print(
+                f"| {name} | {int(rows.sum())} | {int(chosen.sum())} | {float(-log_probs[rows].mean()):.3f} |"
+                f" {float(same[rows].float().mean()):.3f} | {float(same[chosen].float().mean()):.3f} |"
+            )
+
+
+class Greedy:
+    def __init__(self, backend: PolicyBackend):
+        self.backend = backend
+
+    def choose(self, decision: Any) -> Any:
+        return decision.parse(self.backend.act([decision.payload(None)])[0].reply)
+
+
+def win_rate(player: Any, opponent: Any, deck: str, games: int, decks: dict, seed: int) -> float:
+    wins = 0.0
+    other = DECKS[1 - DECKS.index(deck)]
+    for index in range(games):
+        seat = index % 2
+        seated = [decks[other], decks[other]]
+        seated[seat] = decks[deck]
+        players = [opponent, opponent]
+        players[seat] = player
+        game = Game(seated, seed=seed + index)
+        decision = game.start()
+        while decision is not None:
+            answer = players[decision.seat].choose(decision) if decision.expects_reply else None
+            decision = game.submit(answer)
+        winner = game.result.winner
+        wins += 1.0 if winner == seat else 0.5 if winner is None else 0.0
+    return wins / games
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--games", type=int, default=1000, help="heuristic-vs-heuristic games to learn from")
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--minibatch", type=int, default=512)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--preset", default="small")
+    ap.add_argument(
+        "--network",
+        action="append",
+        default=[],
+        metavar="FIELD=INT",
+        help="override a field of the preset's NetworkConfig, e.g. d_model=128 (repeatable)",
+    )
+    ap.add_argument("--eval-games", type=int, default=200, help="games per deck and opponent; 0: none")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    pool = CardPool.default()
+    decks = {name: load_deck(find_deck(name, [REPO / "decks"]), pool) for name in DECKS}
+    overrides = dict(setting.split("=", 1) for setting in args.network)
+    network = NetworkConfig.from_preset(args.preset, **{k: int(v) for k, v in overrides.items()})
+    encoder = Encoder(network)
+    started = time.perf_counter()
+    arrays, actions = demonstrations(args.games, decks, encoder, args.seed)
+    n = len(actions)
+    cut = math.floor(n * 0.9)
+    print(f"{n} decisions from {args.games} games ({time.perf_counter() - started:.0f}s)", flush=True)
+    model = PolicyNetwork(network)
+    train(model, {k: v[:cut] for k, v in arrays.items()}, actions[:cut], args.epochs, args.minibatch, args.lr)
+    model.eval()
+    held_out_report(model, {k: v[cut:] for k, v in arrays.items()}, actions[cut:])
+    if not args.eval_games:
+        return 0
+    copy = Greedy(PolicyBackend(PolicyWeights(1, network, model.state_dict()), greedy=True))
+    print("\n| agent's deck | opponent | imitation | heuristic AI |\n|---|---|---:|---:|")
+    for deck in DECKS:
+        for opponent_name, make in (("random", RandomPlayer), ("heuristic", HeuristicPlayer)):
+            seed = 10_000 + args.seed
+            ours = win_rate(copy, make(seed), deck, args.eval_games, decks, seed)
+            theirs = win_rate(HeuristicPlayer(seed + 1), make(seed), deck, args.eval_games, decks, seed)
+            print(f"| {deck} | {opponent_name} | {ours:.3f} | {theirs:.3f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
