@@ -6,12 +6,12 @@ Offline, in process, no daemon: the question is what the network and encoder can
 from everything else a training run does.
 
 1. Plays `--games` heuristic-vs-heuristic engine games of red_aggro vs white_weenie (both seat
-   orders) and keeps every decision's payload with the AI's reply to it, as the daemon's advice
-   (`NEWGAME -a`) would carry it, turned into the policy's action by `Encoder.action_of_reply`.
-2. Trains a fresh network (`--preset`) on 90% of the decisions by cross-entropy towards the AI's
-   actions (the kickstarting term alone, Adam, minibatches of `--minibatch`), and reports per
-   decision type on the other 10%: negative log-likelihood and how often the greedy action is
-   the AI's.
+   orders) and keeps every decision's payload with the AI's reply to it (the wire text observe
+   mode would stream as `ai_choice`), turned into the policy's action by `Encoder.action_of_reply`.
+2. Trains a fresh network (`--preset`, `--network FIELD=INT`) on 90% of the decisions by
+   cross-entropy towards the AI's actions (behaviour cloning: Adam, minibatches of
+   `--minibatch`), and reports per decision type on the other 10%: negative log-likelihood and
+   how often the greedy action is the AI's.
 3. Plays the trained network (greedy) against the random player and the heuristic AI,
    `--eval-games` per deck and opponent, seats alternating, and prints the win rates next to the
    heuristic AI's own on the same seeds.

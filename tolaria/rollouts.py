@@ -3,9 +3,7 @@
 A segment is T consecutive decisions of one seat in one game: the encoder's arrays (leading
 dimension T), the action, the behaviour log-probability, value and policy version of each step,
 reward and done flags, the value to bootstrap from when the segment ends before the game does,
-and small metadata (matchup, opponent kind, ...). Games the daemon advised (NEWGAME -a) also
-carry `teacher_action`: per step the action row of the built-in AI's advice, or a row of -1
-where there was none the policy's slots could express.
+and small metadata (matchup, opponent kind, ...).
 
 Wire format (little-endian), version 1:
 
@@ -55,7 +53,6 @@ STEP_DTYPES: dict[str, np.dtype] = {
     "done": np.dtype(np.bool_),
     "policy_version": np.dtype(np.int64),
 }
-TEACHER_DTYPE = np.dtype(np.int32)  # the optional `teacher_action` array; a row of -1: no teacher
 _STORED_DTYPES = frozenset({"|b1", "|u1", "|i1", "<i2", "<u2", "<i4", "<i8", "<f4"})
 
 
@@ -75,14 +72,13 @@ class Segment:
     bootstrap_value: float = 0.0
     encoder: dict[str, int] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
-    teacher_action: np.ndarray | None = None
 
     @property
     def steps(self) -> int:
         return int(self.reward.shape[0])
 
     def step_arrays(self) -> dict[str, np.ndarray]:
-        arrays = {
+        return {
             "action": self.action,
             "log_prob": self.log_prob,
             "value": self.value,
@@ -90,9 +86,6 @@ class Segment:
             "done": self.done,
             "policy_version": self.policy_version,
         }
-        if self.teacher_action is not None:
-            arrays["teacher_action"] = self.teacher_action
-        return arrays
 
 
 def _narrow(array: np.ndarray) -> np.ndarray:
@@ -227,16 +220,6 @@ def decode_segment(
         if name not in arrays:
             raise SegmentError(f"segment lacks array {name!r}")
         step_arrays[name] = arrays.pop(name).astype(dtype)
-    teacher = arrays.pop("teacher_action", None)
-    if teacher is not None:
-        teacher = teacher.astype(TEACHER_DTYPE)
-        if teacher.shape != step_arrays["action"].shape:
-            raise SegmentError(
-                f"segment teacher actions have shape {teacher.shape}, its actions {step_arrays['action'].shape}"
-            )
-        advised = teacher.min(1, initial=0) >= 0
-        if teacher.size and not ((teacher == -1).all(1) | advised).all():
-            raise SegmentError("segment teacher actions mix -1 (no teacher) with actions in one step")
     observations = {}
     for name in list(arrays):
         if not name.startswith("obs/"):
@@ -261,19 +244,11 @@ def decode_segment(
     if expect_encoder is not None:
         slots = expect_encoder.get("max_options", action.shape[1])
         limit = max(slots, expect_encoder.get("max_block_targets", 0))
-        for name, array in (("actions", action), ("teacher actions", teacher)):
-            if array is not None and (array.shape[1] != slots or array.max() >= limit):
-                raise SegmentError(
-                    f"segment {name} (shape {array.shape}, values {array.min()}..{array.max()}) "
-                    f"do not fit {slots} option slots"
-                )
-        if action.min() < 0:
-            raise SegmentError(f"segment actions hold negative values ({action.min()})")
+        if action.shape[1] != slots or action.min() < 0 or action.max() >= limit:
+            raise SegmentError(
+                f"segment actions (shape {action.shape}, values {action.min()}..{action.max()}) "
+                f"do not fit {slots} option slots"
+            )
     return Segment(
-        observations=observations,
-        bootstrap_value=bootstrap,
-        encoder=encoder,
-        meta=meta,
-        teacher_action=teacher,
-        **step_arrays,
+        observations=observations, bootstrap_value=bootstrap, encoder=encoder, meta=meta, **step_arrays
     )

@@ -367,25 +367,6 @@ class NetworkSpec(ApiModel):
     )
 
 
-class KickstartSpec(ApiModel):
-    """Kickstarting from the built-in AI: actors ask the daemons for the AI's choice at each of the
-    agent's decisions (NEWGAME -a), and the learner adds weight x -log pi(AI's choice) to the PPO
-    loss, falling linearly to 0 over the first `updates` updates. A daemon without the advice
-    extension (Forge's) gives no teacher, and training there is plain PPO."""
-
-    weight: float = Field(0.0, ge=0, le=100, description="Initial weight of the teacher term; 0: off.")
-    updates: int = Field(0, ge=0, le=10_000_000, description="PPO updates over which the weight falls to 0.")
-
-    rules = (
-        Rule(
-            "self.weight == 0.0 || self.updates > 0",
-            "updates must be > 0 when weight is set",
-            lambda m: m.weight == 0 or m.updates > 0,
-            ".updates",
-        ),
-    )
-
-
 class LearnerSpec(ApiModel):
     """The PPO learner (a Job; restarted from its newest checkpoint up to maxRestarts times)."""
 
@@ -398,7 +379,6 @@ class LearnerSpec(ApiModel):
     )
     ppo: PPOSpec = Field(default_factory=PPOSpec)
     network: NetworkSpec = Field(default_factory=NetworkSpec)
-    kickstart: KickstartSpec = Field(default_factory=KickstartSpec)
     mixed_precision: Literal["bf16", "fp16", "none"] = Field(
         "bf16", description="Autocast dtype on GPU; none trains in fp32."
     )

@@ -81,25 +81,6 @@ def test_segments_round_trip_through_the_codec_as_the_learner_reads_them():
         assert decoded.meta == segment.meta
 
 
-def test_teacher_actions_travel_with_their_steps_and_unadvised_steps_are_marked():
-    t = Trajectory()
-    for i in range(5):
-        base = record(i)
-        teacher = None if i == 2 else np.full(NETWORK.max_options, 0, np.int32)
-        if teacher is not None:
-            teacher[0] = i
-        t.add(StepRecord(**{**base.__dict__, "teacher_action": teacher}))
-    first, second = t.segments(1.0, 3, ENCODER.shape, {})
-    decoded = [decode_segment(encode_segment(s), ENCODER.dtypes(), ENCODER.shape) for s in (first, second)]
-    teacher = np.concatenate([d.teacher_action for d in decoded])
-    assert teacher[:, 0].tolist() == [0, 1, -1, 3, 4]
-    assert (teacher[2] == -1).all() and (teacher[[0, 1, 3, 4], 1:] == 0).all()
-    # games nobody advised ship no teacher array at all
-    (plain,) = trajectory(3).segments(1.0, 8, ENCODER.shape, {})
-    assert plain.teacher_action is None
-    assert decode_segment(encode_segment(plain), ENCODER.dtypes(), ENCODER.shape).teacher_action is None
-
-
 def _payload(own_life: int, their_life: int, own_cards: int, their_cards: int) -> dict[str, Any]:
     return {
         "player": "Agent(1)-red_aggro",

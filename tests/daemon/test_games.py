@@ -113,36 +113,6 @@ def test_observe_streams_ai_choices_that_replay_the_same_game(shared_daemon):
     )
 
 
-def test_advice_is_the_ai_choice_in_the_agents_seat(shared_daemon):
-    with shared_daemon.client() as client:
-        observed, decisions = play(client, GameOptions(observe=True, seed=21), choose=None)
-        # Always replying with the advice plays the AI's game, decision for decision.
-        advised, advised_decisions = play(
-            client,
-            GameOptions(interactive=True, seed=21, advise=True),
-            choose=lambda d: d.payload["ai_advice"],
-        )
-        assert [d.ai_choice for d in decisions if d.type != "reveal"] == [
-            d.payload["ai_advice"] for d in advised_decisions if d.type != "reveal"
-        ]
-        assert not any("ai_advice" in d.payload for d in advised_decisions if d.type == "reveal")
-        assert all(d.expects_reply for d in advised_decisions if d.type != "reveal")
-        assert (advised.result.winner_seat, advised.result.turns) == (
-            observed.result.winner_seat,
-            observed.result.turns,
-        )
-        # Against the AI only the agent's seat is advised; a client may ignore the advice.
-        ignoring, ignored = play(client, GameOptions(p1="ai", p2="agent", seed=5, advise=True))
-        assert {d.player for d in ignored} == {"Agent(2)-white_weenie"}
-        assert all("ai_advice" in d.payload for d in ignored if d.expects_reply)
-        plain, plain_decisions = play(client, GameOptions(p1="ai", p2="agent", seed=5))
-    # asking for advice changes nothing in the game itself
-    assert [{k: v for k, v in d.payload.items() if k != "ai_advice"} for d in ignored] == [
-        d.payload for d in plain_decisions
-    ]
-    assert without_ms(ignoring.lines[-1:]) == without_ms(plain.lines[-1:])
-
-
 def test_agent_against_the_builtin_ai(shared_daemon):
     with shared_daemon.client() as client:
         game, decisions = play(client, GameOptions(p1="agent", p2="ai", seed=2))

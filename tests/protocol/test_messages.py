@@ -155,12 +155,11 @@ def test_newgame_format_parse_round_trip():
         p1="agent",
         p2="ai",
         compact=True,
-        advise=True,
     )
     command = NewGame("red_aggro", "sub/white.dck", options)
     assert (
         command.line()
-        == "NEWGAME red_aggro sub/white.dck -i -q -c 30 -t 2.5 -s -7 -p1 agent -p2 ai -x compact -a"
+        == "NEWGAME red_aggro sub/white.dck -i -q -c 30 -t 2.5 -s -7 -p1 agent -p2 ai -x compact"
     )
     assert parse_command(command.line()) == command
     assert parse_command("NEWGAME a b") == NewGame("a", "b")
@@ -278,5 +277,3 @@ def test_extension_flags_need_the_daemon_capabilities():
         GameOptions(p2="ai", compact=True).check_supported(None, "forge:1")
     with pytest.raises(CommandError, match="does not support compact"):
         GameOptions(compact=True).check_supported(frozenset({"persistent", "seats"}), "other:1")
-    with pytest.raises(CommandError, match="forge:1 does not support advice"):
-        GameOptions(interactive=True, advise=True).check_supported(None, "forge:1")

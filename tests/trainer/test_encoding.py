@@ -70,15 +70,10 @@ def test_each_sides_creatures_are_counted_and_summed():
     payload["game_state"]["players"][1]["battlefield"].append({**angel, "id": 22, "tapped": True})
     g = ENCODER.encode([payload])["global_feat"][0]
     players = (GLOBAL_FEATURES - 1 - (len(PHASES) + 1) - 10 - len(DECISION_TYPES)) // 2  # per-player width
-    mine, theirs = g[:7], g[players : players + 7]
-    # count / 10, power / 20, toughness / 20, untapped / 10, toughness left <= 1, 2, 3 (/ 5);
-    # the Mountain is not a creature
-    np.testing.assert_allclose(mine, [0.1, 0.1, 0.1, 0.1, 0, 0.2, 0.2], rtol=1e-6)  # Goblin Guide 2/2
-    # two Serra Angels (4/4 with 1 damage), one tapped; then one with 2 damage
-    payload["game_state"]["players"][1]["battlefield"][0]["damage"] = 2
-    theirs_damaged = ENCODER.encode([payload])["global_feat"][0][players : players + 7]
-    np.testing.assert_allclose(theirs, [0.2, 0.4, 0.4, 0.1, 0, 0, 0.4], rtol=1e-6)
-    np.testing.assert_allclose(theirs_damaged, [0.2, 0.4, 0.4, 0.1, 0, 0.2, 0.4], rtol=1e-6)
+    mine, theirs = g[:4], g[players : players + 4]
+    # count / 10, power / 20, toughness / 20, untapped / 10; the Mountain is not a creature
+    np.testing.assert_allclose(mine, [0.1, 0.1, 0.1, 0.1], rtol=1e-6)  # Goblin Guide 2/2
+    np.testing.assert_allclose(theirs, [0.2, 0.4, 0.4, 0.1], rtol=1e-6)  # two Serra Angels, one tapped
 
 
 def test_compact_payloads_encode_like_full_ones():
@@ -177,7 +172,7 @@ def test_player_targets_do_not_depend_on_the_players_names():
         assert np.array_equal(a[name], b[name]), name
 
 
-def test_the_ai_advice_of_real_games_becomes_the_action_that_replies_it():
+def test_the_heuristic_ais_replies_in_real_games_become_the_actions_that_reply_them():
     encoder = Encoder(NetworkConfig.from_preset("small"))
     seen_kinds, decisions = set(), 0
     for seed, decks in enumerate([("red_aggro", "white_weenie"), ("green_midrange", "blue_control")] * 3):
@@ -201,7 +196,7 @@ def test_the_ai_advice_of_real_games_becomes_the_action_that_replies_it():
     assert seen_kinds == {KIND_ONE, KIND_SUBSET, KIND_PAIRS} and decisions > 500
 
 
-def test_advice_the_offered_slots_cannot_express_has_no_action():
+def test_a_reply_the_offered_slots_cannot_express_has_no_action():
     action = ENCODER.options(P.choose_action())
     assert ENCODER.action_of_reply(action, "-1")[0] == action.tokens.index("-1")
     assert ENCODER.action_of_reply(action, "17") is None  # not offered (or cut by truncation)

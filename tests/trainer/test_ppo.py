@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from tolaria.rollouts import Segment
-from tolaria.trainer.config import KickstartConfig, LearnerConfig, NetworkConfig, PPOConfig
+from tolaria.trainer.config import LearnerConfig, NetworkConfig, PPOConfig
 from tolaria.trainer.encoding import Encoder
-from tolaria.trainer.policy import PolicyNetwork, action_log_probs, to_tensors
+from tolaria.trainer.policy import PolicyNetwork, to_tensors
 from tolaria.trainer.ppo import PPOTrainer, build_batch, gae, policy_lag, ppo_loss
 from trainer import payloads as P
 
@@ -204,66 +204,3 @@ def test_a_minibatch_whose_ratio_overflows_is_skipped_and_the_weights_stay_finit
     stats = trainer.update(batch)
     assert 0 < stats["skipped_minibatches"] <= 2
     assert all(torch.isfinite(v).all() for v in model.state_dict().values())
-
-
-def test_kickstart_weight_falls_linearly_to_zero():
-    schedule = KickstartConfig(weight=2.0, updates=4)
-    assert [schedule.weight_at(u) for u in range(6)] == [2.0, 1.5, 1.0, 0.5, 0.0, 0.0]
-    assert KickstartConfig().weight_at(0) == 0.0 and not KickstartConfig(weight=1.0).enabled
-    with pytest.raises(ValueError, match="kickstart"):
-        KickstartConfig(weight=-1.0, updates=3)
-
-
-@pytest.mark.slow
-def test_kickstarting_teaches_the_teachers_choices_where_rewards_say_nothing():
-    """One-step games with reward 0: PPO alone has nothing to learn. The teacher says "n" to
-    every yes/no and, to every declare_attackers, to attack with the first creature only; the
-    advised half of the steps must pull the policy there, and weight 0 must not."""
-    network = NetworkConfig.from_preset("small")
-    encoder = Encoder(network)
-    payloads = [P.yes_no("confirm_action") for _ in range(128)]
-    attack = P.declare_attackers()
-    attack["attackers"] = [
-        {"index": i, "card_id": 900 + i, "name": name, "power": power, "toughness": 2}
-        for i, (name, power) in enumerate((("Goblin Guide", 2), ("Savannah Lions", 1), ("Elite Vanguard", 2)))
-    ]
-    payloads += [attack] * 128
-    observations = encoder.encode(payloads)
-    batch_tensors = to_tensors(observations)
-    teacher = np.zeros((len(payloads), network.max_options), np.int32)
-    teacher[:128, 0] = 1  # "n" is the yes/no decision's second slot
-    teacher[128:, 0] = 1  # attack with the first of three creatures
-    choices = torch.from_numpy(teacher).long()
-    teacher[1::2] = -1  # half the steps were not advised
-
-    def train(weight: float) -> tuple[float, float]:
-        torch.manual_seed(0)
-        model = PolicyNetwork(network)
-        trainer = PPOTrainer(
-            model,
-            PPOConfig(learning_rate=3e-3, minibatch_size=64, epochs=4, warmup_updates=0),
-            LearnerConfig(device="cpu"),
-        )
-        for _ in range(6):
-            actions, log_probs, values = model.act(batch_tensors)
-            segments = one_step_games(
-                observations, actions, log_probs.numpy(), values, np.zeros(len(payloads), np.float32)
-            )
-            for i, segment in enumerate(segments):
-                segment.teacher_action = teacher[i : i + 1]
-            stats = trainer.update(build_batch(segments, trainer.config), teacher_weight=weight)
-            assert stats["advised_fraction"] == 0.5 and stats["teacher_weight"] == weight
-        with torch.no_grad():
-            logits, _ = model(batch_tensors)
-            log_probs, _ = action_log_probs(logits, batch_tensors, choices)
-        p = log_probs.exp()
-        return float(p[:128].mean()), float(p[128:].mean())
-
-    taught_no, taught_attack = train(1.0)
-    untaught_no, untaught_attack = train(0.0)
-    assert taught_no > 0.9 and taught_attack > 0.8, (taught_no, taught_attack)
-    # without the teacher the policy only drifts (zero rewards, normalised advantages)
-    assert untaught_no < taught_no - 0.2 and untaught_attack < taught_attack - 0.5, (
-        untaught_no,
-        untaught_attack,
-    )

@@ -77,23 +77,3 @@ def test_consistent_but_lying_header_is_refused(segment):
     )
     with pytest.raises(SegmentError, match="steps first"):
         decode_segment(forged + header + body)
-
-
-def test_teacher_actions_must_fit_the_actions(segment):
-    def with_teacher(teacher: np.ndarray) -> bytes:
-        return encode_segment(Segment(**{**segment.__dict__, "teacher_action": teacher}))
-
-    good = np.full_like(segment.action, -1)
-    good[::2] = segment.action[::2]
-    back = decode_segment(with_teacher(good), ENCODER.dtypes(), ENCODER.shape)
-    np.testing.assert_array_equal(back.teacher_action, good)
-    with pytest.raises(SegmentError, match="teacher actions have shape"):
-        decode_segment(with_teacher(good[:, :5]), ENCODER.dtypes(), ENCODER.shape)
-    mixed = good.copy()
-    mixed[1, 0] = 0
-    with pytest.raises(SegmentError, match="mix -1"):
-        decode_segment(with_teacher(mixed), ENCODER.dtypes(), ENCODER.shape)
-    too_big = good.copy()
-    too_big[0, 0] = 200
-    with pytest.raises(SegmentError, match="teacher actions"):
-        decode_segment(with_teacher(too_big), ENCODER.dtypes(), ENCODER.shape)

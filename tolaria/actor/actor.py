@@ -13,10 +13,6 @@ alternates between games. Seat control:
 - league: `-i`, the agent's seat answered by the current policy, the other by the snapshot's own
   batcher; only the agent's trajectory is shipped.
 
-While the learner kickstarts from the built-in AI (`advise_through_version`), games are started
-with `-a` where the daemon has the `advice` capability: each agent decision then carries the AI's
-choice, which the step records as its teacher action.
-
 Trajectories of a game are shipped only when it ends with a result (`tolaria.actor.trajectory`);
 a daemon failure, protocol error or `GAME_TIMEOUT` (a wall-clock cut, not an end of the game) costs
 that game only: its trajectories are dropped, the `errors` stat and metric count it, and the
@@ -87,7 +83,6 @@ class ActorSettings:
     device: str = "cpu"
     seed: int = 0
     max_games: int = 0  # stop after this many finished games (0: until stopped)
-    advise_through_version: int = 0  # ask for the built-in AI's advice while playing versions up to this
     actor_id: str = "actor"
 
     def __post_init__(self) -> None:
@@ -360,7 +355,6 @@ class Actor:
                 plan.agent_deck, plan.opponent_deck, OpponentChoice("self_play"), plan.agent_seat, plan.seed
             )
         compact = "compact" in capabilities
-        advise = "advice" in capabilities and self.batcher.version <= self.settings.advise_through_version
         if plan.opponent.kind in _DAEMON_SEATS:
             opponent = _DAEMON_SEATS[plan.opponent.kind]
             seats = ("agent", opponent) if plan.agent_seat == 1 else (opponent, "agent")
@@ -370,7 +364,6 @@ class Actor:
                 p1=seats[0],
                 p2=seats[1],
                 compact=compact,
-                advise=advise,
                 game_timeout=self.settings.game_timeout,
             )
         else:
@@ -379,7 +372,6 @@ class Actor:
                 quiet=True,
                 seed=plan.seed,
                 compact=compact,
-                advise=advise,
                 game_timeout=self.settings.game_timeout,
             )
         shaping = (self.settings.reward_shaping.life_delta, self.settings.reward_shaping.card_advantage)

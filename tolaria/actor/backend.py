@@ -24,16 +24,13 @@ from tolaria.trainer.weights import PolicyWeights
 class StepRecord:
     """What the learner needs of one decision: the encoded observation (one row of each encoder
     array: views into the batch, which `Trajectory.add` copies at once), the chosen action row,
-    its behaviour log-probability, the value estimate and the policy version that produced them,
-    and the teacher's action row when the daemon advised one (`ai_advice`, NEWGAME -a) that the
-    offered slots can express."""
+    its behaviour log-probability, the value estimate and the policy version that produced them."""
 
     observation: dict[str, np.ndarray]
     action: np.ndarray
     log_prob: float
     value: float
     policy_version: int
-    teacher_action: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -83,17 +80,13 @@ class PolicyBackend:
         log_probs_np = log_probs.float().cpu().numpy()
         values_np = values.float().cpu().numpy()
         answers = []
-        for row, payload in enumerate(payloads):
-            advice = payload.get("ai_advice")
+        for row in range(len(payloads)):
             record = StepRecord(
                 observation={name: array[row] for name, array in arrays.items()},
                 action=actions_np[row],
                 log_prob=min(float(log_probs_np[row]), 0.0),
                 value=float(values_np[row]),
                 policy_version=self.version,
-                teacher_action=None
-                if not isinstance(advice, str)
-                else self.encoder.action_of_reply(offered[row], advice),
             )
             answers.append(Answer(self.encoder.reply(offered[row], actions_np[row]), record))
         return answers

@@ -181,10 +181,6 @@ def run(args: argparse.Namespace) -> int:
             else (spec.seed or 0) * 1_000_003 + zlib.crc32(host.encode()),
             max_games=args.max_games,
             actor_id=host,
-            # the learner's teacher term lasts `updates` updates; rollouts may trail it by the lag
-            advise_through_version=spec.learner.kickstart.updates + spec.learner.ppo.max_policy_lag
-            if spec.learner.kickstart.weight > 0
-            else 0,
         )
     except (SpecError, ValueError) as e:
         log.error("%s", e)

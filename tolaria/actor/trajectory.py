@@ -15,9 +15,6 @@ Harada and Russell, 1999): the shaping terms of a whole game sum to -potential(f
 same for every way of playing it, so shaping speeds learning up without changing which policy
 is best.
 
-Teacher actions (the daemon's `ai_advice`, while the learner kickstarts) ride along per step; a
-step without one gets a row of -1, and a trajectory that had none ships no teacher array at all.
-
 Segments are assembled only from finished games: a game that fails (daemon died, timeout, error)
 discards its trajectories, so the learner never sees a partial game dressed up as a complete one.
 Cutting bounds the size of one stream entry (and of the learner's per-segment GAE loop) without
@@ -32,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from tolaria.actor.backend import StepRecord
-from tolaria.rollouts import STEP_DTYPES, TEACHER_DTYPE, Segment
+from tolaria.rollouts import STEP_DTYPES, Segment
 
 
 def outcome_reward(winner_seat: int | None, seat: int) -> float:
@@ -77,8 +74,6 @@ class Trajectory:
         self._values = np.zeros(0, STEP_DTYPES["value"])
         self._versions = np.zeros(0, STEP_DTYPES["policy_version"])
         self._potentials = np.zeros(0, np.float64)
-        self._teachers = np.zeros((0, 0), TEACHER_DTYPE)
-        self._advised = False  # a step had a teacher action: the segments carry teacher_action
         self._length = 0
 
     def add(self, record: StepRecord, potential: float = 0.0) -> None:
@@ -93,11 +88,6 @@ class Trajectory:
         self._values[t] = record.value
         self._versions[t] = record.policy_version
         self._potentials[t] = potential
-        if record.teacher_action is None:
-            self._teachers[t] = -1
-        else:
-            self._teachers[t] = record.teacher_action
-            self._advised = True
         self._length = t + 1
 
     def _grow(self, record: StepRecord, capacity: int) -> None:
@@ -114,7 +104,6 @@ class Trajectory:
         self._values = grown(self._values, 0.0, self._values.dtype)
         self._versions = grown(self._versions, 0, self._versions.dtype)
         self._potentials = grown(self._potentials, 0.0, self._potentials.dtype)
-        self._teachers = grown(self._teachers if self._length else None, record.action, TEACHER_DTYPE)
 
     def __len__(self) -> int:
         return self._length
@@ -156,7 +145,6 @@ class Trajectory:
                     bootstrap_value=0.0 if last else float(self._values[end]),
                     encoder=dict(encoder_shape),
                     meta={**meta, "segment": index, "game_steps": total},
-                    teacher_action=self._teachers[start:end] if self._advised else None,
                 )
             )
         return out

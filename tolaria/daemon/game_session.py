@@ -2,12 +2,8 @@
 
 Seats are controlled by the client (`agent`: DECISION lines out, replies in), by the
 heuristic AI or by the random player. In observe mode the AI seats' decisions are streamed
-with the AI's reply in `ai_choice`. With advice (`-a`) each agent seat has a heuristic AI of
-its own, seeded as that seat's AI would be, whose reply to every decision the client must
-answer rides along in `ai_advice`: a teacher for the learner (kickstarting), and a client that
-always replies with it plays exactly the game the AI would have played in that seat. The
-session ends with exactly one GAME_RESULT line, unless the client left (then the game is
-dropped without a line).
+with the AI's reply in `ai_choice`. The session ends with exactly one GAME_RESULT line,
+unless the client left (then the game is dropped without a line).
 """
 
 from __future__ import annotations
@@ -63,7 +59,6 @@ class GameSetup:
     game_timeout: float
     reply_timeout: float
     full_observability: bool = False
-    advise: bool = False
 
     def names(self) -> tuple[str, str]:
         return (self._name(0), self._name(1))
@@ -104,13 +99,6 @@ class GameSession:
                 self.players.append(RandomPlayer(seat_seed(setup.seed, seat)))
             else:
                 self.players.append(None)
-        # Advisors read the game and keep plans of their own; they never change the game.
-        self.advisors = [
-            HeuristicPlayer(seat_seed(setup.seed, seat))
-            if setup.advise and controller is Controller.AGENT
-            else None
-            for seat, controller in enumerate(setup.controllers)
-        ]
         self.seen: set[str] | None = set() if setup.compact else None
         self.decisions_sent = 0
         self._abort_reason: str | None = None
@@ -165,11 +153,7 @@ class GameSession:
         return self._finish(Outcome.FINISHED, winner, result.turns, result.reason)
 
     async def _ask_client(self, decision: Any, deadline: float) -> tuple[Any, Outcome | None]:
-        payload = decision.payload(self.seen)
-        advisor = self.advisors[decision.seat]
-        if advisor is not None and decision.expects_reply:
-            payload["ai_advice"] = answer_text(decision, advisor.choose(decision))
-        self._send_decision(payload)
+        self._send_decision(decision.payload(self.seen))
         if not decision.expects_reply:
             return None, None
         remaining = deadline - time.monotonic()

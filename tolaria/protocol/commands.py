@@ -29,7 +29,6 @@ class GameOptions:
     p1: str | None = None  # -p1 agent|ai|random (extension)
     p2: str | None = None  # -p2 (extension)
     compact: bool = False  # -x compact (extension)
-    advise: bool = False  # -a (extension): the built-in AI's reply to each agent decision, `ai_advice`
 
     def __post_init__(self) -> None:
         for name in ("p1", "p2"):
@@ -52,17 +51,13 @@ class GameOptions:
             needed.add("seats")
         if self.compact:
             needed.add("compact")
-        if self.advise:
-            needed.add("advice")
         return needed
 
     def check_supported(self, capabilities: frozenset[str] | None, address: str) -> None:
         """CommandError when the daemon (None: no HELLO, a Forge daemon) lacks a flag's extension."""
         missing = self.required_capabilities() - (capabilities or frozenset())
         if missing:
-            raise CommandError(
-                f"{address} does not support {', '.join(sorted(missing))} (-p1/-p2/-x/-a flags)"
-            )
+            raise CommandError(f"{address} does not support {', '.join(sorted(missing))} (-p1/-p2/-x flags)")
 
     def flags(self) -> list[str]:
         words: list[str] = []
@@ -84,8 +79,6 @@ class GameOptions:
             words += ["-p2", self.p2]
         if self.compact:
             words += ["-x", "compact"]
-        if self.advise:
-            words.append("-a")
         return words
 
 
@@ -167,8 +160,6 @@ def _parse_newgame(words: list[str]) -> NewGame:
             values["observe"] = True
         elif flag == "-q":
             values["quiet"] = True
-        elif flag == "-a":
-            values["advise"] = True
         elif flag in ("-c", "-t"):
             text = argument(flag)
             try:

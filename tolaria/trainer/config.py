@@ -151,29 +151,6 @@ class PPOConfig:
 
 
 @dataclass(frozen=True)
-class KickstartConfig:
-    """Kickstarting from the daemon's built-in AI (see `tolaria.trainer.ppo`): the teacher term's
-    weight starts at `weight` and falls linearly to 0 at update `updates`; weight 0 is off."""
-
-    weight: float = 0.0
-    updates: int = 0
-
-    def __post_init__(self) -> None:
-        if self.weight < 0 or self.updates < 0:
-            raise ValueError(f"kickstart weight ({self.weight}) and updates ({self.updates}) must be >= 0")
-
-    @property
-    def enabled(self) -> bool:
-        return self.weight > 0 and self.updates > 0
-
-    def weight_at(self, update: int) -> float:
-        """The teacher term's weight in update number `update` (0 for the first)."""
-        if not self.enabled or update >= self.updates:
-            return 0.0
-        return self.weight * (1.0 - update / self.updates)
-
-
-@dataclass(frozen=True)
 class LearnerConfig:
     """How the learner process runs: devices, cadence of checkpoints, threads."""
 
@@ -194,7 +171,6 @@ class TrainerConfig:
     network: NetworkConfig = field(default_factory=NetworkConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
-    kickstart: KickstartConfig = field(default_factory=KickstartConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -205,7 +181,6 @@ class TrainerConfig:
             network=NetworkConfig(**data.get("network", {})),
             ppo=PPOConfig(**data.get("ppo", {})),
             learner=LearnerConfig(**data.get("learner", {})),
-            kickstart=KickstartConfig(**data.get("kickstart", {})),
         )
 
 
@@ -251,5 +226,4 @@ def trainer_config_from_spec(
             threads=threads if threads is not None else LearnerConfig.threads,
             seed=spec.seed or 0,
         ),
-        kickstart=KickstartConfig(weight=learner.kickstart.weight, updates=learner.kickstart.updates),
     )

@@ -8,11 +8,7 @@ One decision becomes:
   and toughness, turn, phase, mana pool, lands played, decision type, ...);
 - up to `max_options` option slots (the offered choices of the decision), each with a name id,
   the card slot it refers to (-1: none), `OPTION_FEATURES` numbers and a mask; for
-  declare_blockers also up to `max_block_targets` targets per blocker (slot 0 = no block), with
-  each (blocker, attacker) pair's combat outcome (`PAIR_FEATURES`: who dies if they fight alone).
-  Attackers, blockers and block targets also count, over the creatures they may meet in this
-  combat, how many kill them, kill them and survive, and die to them: the combat arithmetic the
-  heuristic AI does, which pooled card vectors can only approximate.
+  declare_blockers also up to `max_block_targets` targets per blocker (slot 0 = no block).
 
 Nothing reads `oracle_text`, and the encoder remembers each card name's static fields (types,
 cost, keywords), so full and compact (`-x compact`) payloads encode identically. Players are
@@ -120,9 +116,8 @@ ZONES: tuple[str, ...] = ("hand", "battlefield", "graveyard", "exile", "stack")
 _STATIC_FEATURES = len(CARD_TYPES) + len(KEYWORDS) + 4 + len(MANA_SYMBOLS)
 _ZONE_ONE_HOT = {zone: tuple(float(z == zone) for z in ZONES) for zone in ZONES}
 CARD_FEATURES = _STATIC_FEATURES + len(ZONES) + 9
-OPTION_FEATURES = 17 + len(MANA_SYMBOLS)
-PAIR_FEATURES = 2  # of a (blocker, attacker) pair: the blocker dies, the attacker dies
-_PLAYER_FEATURES = 23
+OPTION_FEATURES = 13 + len(MANA_SYMBOLS)
+_PLAYER_FEATURES = 20
 GLOBAL_FEATURES = 2 * _PLAYER_FEATURES + 1 + len(PHASES) + 1 + 10 + len(DECISION_TYPES)
 
 _MANA_TOKEN = re.compile(r"\{([^}]*)\}")
@@ -281,9 +276,6 @@ class OfferedOptions:
     required_min: int = 0  # choose_cards: the real minimum, may exceed what fits in the slots
     unoffered: list[str] = field(default_factory=list)  # choose_cards: tokens that did not fit
     block_targets: list[list[int]] = field(default_factory=list)  # per blocker: the target slots it may take
-    block_outcomes: list[list[tuple[bool, bool]]] = field(
-        default_factory=list
-    )  # [blocker][attacker]: (blocker dies, attacker dies)
 
     @property
     def tokens(self) -> list[str]:
@@ -294,11 +286,7 @@ class OfferedOptions:
 _OPT_PASS, _OPT_LAND, _OPT_CMC, _OPT_POWER, _OPT_TOUGH, _OPT_VALUE_FRAC, _OPT_VALUE = range(7)
 _OPT_PLAYER, _OPT_MINE, _OPT_YES, _OPT_HAS_CARD, _OPT_POSITION = range(7, 12)
 OPTION_MENACE = 12  # of a block target: needs two or more blockers (read by the policy's sampler)
-# of an attacker or blocker, over the creatures it may meet in this combat (a potential blocker of
-# an attacker, an attacker a blocker can block): how many, how many kill it, how many kill it and
-# survive, how many it kills (each / 5)
-_OPT_COMBAT = 13
-_OPT_MANA = 17
+_OPT_MANA = 13
 
 
 def _index_token(entry: Any, position: int) -> str:
@@ -406,11 +394,6 @@ def offered_options(
     if dtype == "declare_attackers":
         attackers = list(payload.get("attackers") or [])[:max_options]
         options = [_card_option(a, i, me) for i, a in enumerate(attackers)]
-        board = _Board(payload, me, memory)
-        blockers = [c for c in board.theirs if not c.tapped]
-        for option, attacker in zip(options, attackers, strict=True):
-            fighter = board.fighter(_card_dict(attacker))
-            _set_combat(option, [fight(b, fighter)[::-1] for b in blockers if b.can_block(fighter)])
         return OfferedOptions(KIND_SUBSET, options, select_min=0, select_max=len(options))
     if dtype == "choose_cards":
         cards = list(payload.get("cards") or [])
@@ -448,88 +431,7 @@ def offered_options(
             block_targets.append(
                 sorted({slot_of_attacker[str(int(a))] for a in allowed if str(int(a)) in slot_of_attacker})
             )
-    board = _Board(payload, me, memory)
-    fighters = [board.fighter(_card_dict(b)) for b in blockers]
-    attacking = [board.fighter(_card_dict(a)) for a in attackers]
-    outcomes = [[fight(b, a) for a in attacking] for b in fighters]  # (blocker dies, attacker dies)
-    for i, option in enumerate(options):
-        _set_combat(option, [outcomes[i][j - 1] for j in block_targets[i]])
-    for j, target in enumerate(targets[1:], start=1):
-        met = [i for i in range(len(options)) if j in block_targets[i]]
-        _set_combat(target, [outcomes[i][j - 1][::-1] for i in met])
-    return OfferedOptions(
-        KIND_PAIRS, options, targets=targets, block_targets=block_targets, block_outcomes=outcomes
-    )
-
-
-@dataclass(frozen=True)
-class _Fighter:
-    """What combat arithmetic needs of a creature: power, toughness left, keywords."""
-
-    power: float
-    toughness: float
-    keywords: frozenset[str]
-    tapped: bool = False
-
-    def has(self, keyword: str) -> bool:
-        return keyword in self.keywords
-
-    def can_block(self, attacker: _Fighter) -> bool:
-        return not attacker.has("flying") or self.has("flying") or self.has("reach")
-
-
-def fight(a: _Fighter, b: _Fighter) -> tuple[bool, bool]:
-    """(a dies, b dies) when a and b deal combat damage to each other alone, first strike
-    considered (the heuristic AI's arithmetic, read off the payload)."""
-    a_kills = a.power > 0 and (a.has("deathtouch") or a.power >= b.toughness)
-    b_kills = b.power > 0 and (b.has("deathtouch") or b.power >= a.toughness)
-    a_first = a.has("first strike") or a.has("double strike")
-    b_first = b.has("first strike") or b.has("double strike")
-    if a_first and not b_first:
-        return b_kills and not a_kills, a_kills
-    if b_first and not a_first:
-        return b_kills, a_kills and not b_kills
-    return b_kills, a_kills
-
-
-class _Board:
-    """Both sides' creatures as fighters, by card id (for the combatants a decision names)."""
-
-    def __init__(self, payload: dict[str, Any], me: str | None, memory: StaticMemory | None):
-        self.memory = memory
-        self.by_id: dict[Any, dict[str, Any]] = {}
-        self.theirs: list[_Fighter] = []
-        for player in (payload.get("game_state") or {}).get("players") or ():
-            if not isinstance(player, dict):
-                continue
-            for card in player.get("battlefield") or ():
-                if type(card) is not dict or card.get("power") is None:
-                    continue
-                self.by_id[card.get("id", card.get("card_id"))] = card
-                if player.get("name") != me:
-                    self.theirs.append(self._fighter(card))
-
-    def fighter(self, entry: dict[str, Any]) -> _Fighter:
-        """A decision's attacker or blocker entry, with damage and keywords from its permanent."""
-        card = self.by_id.get(entry.get("card_id", entry.get("id")))
-        return self._fighter({**card, **entry} if card is not None else entry)
-
-    def _fighter(self, card: dict[str, Any]) -> _Fighter:
-        if self.memory is not None:
-            card = self.memory.complete(card)
-        keywords = frozenset(str(k).lower().replace("_", " ") for k in card.get("keywords") or ())
-        toughness = _number(card.get("toughness")) - _number(card.get("damage"))
-        return _Fighter(_number(card.get("power")), toughness, keywords, bool(card.get("tapped")))
-
-
-def _set_combat(option: _Option, meetings: list[tuple[bool, bool]]) -> None:
-    """The combat columns of `option` from the (it dies, the other dies) outcome of each creature
-    it may meet."""
-    f = option.features
-    f[_OPT_COMBAT] = len(meetings) / 5.0
-    f[_OPT_COMBAT + 1] = sum(dies for dies, _ in meetings) / 5.0
-    f[_OPT_COMBAT + 2] = sum(dies and not kills for dies, kills in meetings) / 5.0
-    f[_OPT_COMBAT + 3] = sum(kills for _, kills in meetings) / 5.0
+    return OfferedOptions(KIND_PAIRS, options, targets=targets, block_targets=block_targets)
 
 
 def _players(payload: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
@@ -566,36 +468,21 @@ def _player_features(player: dict[str, Any]) -> list[float]:
     ]
 
 
-def _board_summary(battlefield: list[Any]) -> tuple[float, ...]:
+def _board_summary(battlefield: list[Any]) -> tuple[float, float, float, float]:
     """A side's creatures in numbers: how many, their total power and toughness, how many are
-    untapped, and how many have at most 1, 2 and 3 toughness left (what 1, 2 and 3 damage kill).
-    Pooled card vectors can only approximate counts and sums, and combat and removal decisions
-    turn on them: whether casting a burn spell now kills something is a question of its damage
-    (the card's name) against these. A creature is a permanent with power (compact payloads leave
-    out the type flags of names already sent, never power)."""
+    untapped. Pooled card vectors can only approximate counts and sums, and combat and removal
+    decisions turn on them. A creature is a permanent with power (compact payloads leave out the
+    type flags of names already sent, never power)."""
     count = untapped = 0
     power = toughness = 0.0
-    fragile = [0, 0, 0]
     for card in battlefield:
         if type(card) is not dict or card.get("power") is None:
             continue
         count += 1
         power += _number(card.get("power"))
-        left = _number(card.get("toughness"))
-        toughness += left
-        left -= _number(card.get("damage"))
-        for damage in range(3):
-            fragile[damage] += left <= damage + 1
+        toughness += _number(card.get("toughness"))
         untapped += not card.get("tapped")
-    return (
-        count / 10.0,
-        power / 20.0,
-        toughness / 20.0,
-        untapped / 10.0,
-        fragile[0] / 5.0,
-        fragile[1] / 5.0,
-        fragile[2] / 5.0,
-    )
+    return count / 10.0, power / 20.0, toughness / 20.0, untapped / 10.0
 
 
 STATIC_FIELDS = ("mana_cost", "cmc", "types", "keywords")
@@ -662,7 +549,6 @@ class Encoder:
             "target_card": np.full((batch, t), -1, np.int32),
             "target_feat": np.zeros((batch, t, OPTION_FEATURES), np.float32),
             "block_mask": np.zeros((batch, o, t), np.bool_),
-            "pair_feat": np.zeros((batch, o, t, PAIR_FEATURES), np.float32),
             "select_min": np.zeros(batch, np.int32),
             "select_max": np.zeros(batch, np.int32),
         }
@@ -695,7 +581,7 @@ class Encoder:
             array = arrays[name]
             if array.size and (array.min() < low or array.max() > high):
                 raise EncodingError(f"array {name!r} holds values outside [{low}, {high}]")
-        for name in ("card_feat", "global_feat", "option_feat", "target_feat", "pair_feat"):
+        for name in ("card_feat", "global_feat", "option_feat", "target_feat"):
             if not np.isfinite(arrays[name]).all():
                 raise EncodingError(f"array {name!r} holds non-finite values")
         offered = arrays["option_mask"].sum(1)
@@ -783,8 +669,8 @@ class Encoder:
     def action_of_reply(self, offered: OfferedOptions, text: str) -> np.ndarray | None:
         """The action row whose `reply` is `text` (the inverse of `reply`), or None when `text`
         names something the offered slots do not hold (an option cut by truncation, a count
-        outside the subset's bounds) or is not a reply to this decision at all. Used for the
-        daemon's `ai_advice`, which knows nothing of the encoder's truncation."""
+        outside the subset's bounds) or is not a reply to this decision at all. It turns another
+        player's replies (the heuristic AI's, in `bench/imitation.py`) into the policy's actions."""
         action = np.zeros(self.max_options, np.int32)
         words = [w.strip() for w in text.split(",") if w.strip()]
         if offered.kind == KIND_ONE:
@@ -923,8 +809,6 @@ class Encoder:
             for i, allowed in enumerate(offered.block_targets):
                 out["block_mask"][row, i, 0] = True
                 out["block_mask"][row, i, allowed] = True
-                for j in allowed:
-                    out["pair_feat"][row, i, j] = offered.block_outcomes[i][j - 1]
         out["decision_type"][row] = DECISION_INDEX[dtype]
         out["kind"][row] = offered.kind
         out["select_min"][row] = offered.select_min
@@ -984,7 +868,7 @@ class Encoder:
         for column, value in option.features.items():
             f[column] = value
         if option.cost:
-            f[_OPT_MANA : _OPT_MANA + len(MANA_SYMBOLS)] = _mana_symbols(option.cost)
+            f[_OPT_MANA:] = _mana_symbols(option.cost)
         card_slot = slot_of.get(option.card_id, -1) if option.card_id is not None else -1
         cards[i] = card_slot
         f[_OPT_HAS_CARD] = float(card_slot >= 0)

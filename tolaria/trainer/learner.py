@@ -260,7 +260,7 @@ class Learner:
         self._held = rest
         batch = build_batch(held.segments, self.config.ppo)
         lags = [policy_lag(s, self.version) for s in held.segments]
-        stats = self.trainer.update(batch, self.config.kickstart.weight_at(self.step))
+        stats = self.trainer.update(batch)
         self.step += 1
         self.counters["samples"] += len(batch)
         self.counters["segments"] += len(held.segments)
@@ -291,15 +291,9 @@ class Learner:
                 **{StatsField.learner_counter(k): int(v) for k, v in self.counters.items()},
             },
         )
-        teacher = (
-            f", teacher nll {stats['teacher_nll']:.3f} x {stats['teacher_weight']:.3f}"
-            f" on {stats['advised_fraction']:.2f} of the samples"
-            if stats["teacher_weight"]
-            else ""
-        )
         log.info(
             "update %d: %d samples, %.0f samples/s, loss %.4f, value loss %.4f, explained variance %.3f,"
-            " entropy %.3f, kl %.4f, clipped %.3f%s -> version %d",
+            " entropy %.3f, kl %.4f, clipped %.3f -> version %d",
             self.step,
             len(batch),
             samples_per_second,
@@ -309,7 +303,6 @@ class Learner:
             stats["entropy"],
             stats["approx_kl"],
             stats["clip_fraction"],
-            teacher,
             self.version,
         )
 

@@ -21,13 +21,6 @@
 - Value loss: 0.5 (V - R)^2, optionally clipped around the recorded value as CleanRL does.
 - Entropy bonus, advantage normalisation per minibatch, global gradient-norm clipping, several
   epochs over shuffled minibatches, AdamW (fused on CUDA), linear learning-rate warmup.
-- Kickstarting (Schmitt et al. 2018, "Kickstarting Deep Reinforcement Learning"): where the
-  daemon advised the built-in AI's choice (`Segment.teacher_action`), the loss adds
-  w x the teacher's negative log-likelihood under the policy, -log pi_theta(a_teacher|s), averaged
-  over the advised steps of the minibatch, on the actors' own trajectories (so the teacher is
-  asked about the states the student visits, not only its own). w decays to 0 over the first
-  updates (`KickstartConfig.weight_at`), after which the update is plain PPO and the policy is
-  free to outgrow its teacher.
 - A minibatch whose loss or gradient is not finite (an importance ratio that overflows) is
   skipped and counted (`skipped_minibatches`), so no update can turn the weights into NaN.
 - On CUDA the forward pass runs under bf16 autocast (fp16 with a gradient scaler, or fp32, as
@@ -76,7 +69,7 @@ def policy_lag(segment: Segment, reference_version: int) -> int:
     return int(reference_version - segment.policy_version.min())
 
 
-LOSS_TERMS = ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "teacher_nll")
+LOSS_TERMS = ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
 
 
 @dataclass
@@ -87,7 +80,6 @@ class LossTerms:
     entropy: torch.Tensor
     approx_kl: torch.Tensor
     clip_fraction: torch.Tensor
-    teacher_nll: torch.Tensor
 
 
 def ppo_loss(
@@ -118,20 +110,7 @@ def ppo_loss(
         value_loss = 0.5 * ((new_value - returns) ** 2).mean()
     entropy_mean = entropy.mean()
     loss = policy_loss - config.entropy_coef * entropy_mean + config.value_coef * value_loss
-    return LossTerms(
-        loss, policy_loss, value_loss, entropy_mean, approx_kl, clip_fraction, loss.new_zeros(())
-    )
-
-
-def add_teacher_loss(
-    terms: LossTerms, teacher_log_prob: torch.Tensor, advised: torch.Tensor, weight: float
-) -> None:
-    """Kickstarting: terms.loss += weight x the mean of -log pi(teacher's action) over the advised
-    steps (none advised: no change)."""
-    if weight <= 0 or not bool(advised.any()):
-        return
-    terms.teacher_nll = -teacher_log_prob[advised].mean()
-    terms.loss = terms.loss + weight * terms.teacher_nll
+    return LossTerms(loss, policy_loss, value_loss, entropy_mean, approx_kl, clip_fraction)
 
 
 @dataclass
@@ -142,7 +121,6 @@ class RolloutBatch:
     values: np.ndarray
     advantages: np.ndarray
     returns: np.ndarray
-    teacher_actions: np.ndarray  # [N, O]; a row of -1: no teacher for that step
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -162,12 +140,6 @@ def build_batch(segments: Sequence[Segment], config: PPOConfig) -> RolloutBatch:
         values=np.concatenate([s.value for s in segments]),
         advantages=np.concatenate(advantages),
         returns=np.concatenate(returns),
-        teacher_actions=np.concatenate(
-            [
-                s.teacher_action if s.teacher_action is not None else np.full_like(s.action, -1)
-                for s in segments
-            ]
-        ).astype(np.int64),
     )
 
 
@@ -203,8 +175,7 @@ class PPOTrainer:
         self.forward: nn.Module = torch.compile(self.model) if learner.compile else self.model
         self.generator = np.random.default_rng(seed)
 
-    def update(self, batch: RolloutBatch, teacher_weight: float = 0.0) -> dict[str, float]:
-        """One PPO update on `batch`; `teacher_weight` > 0 adds the kickstarting term."""
+    def update(self, batch: RolloutBatch) -> dict[str, float]:
         started = time.perf_counter()
         cfg = self.config
         n = len(batch)
@@ -215,7 +186,6 @@ class PPOTrainer:
         old_values = torch.from_numpy(batch.values).to(self.device)
         advantages = torch.from_numpy(batch.advantages).to(self.device)
         returns = torch.from_numpy(batch.returns).to(self.device)
-        teacher_actions = torch.from_numpy(batch.teacher_actions).to(self.device)
         sums = dict.fromkeys((*LOSS_TERMS, "grad_norm"), 0.0)
         minibatches = skipped = 0
         self.model.train()
@@ -226,8 +196,7 @@ class PPOTrainer:
                 mb = {k: v[idx] for k, v in tensors.items()}
                 if not self.compiled:  # a compiled network keeps one shape rather than recompile
                     mb = trim_padding(mb)
-                width = mb["option_mask"].shape[1]
-                mb_actions = actions[idx][:, :width]
+                mb_actions = actions[idx][:, : mb["option_mask"].shape[1]]
                 with torch.autocast(
                     self.device.type,
                     dtype=self.autocast_dtype or torch.float32,
@@ -235,9 +204,6 @@ class PPOTrainer:
                 ):
                     logits, new_values = self.forward(mb)
                     new_log_probs, entropy = action_log_probs(logits, mb, mb_actions)
-                    if teacher_weight > 0:
-                        mb_teacher = teacher_actions[idx][:, :width]
-                        teacher_log_probs, _ = action_log_probs(logits, mb, mb_teacher.clamp(min=0))
                 terms = ppo_loss(
                     new_log_probs.float(),
                     old_log_probs[idx],
@@ -248,8 +214,6 @@ class PPOTrainer:
                     returns[idx],
                     cfg,
                 )
-                if teacher_weight > 0:
-                    add_teacher_loss(terms, teacher_log_probs.float(), mb_teacher[:, 0] >= 0, teacher_weight)
                 self.optimizer.zero_grad(set_to_none=True)
                 self.scaler.scale(terms.loss).backward()
                 self.scaler.unscale_(self.optimizer)
@@ -277,8 +241,6 @@ class PPOTrainer:
             float("nan") if variance == 0 else 1.0 - float(np.var(batch.returns - batch.values)) / variance
         )
         stats["learning_rate"] = float(self.optimizer.param_groups[0]["lr"])
-        stats["teacher_weight"] = float(teacher_weight)
-        stats["advised_fraction"] = float((batch.teacher_actions[:, 0] >= 0).mean()) if n else 0.0
         stats["samples"] = float(n)
         stats["seconds"] = time.perf_counter() - started
         return stats
