@@ -37,7 +37,7 @@ from tolaria.actor.backend import PolicyBackend  # noqa: E402
 from tolaria.daemon.answer_text import answer_text  # noqa: E402
 from tolaria.engine import CardPool, Game, HeuristicPlayer, RandomPlayer, find_deck, load_deck  # noqa: E402
 from tolaria.trainer.config import NetworkConfig  # noqa: E402
-from tolaria.trainer.encoding import DECISION_TYPES, Encoder  # noqa: E402
+from tolaria.trainer.encoding import DECISION_TYPES, KIND_ONE, KIND_SUBSET, Encoder  # noqa: E402
 from tolaria.trainer.policy import PolicyNetwork, action_log_probs, to_tensors, trim_padding  # noqa: E402
 from tolaria.trainer.weights import PolicyWeights  # noqa: E402
 
@@ -93,6 +93,22 @@ def train(
         )
 
 
+def has_choice(arrays: dict) -> np.ndarray:
+    """Decisions with more than one legal action (a lone option teaches nothing): two or more
+    options to pick one of, a subset whose size may vary, a blocker that may block."""
+    options = arrays["option_mask"].sum(1)
+    kind = arrays["kind"]
+    return np.where(
+        kind == KIND_ONE,
+        options > 1,
+        np.where(
+            kind == KIND_SUBSET,
+            arrays["select_max"] > arrays["select_min"],
+            arrays["block_mask"].sum((1, 2)) > options,
+        ),
+    )
+
+
 @torch.no_grad()
 def held_out_report(model: PolicyNetwork, arrays: dict, actions: np.ndarray) -> None:
     tensors = to_tensors(arrays)
@@ -102,8 +118,7 @@ def held_out_report(model: PolicyNetwork, arrays: dict, actions: np.ndarray) -> 
     greedy, _, _ = model.act(tensors, greedy=True)
     same = (greedy == targets).all(1)
     kinds = arrays["decision_type"]
-    # a decision with one option (a lone pass) teaches nothing: the choices are counted apart
-    choice = torch.from_numpy(arrays["option_mask"].sum(1) > 1)
+    choice = torch.from_numpy(has_choice(arrays))
     print(
         "\n| decision type | held-out decisions | with a choice | NLL | greedy = AI | greedy = AI, with a choice |"
         "\n|---|---:|---:|---:|---:|---:|"
