@@ -32,16 +32,14 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from policy_habits import DECKS, PolicyPlayer, play  # noqa: E402  (bench/, the script's folder)
 
-from tolaria.actor.backend import PolicyBackend  # noqa: E402
 from tolaria.daemon.answer_text import answer_text  # noqa: E402
 from tolaria.engine import CardPool, Game, HeuristicPlayer, RandomPlayer, find_deck, load_deck  # noqa: E402
 from tolaria.trainer.config import NetworkConfig  # noqa: E402
 from tolaria.trainer.encoding import DECISION_TYPES, KIND_ONE, KIND_SUBSET, Encoder  # noqa: E402
 from tolaria.trainer.policy import PolicyNetwork, action_log_probs, to_tensors, trim_padding  # noqa: E402
 from tolaria.trainer.weights import PolicyWeights  # noqa: E402
-
-DECKS = ("red_aggro", "white_weenie")
 
 
 def demonstrations(games: int, decks: dict[str, Any], encoder: Encoder, seed: int) -> tuple[dict, np.ndarray]:
@@ -133,33 +131,6 @@ def held_out_report(model: PolicyNetwork, arrays: dict, actions: np.ndarray) -> 
             )
 
 
-class Greedy:
-    def __init__(self, backend: PolicyBackend):
-        self.backend = backend
-
-    def choose(self, decision: Any) -> Any:
-        return decision.parse(self.backend.act([decision.payload(None)])[0].reply)
-
-
-def win_rate(player: Any, opponent: Any, deck: str, games: int, decks: dict, seed: int) -> float:
-    wins = 0.0
-    other = DECKS[1 - DECKS.index(deck)]
-    for index in range(games):
-        seat = index % 2
-        seated = [decks[other], decks[other]]
-        seated[seat] = decks[deck]
-        players = [opponent, opponent]
-        players[seat] = player
-        game = Game(seated, seed=seed + index)
-        decision = game.start()
-        while decision is not None:
-            answer = players[decision.seat].choose(decision) if decision.expects_reply else None
-            decision = game.submit(answer)
-        winner = game.result.winner
-        wins += 1.0 if winner == seat else 0.5 if winner is None else 0.0
-    return wins / games
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--games", type=int, default=1000, help="heuristic-vs-heuristic games to learn from")
@@ -198,14 +169,14 @@ def main() -> int:
     held_out_report(model, {k: v[cut:] for k, v in arrays.items()}, actions[cut:])
     if not args.eval_games:
         return 0
-    copy = Greedy(PolicyBackend(PolicyWeights(1, network, model.state_dict()), greedy=True))
+    copy = PolicyPlayer(PolicyWeights(1, network, model.state_dict()))
     print("\n| agent's deck | opponent | imitation | heuristic AI |\n|---|---|---:|---:|")
     for deck in DECKS:
         for opponent_name, make in (("random", RandomPlayer), ("heuristic", HeuristicPlayer)):
             seed = 10_000 + args.seed
-            ours = win_rate(copy, make(seed), deck, args.eval_games, decks, seed)
-            theirs = win_rate(HeuristicPlayer(seed + 1), make(seed), deck, args.eval_games, decks, seed)
-            print(f"| {deck} | {opponent_name} | {ours:.3f} | {theirs:.3f} |", flush=True)
+            ours = play(copy, make(seed), deck, args.eval_games, decks, seed)["wins"] / args.eval_games
+            theirs = play(HeuristicPlayer(seed + 1), make(seed), deck, args.eval_games, decks, seed)["wins"]
+            print(f"| {deck} | {opponent_name} | {ours:.3f} | {theirs / args.eval_games:.3f} |", flush=True)
     return 0
 
 

@@ -39,17 +39,20 @@ MAIN_PHASES = ("MAIN1", "MAIN2")
 
 
 class PolicyPlayer:
-    """The checkpoint's greedy policy as an engine player."""
+    """A policy's greedy choices as an engine player."""
 
-    def __init__(self, uri: str):
+    def __init__(self, weights: PolicyWeights):
+        self.version = weights.version
+        self.backend = PolicyBackend(weights, greedy=True)
+
+    @classmethod
+    def newest(cls, uri: str) -> PolicyPlayer:
+        """The newest checkpoint in the store at `uri`."""
         checkpoint = open_store(uri).latest()
         if checkpoint is None:
             raise SystemExit(f"no checkpoint in {uri}")
-        self.version = checkpoint.policy_version
-        weights = PolicyWeights(
-            checkpoint.policy_version, NetworkConfig(**checkpoint.config["network"]), checkpoint.model_state
-        )
-        self.backend = PolicyBackend(weights, greedy=True)
+        network = NetworkConfig(**checkpoint.config["network"])
+        return cls(PolicyWeights(checkpoint.policy_version, network, checkpoint.model_state))
 
     def choose(self, decision: Decision) -> Any:
         return decision.parse(self.backend.act([decision.payload(None)])[0].reply)
@@ -127,7 +130,7 @@ def main() -> int:
     torch.set_num_threads(1)
     pool = CardPool.default()
     decks = {name: load_deck(find_deck(name, [REPO / "decks"]), pool) for name in DECKS}
-    policy = PolicyPlayer(args.uri)
+    policy = PolicyPlayer.newest(args.uri)
     players = {f"policy v{policy.version}": policy, "heuristic AI": HeuristicPlayer(args.seed + 1)}
     opponents = {
         "the random player": RandomPlayer(args.seed + 2),
