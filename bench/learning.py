@@ -15,7 +15,10 @@
    against the built-in heuristic AI, spread evenly over both deck pairings (the agent on each
    deck) and both seat orders; greedy action choice. Win rates count a draw as half a win;
    intervals are 95% Wilson score intervals.
-4. Learning curve: the league snapshots the run's evaluator left (`<checkpoints>/league`, one
+4. The run's own evaluations in the second half of its budget (`--eval-games` games per baseline
+   every `--eval-every` versions, from the run's metrics.jsonl), averaged: a figure less at the
+   mercy of the one final snapshot, whose win rates swing between neighbouring versions.
+5. Learning curve: the league snapshots the run's evaluator left (`<checkpoints>/league`, one
    per evaluated version, all of them kept) are each played `--curve-games` games per baseline,
    with the same seeds for every version, against minutes since the first snapshot.
 
@@ -394,11 +397,35 @@ def write_curve(run_dir: Path, points: list[dict[str, Any]]) -> None:
     fig.savefig(run_dir / "learning_curve.png", dpi=120)
 
 
+def later_evaluations(run_dir: Path, since_seconds: float) -> dict[str, Any] | None:
+    """The mean win rate per baseline of the run's evaluations of versions first reported at least
+    `since_seconds` into the run (each version once), from local mode's metrics.jsonl."""
+    files = sorted(run_dir.glob("runs/*/metrics.jsonl"))
+    if not files:
+        return None
+    seen: dict[int, dict[str, float]] = {}
+    with files[-1].open() as f:
+        for line in f:
+            sample = json.loads(line)
+            version, rates = sample.get("eval_policy_version"), sample.get("win_rates") or {}
+            new = version is not None and version not in seen and all(b in rates for b in BASELINES)
+            if new and sample.get("elapsed", 0) >= since_seconds:
+                seen[version] = rates
+    if not seen:
+        return None
+    return {
+        "since_minutes": round(since_seconds / 60, 1),
+        "versions": sorted(seen),
+        **{b: round(sum(r[b] for r in seen.values()) / len(seen), 3) for b in BASELINES},
+    }
+
+
 def summary(
     args: argparse.Namespace,
     report: dict[str, Any],
     points: list[dict[str, Any]],
     train_seconds: float | None,
+    later: dict[str, Any] | None = None,
 ) -> str:
     lines = [
         f"## Learning benchmark ({platform.processor() or platform.machine()}, {args.cores} cores)",
@@ -418,6 +445,15 @@ def summary(
                 f"| {baseline} | {setting} | {r['games']} | {r['win_rate']:.3f} | "
                 f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] |"
             )
+    if later:
+        versions = later["versions"]
+        lines += [
+            "",
+            f"The run's own evaluations from minute {later['since_minutes']} on ({len(versions)} versions, "
+            f"v{versions[0]}-v{versions[-1]}, {args.eval_games} games per baseline each): "
+            + ", ".join(f"{later[b]:.3f} against {b}" for b in BASELINES)
+            + ".",
+        ]
     if points:
         lines += ["", "| minutes | version | vs random | vs heuristic |", "|---:|---:|---:|---:|"]
         lines += [
@@ -475,16 +511,18 @@ def main() -> int:
     finally:
         services.stop()
     write_curve(run_dir, points)
+    later = later_evaluations(run_dir, args.budget_minutes * 30) if train_seconds else None
     result = {
         "budget_minutes": args.budget_minutes,
         "cores": args.cores,
         "train_seconds": train_seconds,
         "games_per_baseline": args.games,
         "final": report,
+        "later_evaluations": later,
         "learning_curve": points,
     }
     (run_dir / "learning.json").write_text(json.dumps(result, indent=2))
-    print(summary(args, report, points, train_seconds))
+    print(summary(args, report, points, train_seconds, later))
     return 0
 
 
