@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import random
 import sys
 import time
 from pathlib import Path
@@ -152,7 +151,6 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    random.seed(args.seed)
     pool = CardPool.default()
     decks = {name: load_deck(find_deck(name, [REPO / "decks"]), pool) for name in DECKS}
     overrides = dict(setting.split("=", 1) for setting in args.network)

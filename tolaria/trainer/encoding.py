@@ -672,13 +672,13 @@ class Encoder:
         outside the subset's bounds) or is not a reply to this decision at all. It turns another
         player's replies (the heuristic AI's, in `bench/imitation.py`) into the policy's actions."""
         action = np.zeros(self.max_options, np.int32)
-        words = [w.strip() for w in text.split(",") if w.strip()]
         if offered.kind == KIND_ONE:
             slot = _slot_of_token(offered.options, text.strip() or "-1")
             if slot is None:
                 return None
             action[0] = slot
             return action
+        words = [w.strip() for w in text.split(",") if w.strip()]
         if offered.kind == KIND_SUBSET:
             slots = [_slot_of_token(offered.options, w) for w in words]
             if None in slots or len(set(slots)) != len(slots):
