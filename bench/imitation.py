@@ -42,8 +42,9 @@ from tolaria.trainer.weights import PolicyWeights  # noqa: E402
 
 
 def demonstrations(games: int, decks: dict[str, Any], encoder: Encoder, seed: int) -> tuple[dict, np.ndarray]:
-    """Encoded decisions of heuristic-vs-heuristic games and the AI's action for each."""
-    payloads, actions = [], []
+    """Encoded decisions of heuristic-vs-heuristic games and the AI's action for each (decisions
+    whose reply the offered slots cannot express are left out)."""
+    payloads, replies = [], []
     for index in range(games):
         order = DECKS if index % 2 == 0 else DECKS[::-1]
         game = Game((decks[order[0]], decks[order[1]]), seed=seed + index)
@@ -53,13 +54,15 @@ def demonstrations(games: int, decks: dict[str, Any], encoder: Encoder, seed: in
             answer = None
             if decision.expects_reply:
                 answer = players[decision.seat].choose(decision)
-                payload = decision.payload(None)
-                action = encoder.action_of_reply(encoder.options(payload), answer_text(decision, answer))
-                if action is not None:
-                    payloads.append(payload)
-                    actions.append(action)
+                payloads.append(decision.payload(None))
+                replies.append(answer_text(decision, answer))
             decision = game.submit(answer)
-    return encoder.encode(payloads), np.stack(actions).astype(np.int64)
+    arrays, offered = encoder.encode_offered(payloads)
+    actions = [encoder.action_of_reply(o, reply) for o, reply in zip(offered, replies, strict=True)]
+    kept = np.array([a is not None for a in actions])
+    return {k: v[kept] for k, v in arrays.items()}, np.stack([a for a in actions if a is not None]).astype(
+        np.int64
+    )
 
 
 def train(
@@ -169,9 +172,9 @@ def main() -> int:
         return 0
     copy = PolicyPlayer(PolicyWeights(1, network, model.state_dict()))
     print("\n| agent's deck | opponent | imitation | heuristic AI |\n|---|---|---:|---:|")
+    seed = 10_000 + args.seed
     for deck in DECKS:
         for opponent_name, make in (("random", RandomPlayer), ("heuristic", HeuristicPlayer)):
-            seed = 10_000 + args.seed
             ours = play(copy, make(seed), deck, args.eval_games, decks, seed)["wins"] / args.eval_games
             theirs = play(HeuristicPlayer(seed + 1), make(seed), deck, args.eval_games, decks, seed)["wins"]
             print(f"| {deck} | {opponent_name} | {ours:.3f} | {theirs / args.eval_games:.3f} |", flush=True)

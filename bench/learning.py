@@ -511,7 +511,8 @@ def main() -> int:
     finally:
         services.stop()
     write_curve(run_dir, points)
-    later = later_evaluations(run_dir, args.budget_minutes * 30) if train_seconds else None
+    halfway = args.budget_minutes * 60 / 2
+    later = later_evaluations(run_dir, halfway) if train_seconds else None
     result = {
         "budget_minutes": args.budget_minutes,
         "cores": args.cores,
