@@ -9,7 +9,11 @@
    the evaluator every `--eval-every` policy versions with `--eval-games` games per baseline
    (its progress display during the run), checkpoints to `<run dir>/checkpoints`.
 2. Runs `tolaria run SPEC` (local mode) with its whole process tree pinned to the first
-   `--cores` CPUs, so the stated budget is wall clock AND cores.
+   `--cores` CPUs, so the stated budget is wall clock AND cores. With `--warm-start-games N`
+   the budget starts with behaviour cloning of the built-in heuristic AI on the same cores
+   (`bench/imitation.py --checkpoint`: N heuristic-vs-heuristic games, the policy and value heads
+   fitted to its choices and outcomes), written to the run's checkpoint store as version 1, so
+   that the learner starts from the copy; local mode gets what is left of the budget.
 3. Starts its own redis-server and daemon and runs `tolaria evaluator --once --policy-source
    checkpoint --games N` (N >= 1,000 by default): N games against the random player and N
    against the built-in heuristic AI, spread evenly over both deck pairings (the agent on each
@@ -86,7 +90,7 @@ spec:
     baselines: [random, heuristic]
     leagueSize: 1000  # every evaluated version stays: they are the learning curve
   stop:
-    maxWallClock: "{budget}m"
+    maxWallClock: "{budget_seconds}s"
   seed: {seed}
 """
 
@@ -140,8 +144,11 @@ def with_settings(spec_text: str, settings: list[str]) -> str:
     return yaml.safe_dump(spec, sort_keys=False)
 
 
-def train(args: argparse.Namespace, run_dir: Path, checkpoints: Path) -> float:
-    """Local mode on the stated budget; returns the wall-clock seconds it took."""
+def train(args: argparse.Namespace, run_dir: Path, checkpoints: Path) -> tuple[float, float]:
+    """Local mode on the stated budget, after the warm start if one is asked for (both inside the
+    budget, on the same cores) -> (wall-clock seconds of the whole, of the warm start)."""
+    warm_seconds = warm_start(args, run_dir, checkpoints) if args.warm_start_games else 0.0
+    budget_seconds = max(60, round(args.budget_minutes * 60 - warm_seconds))
     spec = run_dir / "trainingrun.yaml"
     spec.write_text(
         with_settings(
@@ -150,15 +157,13 @@ def train(args: argparse.Namespace, run_dir: Path, checkpoints: Path) -> float:
                 checkpoints=checkpoints,
                 eval_every=args.eval_every,
                 eval_games=args.eval_games,
-                budget=args.budget_minutes,
+                budget_seconds=budget_seconds,
                 seed=args.seed,
             ),
             args.set,
         )
     )
-    print(
-        f"# training: tolaria run {spec} on {args.cores} cores for {args.budget_minutes} minutes", flush=True
-    )
+    print(f"# training: tolaria run {spec} on {args.cores} cores for {budget_seconds} s", flush=True)
     started = time.monotonic()
     with (run_dir / "local-mode.log").open("wb") as log:
         proc = subprocess.Popen(
@@ -169,7 +174,7 @@ def train(args: argparse.Namespace, run_dir: Path, checkpoints: Path) -> float:
             preexec_fn=pin_to(args.cores),
         )
         try:
-            code = proc.wait(timeout=args.budget_minutes * 60 + 600)
+            code = proc.wait(timeout=budget_seconds + 600)
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(timeout=120)
@@ -178,7 +183,38 @@ def train(args: argparse.Namespace, run_dir: Path, checkpoints: Path) -> float:
         raise SystemExit(
             f"local mode exited with {code} after {seconds:.0f}s; see {run_dir / 'local-mode.log'}"
         )
-    return seconds
+    return warm_seconds + seconds, warm_seconds
+
+
+def warm_start(args: argparse.Namespace, run_dir: Path, checkpoints: Path) -> float:
+    """Behaviour cloning of the built-in heuristic AI (`bench/imitation.py`) into the run's
+    checkpoint store as version 1, which the run's learner then resumes from -> seconds taken."""
+    log_path = run_dir / "warm-start.log"
+    print(
+        f"# warm start: {args.warm_start_games} heuristic-vs-heuristic games, {args.warm_start_epochs} epochs"
+        f" of behaviour cloning on {args.cores} cores (log: {log_path})",
+        flush=True,
+    )
+    started = time.monotonic()
+    with log_path.open("wb") as log:
+        code = subprocess.call(
+            [
+                sys.executable,
+                str(REPO / "bench" / "imitation.py"),
+                f"--games={args.warm_start_games}",
+                f"--epochs={args.warm_start_epochs}",
+                "--eval-games=0",
+                f"--threads={args.cores}",
+                f"--seed={args.seed}",
+                f"--checkpoint=file://{checkpoints}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=pin_to(args.cores),
+        )
+    if code != 0:
+        raise SystemExit(f"the warm start exited with {code}; see {log_path}")
+    return time.monotonic() - started
 
 
 class Services:
@@ -261,7 +297,7 @@ def final_evaluation(args: argparse.Namespace, run_dir: Path, uri: str, services
             checkpoints=uri.removeprefix("file://"),
             eval_every=1,
             eval_games=args.games,
-            budget=args.budget_minutes,
+            budget_seconds=args.budget_minutes * 60,
             seed=args.seed,
         )
     )
@@ -492,17 +528,24 @@ def main() -> int:
         metavar="PATH=VALUE",
         help="change the training spec, e.g. --set spec.rewardShaping.lifeDelta=1 (repeatable)",
     )
+    ap.add_argument(
+        "--warm-start-games",
+        type=int,
+        default=0,
+        help="first clone the built-in heuristic AI from this many of its games (inside the budget); 0: from scratch",
+    )
+    ap.add_argument("--warm-start-epochs", type=int, default=10, help="epochs of that behaviour cloning")
     ap.add_argument("--eval-only", metavar="URI", help="skip training; measure the newest checkpoint in URI")
     args = ap.parse_args()
     run_dir = args.run_dir.resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    train_seconds = None
+    train_seconds, warm_seconds = None, 0.0
     if args.eval_only:
         uri = args.eval_only
     else:
         checkpoints = run_dir / "checkpoints"
-        train_seconds = train(args, run_dir, checkpoints)
+        train_seconds, warm_seconds = train(args, run_dir, checkpoints)
         uri = f"file://{checkpoints}"
     services = Services(run_dir, workers=args.cores)
     try:
@@ -511,12 +554,17 @@ def main() -> int:
     finally:
         services.stop()
     write_curve(run_dir, points)
-    halfway = args.budget_minutes * 60 / 2
+    halfway = args.budget_minutes * 60 / 2 - warm_seconds  # metrics.jsonl counts from local mode's start
     later = later_evaluations(run_dir, halfway) if train_seconds else None
     result = {
         "budget_minutes": args.budget_minutes,
         "cores": args.cores,
         "train_seconds": train_seconds,
+        "warm_start": {
+            "games": args.warm_start_games,
+            "epochs": args.warm_start_epochs,
+            "seconds": warm_seconds,
+        },
         "games_per_baseline": args.games,
         "final": report,
         "later_evaluations": later,
