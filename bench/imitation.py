@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import sys
 import time
 from pathlib import Path
@@ -38,24 +37,22 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from policy_habits import DECKS, PolicyPlayer, play  # noqa: E402  (bench/, the script's folder)
 
-from tolaria.actor.trajectory import outcome_reward  # noqa: E402
 from tolaria.daemon.answer_text import answer_text  # noqa: E402
 from tolaria.engine import CardPool, Game, HeuristicPlayer, RandomPlayer, find_deck, load_deck  # noqa: E402
 from tolaria.trainer.checkpoint import Checkpoint, open_store  # noqa: E402
 from tolaria.trainer.config import NetworkConfig  # noqa: E402
 from tolaria.trainer.encoding import DECISION_TYPES, KIND_ONE, KIND_SUBSET, Encoder  # noqa: E402
-from tolaria.trainer.policy import PolicyNetwork, action_log_probs, to_tensors, trim_padding  # noqa: E402
+from tolaria.trainer.imitation import Demonstrations, clone, demonstrations, outcome_returns  # noqa: E402
+from tolaria.trainer.policy import PolicyNetwork, action_log_probs, to_tensors  # noqa: E402
 from tolaria.trainer.weights import PolicyWeights  # noqa: E402
 
 
-def demonstrations(
+def heuristic_games(
     games: int, decks: dict[str, Any], encoder: Encoder, seed: int, gamma: float
-) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Encoded decisions of heuristic-vs-heuristic games, the AI's action for each and the value
-    target of each (the deciding seat's outcome, +1 / -1 / 0, discounted by gamma per later
-    decision of that seat, as the learner's returns are); decisions whose reply the offered slots
-    cannot express are left out."""
-    payloads, replies, values = [], [], []
+) -> Demonstrations:
+    """Every decision of `games` heuristic-vs-heuristic games with the AI's reply to it (the wire
+    text observe mode streams as `ai_choice`) and its discounted outcome."""
+    payloads, replies, returns = [], [], []
     for index in range(games):
         order = DECKS if index % 2 == 0 else DECKS[::-1]
         game = Game((decks[order[0]], decks[order[1]]), seed=seed + index)
@@ -70,57 +67,8 @@ def demonstrations(
                 replies.append(answer_text(decision, answer))
                 seats.append(decision.seat)
             decision = game.submit(answer)
-        later = {0: 0, 1: 0}
-        returns = []
-        for seat in reversed(seats):
-            returns.append(outcome_reward(game.result.winner, seat) * gamma ** later[seat])
-            later[seat] += 1
-        values.extend(reversed(returns))
-    arrays, offered = encoder.encode_offered(payloads)
-    actions = [encoder.action_of_reply(o, reply) for o, reply in zip(offered, replies, strict=True)]
-    kept = np.array([a is not None for a in actions])
-    return (
-        {k: v[kept] for k, v in arrays.items()},
-        np.stack([a for a in actions if a is not None]).astype(np.int64),
-        np.asarray(values, dtype=np.float32)[kept],
-    )
-
-
-def train(
-    model: PolicyNetwork,
-    arrays: dict,
-    actions: np.ndarray,
-    values: np.ndarray,
-    epochs: int,
-    minibatch: int,
-    lr: float,
-) -> None:
-    """Cross-entropy towards the AI's actions plus, as in the learner's loss, 0.5 x the value
-    head's squared error (so a run started from the copy starts with a value that knows the game)."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    tensors = to_tensors(arrays)
-    targets = torch.from_numpy(actions)
-    value_targets = torch.from_numpy(values)
-    n = len(actions)
-    generator = torch.Generator().manual_seed(0)
-    for epoch in range(epochs):
-        started, total = time.perf_counter(), 0.0
-        order = torch.randperm(n, generator=generator)
-        for start in range(0, n, minibatch):
-            idx = order[start : start + minibatch]
-            mb = trim_padding({k: v[idx] for k, v in tensors.items()})
-            logits, predicted = model(mb)
-            log_probs, _ = action_log_probs(logits, mb, targets[idx][:, : mb["option_mask"].shape[1]])
-            loss = -log_probs.mean() + 0.5 * ((predicted - value_targets[idx]) ** 2).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
-            optimizer.step()
-            total += float(loss.detach()) * len(idx)
-        print(
-            f"epoch {epoch + 1}: training NLL {total / n:.3f} ({time.perf_counter() - started:.0f}s)",
-            flush=True,
-        )
+        returns.append(outcome_returns(seats, game.result.winner, gamma))
+    return demonstrations(encoder, payloads, replies, np.concatenate(returns))
 
 
 def has_choice(arrays: dict) -> np.ndarray:
@@ -140,11 +88,12 @@ def has_choice(arrays: dict) -> np.ndarray:
 
 
 @torch.no_grad()
-def held_out_report(model: PolicyNetwork, arrays: dict, actions: np.ndarray, values: np.ndarray) -> None:
+def held_out_report(model: PolicyNetwork, held_out: Demonstrations) -> None:
+    arrays = held_out.observations
     tensors = to_tensors(arrays)
-    targets = torch.from_numpy(actions)
+    targets = torch.from_numpy(held_out.actions)
     logits, predicted = model(tensors)
-    returns = torch.from_numpy(values)
+    returns = torch.from_numpy(held_out.returns)
     unexplained = float(((returns - predicted) ** 2).mean() / returns.var())
     print(f"held-out value: explained variance {1 - unexplained:.3f}")
     log_probs, _ = action_log_probs(logits, tensors, targets)
@@ -201,22 +150,21 @@ def main() -> int:
     network = NetworkConfig.from_preset(args.preset, **{k: int(v) for k, v in overrides.items()})
     encoder = Encoder(network)
     started = time.perf_counter()
-    arrays, actions, values = demonstrations(args.games, decks, encoder, args.seed, args.gamma)
-    n = len(actions)
-    cut = math.floor(n * 0.9)
-    print(f"{n} decisions from {args.games} games ({time.perf_counter() - started:.0f}s)", flush=True)
+    demos = heuristic_games(args.games, decks, encoder, args.seed, args.gamma)
+    print(
+        f"{len(demos)} decisions from {args.games} games ({time.perf_counter() - started:.0f}s)", flush=True
+    )
+    training, held_out = demos.split(0.9)
     model = PolicyNetwork(network)
-    train(
+    clone(
         model,
-        {k: v[:cut] for k, v in arrays.items()},
-        actions[:cut],
-        values[:cut],
+        training,
         args.epochs,
         args.minibatch,
         args.lr,
+        on_epoch=lambda epoch, nll: print(f"epoch {epoch}: training NLL {nll:.3f}", flush=True),
     )
-    model.eval()
-    held_out_report(model, {k: v[cut:] for k, v in arrays.items()}, actions[cut:], values[cut:])
+    held_out_report(model, held_out)
     if args.checkpoint:
         store = open_store(args.checkpoint)
         name = store.save(

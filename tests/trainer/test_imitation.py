@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from engine.helpers import deck
+
+from tolaria.daemon.answer_text import answer_text
+from tolaria.engine import Game, HeuristicPlayer
+from tolaria.trainer.config import NetworkConfig
+from tolaria.trainer.encoding import Encoder
+from tolaria.trainer.imitation import Demonstrations, clone, demonstrations, outcome_returns
+from tolaria.trainer.policy import PolicyNetwork, to_tensors
+from trainer import payloads as P
+
+NETWORK = NetworkConfig.from_preset("small")
+
+
+def test_returns_are_each_seats_outcome_discounted_per_later_decision_of_that_seat():
+    returns = outcome_returns([0, 1, 0, 1, 0], winner=0, gamma=0.5)
+    assert returns.tolist() == [0.25, -0.5, 0.5, -1.0, 1.0]
+    assert outcome_returns([1, 1, 0], winner=1, gamma=1.0).tolist() == [1.0, 1.0, -1.0]
+    assert outcome_returns([0, 1], winner=None, gamma=0.99).tolist() == [0.0, 0.0]
+
+
+def heuristic_demonstrations(games: int) -> Demonstrations:
+    encoder = Encoder(NETWORK)
+    payloads, replies, returns = [], [], []
+    for seed in range(games):
+        decks = ("red_aggro", "white_weenie") if seed % 2 == 0 else ("white_weenie", "red_aggro")
+        game = Game((deck(decks[0]), deck(decks[1])), seed=seed)
+        players = (HeuristicPlayer(seed), HeuristicPlayer(seed + 100))
+        seats = []
+        decision = game.start()
+        while decision is not None:
+            answer = None
+            if decision.expects_reply:
+                answer = players[decision.seat].choose(decision)
+                payloads.append(decision.payload(None))
+                replies.append(answer_text(decision, answer))
+                seats.append(decision.seat)
+            decision = game.submit(answer)
+        returns.append(outcome_returns(seats, game.result.winner, 0.99))
+    return demonstrations(encoder, payloads, replies, np.concatenate(returns))
+
+
+def agreement(model: PolicyNetwork, demos: Demonstrations) -> float:
+    with torch.no_grad():
+        greedy, _, _ = model.act(to_tensors(demos.observations), greedy=True)
+    return float((greedy == torch.from_numpy(demos.actions)).all(1).float().mean())
+
+
+def test_cloning_the_heuristic_ai_makes_the_network_choose_as_it_does():
+    torch.manual_seed(0)
+    demos = heuristic_demonstrations(16)
+    training, held_out = demos.split(0.75)
+    assert len(training) + len(held_out) == len(demos) > 500
+    model = PolicyNetwork(NETWORK)
+    before = agreement(model, held_out)
+    nlls: list[float] = []
+    clone(model, training, epochs=12, minibatch=64, on_epoch=lambda _, nll: nlls.append(nll))
+    assert nlls[-1] < nlls[0] / 2
+    after = agreement(model, held_out)
+    assert after > max(0.7, before + 0.25), (before, after)
+    with torch.no_grad():
+        _, values = model(to_tensors(held_out.observations))
+    # the value head learnt the outcomes: closer to them than a constant guess of their mean
+    target = torch.from_numpy(held_out.returns)
+    assert ((values - target) ** 2).mean() < ((target - target.mean()) ** 2).mean()
+
+
+def test_decisions_the_offered_slots_cannot_reply_are_left_out():
+    encoder = Encoder(NETWORK)
+    payload = P.choose_action()
+    demos = demonstrations(encoder, [payload, payload], ["-1", "17"], np.array([1.0, -1.0]))
+    assert len(demos) == 1 and demos.returns.tolist() == [1.0]
+    with pytest.raises(ValueError, match="no demonstrations"):
+        clone(PolicyNetwork(NETWORK), demonstrations(encoder, [payload], ["17"], np.zeros(1)), epochs=1)

@@ -1,0 +1,119 @@
+"""Behaviour cloning of the built-in AI: a warm start for the policy before PPO.
+
+A network that starts from random weights meets PPO's local optima first (attack with every
+creature, never cast a burn spell whose target it has not learnt yet) and stays there; one that
+starts as a copy of the heuristic AI starts where those decisions are already sensible, and PPO
+then improves on the AI (BENCHMARKS.md, "Warm start"). The copy learns from demonstrations:
+decisions of the AI's games with the reply the AI gave to each (observe mode's `ai_choice`).
+
+- Policy: cross-entropy towards the AI's action, through the same action heads PPO trains.
+- Value: the learner's value loss, 0.5 x squared error (weight 1), towards each decision's return (the
+  deciding seat's outcome, +1 / -1 / 0, discounted by gamma per later decision of that seat,
+  exactly the return PPO computes for a game without shaping), so that the first PPO updates
+  get advantages from a value that already knows the game rather than from noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from tolaria.trainer.encoding import Encoder
+from tolaria.trainer.policy import PolicyNetwork, action_log_probs, to_tensors, trim_padding
+
+
+def outcome_returns(seats: Sequence[int], winner: int | None, gamma: float) -> np.ndarray:
+    """The return of each decision of one game, in order: seats[i] decided the i-th decision."""
+    returns = np.zeros(len(seats), dtype=np.float32)
+    later = {}
+    for i in reversed(range(len(seats))):
+        seat = seats[i]
+        outcome = 0.0 if winner is None else (1.0 if winner == seat else -1.0)
+        returns[i] = outcome * gamma ** later.get(seat, 0)
+        later[seat] = later.get(seat, 0) + 1
+    return returns
+
+
+@dataclass
+class Demonstrations:
+    observations: dict[str, np.ndarray]
+    actions: np.ndarray  # [N, max_options] int64, the AI's choice as the policy's action
+    returns: np.ndarray  # [N] float32
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    def split(self, fraction: float) -> tuple[Demonstrations, Demonstrations]:
+        """(the first `fraction` of the decisions, the rest), in order."""
+        cut = int(len(self) * fraction)
+        return self._rows(slice(None, cut)), self._rows(slice(cut, None))
+
+    def _rows(self, rows: slice) -> Demonstrations:
+        return Demonstrations(
+            {k: v[rows] for k, v in self.observations.items()}, self.actions[rows], self.returns[rows]
+        )
+
+
+def demonstrations(
+    encoder: Encoder, payloads: Sequence[dict[str, Any]], replies: Sequence[str], returns: np.ndarray
+) -> Demonstrations:
+    """Encoded decisions with the AI's reply to each as the policy's action; a decision whose
+    reply the offered slots cannot express (an option past `max_options`) is left out."""
+    arrays, offered = encoder.encode_offered(payloads)
+    actions = [encoder.action_of_reply(o, reply) for o, reply in zip(offered, replies, strict=True)]
+    kept = np.array([a is not None for a in actions], dtype=bool)
+    width = arrays["option_mask"].shape[1]
+    stacked = (
+        np.stack([a for a in actions if a is not None]).astype(np.int64)
+        if kept.any()
+        else np.zeros((0, width), np.int64)
+    )
+    return Demonstrations(
+        {k: v[kept] for k, v in arrays.items()}, stacked, np.asarray(returns, np.float32)[kept]
+    )
+
+
+def clone(
+    model: PolicyNetwork,
+    demos: Demonstrations,
+    epochs: int,
+    minibatch: int = 512,
+    learning_rate: float = 1e-3,
+    seed: int = 0,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> float:
+    """Fits `model` to the demonstrations; -> the last epoch's mean policy NLL."""
+    if not len(demos):
+        raise ValueError("no demonstrations to learn from")
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    tensors = to_tensors(demos.observations)
+    targets = torch.from_numpy(demos.actions)
+    returns = torch.from_numpy(demos.returns)
+    generator = torch.Generator().manual_seed(seed)
+    n = len(demos)
+    nll = float("nan")
+    model.train()
+    for epoch in range(epochs):
+        order = torch.randperm(n, generator=generator)
+        total = 0.0
+        for start in range(0, n, minibatch):
+            idx = order[start : start + minibatch]
+            mb = trim_padding({k: v[idx] for k, v in tensors.items()})
+            logits, values = model(mb)
+            log_probs, _ = action_log_probs(logits, mb, targets[idx][:, : mb["option_mask"].shape[1]])
+            policy_loss = -log_probs.mean()
+            loss = policy_loss + 0.5 * ((values - returns[idx]) ** 2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+            optimizer.step()
+            total += float(policy_loss.detach()) * len(idx)
+        nll = total / n
+        if on_epoch is not None:
+            on_epoch(epoch + 1, nll)
+    model.eval()
+    return nll
