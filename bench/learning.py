@@ -148,7 +148,12 @@ def train(args: argparse.Namespace, run_dir: Path, checkpoints: Path) -> tuple[f
     """Local mode on the stated budget, after the warm start if one is asked for (both inside the
     budget, on the same cores) -> (wall-clock seconds of the whole, of the warm start)."""
     warm_seconds = warm_start(args, run_dir, checkpoints) if args.warm_start_games else 0.0
-    budget_seconds = max(60, round(args.budget_minutes * 60 - warm_seconds))
+    budget_seconds = round(args.budget_minutes * 60 - warm_seconds)
+    if budget_seconds < 60:
+        raise SystemExit(
+            f"the warm start took {warm_seconds:.0f}s of the {args.budget_minutes}-minute budget, leaving"
+            " less than a minute to train: lower --warm-start-games / --warm-start-epochs or raise --budget-minutes"
+        )
     spec = run_dir / "trainingrun.yaml"
     spec.write_text(
         with_settings(

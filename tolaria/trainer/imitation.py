@@ -85,8 +85,8 @@ def clone(
     learning_rate: float = 1e-3,
     seed: int = 0,
     on_epoch: Callable[[int, float], None] | None = None,
-) -> float:
-    """Fits `model` to the demonstrations; -> the last epoch's mean policy NLL."""
+) -> None:
+    """Fits `model` to the demonstrations; `on_epoch(epoch, mean policy NLL)` after each epoch."""
     if not len(demos):
         raise ValueError("no demonstrations to learn from")
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
@@ -95,7 +95,6 @@ def clone(
     returns = torch.from_numpy(demos.returns)
     generator = torch.Generator().manual_seed(seed)
     n = len(demos)
-    nll = float("nan")
     model.train()
     for epoch in range(epochs):
         order = torch.randperm(n, generator=generator)
@@ -112,8 +111,6 @@ def clone(
             torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
             optimizer.step()
             total += float(policy_loss.detach()) * len(idx)
-        nll = total / n
         if on_epoch is not None:
-            on_epoch(epoch + 1, nll)
+            on_epoch(epoch + 1, total / n)
     model.eval()
-    return nll
