@@ -345,7 +345,7 @@ async def curve(args: argparse.Namespace, uri: str, services: Services) -> list[
     """Each league snapshot played against the baselines, oldest first."""
     import redis.asyncio as aioredis
 
-    from tolaria.evaluation.evaluator import EvaluationDaemons, EvaluationSettings, Evaluator
+    from tolaria.evaluation.evaluator import DaemonClients, EvaluationSettings, Evaluator
     from tolaria.evaluation.league import League
     from tolaria.keys import RunKeys
     from tolaria.protocol import parse_endpoints
@@ -366,7 +366,7 @@ async def curve(args: argparse.Namespace, uri: str, services: Services) -> list[
         greedy=args.action_selection == "greedy",
     )
     client = aioredis.Redis.from_url(services.redis_url)
-    pool = EvaluationDaemons(parse_endpoints(services.daemons))
+    pool = DaemonClients(parse_endpoints(services.daemons))
     evaluator = Evaluator(settings, client, RunKeys("bench", "learning-curve"), pool)
     points, first = [], None
     try:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def free_port() -> int:
     """A TCP port that was free a moment ago on 127.0.0.1."""
@@ -30,6 +32,45 @@ def wait_for_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> 
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+class Daemon:
+    """The built daemon (`tolaria daemon`) on a free loopback port, serving the repository's decks."""
+
+    def __init__(self, log_path: Path):
+        self.port = free_port()
+        self._log = log_path.open("wb")
+        self.log_path = log_path
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tolaria.cli", "daemon", "--host", "127.0.0.1", "--port", str(self.port),
+             "--decks", str(REPO / "decks"), "--metrics-port", "0", "--reply-timeout", "60"],
+            stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO,
+        )  # fmt: skip
+        try:
+            wait_for_port(self.port, timeout=60)
+        except TimeoutError:
+            self.stop()
+            raise AssertionError(f"daemon did not start:\n{log_path.read_text()}") from None
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def kill(self) -> None:
+        """Dies at once, games in flight and all (SIGKILL: no graceful shutdown)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
 
 
 class RedisServer:

@@ -91,6 +91,8 @@ class StatsField:
     LEARNER_STEP = "learner_step"
     LEARNER_POLICY_VERSION = "learner_policy_version"
     LEARNER_COUNTER_PREFIX = "learner_"
+    # learner, during a warm start (`learner.warmStart`): the observed games learnt from so far
+    WARM_START_GAMES = "warm_start_games"
     # evaluator, after each evaluation: `win_rate:<baseline>` in 0..1 (the operator's
     # stop.targetWinRate) and the policy version those rates belong to
     WIN_RATE_PREFIX = "win_rate:"

@@ -367,6 +367,26 @@ class NetworkSpec(ApiModel):
     )
 
 
+class WarmStartSpec(ApiModel):
+    """Behaviour cloning of the daemons' built-in AI, before the first PPO update of a run that
+    has no checkpoint yet.
+
+    The learner watches `games` games of the built-in AI against itself in observe mode (NEWGAME
+    -o) on the run's pairings, both seat orders, fits the policy to the AI's choices and the value
+    to the games' outcomes, and publishes and checkpoints the copy as version 1: PPO then starts
+    from sensible play rather than from random weights.
+    """
+
+    games: int = Field(
+        0, ge=0, le=1_000_000, description="Observed games to learn from; 0: no warm start (random weights)."
+    )
+    epochs: int = Field(20, ge=1, le=1000, description="Passes over the observed decisions.")
+    learning_rate: float = Field(1e-3, gt=0, le=1)
+    games_in_flight: int = Field(
+        16, ge=1, le=4096, description="Observed games played at once, spread over the daemons."
+    )
+
+
 class LearnerSpec(ApiModel):
     """The PPO learner (a Job; restarted from its newest checkpoint up to maxRestarts times)."""
 
@@ -379,6 +399,7 @@ class LearnerSpec(ApiModel):
     )
     ppo: PPOSpec = Field(default_factory=PPOSpec)
     network: NetworkSpec = Field(default_factory=NetworkSpec)
+    warm_start: WarmStartSpec = Field(default_factory=WarmStartSpec)
     mixed_precision: Literal["bf16", "fp16", "none"] = Field(
         "bf16", description="Autocast dtype on GPU; none trains in fp32."
     )

@@ -14,7 +14,7 @@ import pytest
 import redis
 import torch
 import yaml
-from conftest import free_port, wait_for_port
+from conftest import Daemon, free_port
 
 from tolaria.keys import RunKeys
 from tolaria.rollouts import STREAM_FIELD, Segment, decode_segment
@@ -26,43 +26,6 @@ from tolaria.trainer.weights import encode_weights
 REPO = Path(__file__).resolve().parents[2]
 NETWORK = NetworkConfig.from_preset("small", d_model=32, ff_dim=64)
 KEYS = RunKeys("default", "actor-test")
-
-
-class Daemon:
-    def __init__(self, log_path: Path):
-        self.port = free_port()
-        self._log = log_path.open("wb")
-        self.log_path = log_path
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tolaria.cli", "daemon", "--host", "127.0.0.1", "--port", str(self.port),
-             "--decks", str(REPO / "decks"), "--metrics-port", "0", "--reply-timeout", "60"],
-            stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO,
-        )  # fmt: skip
-        try:
-            wait_for_port(self.port, timeout=60)
-        except TimeoutError:
-            self.stop()
-            raise AssertionError(f"daemon did not start:\n{log_path.read_text()}") from None
-
-    @property
-    def endpoint(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def kill(self) -> None:
-        """Dies at once, games in flight and all (SIGKILL: no graceful shutdown)."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
 
 
 @pytest.fixture

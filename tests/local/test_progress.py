@@ -78,6 +78,12 @@ def test_rendering_shows_every_number():
     assert "dec/s -" in empty and "queue -" in empty and "win -" in empty and "eta ?" in empty
 
 
+def test_the_warm_start_stands_in_for_the_policy_until_version_one():
+    criteria = StopCriteria(None, None, None, "random")
+    assert "| warm start 37 games |" in render_line(snap(warm_start_games=37), criteria, None)
+    assert "| policy v1 |" in render_line(snap(warm_start_games=400, policy_version=1), criteria, None)
+
+
 def test_snapshot_records_round_trip():
     s = snap(3, 4.0, {"random": 0.5}, policy_version=2)
     assert Snapshot.from_record({**s.to_record(), "unknown": 1}) == s

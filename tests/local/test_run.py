@@ -23,12 +23,14 @@ from tolaria.trainer.checkpoint import open_store
 REPO = Path(__file__).resolve().parents[2]
 
 
-def shortened_quickstart(tmp_path: Path, **stop) -> Path:
-    """examples/quickstart.yaml with small batches, short evaluations and the given stop criteria."""
+def shortened_quickstart(tmp_path: Path, warm_start_games: int = 0, **stop) -> Path:
+    """examples/quickstart.yaml with small batches, short evaluations, a warm start of the given
+    size (none by default) and the given stop criteria."""
     document = yaml.safe_load((REPO / "examples" / "quickstart.yaml").read_text())
     spec = document["spec"]
     spec["actors"]["gamesInFlight"] = 16
     spec["learner"]["ppo"].update(batchSize=256, minibatchSize=128, epochs=1)
+    spec["learner"]["warmStart"] = {"games": warm_start_games, "epochs": 2}
     spec["checkpoints"] = {"everyUpdates": 5, "everyMinutes": 1}
     spec["evaluation"].update(everyUpdates=4, games=6)
     spec["stop"] = stop
@@ -91,7 +93,10 @@ def wait_for_metrics(run_dir: Path, condition, timeout: float) -> dict:
 def test_shortened_quickstart_runs_from_start_to_summary(tmp_path):
     run_dir = tmp_path / "run"
     process = tolaria_run(
-        str(shortened_quickstart(tmp_path, maxGames=120)), "--run-dir", str(run_dir), cwd=tmp_path
+        str(shortened_quickstart(tmp_path, warm_start_games=8, maxGames=120)),
+        "--run-dir",
+        str(run_dir),
+        cwd=tmp_path,
     )
     code, out = finish(process, 200)
     assert code == 0, out
@@ -119,6 +124,10 @@ def test_shortened_quickstart_runs_from_start_to_summary(tmp_path):
     assert checkpoint is not None and checkpoint.policy_version == summary["policy_version"]
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert len(records) >= 3 and records[-1]["counters"]["games"] == summary["games"]
+    # the learner warmed up on the daemon's AI (observe mode) before the first PPO update
+    assert records[-1]["warm_start_games"] == 8
+    learner_log = (run_dir / "logs" / "learner.log").read_text()
+    assert "warm start: " in learner_log and " decisions from 8 games (0 failed)" in learner_log
     logs = {p.name for p in (run_dir / "logs").iterdir()}
     assert {"redis.log", "daemon-0.log", "learner.log", "actor-0.log", "evaluator.log"} <= logs
     assert (run_dir / "redis" / "dump.rdb").is_file()

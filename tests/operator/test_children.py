@@ -326,6 +326,12 @@ def test_trainer_pods_find_spec_redis_run_and_daemons():
     assert container(build.evaluator_deployment(run, 1))["args"][0] == "evaluator"
 
 
+def test_only_a_learner_with_a_warm_start_is_told_where_the_daemons_are():
+    assert "TOLARIA_DAEMONS" not in env(build.learner_job(make_run(), False))
+    warm = make_run({"learner": {"warmStart": {"games": 500}}})
+    assert env(build.learner_job(warm, False))["TOLARIA_DAEMONS"]["value"] == "r1-daemon.team.svc:17171"
+
+
 def test_evaluator_only_when_evaluation_is_enabled_and_stopped_with_the_run():
     disabled = make_run({"evaluation": {"enabled": False}})
     assert ("Deployment", "r1-evaluator") not in by_kind(build.desired_children(disabled, 1, 1, False))

@@ -112,6 +112,12 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str, str]] = [
     ("gamma-above-one", spec(learner={"ppo": {"gamma": 1.5}}), "spec.learner.ppo.gamma", "1.5"),
     ("mixed-precision-fp8", spec(learner={"mixedPrecision": "fp8"}), "spec.learner.mixedPrecision", "fp8"),
     ("negative-gpus", spec(learner={"gpus": -1}), "spec.learner.gpus", "-1"),
+    (
+        "warm-start-without-epochs",
+        spec(learner={"warmStart": {"games": 100, "epochs": 0}}),
+        "spec.learner.warmStart.epochs",
+        "0",
+    ),
     ("no-decks", spec(decks=[]), "spec.decks", ""),
     ("deck-escaping-the-deck-directory", spec(decks=["../secrets"]), "spec.decks[0]", "../secrets"),
     ("duplicate-deck", spec(decks=["red_aggro", "red_aggro"]), "spec.decks[1]", "red_aggro"),

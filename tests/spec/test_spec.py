@@ -16,6 +16,7 @@ from tolaria.spec import (
     parse_checkpoint_uri,
     parse_duration,
 )
+from tolaria.trainer.config import trainer_config_from_spec
 
 from .cases import BAD_SPECS, MINIMAL, merged
 
@@ -52,6 +53,8 @@ def test_minimal_spec_gets_a_whole_topology_by_default():
     assert spec.actors.opponents.past_weighting == "uniform"
     # scale up at once, as the HPA does by default: only scale-downs are stabilised
     assert spec.daemons.autoscaling.scale_up_stabilization_seconds == 0
+    # PPO from random weights unless a warm start is asked for
+    assert spec.learner.warm_start.games == 0
 
 
 def test_wire_names_are_camel_case_and_round_trip():
@@ -190,3 +193,12 @@ def test_status_wire_form_uses_kubernetes_times():
     wire = status.to_wire()
     assert wire["conditions"][0]["lastTransitionTime"] == "2026-01-01T12:00:00Z"
     assert wire["daemonsSummary"] == "3/4"
+
+
+def test_the_trainer_reads_the_warm_start_from_the_spec():
+    spec = TrainingRunSpec.model_validate(
+        {**MINIMAL["spec"], "learner": {"warmStart": {"games": 300, "epochs": 5, "learningRate": 0.002}}}
+    )
+    warm_start = trainer_config_from_spec(spec).warm_start
+    assert (warm_start.games, warm_start.epochs, warm_start.learning_rate) == (300, 5, 0.002)
+    assert warm_start.games_in_flight == 16

@@ -76,3 +76,13 @@ def test_decisions_the_offered_slots_cannot_reply_are_left_out():
     assert len(demos) == 1 and demos.returns.tolist() == [1.0]
     with pytest.raises(ValueError, match="no demonstrations"):
         clone(PolicyNetwork(NETWORK), demonstrations(encoder, [payload], ["17"], np.zeros(1)), epochs=1)
+
+
+def test_concatenated_demonstrations_keep_every_decision_in_order():
+    demos = heuristic_demonstrations(2)
+    first, second = demos.split(0.5)
+    joined = Demonstrations.concatenate([first, second], Encoder(NETWORK).empty(0))
+    assert np.array_equal(joined.actions, demos.actions) and np.array_equal(joined.returns, demos.returns)
+    assert all(np.array_equal(joined.observations[k], v) for k, v in demos.observations.items())
+    none = Demonstrations.concatenate([], Encoder(NETWORK).empty(0))
+    assert len(none) == 0 and none.actions.shape == (0, NETWORK.max_options)

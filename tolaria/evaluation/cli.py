@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     # imported here so that `tolaria --help` never pays for torch
     import torch
 
-    from tolaria.evaluation.evaluator import EvaluationDaemons
+    from tolaria.evaluation.evaluator import DaemonClients
     from tolaria.protocol import parse_endpoints
     from tolaria.spec import SpecError, load_trainingrun
 
@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     namespace = args.run_namespace or training_run.namespace
     name = args.run_name or training_run.name
     try:
-        return asyncio.run(_main(args, settings, EvaluationDaemons(endpoints), uri, namespace, name, log))
+        return asyncio.run(_main(args, settings, DaemonClients(endpoints), uri, namespace, name, log))
     except KeyboardInterrupt:
         return 0
 

@@ -161,11 +161,12 @@ def is_due(
 
 
 @dataclass
-class EvaluationDaemons:
-    """Clients of the daemon endpoints, kept across evaluations, re-resolved each time."""
+class DaemonClients:
+    """Clients of the daemon endpoints, kept across games, re-resolved by each `refresh`."""
 
     endpoints: list[tuple[str, int]]
     read_timeout: float = 120.0
+    client_name: str = "tolaria-evaluator"
     clients: dict[tuple[str, int], AsyncDaemonClient] = field(default_factory=dict)
 
     async def refresh(self) -> list[AsyncDaemonClient]:
@@ -176,7 +177,7 @@ class EvaluationDaemons:
         for address in addresses:
             if address not in self.clients:
                 self.clients[address] = AsyncDaemonClient(
-                    *address, client_name="tolaria-evaluator", read_timeout=self.read_timeout
+                    *address, client_name=self.client_name, read_timeout=self.read_timeout
                 )
         if not self.clients:
             raise ConnectionError(f"no daemon endpoint resolves: {self.endpoints}")
@@ -194,7 +195,7 @@ class Evaluator:
         settings: EvaluationSettings,
         redis_client: aioredis.Redis,
         keys: RunKeys,
-        daemons: EvaluationDaemons,
+        daemons: DaemonClients,
         league: League | None = None,
         device: torch.device | None = None,
         metrics: EvaluatorMetrics | None = None,

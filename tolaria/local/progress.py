@@ -40,6 +40,7 @@ class Snapshot:
     learner_step: int = 0
     eval_policy_version: int | None = None
     win_rates: dict[str, float] = field(default_factory=dict)  # evaluated, by baseline
+    warm_start_games: int | None = None  # observed so far, while the learner warm-starts
 
     @property
     def games(self) -> int:
@@ -67,6 +68,7 @@ def read_snapshot(client: redis.Redis, keys: RunKeys, elapsed: float, previous: 
         if name.startswith(StatsField.WIN_RATE_PREFIX)
     }
     eval_version = stats.get(StatsField.EVAL_POLICY_VERSION)
+    warm_start = stats.get(StatsField.WARM_START_GAMES)
     snapshot = Snapshot(
         time=time.time(),
         elapsed=elapsed,
@@ -76,6 +78,7 @@ def read_snapshot(client: redis.Redis, keys: RunKeys, elapsed: float, previous: 
         learner_step=int(float(stats.get(StatsField.LEARNER_STEP, 0))),
         eval_policy_version=None if eval_version is None else int(float(eval_version)),
         win_rates=win_rates,
+        warm_start_games=None if warm_start is None else int(float(warm_start)),
     )
     if previous is not None and snapshot.time > previous.time:
         span = snapshot.time - previous.time
@@ -205,11 +208,15 @@ def _fields(snapshot: Snapshot, criteria: StopCriteria, games_per_second: float 
         win = f"win[v{snapshot.eval_policy_version}] {rates}"
     else:
         win = "win -"
+    if snapshot.policy_version == 0 and snapshot.warm_start_games is not None:
+        policy = f"warm start {snapshot.warm_start_games} games"
+    else:
+        policy = f"policy v{snapshot.policy_version}"
     return [
         f"elapsed {format_duration(snapshot.elapsed)}",
         f"eta {format_duration(remaining)}",
         games,
-        f"policy v{snapshot.policy_version}",
+        policy,
         win,
         f"dec/s {rate:.0f}" if rate is not None else "dec/s -",
         f"queue {snapshot.queue_depth}" if snapshot.queue_depth is not None else "queue -",

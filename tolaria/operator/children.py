@@ -14,7 +14,8 @@ The environment of trainer-image pods (learner, actors, evaluator): TOLARIA_SPEC
 file), TOLARIA_RUN_NAME, TOLARIA_RUN_NAMESPACE, TOLARIA_REDIS_URL, TOLARIA_REDIS_PASSWORD
 (from the Secret, when the spec names one), TOLARIA_S3_ENDPOINT (spec.checkpoints.endpointUrl),
 AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (envFrom spec.checkpoints.credentialsSecret), and
-for actors and the evaluator TOLARIA_DAEMONS (the daemons' headless Service).
+for actors, the evaluator and a learner with a warm start (`learner.warmStart`) TOLARIA_DAEMONS
+(the daemons' headless Service).
 
 The learner is a Job with `restartPolicy: Never` and `backoffLimit: maxRestarts`: every
 failure gets a fresh pod (possibly on another node, after a spot reclaim) that resumes from
@@ -468,7 +469,7 @@ def learner_job(run: TrainingRun, suspend: bool) -> dict[str, Any]:
             "--metrics-port",
             str(METRICS_PORT),
         ],
-        "env": _run_env(run),
+        "env": _run_env(run) + _warm_start_env(run),
         "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
         "resources": _resources(spec.resources, gpus=spec.gpus),
         "volumeMounts": [_CONFIG_MOUNT],
@@ -506,6 +507,14 @@ def learner_job(run: TrainingRun, suspend: bool) -> dict[str, Any]:
             "template": template,
         },
     }
+
+
+def _warm_start_env(run: TrainingRun) -> list[dict[str, Any]]:
+    # Only with a warm start: the variable would otherwise change the learner's template hash,
+    # and so restart the learners of every existing run, for nothing.
+    if not run.spec.learner.warm_start.games:
+        return []
+    return [{"name": "TOLARIA_DAEMONS", "value": daemons_endpoint(run)}]
 
 
 # ---------------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 Configuration: the TrainingRun spec file (`--spec`, as mounted from a ConfigMap) gives the
 network, PPO hyperparameters and checkpoint policy; flags and environment variables give the
-process-level settings, TOLARIA_REDIS_PASSWORD the Redis password when set. SIGTERM (or SIGINT)
-checkpoints at once and exits 0.
+process-level settings, TOLARIA_REDIS_PASSWORD the Redis password when set, TOLARIA_DAEMONS the
+daemons a warm start watches. SIGTERM (or SIGINT) checkpoints at once and exits 0; during a warm
+start it exits 0 at once, with nothing saved.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import signal
 import socket
 import threading
 
-from tolaria.keys import RunKeys, redis_password
+from tolaria.keys import RunKeys, StatsField, redis_password
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -54,6 +55,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--s3-endpoint",
         default=_env("TOLARIA_S3_ENDPOINT"),
         help="endpoint of an S3-compatible store (env TOLARIA_S3_ENDPOINT)",
+    )
+    parser.add_argument(
+        "--daemons",
+        default=_env("TOLARIA_DAEMONS", "127.0.0.1:17171"),
+        help="comma-separated host[:port] of the daemons a warm start (learner.warmStart) watches;"
+        " a name resolving to several addresses (a headless Service) means all of them"
+        " (env TOLARIA_DAEMONS)",
     )
     parser.add_argument(
         "--consumer",
@@ -96,15 +104,19 @@ def run(args: argparse.Namespace) -> int:
     import redis
     import torch
 
+    from tolaria.protocol import parse_endpoints
     from tolaria.spec import load_trainingrun
     from tolaria.trainer.checkpoint import open_store
     from tolaria.trainer.config import LearnerConfig, TrainerConfig, trainer_config_from_spec
     from tolaria.trainer.learner import Learner
     from tolaria.trainer.metrics import LearnerMetrics
+    from tolaria.trainer.warm_start import WarmStart
 
     namespace, name = args.run_namespace, args.run_name
+    pairings: list[tuple[str, str]] = []
     if args.spec:
         run_spec = load_trainingrun(args.spec)
+        pairings = [(agent, opponent) for agent, opponent, _ in run_spec.spec.pairings()]
         namespace = namespace or run_spec.namespace
         name = name or run_spec.name
         config = trainer_config_from_spec(run_spec.spec, threads=args.threads, device=args.device)
@@ -155,10 +167,38 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    warm_start = None
+    if config.warm_start.games:
+        warm_start = WarmStart(
+            config.warm_start,
+            parse_endpoints(args.daemons),
+            pairings,
+            config.ppo.gamma,
+            seed=config.learner.seed,
+            on_progress=lambda games: _report_warm_start(client, keys, games),
+        )
     learner = Learner(
-        config, client, keys, store, consumer=args.consumer or socket.gethostname(), metrics=metrics
+        config,
+        client,
+        keys,
+        store,
+        consumer=args.consumer or socket.gethostname(),
+        metrics=metrics,
+        warm_start=warm_start,
     )
-    learner.start()
+    if not learner.start(stop):
+        log.info("stopped during the warm start")
+        return 0
     learner.run(stop, max_updates=args.max_updates)
     log.info("stopped at step %d, policy version %d", learner.step, learner.version)
     return 0
+
+
+def _report_warm_start(client, keys: RunKeys, games: int) -> None:
+    """The warm start's progress in the stats hash (shown by local mode's progress line)."""
+    import redis
+
+    try:
+        client.hset(keys.stats, StatsField.WARM_START_GAMES, games)
+    except (redis.ConnectionError, redis.TimeoutError) as e:
+        logging.getLogger("tolaria.learner").warning("warm-start progress not written: %s", e)

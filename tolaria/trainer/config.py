@@ -167,10 +167,38 @@ class LearnerConfig:
 
 
 @dataclass(frozen=True)
+class WarmStartConfig:
+    """Behaviour cloning of the daemons' built-in AI before PPO (`tolaria.trainer.warm_start`)."""
+
+    games: int = 0  # 0: no warm start
+    epochs: int = 20
+    learning_rate: float = 1e-3
+    minibatch_size: int = 512
+    games_in_flight: int = 16
+    game_timeout: float = 300.0
+
+    def __post_init__(self) -> None:
+        checks = {
+            "games": self.games >= 0,
+            "epochs": self.epochs >= 1,
+            "learning_rate": self.learning_rate > 0,
+            "minibatch_size": self.minibatch_size >= 1,
+            "games_in_flight": self.games_in_flight >= 1,
+            "game_timeout": self.game_timeout > 0,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(
+                f"invalid learner.warmStart values: {', '.join(f'{n}={getattr(self, n)!r}' for n in bad)}"
+            )
+
+
+@dataclass(frozen=True)
 class TrainerConfig:
     network: NetworkConfig = field(default_factory=NetworkConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
+    warm_start: WarmStartConfig = field(default_factory=WarmStartConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -181,13 +209,15 @@ class TrainerConfig:
             network=NetworkConfig(**data.get("network", {})),
             ppo=PPOConfig(**data.get("ppo", {})),
             learner=LearnerConfig(**data.get("learner", {})),
+            warm_start=WarmStartConfig(**data.get("warm_start", {})),
         )
 
 
 def trainer_config_from_spec(
     spec: TrainingRunSpec, threads: int | None = None, device: str = "auto"
 ) -> TrainerConfig:
-    """The trainer's view of a TrainingRun spec (`spec.learner`, `spec.checkpoints`, `spec.seed`)."""
+    """The trainer's view of a TrainingRun spec (`spec.learner`, `spec.checkpoints`, `spec.seed`);
+    the deck pairings of a warm start come from `spec.pairings()`."""
     learner, net, ppo = spec.learner, spec.learner.network, spec.learner.ppo
     overrides = {
         k: v
@@ -225,5 +255,11 @@ def trainer_config_from_spec(
             mixed_precision=learner.mixed_precision,
             threads=threads if threads is not None else LearnerConfig.threads,
             seed=spec.seed or 0,
+        ),
+        warm_start=WarmStartConfig(
+            games=learner.warm_start.games,
+            epochs=learner.warm_start.epochs,
+            learning_rate=learner.warm_start.learning_rate,
+            games_in_flight=learner.warm_start.games_in_flight,
         ),
     )

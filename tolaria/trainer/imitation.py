@@ -47,6 +47,18 @@ class Demonstrations:
     def __len__(self) -> int:
         return len(self.actions)
 
+    @classmethod
+    def concatenate(cls, parts: Sequence[Demonstrations], empty: dict[str, np.ndarray]) -> Demonstrations:
+        """All parts' decisions in order; `empty` (`Encoder.empty(0)`) gives the arrays of none."""
+        if not parts:
+            width = empty["option_mask"].shape[1]
+            return cls(empty, np.zeros((0, width), np.int64), np.zeros(0, np.float32))
+        return cls(
+            {k: np.concatenate([p.observations[k] for p in parts]) for k in parts[0].observations},
+            np.concatenate([p.actions for p in parts]),
+            np.concatenate([p.returns for p in parts]),
+        )
+
     def split(self, fraction: float) -> tuple[Demonstrations, Demonstrations]:
         """(the first `fraction` of the decisions, the rest), in order."""
         cut = int(len(self) * fraction)
@@ -93,6 +105,7 @@ def clone(
     tensors = to_tensors(demos.observations)
     targets = torch.from_numpy(demos.actions)
     returns = torch.from_numpy(demos.returns)
+    device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     n = len(demos)
     model.train()
@@ -101,11 +114,12 @@ def clone(
         total = 0.0
         for start in range(0, n, minibatch):
             idx = order[start : start + minibatch]
-            mb = trim_padding({k: v[idx] for k, v in tensors.items()})
+            mb = trim_padding({k: v[idx].to(device) for k, v in tensors.items()})
             logits, values = model(mb)
-            log_probs, _ = action_log_probs(logits, mb, targets[idx][:, : mb["option_mask"].shape[1]])
+            mb_targets = targets[idx][:, : mb["option_mask"].shape[1]].to(device)
+            log_probs, _ = action_log_probs(logits, mb, mb_targets)
             policy_loss = -log_probs.mean()
-            loss = policy_loss + 0.5 * ((values - returns[idx]) ** 2).mean()
+            loss = policy_loss + 0.5 * ((values - returns[idx].to(device)) ** 2).mean()
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)

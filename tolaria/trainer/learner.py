@@ -24,10 +24,15 @@ they are told to play, and PPO's importance ratio against the recorded behaviour
 log-probabilities, clipped, accounts for the distance between that version and the learner's
 (see `tolaria.trainer.ppo`). The `policy_lag` metric still reports the lag behind the learner.
 
+Warm start: a learner that finds no checkpoint and has a `WarmStart` first clones the daemons'
+built-in AI (`tolaria.trainer.warm_start`), then publishes the copy as its first version and
+checkpoints it at step 0 before the first PPO update.
+
 Checkpoints: every `checkpoint_every_updates` updates, every `checkpoint_every_minutes` minutes
-(when something changed), and at once on stop (SIGTERM). After each one, and after resuming
-from one, the `...:stats` hash gets its `checkpoint_uri` and `checkpoint_time` (unix seconds),
-which the operator shows as status.lastCheckpoint.
+(when something changed), and at once on stop (SIGTERM), but never of the random initial
+weights. After each one, and after resuming from one, the `...:stats` hash gets its
+`checkpoint_uri` and `checkpoint_time` (unix seconds), which the operator shows as
+status.lastCheckpoint.
 """
 
 from __future__ import annotations
@@ -46,9 +51,11 @@ from tolaria.rollouts import STREAM_FIELD, Segment, SegmentError, decode_segment
 from tolaria.trainer.checkpoint import Checkpoint, CheckpointStore
 from tolaria.trainer.config import TrainerConfig
 from tolaria.trainer.encoding import Encoder, EncodingError
+from tolaria.trainer.imitation import clone
 from tolaria.trainer.metrics import LearnerMetrics
 from tolaria.trainer.policy import PolicyNetwork, load_weights
 from tolaria.trainer.ppo import LOSS_TERMS, PPOTrainer, build_batch, policy_lag
+from tolaria.trainer.warm_start import WarmStart
 from tolaria.trainer.weights import encode_weights
 
 log = logging.getLogger(__name__)
@@ -73,6 +80,7 @@ class Learner:
         store: CheckpointStore | None,
         consumer: str = "learner",
         metrics: LearnerMetrics | None = None,
+        warm_start: WarmStart | None = None,
     ):
         self.config = config
         self.redis = client
@@ -80,6 +88,7 @@ class Learner:
         self.store = store
         self.consumer = consumer
         self.metrics = metrics or LearnerMetrics()
+        self.warm_start = warm_start
         torch.manual_seed(config.learner.seed)
         self.encoder = Encoder(config.network)
         self.trainer = PPOTrainer(
@@ -97,25 +106,64 @@ class Learner:
         self._pending_cursor: str | None = "0"
         self._updates_this_run = 0
         self._played_version = 0  # what the actors are told to play (see `_read_played_version`)
+        self._trained = False  # whether the weights are more than their random initialisation
 
     # ---- start-up -------------------------------------------------------------------------
-    def start(self) -> None:
-        self._restore()
+    def start(self, stop: threading.Event | None = None) -> bool:
+        """Restore or warm-start, then publish; False when `stop` was set during a warm start
+        (nothing was published or checkpointed: the next start warm-starts again)."""
+        restored = self._restore()
+        if not restored and self.warm_start is not None and not self._warm_start(stop or threading.Event()):
+            return False
         self._ensure_group()
         self._claim_abandoned()
         current = int(self.redis.get(self.keys.policy_version) or 0)
         if current != self.version or not self.redis.exists(self.keys.policy):
             self._publish()
+        if self._trained and self._last_checkpoint_step < 0:
+            self.checkpoint()  # the warm start's copy: a restarted learner resumes from it
         self.metrics.policy_version.set(self.version)
         log.info("learner %s at step %d, policy version %d", self.consumer, self.step, self.version)
+        return True
 
-    def _restore(self) -> None:
+    def _warm_start(self, stop: threading.Event) -> bool:
+        assert self.warm_start is not None
+        cfg = self.config.warm_start
+        log.info("warm start: observing %d games of the built-in AI", cfg.games)
+        observation = self.warm_start.observe(self.encoder, stop)
+        if observation is None:
+            log.info("warm start: stopped before it ended")
+            return False
+        demos = observation.demonstrations
+        log.info(
+            "warm start: %d decisions from %d games (%d failed) in %.0fs; cloning for %d epochs",
+            len(demos),
+            observation.games,
+            observation.failed,
+            observation.seconds,
+            cfg.epochs,
+        )
+        started = time.monotonic()
+        clone(
+            self.trainer.model,
+            demos,
+            cfg.epochs,
+            cfg.minibatch_size,
+            cfg.learning_rate,
+            seed=self.config.learner.seed,
+            on_epoch=lambda epoch, nll: log.info("warm start: epoch %d, policy NLL %.3f", epoch, nll),
+        )
+        log.info("warm start: cloned in %.0fs", time.monotonic() - started)
+        self._trained = True
+        return not stop.is_set()
+
+    def _restore(self) -> bool:
         if self.store is None:
-            return
+            return False
         checkpoint = self.store.latest()
         if checkpoint is None:
             log.info("no checkpoint in %s: starting fresh", self.store.uri)
-            return
+            return False
         saved_network = checkpoint.config.get("network")
         if saved_network != self.config.to_dict()["network"]:
             raise ValueError(
@@ -139,6 +187,8 @@ class Learner:
             self.step,
             self.version,
         )
+        self._trained = True
+        return True
 
     def _ensure_group(self) -> None:
         try:
@@ -262,6 +312,7 @@ class Learner:
         lags = [policy_lag(s, self.version) for s in held.segments]
         stats = self.trainer.update(batch)
         self.step += 1
+        self._trained = True
         self.counters["samples"] += len(batch)
         self.counters["segments"] += len(held.segments)
         self._publish()
@@ -336,7 +387,9 @@ class Learner:
             self.checkpoint()
 
     def checkpoint(self) -> str | None:
-        if self.store is None:
+        """Saves the learner's state; nothing while the weights are still random (a checkpoint
+        of them would keep a restarted learner from its warm start)."""
+        if self.store is None or not self._trained:
             return None
         checkpoint = Checkpoint(
             step=self.step,

@@ -1,0 +1,127 @@
+"""The warm start against the built daemon (observe mode), a real redis-server and a file store."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import redis
+import torch
+from conftest import Daemon, free_port
+
+from tolaria.keys import RunKeys
+from tolaria.protocol import parse_endpoints
+from tolaria.trainer.checkpoint import open_store
+from tolaria.trainer.config import LearnerConfig, NetworkConfig, TrainerConfig, WarmStartConfig
+from tolaria.trainer.encoding import Encoder
+from tolaria.trainer.imitation import Demonstrations
+from tolaria.trainer.learner import Learner
+from tolaria.trainer.policy import PolicyNetwork, to_tensors
+from tolaria.trainer.warm_start import WarmStart, WarmStartError
+from tolaria.trainer.weights import decode_weights
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+NETWORK = NetworkConfig.from_preset("small", d_model=32, ff_dim=64)
+PAIRINGS = [("red_aggro", "white_weenie")]
+KEYS = RunKeys("test", "warm")
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    d = Daemon(tmp_path_factory.mktemp("daemon") / "daemon.log")
+    yield d
+    d.stop()
+
+
+def config(games: int, epochs: int = 8) -> TrainerConfig:
+    return TrainerConfig(
+        network=NETWORK,
+        learner=LearnerConfig(device="cpu", threads=1, read_block_ms=100),
+        warm_start=WarmStartConfig(games=games, epochs=epochs, minibatch_size=128, games_in_flight=4),
+    )
+
+
+def agreement(model: PolicyNetwork, demos: Demonstrations) -> float:
+    with torch.no_grad():
+        greedy, _, _ = model.act(to_tensors(demos.observations), greedy=True)
+    return float((greedy == torch.from_numpy(demos.actions)).all(1).float().mean())
+
+
+def test_the_learner_starts_from_a_copy_of_the_daemons_ai_and_keeps_it(daemon, redis_server, tmp_path):
+    client = redis.Redis.from_url(redis_server.url)
+    store = open_store(f"file://{tmp_path}/ckpt")
+    progress: list[int] = []
+    cfg = config(games=12)
+    warm_start = WarmStart(
+        cfg.warm_start, parse_endpoints(daemon.endpoint), PAIRINGS, gamma=0.99, on_progress=progress.append
+    )
+    torch.manual_seed(0)
+    untrained = PolicyNetwork(NETWORK)
+    learner = Learner(cfg, client, KEYS, store, warm_start=warm_start)
+    assert learner.start(threading.Event())
+
+    # Published and checkpointed as version 1, before any PPO update.
+    assert int(client.get(KEYS.policy_version)) == 1 and learner.step == 0
+    assert decode_weights(client.get(KEYS.policy)).version == 1
+    checkpoint = store.latest()
+    assert checkpoint is not None and (checkpoint.step, checkpoint.policy_version) == (0, 1)
+    assert progress[-1] == 12
+
+    # The copy chooses as the AI does on games it never saw (other seeds), far more often than
+    # the untrained network.
+    held_out = WarmStart(cfg.warm_start, parse_endpoints(daemon.endpoint), PAIRINGS, gamma=0.99, seed=7)
+    observation = held_out.observe(Encoder(NETWORK), threading.Event())
+    assert observation is not None and observation.games == 12 and observation.failed == 0
+    demos = observation.demonstrations
+    assert len(demos) > 300 and np.abs(demos.returns).max() <= 1
+    assert (demos.returns > 0).any() and (demos.returns < 0).any()  # the winner's and the loser's
+    before, after = agreement(untrained, demos), agreement(learner.trainer.model, demos)
+    assert after > before + 0.2 and after > 0.6, (before, after)
+
+    # A restarted learner resumes from the copy: it never looks for daemons again.
+    nowhere = WarmStart(cfg.warm_start, [("127.0.0.1", free_port())], PAIRINGS, gamma=0.99, daemon_wait=0.1)
+    restarted = Learner(cfg, client, KEYS, store, warm_start=nowhere)
+    assert restarted.start(threading.Event())
+    assert (restarted.step, restarted.version) == (0, 1)
+    state = restarted.trainer.model.state_dict()
+    assert all(torch.equal(v, state[k]) for k, v in learner.trainer.model.state_dict().items())
+
+
+def test_stopping_during_the_warm_start_saves_and_publishes_nothing(daemon, redis_server, tmp_path):
+    client = redis.Redis.from_url(redis_server.url)
+    store = open_store(f"file://{tmp_path}/ckpt")
+    stop = threading.Event()
+    cfg = config(games=400)
+    warm_start = WarmStart(
+        cfg.warm_start,
+        parse_endpoints(daemon.endpoint),
+        PAIRINGS,
+        gamma=0.99,
+        on_progress=lambda games: stop.set() if games >= 2 else None,
+    )
+    learner = Learner(cfg, client, KEYS, store, warm_start=warm_start)
+    assert not learner.start(stop)
+    assert store.latest() is None and client.get(KEYS.policy_version) is None
+    learner.run(stop)  # as after SIGTERM: the final checkpoint of random weights is not written
+    assert store.latest() is None
+
+
+def test_no_daemon_is_a_clear_error_not_a_hang(redis_server, tmp_path):
+    client = redis.Redis.from_url(redis_server.url)
+    port = free_port()
+    cfg = config(games=4)
+    warm_start = WarmStart(cfg.warm_start, [("127.0.0.1", port)], PAIRINGS, gamma=0.99, daemon_wait=1.0)
+    learner = Learner(cfg, client, KEYS, open_store(f"file://{tmp_path}/ckpt"), warm_start=warm_start)
+    with pytest.raises(WarmStartError, match=f"no daemon of 127.0.0.1:{port} answered within 1s"):
+        learner.start(threading.Event())
+
+
+def test_unknown_decks_fail_the_warm_start_with_the_daemons_refusal(daemon):
+    cfg = config(games=4)
+    warm_start = WarmStart(
+        cfg.warm_start, parse_endpoints(daemon.endpoint), [("no_such_deck", "red_aggro")], 0.99
+    )
+    with pytest.raises(WarmStartError, match=r"4 of 4 warm-start games failed.*no_such_deck"):
+        warm_start.observe(Encoder(NETWORK), threading.Event())

@@ -1,0 +1,227 @@
+"""The warm start: a run's first policy version is a copy of the daemons' built-in AI.
+
+Why a copy, and how it is fitted: `tolaria.trainer.imitation`. Where the demonstrations come
+from: the daemons themselves. The learner of a run with no checkpoint and
+`learner.warmStart.games` > 0 watches that many games of the built-in AI against itself in
+observe mode (`NEWGAME <deck1> <deck2> -o`: every decision streamed with the AI's reply in
+`ai_choice`, no reply read), spread over the run's deck pairings and both seat orders with the
+evaluator's schedule, and learns from the decisions of both seats. Observe mode is part of
+Forge's protocol, so this works against a Forge daemon too (one game per connection, full
+payloads; compact payloads where the daemon offers them).
+
+Each finished game is encoded at once: a game's raw payloads are megabytes, its encoded
+decisions a few hundred kilobytes.
+
+Failures: the learner and the daemons start together, so daemons that do not answer yet are
+waited for (up to `daemon_wait` seconds, then `WarmStartError`). A game that fails is retried on
+the next daemon with the same seed (a daemon that is full, `ERROR: busy`, is asked again a
+second later without counting as a failure), and left out after `ATTEMPTS` failures; when more than half
+of the games are left out the warm start fails with the last error rather than train on what is
+left. A stop request (SIGTERM) abandons the games in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tolaria.evaluation.evaluator import DaemonClients
+from tolaria.evaluation.matches import ATTEMPTS, Match, schedule
+from tolaria.protocol import (
+    AsyncDaemonClient,
+    CompactExpander,
+    DaemonBusy,
+    DaemonError,
+    GameOptions,
+    ProtocolError,
+)
+from tolaria.trainer.config import WarmStartConfig
+from tolaria.trainer.encoding import Encoder, EncodingError
+from tolaria.trainer.imitation import Demonstrations, demonstrations, outcome_returns
+
+log = logging.getLogger(__name__)
+
+SCHEDULE_NAME = "warm-start"  # seeds: `matches.game_seed(SCHEDULE_NAME, index, seed)`
+PROGRESS_SECONDS = 1.0
+
+
+class WarmStartError(RuntimeError):
+    pass
+
+
+@dataclass
+class ObservedGame:
+    """The decisions of one observed game, in order, with the AI's reply to each."""
+
+    seats: list[int] = field(default_factory=list)
+    payloads: list[dict[str, Any]] = field(default_factory=list)
+    replies: list[str] = field(default_factory=list)
+    winner: int | None = None  # seat; None: a draw
+
+
+async def observe_game(client: AsyncDaemonClient, match: Match, game_timeout: float) -> ObservedGame:
+    """One game of the built-in AI against itself; raises DaemonError when the daemon fails it."""
+    hello = await client.hello()
+    options = GameOptions(
+        observe=True,
+        quiet=True,
+        seed=match.seed,
+        compact=hello is not None and "compact" in hello.capabilities,
+        game_timeout=game_timeout,
+    )
+    expander = CompactExpander()
+    observed = ObservedGame()
+    game = await client.start_game(*match.decks, options)
+    async with game:
+        while (decision := await game.next_decision()) is not None:
+            payload = expander.expand(decision.payload)
+            choice = decision.ai_choice
+            if choice is None:  # a reveal: nothing was decided
+                continue
+            if decision.seat is None:
+                raise ProtocolError(f"{client.address}: an observed decision of {decision.player!r}")
+            observed.seats.append(decision.seat)
+            observed.payloads.append(payload)
+            observed.replies.append(choice)
+    if game.progress.game_error is not None:
+        raise DaemonError(f"{client.address}: GAME_ERROR {game.progress.game_error}")
+    assert game.result is not None
+    observed.winner = game.result.winner_seat
+    return observed
+
+
+@dataclass
+class Observation:
+    """What `observe` gathered."""
+
+    demonstrations: Demonstrations
+    games: int  # games learnt from
+    failed: int  # games left out after ATTEMPTS failures
+    seconds: float
+
+
+class WarmStart:
+    """Collects the demonstrations of a warm start from the daemons at `endpoints`."""
+
+    def __init__(
+        self,
+        config: WarmStartConfig,
+        endpoints: list[tuple[str, int]],
+        pairings: Sequence[tuple[str, str]],
+        gamma: float,
+        seed: int = 0,
+        daemon_wait: float = 600.0,
+        on_progress: Callable[[int], None] | None = None,
+    ):
+        if config.games < 1:
+            raise ValueError("a warm start needs learner.warmStart.games >= 1")
+        self.config = config
+        self.endpoints = endpoints
+        self.matches = schedule(config.games, list(pairings), SCHEDULE_NAME, seed)
+        self.gamma = gamma
+        self.daemon_wait = daemon_wait
+        self.on_progress = on_progress
+
+    def observe(self, encoder: Encoder, stop: threading.Event) -> Observation | None:
+        """Plays and encodes the games; None when `stop` was set first."""
+        return asyncio.run(self._observe(encoder, stop))
+
+    async def _observe(self, encoder: Encoder, stop: threading.Event) -> Observation | None:
+        started = time.monotonic()
+        daemons = DaemonClients(self.endpoints, client_name="tolaria-learner")
+        try:
+            clients = await self._wait_for_daemons(daemons, stop)
+            if clients is None:
+                return None
+            parts: list[Demonstrations] = []
+            failures: list[str] = []
+            gate = asyncio.Semaphore(self.config.games_in_flight)
+            last_report = 0.0
+
+            async def one(position: int, match: Match) -> None:
+                nonlocal last_report
+                async with gate:
+                    attempt, error = 0, ""
+                    while attempt < ATTEMPTS:
+                        client = clients[(position + attempt) % len(clients)]
+                        try:
+                            observed = await observe_game(client, match, self.config.game_timeout)
+                            parts.append(self._encode(encoder, observed))
+                            break
+                        except DaemonBusy:  # full with other clients' games: not this game's failure
+                            await asyncio.sleep(1.0)
+                        except (DaemonError, EncodingError, ValueError) as e:
+                            error = f"game {match.index} (seed {match.seed}) on {client.address}: {e}"
+                            log.warning("warm start: %s", error)
+                            await asyncio.sleep(0.5 * 2**attempt)
+                            attempt += 1
+                    else:
+                        failures.append(error)
+                if self.on_progress is not None and time.monotonic() - last_report >= PROGRESS_SECONDS:
+                    last_report = time.monotonic()
+                    self.on_progress(len(parts))
+
+            tasks = [asyncio.create_task(one(i, m)) for i, m in enumerate(self.matches)]
+            try:
+                while not all(t.done() for t in tasks):
+                    if stop.is_set():
+                        return None
+                    await asyncio.wait(tasks, timeout=0.5)
+                for task in tasks:
+                    task.result()
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+            if self.on_progress is not None:
+                self.on_progress(len(parts))
+            if len(failures) * 2 > len(self.matches):
+                raise WarmStartError(
+                    f"{len(failures)} of {len(self.matches)} warm-start games failed; the last: {failures[-1]}"
+                )
+            return Observation(
+                Demonstrations.concatenate(parts, encoder.empty(0)),
+                len(parts),
+                len(failures),
+                time.monotonic() - started,
+            )
+        finally:
+            await daemons.close()
+
+    async def _wait_for_daemons(
+        self, daemons: DaemonClients, stop: threading.Event
+    ) -> list[AsyncDaemonClient] | None:
+        """The clients once one daemon answers STATUS; None when `stop` is set first."""
+        deadline = time.monotonic() + self.daemon_wait
+        last_error = ""
+        while not stop.is_set():
+            try:
+                clients = await daemons.refresh()
+                for client in clients:
+                    try:
+                        await client.status()
+                        return clients
+                    except DaemonError as e:
+                        last_error = f"{client.address}: {e}"
+            except ConnectionError as e:
+                last_error = str(e)
+            if time.monotonic() >= deadline:
+                raise WarmStartError(
+                    f"no daemon of {self._addresses()} answered within {self.daemon_wait:g}s"
+                    f" (last error: {last_error})"
+                )
+            log.info("warm start: waiting for a daemon at %s (%s)", self._addresses(), last_error)
+            await asyncio.sleep(2.0)
+        return None
+
+    def _addresses(self) -> str:
+        return ",".join(f"{host}:{port}" for host, port in self.endpoints)
+
+    def _encode(self, encoder: Encoder, observed: ObservedGame) -> Demonstrations:
+        returns = outcome_returns(observed.seats, observed.winner, self.gamma)
+        return demonstrations(encoder, observed.payloads, observed.replies, returns)
