@@ -13,9 +13,9 @@ from everything else a training run does.
    `--minibatch`) and its value head towards each decision's discounted outcome, and reports
    per decision type on the other 10%: negative log-likelihood and how often the greedy action
    is the AI's (and the value's explained variance).
-   `--checkpoint URI` also writes the copy to a checkpoint store as a learner checkpoint (step
-   0, version 1), with its value head fitted to the games' outcomes: a run whose store it is
-   starts from the copy (`bench/learning.py --warm-start-games`).
+   A training run does the same before its first PPO update when its spec asks for a warm
+   start (`spec.learner.warmStart`, `tolaria.trainer.warm_start`), on games it watches on the
+   daemons.
 3. Plays the trained network (greedy) against the random player and the heuristic AI,
    `--eval-games` per deck and opponent, seats alternating, and prints the win rates next to the
    heuristic AI's own on the same seeds.
@@ -24,7 +24,6 @@ from everything else a training run does.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -39,7 +38,6 @@ from policy_habits import DECKS, PolicyPlayer, play  # noqa: E402  (bench/, the 
 
 from tolaria.daemon.answer_text import answer_text  # noqa: E402
 from tolaria.engine import CardPool, Game, HeuristicPlayer, RandomPlayer, find_deck, load_deck  # noqa: E402
-from tolaria.trainer.checkpoint import Checkpoint, open_store  # noqa: E402
 from tolaria.trainer.config import NetworkConfig  # noqa: E402
 from tolaria.trainer.encoding import DECISION_TYPES, KIND_ONE, KIND_SUBSET, Encoder  # noqa: E402
 from tolaria.trainer.imitation import Demonstrations, clone, demonstrations, outcome_returns  # noqa: E402
@@ -132,11 +130,6 @@ def main() -> int:
     ap.add_argument(
         "--gamma", type=float, default=0.99, help="discount of the value targets (the spec's ppo.gamma)"
     )
-    ap.add_argument(
-        "--checkpoint",
-        metavar="URI",
-        help="write the copy as a learner checkpoint (step 0, version 1) to this store, to start a run from",
-    )
     ap.add_argument("--eval-games", type=int, default=200, help="games per deck and opponent; 0: none")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -165,18 +158,6 @@ def main() -> int:
         on_epoch=lambda epoch, nll: print(f"epoch {epoch}: training NLL {nll:.3f}", flush=True),
     )
     held_out_report(model, held_out)
-    if args.checkpoint:
-        store = open_store(args.checkpoint)
-        name = store.save(
-            Checkpoint(
-                step=0,
-                policy_version=1,
-                counters={},
-                config={"network": dataclasses.asdict(network)},
-                model_state=model.state_dict(),
-            )
-        )
-        print(f"\nthe copy is version 1 of {store.object_uri(name)}: a run with this store starts from it")
     if not args.eval_games:
         return 0
     copy = PolicyPlayer(PolicyWeights(1, network, model.state_dict()))

@@ -10,10 +10,10 @@
    (its progress display during the run), checkpoints to `<run dir>/checkpoints`.
 2. Runs `tolaria run SPEC` (local mode) with its whole process tree pinned to the first
    `--cores` CPUs, so the stated budget is wall clock AND cores. With `--warm-start-games N`
-   the budget starts with behaviour cloning of the built-in heuristic AI on the same cores
-   (`bench/imitation.py --checkpoint`: N heuristic-vs-heuristic games, the policy and value heads
-   fitted to its choices and outcomes), written to the run's checkpoint store as version 1, so
-   that the learner starts from the copy; local mode gets what is left of the budget.
+   the spec asks for the learner's warm start (`spec.learner.warmStart`): before its first PPO
+   update the run's learner watches N games of the daemon's built-in heuristic AI against
+   itself (observe mode) and clones it, policy and value, as version 1. That happens inside
+   local mode, so inside the budget and on the same cores.
 3. Starts its own redis-server and daemon and runs `tolaria evaluator --once --policy-source
    checkpoint --games N` (N >= 1,000 by default): N games against the random player and N
    against the built-in heuristic AI, spread evenly over both deck pairings (the agent on each
@@ -144,16 +144,15 @@ def with_settings(spec_text: str, settings: list[str]) -> str:
     return yaml.safe_dump(spec, sort_keys=False)
 
 
-def train(args: argparse.Namespace, run_dir: Path, checkpoints: Path) -> tuple[float, float]:
-    """Local mode on the stated budget, after the warm start if one is asked for (both inside the
-    budget, on the same cores) -> (wall-clock seconds of the whole, of the warm start)."""
-    warm_seconds = warm_start(args, run_dir, checkpoints) if args.warm_start_games else 0.0
-    budget_seconds = round(args.budget_minutes * 60 - warm_seconds)
-    if budget_seconds < 60:
-        raise SystemExit(
-            f"the warm start took {warm_seconds:.0f}s of the {args.budget_minutes}-minute budget, leaving"
-            " less than a minute to train: lower --warm-start-games / --warm-start-epochs or raise --budget-minutes"
-        )
+def train(args: argparse.Namespace, run_dir: Path, checkpoints: Path) -> float:
+    """Local mode on the stated budget, warm start included -> wall-clock seconds."""
+    budget_seconds = args.budget_minutes * 60
+    settings = list(args.set)
+    if args.warm_start_games:
+        settings += [
+            f"spec.learner.warmStart.games={args.warm_start_games}",
+            f"spec.learner.warmStart.epochs={args.warm_start_epochs}",
+        ]
     spec = run_dir / "trainingrun.yaml"
     spec.write_text(
         with_settings(
@@ -165,7 +164,7 @@ def train(args: argparse.Namespace, run_dir: Path, checkpoints: Path) -> tuple[f
                 budget_seconds=budget_seconds,
                 seed=args.seed,
             ),
-            args.set,
+            settings,
         )
     )
     print(f"# training: tolaria run {spec} on {args.cores} cores for {budget_seconds} s", flush=True)
@@ -188,38 +187,21 @@ def train(args: argparse.Namespace, run_dir: Path, checkpoints: Path) -> tuple[f
         raise SystemExit(
             f"local mode exited with {code} after {seconds:.0f}s; see {run_dir / 'local-mode.log'}"
         )
-    return warm_seconds + seconds, warm_seconds
+    return seconds
 
 
-def warm_start(args: argparse.Namespace, run_dir: Path, checkpoints: Path) -> float:
-    """Behaviour cloning of the built-in heuristic AI (`bench/imitation.py`) into the run's
-    checkpoint store as version 1, which the run's learner then resumes from -> seconds taken."""
-    log_path = run_dir / "warm-start.log"
-    print(
-        f"# warm start: {args.warm_start_games} heuristic-vs-heuristic games, {args.warm_start_epochs} epochs"
-        f" of behaviour cloning on {args.cores} cores (log: {log_path})",
-        flush=True,
-    )
-    started = time.monotonic()
-    with log_path.open("wb") as log:
-        code = subprocess.call(
-            [
-                sys.executable,
-                str(REPO / "bench" / "imitation.py"),
-                f"--games={args.warm_start_games}",
-                f"--epochs={args.warm_start_epochs}",
-                "--eval-games=0",
-                f"--threads={args.cores}",
-                f"--seed={args.seed}",
-                f"--checkpoint=file://{checkpoints}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=pin_to(args.cores),
-        )
-    if code != 0:
-        raise SystemExit(f"the warm start exited with {code}; see {log_path}")
-    return time.monotonic() - started
+def first_version_seconds(run_dir: Path) -> float | None:
+    """Seconds from local mode's start to the first published policy (the end of a warm start),
+    from the run's metrics.jsonl."""
+    files = sorted(run_dir.glob("runs/*/metrics.jsonl"))
+    if not files:
+        return None
+    with files[-1].open() as f:
+        for line in f:
+            sample = json.loads(line)
+            if sample.get("policy_version", 0) >= 1:
+                return round(sample["elapsed"], 1)
+    return None
 
 
 class Services:
@@ -537,20 +519,23 @@ def main() -> int:
         "--warm-start-games",
         type=int,
         default=0,
-        help="first clone the built-in heuristic AI from this many of its games (inside the budget); 0: from scratch",
+        help="spec.learner.warmStart.games: the learner first clones the built-in heuristic AI from this"
+        " many of its games (inside the budget); 0: from random weights",
     )
-    ap.add_argument("--warm-start-epochs", type=int, default=10, help="epochs of that behaviour cloning")
+    ap.add_argument(
+        "--warm-start-epochs", type=int, default=20, help="spec.learner.warmStart.epochs of that cloning"
+    )
     ap.add_argument("--eval-only", metavar="URI", help="skip training; measure the newest checkpoint in URI")
     args = ap.parse_args()
     run_dir = args.run_dir.resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    train_seconds, warm_seconds = None, 0.0
+    train_seconds = None
     if args.eval_only:
         uri = args.eval_only
     else:
         checkpoints = run_dir / "checkpoints"
-        train_seconds, warm_seconds = train(args, run_dir, checkpoints)
+        train_seconds = train(args, run_dir, checkpoints)
         uri = f"file://{checkpoints}"
     services = Services(run_dir, workers=args.cores)
     try:
@@ -559,8 +544,7 @@ def main() -> int:
     finally:
         services.stop()
     write_curve(run_dir, points)
-    halfway = args.budget_minutes * 60 / 2 - warm_seconds  # metrics.jsonl counts from local mode's start
-    later = later_evaluations(run_dir, halfway) if train_seconds else None
+    later = later_evaluations(run_dir, args.budget_minutes * 60 / 2) if train_seconds else None
     result = {
         "budget_minutes": args.budget_minutes,
         "cores": args.cores,
@@ -568,7 +552,7 @@ def main() -> int:
         "warm_start": {
             "games": args.warm_start_games,
             "epochs": args.warm_start_epochs,
-            "seconds": warm_seconds,
+            "first_version_seconds": first_version_seconds(run_dir) if train_seconds else None,
         },
         "games_per_baseline": args.games,
         "final": report,
