@@ -378,7 +378,11 @@ class WarmStartSpec(ApiModel):
     """
 
     games: int = Field(
-        0, ge=0, le=1_000_000, description="Observed games to learn from; 0: no warm start (random weights)."
+        0,
+        ge=0,
+        le=50_000,
+        description="Observed games to learn from; 0: no warm start (random weights). The learner holds"
+        " their encoded decisions in memory while it clones: about 1 MB per game.",
     )
     epochs: int = Field(20, ge=1, le=1000, description="Passes over the observed decisions.")
     learning_rate: float = Field(1e-3, gt=0, le=1)

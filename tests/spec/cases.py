@@ -118,6 +118,12 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str, str]] = [
         "spec.learner.warmStart.epochs",
         "0",
     ),
+    (
+        "warm-start-beyond-the-learners-memory",
+        spec(learner={"warmStart": {"games": 1_000_000}}),
+        "spec.learner.warmStart.games",
+        "1000000",
+    ),
     ("no-decks", spec(decks=[]), "spec.decks", ""),
     ("deck-escaping-the-deck-directory", spec(decks=["../secrets"]), "spec.decks[0]", "../secrets"),
     ("duplicate-deck", spec(decks=["red_aggro", "red_aggro"]), "spec.decks[1]", "red_aggro"),
