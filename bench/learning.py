@@ -327,10 +327,11 @@ async def curve(args: argparse.Namespace, uri: str, services: Services) -> list[
     """Each league snapshot played against the baselines, oldest first."""
     import redis.asyncio as aioredis
 
-    from tolaria.evaluation.evaluator import DaemonClients, EvaluationSettings, Evaluator
+    from tolaria.evaluation.evaluator import EvaluationSettings, Evaluator
     from tolaria.evaluation.league import League
     from tolaria.keys import RunKeys
     from tolaria.protocol import parse_endpoints
+    from tolaria.protocol.daemon_clients import DaemonClients
     from tolaria.trainer.config import NetworkConfig
     from tolaria.trainer.policy import PolicyNetwork
     from tolaria.trainer.weights import encode_weights
@@ -348,7 +349,7 @@ async def curve(args: argparse.Namespace, uri: str, services: Services) -> list[
         greedy=args.action_selection == "greedy",
     )
     client = aioredis.Redis.from_url(services.redis_url)
-    pool = DaemonClients(parse_endpoints(services.daemons))
+    pool = DaemonClients(parse_endpoints(services.daemons), "tolaria-evaluator")
     evaluator = Evaluator(settings, client, RunKeys("bench", "learning-curve"), pool)
     points, first = [], None
     try:

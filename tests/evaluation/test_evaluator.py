@@ -15,10 +15,11 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from tolaria.evaluation.evaluator import DaemonClients, EvaluationSettings, Evaluator
+from tolaria.evaluation.evaluator import EvaluationSettings, Evaluator
 from tolaria.evaluation.league import League
 from tolaria.keys import LEARNER_GROUP, RunKeys
 from tolaria.protocol import DaemonClient, parse_endpoints
+from tolaria.protocol.daemon_clients import DaemonClients
 
 from .conftest import REPO, policy_bytes
 
@@ -54,7 +55,7 @@ def games_played(daemon) -> int:
 
 async def evaluate(redis_url: str, daemon, s: EvaluationSettings, league: League | None = None):
     client = aioredis.Redis.from_url(redis_url)
-    pool = DaemonClients(parse_endpoints(daemon.endpoint))
+    pool = DaemonClients(parse_endpoints(daemon.endpoint), "tolaria-evaluator")
     try:
         return await Evaluator(s, client, KEYS, pool, league).evaluate_published()
     finally:
@@ -162,7 +163,7 @@ def test_cadence_every_n_versions(redis_server, daemon):
 
     async def scenario() -> None:
         client = aioredis.Redis.from_url(redis_server.url)
-        pool = DaemonClients(parse_endpoints(daemon.endpoint))
+        pool = DaemonClients(parse_endpoints(daemon.endpoint), "tolaria-evaluator")
         evaluator = Evaluator(settings(games=2, baselines=("random",), every_updates=2), client, KEYS, pool)
         original = evaluator.evaluate
 
@@ -293,7 +294,7 @@ def test_switching_the_gate_off_releases_the_promoted_version(redis_server):
         stop = asyncio.Event()
         stop.set()
         try:
-            await Evaluator(s, client, KEYS, DaemonClients([])).run(stop)
+            await Evaluator(s, client, KEYS, DaemonClients([], "tolaria-evaluator")).run(stop)
         finally:
             await client.aclose()
 
@@ -315,7 +316,7 @@ def test_unreachable_daemons_postpone_the_evaluation(redis_server):
 
     async def scenario() -> None:
         client = aioredis.Redis.from_url(redis_server.url)
-        pool = DaemonClients(parse_endpoints(f"127.0.0.1:{free_port()}"))
+        pool = DaemonClients(parse_endpoints(f"127.0.0.1:{free_port()}"), "tolaria-evaluator")
         try:
             with pytest.raises(ConnectionError, match="all 4 evaluation games of policy v1 failed"):
                 await Evaluator(
@@ -336,7 +337,7 @@ def test_refused_weights_are_skipped_not_retried(redis_server, daemon, caplog):
 
     async def scenario() -> Evaluator:
         client = aioredis.Redis.from_url(redis_server.url)
-        pool = DaemonClients(parse_endpoints(daemon.endpoint))
+        pool = DaemonClients(parse_endpoints(daemon.endpoint), "tolaria-evaluator")
         evaluator = Evaluator(settings(games=2, baselines=("random",)), client, KEYS, pool)
         stop = asyncio.Event()
         task = asyncio.create_task(evaluator.run(stop, poll_seconds=0.1))

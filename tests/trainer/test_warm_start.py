@@ -125,3 +125,23 @@ def test_unknown_decks_fail_the_warm_start_with_the_daemons_refusal(daemon):
     )
     with pytest.raises(WarmStartError, match=r"4 of 4 warm-start games failed.*no_such_deck"):
         warm_start.observe(Encoder(NETWORK), threading.Event())
+
+
+def test_games_of_a_daemon_killed_mid_warm_start_are_played_on_another(daemon, tmp_path, caplog):
+    doomed = Daemon(tmp_path / "doomed.log")
+    cfg = config(games=24)
+    try:
+        endpoints = parse_endpoints(f"{doomed.endpoint},{daemon.endpoint}")
+        warm_start = WarmStart(
+            cfg.warm_start,
+            endpoints,
+            PAIRINGS,
+            0.99,
+            on_progress=lambda games: doomed.kill(),  # after the first game: the others are in flight
+        )
+        observation = warm_start.observe(Encoder(NETWORK), threading.Event())
+    finally:
+        doomed.stop()
+    lost = [r.message for r in caplog.records if f"on {doomed.endpoint}:" in r.message]
+    assert lost, "no game was in flight on the killed daemon"
+    assert observation is not None and (observation.games, observation.failed) == (24, 0)

@@ -134,8 +134,8 @@ def run(args: argparse.Namespace) -> int:
     # imported here so that `tolaria --help` never pays for torch
     import torch
 
-    from tolaria.evaluation.evaluator import DaemonClients
     from tolaria.protocol import parse_endpoints
+    from tolaria.protocol.daemon_clients import DaemonClients
     from tolaria.spec import SpecError, load_trainingrun
 
     if not args.spec:
@@ -153,7 +153,9 @@ def run(args: argparse.Namespace) -> int:
     namespace = args.run_namespace or training_run.namespace
     name = args.run_name or training_run.name
     try:
-        return asyncio.run(_main(args, settings, DaemonClients(endpoints), uri, namespace, name, log))
+        return asyncio.run(
+            _main(args, settings, DaemonClients(endpoints, "tolaria-evaluator"), uri, namespace, name, log)
+        )
     except KeyboardInterrupt:
         return 0
 

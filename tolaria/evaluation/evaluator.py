@@ -42,7 +42,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -56,7 +56,8 @@ from tolaria.evaluation.league import League
 from tolaria.evaluation.matches import Match, MatchOutcome, play_matches, schedule
 from tolaria.evaluation.metrics import EvaluatorMetrics
 from tolaria.keys import EvalField, RunKeys, StatsField
-from tolaria.protocol import AsyncDaemonClient, resolve_endpoints
+from tolaria.protocol import AsyncDaemonClient
+from tolaria.protocol.daemon_clients import DaemonClients
 from tolaria.spec import TrainingRunSpec
 from tolaria.trainer.checkpoint import CheckpointError
 from tolaria.trainer.weights import PolicyWeights, UnsafeWeightsError, decode_weights
@@ -158,35 +159,6 @@ def is_due(
     if settings.every_updates > 0 and version - last_version >= settings.every_updates:
         return True
     return settings.every_minutes > 0 and now - last_time >= settings.every_minutes * 60
-
-
-@dataclass
-class DaemonClients:
-    """Clients of the daemon endpoints, kept across games, re-resolved by each `refresh`."""
-
-    endpoints: list[tuple[str, int]]
-    read_timeout: float = 120.0
-    client_name: str = "tolaria-evaluator"
-    clients: dict[tuple[str, int], AsyncDaemonClient] = field(default_factory=dict)
-
-    async def refresh(self) -> list[AsyncDaemonClient]:
-        addresses = resolve_endpoints(self.endpoints)
-        for address in list(self.clients):
-            if address not in addresses:
-                await self.clients.pop(address).close()
-        for address in addresses:
-            if address not in self.clients:
-                self.clients[address] = AsyncDaemonClient(
-                    *address, client_name=self.client_name, read_timeout=self.read_timeout
-                )
-        if not self.clients:
-            raise ConnectionError(f"no daemon endpoint resolves: {self.endpoints}")
-        return list(self.clients.values())
-
-    async def close(self) -> None:
-        for client in self.clients.values():
-            await client.close()
-        self.clients.clear()
 
 
 class Evaluator:

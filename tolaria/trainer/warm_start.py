@@ -10,19 +10,21 @@ Forge's protocol, so this works against a Forge daemon too (one game per connect
 payloads; compact payloads where the daemon offers them).
 
 Each finished game is encoded at once: a game's raw payloads are megabytes, its encoded
-decisions a few hundred kilobytes.
+decisions about one (padded to the network's limits; `learner.warmStart.games` is capped for it).
 
 Failures: the learner and the daemons start together, so daemons that do not answer yet are
-waited for (up to `daemon_wait` seconds, then `WarmStartError`). A game that fails is retried on
-the next daemon with the same seed (a daemon that is full, `ERROR: busy`, is asked again a
-second later without counting as a failure), and left out after `ATTEMPTS` failures; when more than half
-of the games are left out the warm start fails with the last error rather than train on what is
+waited for (up to `daemon_wait` seconds, then `WarmStartError`). A game that fails is retried
+with the same seed on the next daemon, after the endpoints are resolved again (a replaced daemon
+pod has a new address), and left out after `ATTEMPTS` failures; a daemon that is full (`ERROR:
+busy`) is asked again a second later without that counting as a failure. When more than half of
+the games are left out the warm start fails with the last error rather than train on what is
 left. A stop request (SIGTERM) abandons the games in flight.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -30,7 +32,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tolaria.evaluation.evaluator import DaemonClients
 from tolaria.evaluation.matches import ATTEMPTS, Match, schedule
 from tolaria.protocol import (
     AsyncDaemonClient,
@@ -40,6 +41,7 @@ from tolaria.protocol import (
     GameOptions,
     ProtocolError,
 )
+from tolaria.protocol.daemon_clients import DaemonClients
 from tolaria.trainer.config import WarmStartConfig
 from tolaria.trainer.encoding import Encoder, EncodingError
 from tolaria.trainer.imitation import Demonstrations, demonstrations, outcome_returns
@@ -133,7 +135,7 @@ class WarmStart:
 
     async def _observe(self, encoder: Encoder, stop: threading.Event) -> Observation | None:
         started = time.monotonic()
-        daemons = DaemonClients(self.endpoints, client_name="tolaria-learner")
+        daemons = DaemonClients(self.endpoints, "tolaria-learner")
         try:
             clients = await self._wait_for_daemons(daemons, stop)
             if clients is None:
@@ -144,7 +146,7 @@ class WarmStart:
             last_report = 0.0
 
             async def one(position: int, match: Match) -> None:
-                nonlocal last_report
+                nonlocal last_report, clients
                 async with gate:
                     attempt, error = 0, ""
                     while attempt < ATTEMPTS:
@@ -159,6 +161,8 @@ class WarmStart:
                             error = f"game {match.index} (seed {match.seed}) on {client.address}: {e}"
                             log.warning("warm start: %s", error)
                             await asyncio.sleep(0.5 * 2**attempt)
+                            with contextlib.suppress(ConnectionError):  # nothing resolves: keep the old
+                                clients = await daemons.refresh()
                             attempt += 1
                     else:
                         failures.append(error)
