@@ -149,9 +149,10 @@ def test_what_the_evaluator_and_learner_write_is_what_the_operator_reads(redis_s
     from tolaria.evaluation.elo import EloTable
     from tolaria.evaluation.evaluator import EvaluationSettings, Evaluator
     from tolaria.protocol.daemon_clients import DaemonClients
-    from tolaria.trainer.checkpoint import open_store
+    from tolaria.trainer.checkpoint import Checkpoint, open_store
     from tolaria.trainer.config import LearnerConfig, NetworkConfig, TrainerConfig
     from tolaria.trainer.learner import Learner
+    from tolaria.trainer.policy import PolicyNetwork
 
     keys = RunKeys("team", "contract")
     settings = EvaluationSettings(games=2, baselines=("random", "heuristic"), pairings=(("a", "b"),))
@@ -183,7 +184,11 @@ def test_what_the_evaluator_and_learner_write_is_what_the_operator_reads(redis_s
         network=NetworkConfig.from_preset("small", d_model=16, ff_dim=32),
         learner=LearnerConfig(device="cpu", threads=1),
     )
-    name = Learner(config, r, keys, store).checkpoint()
+    # a learner checkpoints trained weights only: this one resumes from an earlier one's
+    store.save(Checkpoint(3, 4, {}, config.to_dict(), PolicyNetwork(config.network).state_dict()))
+    learner = Learner(config, r, keys, store)
+    assert learner.start()
+    name = learner.checkpoint()
     r.set(keys.policy_version, 9)
 
     got = asyncio.run(evaluate_and_read())
