@@ -91,8 +91,10 @@ class StatsField:
     LEARNER_STEP = "learner_step"
     LEARNER_POLICY_VERSION = "learner_policy_version"
     LEARNER_COUNTER_PREFIX = "learner_"
-    # learner, during a warm start (`learner.warmStart`): the observed games learnt from so far
+    # learner, during a warm start (`learner.warmStart`): the observed games learnt from so far,
+    # then the epochs of cloning done
     WARM_START_GAMES = "warm_start_games"
+    WARM_START_EPOCHS = "warm_start_epochs"
     # evaluator, after each evaluation: `win_rate:<baseline>` in 0..1 (the operator's
     # stop.targetWinRate) and the policy version those rates belong to
     WIN_RATE_PREFIX = "win_rate:"

@@ -80,8 +80,11 @@ def test_rendering_shows_every_number():
 
 def test_the_warm_start_stands_in_for_the_policy_until_version_one():
     criteria = StopCriteria(None, None, None, "random")
-    assert "| warm start 37 games |" in render_line(snap(warm_start_games=37), criteria, None)
-    assert "| policy v1 |" in render_line(snap(warm_start_games=400, policy_version=1), criteria, None)
+    assert "| warm start: 37 games watched |" in render_line(snap(warm_start_games=37), criteria, None)
+    cloning = snap(warm_start_games=400, warm_start_epochs=3)
+    assert "| warm start: cloning, epoch 3 done |" in render_line(cloning, criteria, None)
+    done = snap(warm_start_games=400, warm_start_epochs=20, policy_version=1)
+    assert "| policy v1 |" in render_line(done, criteria, None)
 
 
 def test_snapshot_records_round_trip():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -52,11 +53,8 @@ def agreement(model: PolicyNetwork, demos: Demonstrations) -> float:
 def test_the_learner_starts_from_a_copy_of_the_daemons_ai_and_keeps_it(daemon, redis_server, tmp_path):
     client = redis.Redis.from_url(redis_server.url)
     store = open_store(f"file://{tmp_path}/ckpt")
-    progress: list[int] = []
     cfg = config(games=12)
-    warm_start = WarmStart(
-        cfg.warm_start, parse_endpoints(daemon.endpoint), PAIRINGS, gamma=0.99, on_progress=progress.append
-    )
+    warm_start = WarmStart(cfg.warm_start, parse_endpoints(daemon.endpoint), PAIRINGS, gamma=0.99)
     torch.manual_seed(0)
     untrained = PolicyNetwork(NETWORK)
     learner = Learner(cfg, client, KEYS, store, warm_start=warm_start)
@@ -67,7 +65,9 @@ def test_the_learner_starts_from_a_copy_of_the_daemons_ai_and_keeps_it(daemon, r
     assert decode_weights(client.get(KEYS.policy)).version == 1
     checkpoint = store.latest()
     assert checkpoint is not None and (checkpoint.step, checkpoint.policy_version) == (0, 1)
-    assert progress[-1] == 12
+    # its progress, for local mode's progress line: every game watched, every epoch cloned
+    stats = client.hgetall(KEYS.stats)
+    assert (stats[b"warm_start_games"], stats[b"warm_start_epochs"]) == (b"12", b"8")
 
     # The copy chooses as the AI does on games it never saw (other seeds), far more often than
     # the untrained network.
@@ -89,19 +89,23 @@ def test_the_learner_starts_from_a_copy_of_the_daemons_ai_and_keeps_it(daemon, r
     assert all(torch.equal(v, state[k]) for k, v in learner.trainer.model.state_dict().items())
 
 
+def stop_when_games_reported(client: redis.Redis, stop: threading.Event) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not client.hexists(KEYS.stats, "warm_start_games"):
+        time.sleep(0.01)
+    stop.set()
+
+
 def test_stopping_during_the_warm_start_saves_and_publishes_nothing(daemon, redis_server, tmp_path):
     client = redis.Redis.from_url(redis_server.url)
     store = open_store(f"file://{tmp_path}/ckpt")
     stop = threading.Event()
     cfg = config(games=400)
-    warm_start = WarmStart(
-        cfg.warm_start,
-        parse_endpoints(daemon.endpoint),
-        PAIRINGS,
-        gamma=0.99,
-        on_progress=lambda games: stop.set() if games >= 2 else None,
-    )
+    warm_start = WarmStart(cfg.warm_start, parse_endpoints(daemon.endpoint), PAIRINGS, gamma=0.99)
     learner = Learner(cfg, client, KEYS, store, warm_start=warm_start)
+    # stopped once the learner reports its first games (SIGTERM sets the same event)
+    watcher = threading.Thread(target=lambda: stop_when_games_reported(client, stop), daemon=True)
+    watcher.start()
     assert not learner.start(stop)
     assert store.latest() is None and client.get(KEYS.policy_version) is None
     learner.run(stop)  # as after SIGTERM: the final checkpoint of random weights is not written
@@ -132,14 +136,9 @@ def test_games_of_a_daemon_killed_mid_warm_start_are_played_on_another(daemon, t
     cfg = config(games=24)
     try:
         endpoints = parse_endpoints(f"{doomed.endpoint},{daemon.endpoint}")
-        warm_start = WarmStart(
-            cfg.warm_start,
-            endpoints,
-            PAIRINGS,
-            0.99,
-            on_progress=lambda games: doomed.kill(),  # after the first game: the others are in flight
-        )
-        observation = warm_start.observe(Encoder(NETWORK), threading.Event())
+        warm_start = WarmStart(cfg.warm_start, endpoints, PAIRINGS, 0.99)
+        # killed after the first game: the others are in flight
+        observation = warm_start.observe(Encoder(NETWORK), threading.Event(), lambda games: doomed.kill())
     finally:
         doomed.stop()
     lost = [r.message for r in caplog.records if f"on {doomed.endpoint}:" in r.message]

@@ -41,6 +41,7 @@ class Snapshot:
     eval_policy_version: int | None = None
     win_rates: dict[str, float] = field(default_factory=dict)  # evaluated, by baseline
     warm_start_games: int | None = None  # observed so far, while the learner warm-starts
+    warm_start_epochs: int | None = None  # then the epochs of cloning done
 
     @property
     def games(self) -> int:
@@ -68,7 +69,7 @@ def read_snapshot(client: redis.Redis, keys: RunKeys, elapsed: float, previous: 
         if name.startswith(StatsField.WIN_RATE_PREFIX)
     }
     eval_version = stats.get(StatsField.EVAL_POLICY_VERSION)
-    warm_start = stats.get(StatsField.WARM_START_GAMES)
+    warm_games, warm_epochs = stats.get(StatsField.WARM_START_GAMES), stats.get(StatsField.WARM_START_EPOCHS)
     snapshot = Snapshot(
         time=time.time(),
         elapsed=elapsed,
@@ -78,7 +79,8 @@ def read_snapshot(client: redis.Redis, keys: RunKeys, elapsed: float, previous: 
         learner_step=int(float(stats.get(StatsField.LEARNER_STEP, 0))),
         eval_policy_version=None if eval_version is None else int(float(eval_version)),
         win_rates=win_rates,
-        warm_start_games=None if warm_start is None else int(float(warm_start)),
+        warm_start_games=None if warm_games is None else int(float(warm_games)),
+        warm_start_epochs=None if warm_epochs is None else int(float(warm_epochs)),
     )
     if previous is not None and snapshot.time > previous.time:
         span = snapshot.time - previous.time
@@ -208,8 +210,10 @@ def _fields(snapshot: Snapshot, criteria: StopCriteria, games_per_second: float 
         win = f"win[v{snapshot.eval_policy_version}] {rates}"
     else:
         win = "win -"
-    if snapshot.policy_version == 0 and snapshot.warm_start_games is not None:
-        policy = f"warm start {snapshot.warm_start_games} games"
+    if snapshot.policy_version == 0 and snapshot.warm_start_epochs is not None:
+        policy = f"warm start: cloning, epoch {snapshot.warm_start_epochs} done"
+    elif snapshot.policy_version == 0 and snapshot.warm_start_games is not None:
+        policy = f"warm start: {snapshot.warm_start_games} games watched"
     else:
         policy = f"policy v{snapshot.policy_version}"
     return [

@@ -17,7 +17,7 @@ import signal
 import socket
 import threading
 
-from tolaria.keys import RunKeys, StatsField, redis_password
+from tolaria.keys import RunKeys, redis_password
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -175,7 +175,6 @@ def run(args: argparse.Namespace) -> int:
             pairings,
             config.ppo.gamma,
             seed=config.learner.seed,
-            on_progress=lambda games: _report_warm_start(client, keys, games),
         )
     learner = Learner(
         config,
@@ -192,13 +191,3 @@ def run(args: argparse.Namespace) -> int:
     learner.run(stop, max_updates=args.max_updates)
     log.info("stopped at step %d, policy version %d", learner.step, learner.version)
     return 0
-
-
-def _report_warm_start(client, keys: RunKeys, games: int) -> None:
-    """The warm start's progress in the stats hash (shown by local mode's progress line)."""
-    import redis
-
-    try:
-        client.hset(keys.stats, StatsField.WARM_START_GAMES, games)
-    except (redis.ConnectionError, redis.TimeoutError) as e:
-        logging.getLogger("tolaria.learner").warning("warm-start progress not written: %s", e)

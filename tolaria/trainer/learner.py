@@ -130,7 +130,9 @@ class Learner:
         assert self.warm_start is not None
         cfg = self.config.warm_start
         log.info("warm start: observing %d games of the built-in AI", cfg.games)
-        observation = self.warm_start.observe(self.encoder, stop)
+        observation = self.warm_start.observe(
+            self.encoder, stop, lambda games: self._report_warm_start(StatsField.WARM_START_GAMES, games)
+        )
         if observation is None:
             log.info("warm start: stopped before it ended")
             return False
@@ -151,11 +153,22 @@ class Learner:
             cfg.minibatch_size,
             cfg.learning_rate,
             seed=self.config.learner.seed,
-            on_epoch=lambda epoch, nll: log.info("warm start: epoch %d, policy NLL %.3f", epoch, nll),
+            on_epoch=lambda epoch, nll: self._cloned_epoch(epoch, nll),
         )
         log.info("warm start: cloned in %.0fs", time.monotonic() - started)
         self._trained = True
         return not stop.is_set()
+
+    def _cloned_epoch(self, epoch: int, nll: float) -> None:
+        log.info("warm start: epoch %d, policy NLL %.3f", epoch, nll)
+        self._report_warm_start(StatsField.WARM_START_EPOCHS, epoch)
+
+    def _report_warm_start(self, field: str, value: int) -> None:
+        """The warm start's progress in the stats hash (local mode's progress line shows it)."""
+        try:
+            self.redis.hset(self.keys.stats, field, value)
+        except (redis.ConnectionError, redis.TimeoutError) as e:
+            log.warning("warm-start progress not written to Redis: %s", e)
 
     def _restore(self) -> bool:
         if self.store is None:

@@ -118,7 +118,6 @@ class WarmStart:
         gamma: float,
         seed: int = 0,
         daemon_wait: float = 600.0,
-        on_progress: Callable[[int], None] | None = None,
     ):
         if config.games < 1:
             raise ValueError("a warm start needs learner.warmStart.games >= 1")
@@ -127,13 +126,17 @@ class WarmStart:
         self.matches = schedule(config.games, list(pairings), SCHEDULE_NAME, seed)
         self.gamma = gamma
         self.daemon_wait = daemon_wait
-        self.on_progress = on_progress
 
-    def observe(self, encoder: Encoder, stop: threading.Event) -> Observation | None:
-        """Plays and encodes the games; None when `stop` was set first."""
-        return asyncio.run(self._observe(encoder, stop))
+    def observe(
+        self, encoder: Encoder, stop: threading.Event, on_progress: Callable[[int], None] | None = None
+    ) -> Observation | None:
+        """Plays and encodes the games; None when `stop` was set first. `on_progress(games learnt
+        from so far)` after the first game, then at most once a second, and at the end."""
+        return asyncio.run(self._observe(encoder, stop, on_progress))
 
-    async def _observe(self, encoder: Encoder, stop: threading.Event) -> Observation | None:
+    async def _observe(
+        self, encoder: Encoder, stop: threading.Event, on_progress: Callable[[int], None] | None
+    ) -> Observation | None:
         started = time.monotonic()
         daemons = DaemonClients(self.endpoints, "tolaria-learner")
         try:
@@ -166,9 +169,9 @@ class WarmStart:
                             attempt += 1
                     else:
                         failures.append(error)
-                if self.on_progress is not None and time.monotonic() - last_report >= PROGRESS_SECONDS:
+                if on_progress is not None and time.monotonic() - last_report >= PROGRESS_SECONDS:
                     last_report = time.monotonic()
-                    self.on_progress(len(parts))
+                    on_progress(len(parts))
 
             tasks = [asyncio.create_task(one(i, m)) for i, m in enumerate(self.matches)]
             try:
@@ -182,8 +185,8 @@ class WarmStart:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
-            if self.on_progress is not None:
-                self.on_progress(len(parts))
+            if on_progress is not None:
+                on_progress(len(parts))
             if len(failures) * 2 > len(self.matches):
                 raise WarmStartError(
                     f"{len(failures)} of {len(self.matches)} warm-start games failed; the last: {failures[-1]}"
