@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -86,3 +88,17 @@ def test_concatenated_demonstrations_keep_every_decision_in_order():
     assert all(np.array_equal(joined.observations[k], v) for k, v in demos.observations.items())
     none = Demonstrations.concatenate([], Encoder(NETWORK).empty(0))
     assert len(none) == 0 and none.actions.shape == (0, NETWORK.max_options)
+
+
+def test_a_stop_request_ends_the_fit_after_the_minibatch_in_progress():
+    stop = threading.Event()
+    epochs: list[int] = []
+
+    def after_epoch(epoch: int, _nll: float) -> None:
+        epochs.append(epoch)
+        stop.set()
+
+    demos = heuristic_demonstrations(2)
+    assert not clone(PolicyNetwork(NETWORK), demos, epochs=5, minibatch=64, on_epoch=after_epoch, stop=stop)
+    assert epochs == [1]
+    assert clone(PolicyNetwork(NETWORK), demos, epochs=1, minibatch=64, stop=threading.Event())

@@ -89,9 +89,10 @@ def test_the_learner_starts_from_a_copy_of_the_daemons_ai_and_keeps_it(daemon, r
     assert all(torch.equal(v, state[k]) for k, v in learner.trainer.model.state_dict().items())
 
 
-def stop_when_games_reported(client: redis.Redis, stop: threading.Event) -> None:
+def stop_when_reported(client: redis.Redis, field: str, stop: threading.Event) -> None:
+    """Sets `stop` (as SIGTERM does) once the learner reports `field` of its warm start's progress."""
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not client.hexists(KEYS.stats, "warm_start_games"):
+    while time.monotonic() < deadline and not client.hexists(KEYS.stats, field):
         time.sleep(0.01)
     stop.set()
 
@@ -103,13 +104,32 @@ def test_stopping_during_the_warm_start_saves_and_publishes_nothing(daemon, redi
     cfg = config(games=400)
     warm_start = WarmStart(cfg.warm_start, parse_endpoints(daemon.endpoint), PAIRINGS, gamma=0.99)
     learner = Learner(cfg, client, KEYS, store, warm_start=warm_start)
-    # stopped once the learner reports its first games (SIGTERM sets the same event)
-    watcher = threading.Thread(target=lambda: stop_when_games_reported(client, stop), daemon=True)
+    watcher = threading.Thread(
+        target=stop_when_reported, args=(client, "warm_start_games", stop), daemon=True
+    )
     watcher.start()
     assert not learner.start(stop)
     assert store.latest() is None and client.get(KEYS.policy_version) is None
     learner.run(stop)  # as after SIGTERM: the final checkpoint of random weights is not written
     assert store.latest() is None
+
+
+def test_stopping_while_cloning_ends_the_fit_at_once_and_saves_nothing(daemon, redis_server, tmp_path):
+    client = redis.Redis.from_url(redis_server.url)
+    store = open_store(f"file://{tmp_path}/ckpt")
+    stop = threading.Event()
+    cfg = config(games=8, epochs=1000)
+    warm_start = WarmStart(cfg.warm_start, parse_endpoints(daemon.endpoint), PAIRINGS, gamma=0.99)
+    learner = Learner(cfg, client, KEYS, store, warm_start=warm_start)
+    watcher = threading.Thread(
+        target=stop_when_reported, args=(client, "warm_start_epochs", stop), daemon=True
+    )
+    watcher.start()
+    started = time.monotonic()
+    assert not learner.start(stop)
+    assert time.monotonic() - started < 60  # not the 1,000 epochs
+    assert int(client.hget(KEYS.stats, "warm_start_epochs")) < 1000
+    assert store.latest() is None and client.get(KEYS.policy_version) is None
 
 
 def test_no_daemon_is_a_clear_error_not_a_hang(redis_server, tmp_path):

@@ -15,6 +15,7 @@ decisions of the AI's games with the reply the AI gave to each (observe mode's `
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -97,8 +98,10 @@ def clone(
     learning_rate: float = 1e-3,
     seed: int = 0,
     on_epoch: Callable[[int, float], None] | None = None,
-) -> None:
-    """Fits `model` to the demonstrations; `on_epoch(epoch, mean policy NLL)` after each epoch."""
+    stop: threading.Event | None = None,
+) -> bool:
+    """Fits `model` to the demonstrations; `on_epoch(epoch, mean policy NLL)` after each epoch.
+    False when `stop` was set first: the fit ends after the minibatch in progress, unfinished."""
     if not len(demos):
         raise ValueError("no demonstrations to learn from")
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
@@ -113,6 +116,9 @@ def clone(
         order = torch.randperm(n, generator=generator)
         total = 0.0
         for start in range(0, n, minibatch):
+            if stop is not None and stop.is_set():
+                model.eval()
+                return False
             idx = order[start : start + minibatch]
             mb = trim_padding({k: v[idx].to(device) for k, v in tensors.items()})
             logits, values = model(mb)
@@ -128,3 +134,4 @@ def clone(
         if on_epoch is not None:
             on_epoch(epoch + 1, total / n)
     model.eval()
+    return True

@@ -134,7 +134,7 @@ class Learner:
             self.encoder, stop, lambda games: self._report_warm_start(StatsField.WARM_START_GAMES, games)
         )
         if observation is None:
-            log.info("warm start: stopped before it ended")
+            log.info("warm start: stopped while watching games")
             return False
         demos = observation.demonstrations
         log.info(
@@ -146,7 +146,7 @@ class Learner:
             cfg.epochs,
         )
         started = time.monotonic()
-        clone(
+        cloned = clone(
             self.trainer.model,
             demos,
             cfg.epochs,
@@ -154,10 +154,14 @@ class Learner:
             cfg.learning_rate,
             seed=self.config.learner.seed,
             on_epoch=lambda epoch, nll: self._cloned_epoch(epoch, nll),
+            stop=stop,
         )
+        if not cloned:
+            log.info("warm start: stopped while cloning")
+            return False
         log.info("warm start: cloned in %.0fs", time.monotonic() - started)
         self._trained = True
-        return not stop.is_set()
+        return True
 
     def _cloned_epoch(self, epoch: int, nll: float) -> None:
         log.info("warm start: epoch %d, policy NLL %.3f", epoch, nll)
