@@ -153,7 +153,7 @@ class Learner:
             cfg.minibatch_size,
             cfg.learning_rate,
             seed=self.config.learner.seed,
-            on_epoch=lambda epoch, nll: self._cloned_epoch(epoch, nll),
+            on_epoch=self._cloned_epoch,
             stop=stop,
         )
         if not cloned:
