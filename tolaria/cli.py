@@ -14,6 +14,7 @@ import sys
 # (subcommand, module, one-line help)
 SUBCOMMANDS: tuple[tuple[str, str, str], ...] = (
     ("daemon", "tolaria.daemon.cli", "serve engine games over the Forge daemon protocol"),
+    ("status", "tolaria.protocol.cli", "ask a game daemon for its STATUS (exit 1 when it does not answer)"),
     ("operator", "tolaria.operator.cli", "run the Kubernetes operator that reconciles TrainingRuns"),
     (
         "evaluator",

@@ -143,7 +143,7 @@ class Pki:
     service_account_public_pem: bytes
 
 
-def generate_pki() -> Pki:
+def generate_pki(extra_ips: tuple[str, ...] = ()) -> Pki:
     ca_key = _new_key()
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tolaria-testbed-ca")])
     ca_cert = _issue(
@@ -168,6 +168,7 @@ def generate_pki() -> Pki:
                     [
                         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
                         x509.IPAddress(service_ip),
+                        *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in extra_ips),
                         x509.DNSName("localhost"),
                         x509.DNSName("kubernetes"),
                         x509.DNSName("kubernetes.default"),
@@ -381,11 +382,17 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interva
 
 
 class ControlPlane:
-    """Starts and stops the processes of one test bed in `workdir`."""
+    """Starts and stops the processes of one test bed in `workdir`.
 
-    def __init__(self, bin_dir: Path, workdir: Path):
+    With `advertise_address` (the host's end of a real node's link) the API server listens on
+    every address and advertises that one, so that pods reach it through the `kubernetes`
+    Service, and no kwok node is made: the real node's test bed has the real node alone.
+    """
+
+    def __init__(self, bin_dir: Path, workdir: Path, advertise_address: str | None = None):
         self.bin_dir = bin_dir
         self.workdir = workdir
+        self.advertise_address = advertise_address
         self.log_dir = workdir / "logs"
         self.pki_dir = workdir / "pki"
         self.components: list[Component] = []
@@ -393,7 +400,8 @@ class ControlPlane:
     def start(self) -> Testbed:
         self.log_dir.mkdir(parents=True)
         self.pki_dir.mkdir()
-        pki = generate_pki()
+        pki = generate_pki(extra_ips=(self.advertise_address,) if self.advertise_address else ())
+        self.pki = pki
         files = {
             "ca.crt": pki.ca.cert_pem,
             "apiserver.crt": pki.serving.cert_pem,
@@ -424,7 +432,8 @@ class ControlPlane:
 
         self._start_controller_manager(kubeconfig)
         self._start_scheduler(kubeconfig)
-        self._start_kwok(kubeconfig)
+        if self.advertise_address is None:
+            self._start_kwok(kubeconfig)
 
         helm_home = self.workdir / "helm"
         env = dict(os.environ)
@@ -444,8 +453,9 @@ class ControlPlane:
             server=server,
             env=env,
         )
-        self._create_nodes(bed)
-        self._wait_for_cluster(bed)
+        if self.advertise_address is None:
+            self._create_nodes(bed)
+            self._wait_for_cluster(bed)
         return bed
 
     def stop(self) -> None:
@@ -493,8 +503,10 @@ class ControlPlane:
             [
                 str(self.bin_dir / "kube-apiserver"),
                 f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={'0.0.0.0' if self.advertise_address else '127.0.0.1'}",
+                f"--advertise-address={self.advertise_address or '127.0.0.1'}",
+                # `kubectl logs` and `exec` reach a real kubelet at its node's address.
+                "--kubelet-preferred-address-types=InternalIP",
                 f"--secure-port={port}",
                 f"--cert-dir={self.workdir / 'apiserver-certs'}",
                 f"--tls-cert-file={pki / 'apiserver.crt'}",
@@ -674,3 +686,59 @@ def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
         yield bed
     finally:
         plane.stop()
+
+
+@pytest.fixture(scope="session")
+def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
+    """A control plane of its own with one real node (tests/e2e/realnode.py) running Tolaria's
+    images, as `scripts/images build` made them."""
+    from .realnode import (
+        NODE_LINK_HOST,
+        NODE_NAME,
+        NodeNetwork,
+        NodeUnavailable,
+        RealNode,
+        images_layout,
+        missing_prerequisites,
+    )
+
+    bin_dir = find_bin_dir()
+    missing = missing_prerequisites(bin_dir)
+    if missing:
+        pytest.fail("the real node needs " + "; ".join(missing), pytrace=False)
+    workdir = tmp_path_factory.mktemp("realnode")
+    plane = ControlPlane(bin_dir, workdir / "plane", advertise_address=NODE_LINK_HOST)
+    network = node = None
+    failure = None
+    try:
+        try:
+            layout = images_layout()
+            network = NodeNetwork.create(str(os.getpid() % 100000))
+            bed = plane.start()
+            node_kubeconfig = kubeconfig_yaml(bed.server.replace("127.0.0.1", NODE_LINK_HOST), plane.pki)
+            node = RealNode(
+                bin_dir, workdir / "node", network, node_kubeconfig, plane.pki.ca.cert_pem, layout
+            )
+            node.start()
+            with bed.api_client() as api:
+                core = client.CoreV1Api(api)
+
+                def node_ready() -> bool:
+                    found = core.read_node(NODE_NAME)
+                    return any(
+                        c.type == "Ready" and c.status == "True" for c in found.status.conditions or []
+                    )
+
+                wait_until(node_ready, STARTUP_TIMEOUT_S, f"node {NODE_NAME} to be Ready")
+        except (NodeUnavailable, StartupError, TimeoutError) as error:
+            report = node.report() if node is not None else ""
+            failure = f"the real node did not start: {error}\n{plane.failure_report()}\n{report}"
+        if failure is not None:
+            pytest.fail(failure, pytrace=False)
+        yield bed
+    finally:
+        if node is not None:
+            node.stop()
+        plane.stop()
+        if network is not None:
+            network.delete()

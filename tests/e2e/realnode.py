@@ -1,0 +1,456 @@
+"""One real node for the test bed: containerd, runc, kubelet, kube-proxy and CoreDNS, running pods.
+
+kwok's nodes run no containers, so they cannot show that an image starts, that a pod finds its
+Service by name, or that SIGTERM reaches a learner. This node does. It lives in a network
+namespace of its own, joined to the host by a veth pair (host NODE_LINK_HOST, node NODE_IP):
+
+- containerd (root in the cache, so images are imported once; everything else in the test's
+  workdir) with runc and the CNI bridge plugin from Debian; pods get addresses in NODE_POD_CIDR;
+- kubelet (cgroupfs driver, this host's cgroup v1 accepted, image GC off), registered as NODE_NAME;
+- kube-proxy in iptables mode, masquerading Service traffic, so Services work without
+  br_netfilter;
+- CoreDNS on NODE_IP:53 serving cluster.local from the API (the kubelet's clusterDNS).
+
+All of them are children of one `ip netns exec` shell, so they share one mount namespace: the
+kubelet's volume mounts are visible to containerd, and every mount they make (overlay roots,
+tmpfs volumes, network namespace handles) disappears with that namespace. Teardown stops the
+pods and the processes, deletes the network namespace (and with it the veth pair, the bridge and
+every iptables rule the node made), and removes the node's cgroups and files.
+
+Facts this depends on, measured on the development machines: containerd needs
+`restrict_oom_score_adj` (no CAP_SYS_RESOURCE: without it every sandbox fails with "can't get
+final child's PID from pipe"); the kubelet needs `failCgroupV1: false` on these cgroup-v1 hosts;
+its image GC deletes locally imported images unless `imageGCHighThresholdPercent` is 100 (ext4's
+reserved blocks make the disk look fuller than it is).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+NODE_NAME = "testbed-real-0"
+NODE_LINK_HOST = "10.240.0.1"
+NODE_IP = "10.240.0.2"
+NODE_LINK_PREFIX = 30
+NODE_POD_CIDR = "10.245.0.0/24"
+CNI_BIN_DIR = Path("/usr/lib/cni")
+HOST_TOOLS = ("containerd", "runc", "ip", "iptables", "conntrack", "ctr")
+NODE_BINARIES = ("kubelet", "kube-proxy", "coredns")
+CGROUP_ROOT = "tolaria-node"
+CGROUP_V1 = Path("/sys/fs/cgroup")
+CACHE = Path(os.environ.get("TOLARIA_CACHE", Path.home() / ".cache" / "tolaria"))
+PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
+NETNS_DIR = Path("/run/netns")
+
+
+class NodeUnavailable(RuntimeError):
+    """This machine cannot run the real node; the message says what is missing."""
+
+
+def missing_prerequisites(bin_dir: Path) -> list[str]:
+    missing = []
+    if os.geteuid() != 0:
+        missing.append("root (the node creates a network namespace, cgroups and mounts)")
+    missing += [
+        f"{tool} (Debian packages containerd, runc, iptables, conntrack)"
+        for tool in HOST_TOOLS
+        if shutil.which(tool) is None
+    ]
+    if not (CNI_BIN_DIR / "bridge").exists():
+        missing.append(f"the CNI plugins in {CNI_BIN_DIR} (Debian package containernetworking-plugins)")
+    missing += [
+        f"{name} in {bin_dir} (scripts/testbed build)"
+        for name in NODE_BINARIES
+        if not (bin_dir / name).exists()
+    ]
+    return missing
+
+
+def images_layout() -> Path:
+    """The OCI layout of Tolaria's images, built (or found up to date) by `scripts/images build`."""
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [str(repo / "scripts" / "images"), "build"], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise NodeUnavailable(f"scripts/images build failed:\n{done.stderr[-4000:]}")
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
+@dataclass
+class NodeNetwork:
+    """The node's network namespace and its veth link to the host."""
+
+    netns: str
+    host_link: str
+
+    @classmethod
+    def create(cls, suffix: str) -> NodeNetwork:
+        network = cls(netns=f"tolaria-node-{suffix}", host_link=f"tlnode{suffix}"[:15])
+        steps = [
+            ["ip", "netns", "add", network.netns],
+            [
+                "ip",
+                "link",
+                "add",
+                network.host_link,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                network.netns,
+            ],
+            ["ip", "addr", "add", f"{NODE_LINK_HOST}/{NODE_LINK_PREFIX}", "dev", network.host_link],
+            ["ip", "link", "set", network.host_link, "up"],
+            ["ip", "route", "add", NODE_POD_CIDR, "via", NODE_IP, "dev", network.host_link],
+            *(
+                ["ip", "netns", "exec", network.netns, *step]
+                for step in (
+                    ["ip", "addr", "add", f"{NODE_IP}/{NODE_LINK_PREFIX}", "dev", "eth0"],
+                    ["ip", "link", "set", "eth0", "up"],
+                    ["ip", "link", "set", "lo", "up"],
+                    ["ip", "route", "add", "default", "via", NODE_LINK_HOST],
+                    ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"],
+                )
+            ),
+        ]
+        try:
+            for step in steps:
+                subprocess.run(step, check=True, capture_output=True, text=True)
+        except subprocess.CalledProcessError as error:
+            network.delete()
+            raise NodeUnavailable(f"{' '.join(error.cmd)} failed: {error.stderr.strip()}") from error
+        return network
+
+    def delete(self) -> None:
+        # Deleting the namespace deletes the veth pair (and so the host's route), the bridge and
+        # every iptables rule made inside it.
+        subprocess.run(["ip", "netns", "delete", self.netns], capture_output=True, check=False)
+        subprocess.run(["ip", "link", "delete", self.host_link], capture_output=True, check=False)
+
+
+def containerd_config(root: Path, state: Path, socket: Path, cni_conf_dir: Path) -> str:
+    return f"""version = 2
+root = "{root}"
+state = "{state}"
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
+
+[grpc]
+  address = "{socket}"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{state}/opt"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{PAUSE_IMAGE}"
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "{CNI_BIN_DIR}"
+    conf_dir = "{cni_conf_dir}"
+"""
+
+
+def cni_config(ipam_dir: Path) -> dict:
+    return {
+        "cniVersion": "1.0.0",
+        "name": "tolaria-node",
+        "plugins": [
+            {
+                "type": "bridge",
+                "bridge": "cni0",
+                "isGateway": True,
+                "ipMasq": True,
+                "hairpinMode": True,
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{"subnet": NODE_POD_CIDR}]],
+                    "routes": [{"dst": "0.0.0.0/0"}],
+                    "dataDir": str(ipam_dir),
+                },
+            },
+            {"type": "portmap", "capabilities": {"portMappings": True}},
+        ],
+    }
+
+
+def kubelet_config(socket: Path, ca_file: Path, resolv_conf: Path) -> dict:
+    return {
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "kind": "KubeletConfiguration",
+        "authentication": {
+            "anonymous": {"enabled": False},
+            "webhook": {"enabled": True},
+            "x509": {"clientCAFile": str(ca_file)},
+        },
+        "authorization": {"mode": "Webhook"},
+        "cgroupDriver": "cgroupfs",
+        "cgroupRoot": f"/{CGROUP_ROOT}",
+        "failCgroupV1": False,
+        "failSwapOn": False,
+        "containerRuntimeEndpoint": f"unix://{socket}",
+        "clusterDNS": [NODE_IP],
+        "clusterDomain": "cluster.local",
+        "resolvConf": str(resolv_conf),
+        "imageGCHighThresholdPercent": 100,
+        "imageGCLowThresholdPercent": 99,
+        "evictionHard": {
+            "memory.available": "100Mi",
+            "nodefs.available": "1%",
+            "imagefs.available": "1%",
+            "nodefs.inodesFree": "1%",
+        },
+        "readOnlyPort": 0,
+        "serializeImagePulls": False,
+        "syncFrequency": "10s",
+        "nodeStatusUpdateFrequency": "5s",
+    }
+
+
+def kube_proxy_config(kubeconfig: Path) -> dict:
+    return {
+        "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+        "kind": "KubeProxyConfiguration",
+        "mode": "iptables",
+        "clientConnection": {"kubeconfig": str(kubeconfig)},
+        "hostnameOverride": NODE_NAME,
+        "bindAddress": NODE_IP,
+        "clusterCIDR": NODE_POD_CIDR,
+        "iptables": {"masqueradeAll": True, "syncPeriod": "5s", "minSyncPeriod": "0s"},
+        "conntrack": {"maxPerCore": 0},
+        "metricsBindAddress": f"{NODE_IP}:10249",
+        "healthzBindAddress": f"{NODE_IP}:10256",
+    }
+
+
+def corefile(kubeconfig: Path) -> str:
+    return f""".:53 {{
+    bind {NODE_IP}
+    errors
+    kubernetes cluster.local in-addr.arpa ip6.arpa {{
+        kubeconfig {kubeconfig} testbed
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+        ttl 5
+    }}
+    cache 5
+}}
+"""
+
+
+def node_script(bin_dir: Path, work: Path, config: Path, socket: Path) -> str:
+    """The shell that runs inside the node's namespaces: every node process is its child."""
+    logs = work / "logs"
+    return f"""set -u
+trap 'kill -TERM $(jobs -p) 2>/dev/null; wait' TERM INT
+containerd --config {config / "containerd.toml"} >{logs}/containerd.log 2>&1 &
+for _ in $(seq 300); do [ -S {socket} ] && break; sleep 0.1; done
+{bin_dir}/kubelet --config={config / "kubelet.yaml"} --kubeconfig={config / "kubeconfig"} \\
+  --root-dir={work / "kubelet"} --cert-dir={work / "kubelet-pki"} --hostname-override={NODE_NAME} \\
+  --node-ip={NODE_IP} --node-labels=tolaria.dev/testbed=real --v=1 >{logs}/kubelet.log 2>&1 &
+{bin_dir}/kube-proxy --config={config / "kube-proxy.yaml"} --v=1 >{logs}/kube-proxy.log 2>&1 &
+{bin_dir}/coredns -conf {config / "Corefile"} >{logs}/coredns.log 2>&1 &
+echo started >{work / "started"}
+wait
+"""
+
+
+class RealNode:
+    """Starts and stops the node. `start` raises NodeUnavailable with the reason when it cannot."""
+
+    def __init__(
+        self,
+        bin_dir: Path,
+        workdir: Path,
+        network: NodeNetwork,
+        kubeconfig_text: str,
+        ca_pem: bytes,
+        layout: Path,
+    ):
+        self.bin_dir = bin_dir
+        self.work = workdir
+        self.network = network
+        self.kubeconfig_text = kubeconfig_text
+        self.ca_pem = ca_pem
+        self.layout = layout
+        self.proc: subprocess.Popen | None = None
+        self.root = CACHE / "realnode" / "containerd"
+        self.socket = self.work / "containerd.sock"
+        self._root_lock: int | None = None
+        self._netns_handles: set[str] = set()
+
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        # One node at a time uses the cached containerd root.
+        self._root_lock = os.open(self.root.parent / "lock", os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(self._root_lock, fcntl.LOCK_EX)
+        config = self.work / "config"
+        for path in (config, self.work / "logs", self.work / "cni", self.work / "state"):
+            path.mkdir(parents=True)
+        (config / "containerd.toml").write_text(
+            containerd_config(self.root, self.work / "state", self.socket, self.work / "cni")
+        )
+        (self.work / "cni" / "10-tolaria-node.conflist").write_text(
+            json.dumps(cni_config(self.work / "ipam"))
+        )
+        (config / "kubeconfig").write_text(self.kubeconfig_text)
+        (config / "ca.crt").write_bytes(self.ca_pem)
+        # Pods with dnsPolicy Default, and CoreDNS, find no name server beyond the cluster.
+        (config / "resolv.conf").write_text(f"nameserver {NODE_IP}\n")
+        (config / "kubelet.yaml").write_text(
+            yaml.safe_dump(kubelet_config(self.socket, config / "ca.crt", config / "resolv.conf"))
+        )
+        (config / "kube-proxy.yaml").write_text(yaml.safe_dump(kube_proxy_config(config / "kubeconfig")))
+        (config / "Corefile").write_text(corefile(config / "kubeconfig"))
+        (self.work / "node.sh").write_text(node_script(self.bin_dir, self.work, config, self.socket))
+
+        self._netns_handles = set(os.listdir(NETNS_DIR)) if NETNS_DIR.is_dir() else set()
+        self.proc = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.network.netns,
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "bash",
+                str(self.work / "node.sh"),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=(self.work / "logs" / "node.log").open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._wait(lambda: self.socket.exists(), 60, "containerd's socket")
+        self._import_images()
+
+    def _wait(self, predicate, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise NodeUnavailable(
+                    f"the node's processes exited while waiting for {what}\n{self.report()}"
+                )
+            if predicate():
+                return
+            time.sleep(0.2)
+        raise NodeUnavailable(f"timed out after {timeout}s waiting for {what}\n{self.report()}")
+
+    def ctr(self, *args: str, stdin=None, timeout: float = 600) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["ctr", "--address", str(self.socket), "--namespace", "k8s.io", *args],
+            stdin=stdin,
+            capture_output=True,
+            text=stdin is None,
+            timeout=timeout,
+            check=False,
+        )
+
+    def _import_images(self) -> None:
+        """Import the layout into containerd, unless this very layout was imported before."""
+        index = (self.layout / "index.json").read_bytes()
+        marker = self.root.parent / "imported-index.sha256"
+        digest = hashlib.sha256(index).hexdigest()
+        if marker.exists() and marker.read_text() == digest:
+            return
+        tar = subprocess.Popen(["tar", "-C", str(self.layout), "-cf", "-", "."], stdout=subprocess.PIPE)
+        done = self.ctr("images", "import", "--no-unpack=false", "-", stdin=tar.stdout, timeout=1200)
+        tar.wait()
+        if done.returncode != 0 or tar.returncode != 0:
+            raise NodeUnavailable(f"ctr images import failed: {done.stderr!r}")
+        marker.write_text(digest)
+
+    def report(self) -> str:
+        parts = []
+        for log in sorted((self.work / "logs").glob("*.log")):
+            lines = log.read_text(errors="replace").splitlines()[-30:]
+            parts.append(f"--- {log}:\n" + "\n".join(lines))
+        return "\n".join(parts)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self._stop_pods()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, 15)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, 9)
+                self.proc.wait()
+        self._kill_leftovers()
+        self._remove_cgroups()
+        self._remove_netns_handles()
+        if self._root_lock is not None:
+            os.close(self._root_lock)
+
+    def _stop_pods(self) -> None:
+        """Every sandbox stopped and removed, so no container outlives the node."""
+        listed = subprocess.run(
+            ["ctr", "--address", str(self.socket), "--namespace", "k8s.io", "tasks", "list", "-q"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+        for task in listed.stdout.split():
+            self.ctr("tasks", "kill", "--signal", "SIGKILL", task, timeout=30)
+
+    def _kill_leftovers(self) -> None:
+        """containerd's shims run in sessions of their own; they and the containers go too."""
+        for controller in CGROUP_V1.iterdir():
+            for procs in (controller / CGROUP_ROOT).rglob("cgroup.procs"):
+                with contextlib.suppress(OSError):
+                    for pid in procs.read_text().split():
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(int(pid), 9)
+        pids = subprocess.run(
+            ["ip", "netns", "pids", self.network.netns], capture_output=True, text=True, check=False
+        ).stdout.split()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid), 9)
+
+    def _remove_netns_handles(self) -> None:
+        """The pods' network namespace handles were bind mounts in the node's mount namespace,
+        gone with it; the files they were mounted on are left in the host's /run/netns."""
+        if not NETNS_DIR.is_dir():
+            return
+        for name in set(os.listdir(NETNS_DIR)) - self._netns_handles:
+            if name.startswith("cni-"):
+                with contextlib.suppress(OSError):
+                    (NETNS_DIR / name).unlink()
+
+    def _remove_cgroups(self) -> None:
+        for controller in CGROUP_V1.iterdir():
+            top = controller / CGROUP_ROOT
+            if not top.is_dir():
+                continue
+            for directory in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
+            with contextlib.suppress(OSError):
+                top.rmdir()
