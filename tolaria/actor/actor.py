@@ -1,9 +1,9 @@
 """The actor: many concurrent games against the daemon pool, one batched policy, rollouts to Redis.
 
 `games_in_flight` workers each play one game after another. Every game draws its deck pairing
-(the spec's matchups, by weight) and its opponent (`OpponentSampler`: self-play, the daemon's
-built-in AI or random player, or a past policy snapshot from the league), and the agent's seat
-alternates between games. Seat control:
+(the spec's matchups, by weight) and its opponent (`tolaria.matchmaking`'s `OpponentSampler`:
+self-play, the daemon's built-in AI or random player, or a past policy snapshot from the
+league), and the agent's seat alternates between games. Seat control:
 
 - self-play: `NEWGAME -i`, both seats answered by the current policy, both seats' trajectories
   shipped;
@@ -35,15 +35,16 @@ from typing import Any
 import torch
 from redis.asyncio import Redis
 
-from tolaria.actor.backend import PolicyBackend
-from tolaria.actor.batcher import InferenceBatcher
 from tolaria.actor.daemons import DaemonPool, Endpoint
 from tolaria.actor.metrics import ActorMetrics
 from tolaria.actor.policy_source import PolicySource, PublishedVersions
 from tolaria.actor.shipper import REDIS_FAILURES, RolloutShipper
 from tolaria.actor.trajectory import Trajectory, outcome_reward, shaping_potential
-from tolaria.evaluation.league import League, OpponentChoice, OpponentSampler
+from tolaria.inference.backend import PolicyBackend
+from tolaria.inference.batcher import InferenceBatcher
 from tolaria.keys import RunKeys, StatsField
+from tolaria.matchmaking.league import League
+from tolaria.matchmaking.opponents import OpponentChoice, OpponentSampler
 from tolaria.protocol import (
     CommandRefused,
     DaemonBusy,
