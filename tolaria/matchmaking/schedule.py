@@ -1,6 +1,7 @@
-"""The seeded match schedule: which games a measurement (or a warm start) plays.
+"""Matches and the seeded match schedule: which games a measurement (or a warm start) plays.
 
-`schedule` spreads a number of games evenly over the deck pairings and both seat orders, with
+A `Match` is one game's deck pairing, the agent's seat and the seed (an actor's games are
+matches too, drawn one at a time). `schedule` spreads a number of games evenly over the deck pairings and both seat orders, with
 seeds that depend only on the schedule's name (the opponent's, for the evaluator) and the
 game's index, so successive policy versions meet the same deals (common random numbers: less
 noise between their win rates). A game that fails is tried again with the same seed, on
