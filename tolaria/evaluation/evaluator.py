@@ -6,8 +6,8 @@ when the version moved) it takes the published policy (`...:policy`) and plays
 - `random`, `heuristic`: the daemon's random player and heuristic AI;
 - `league`: the newest past snapshots of the league (at most `league_opponents` of them,
   the games split evenly), each a policy in the other seat;
-spread evenly over the spec's deck pairings and both seat orders (`tolaria.matchmaking.schedule`). The
-games go to the daemons only; nothing is ever written to the rollout stream, so evaluation
+spread evenly over the spec's deck pairings and both seat orders (`tolaria.matchmaking.schedule`).
+The games go to the daemons only; nothing is ever written to the rollout stream, so evaluation
 games never feed the learner. After the evaluation the version joins the league.
 
 Results, written in one MULTI/EXEC (keys `tolaria.keys.RunKeys`, fields `EvalField`, `StatsField`,
