@@ -7,7 +7,8 @@ from everything else a training run does.
 
 1. Plays `--games` heuristic-vs-heuristic engine games of red_aggro vs white_weenie (both seat
    orders) and keeps every decision's payload with the AI's reply to it (the wire text observe
-   mode would stream as `ai_choice`), turned into the policy's action by `Encoder.action_of_reply`.
+   mode would stream as `ai_choice`; `tolaria.trainer.imitation.engine_demonstrations`), turned
+   into the policy's action by `Encoder.action_of_reply`.
 2. Trains a fresh network (`--preset`, `--network FIELD=INT`) on 90% of the decisions by
    cross-entropy towards the AI's actions (behaviour cloning: Adam, minibatches of
    `--minibatch`) and its value head towards each decision's discounted outcome, and reports
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,39 +36,25 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from policy_habits import DECKS, PolicyPlayer, play  # noqa: E402  (bench/, the script's folder)
+from policy_habits import DECKS, play  # noqa: E402  (bench/, the script's folder)
 
-from tolaria.daemon.answer_text import answer_text  # noqa: E402
 from tolaria.engine import CardPool, Game, HeuristicPlayer, RandomPlayer, find_deck, load_deck  # noqa: E402
+from tolaria.inference.policy_player import PolicyPlayer  # noqa: E402
 from tolaria.trainer.config import NetworkConfig  # noqa: E402
 from tolaria.trainer.encoding import DECISION_TYPES, KIND_ONE, KIND_SUBSET, Encoder  # noqa: E402
-from tolaria.trainer.imitation import Demonstrations, clone, demonstrations, outcome_returns  # noqa: E402
+from tolaria.trainer.imitation import Demonstrations, clone, engine_demonstrations  # noqa: E402
 from tolaria.trainer.policy import PolicyNetwork, action_log_probs, to_tensors  # noqa: E402
 from tolaria.trainer.weights import PolicyWeights  # noqa: E402
 
 
 def heuristic_games(
-    games: int, decks: dict[str, Any], encoder: Encoder, seed: int, gamma: float
-) -> Demonstrations:
-    """Every decision of `games` heuristic-vs-heuristic games with the AI's reply to it (the wire
-    text observe mode streams as `ai_choice`) and its discounted outcome."""
-    payloads, replies, returns = [], [], []
+    games: int, decks: dict[str, Any], seed: int
+) -> Iterator[tuple[Game, tuple[HeuristicPlayer, ...]]]:
+    """`games` heuristic-vs-heuristic games of the two decks, seat orders alternating."""
     for index in range(games):
         order = DECKS if index % 2 == 0 else DECKS[::-1]
         game = Game((decks[order[0]], decks[order[1]]), seed=seed + index)
-        players = (HeuristicPlayer(seed + 2 * index), HeuristicPlayer(seed + 2 * index + 1))
-        seats: list[int] = []
-        decision = game.start()
-        while decision is not None:
-            answer = None
-            if decision.expects_reply:
-                answer = players[decision.seat].choose(decision)
-                payloads.append(decision.payload(None))
-                replies.append(answer_text(decision, answer))
-                seats.append(decision.seat)
-            decision = game.submit(answer)
-        returns.append(outcome_returns(seats, game.result.winner, gamma))
-    return demonstrations(encoder, payloads, replies, np.concatenate(returns))
+        yield game, (HeuristicPlayer(seed + 2 * index), HeuristicPlayer(seed + 2 * index + 1))
 
 
 def has_choice(arrays: dict) -> np.ndarray:
@@ -143,7 +131,7 @@ def main() -> int:
     network = NetworkConfig.from_preset(args.preset, **{k: int(v) for k, v in overrides.items()})
     encoder = Encoder(network)
     started = time.perf_counter()
-    demos = heuristic_games(args.games, decks, encoder, args.seed, args.gamma)
+    demos = engine_demonstrations(encoder, heuristic_games(args.games, decks, args.seed), args.gamma)
     print(
         f"{len(demos)} decisions from {args.games} games ({time.perf_counter() - started:.0f}s)", flush=True
     )

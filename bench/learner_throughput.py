@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tolaria.engine import CardPool, Game, HeuristicPlayer, find_deck, load_deck
+from tolaria.engine import CardPool, Game, HeuristicPlayer, decision_payload, find_deck, load_deck
 from tolaria.rollouts import Segment, encode_segment
 from tolaria.trainer.config import LearnerConfig, NetworkConfig, PPOConfig
 from tolaria.trainer.encoding import Encoder
@@ -49,7 +49,7 @@ def game_payloads(games: int, seed: int = 0) -> list[list[dict]]:
         decision = game.start()
         while decision is not None:
             if decision.expects_reply:
-                per_seat[decision.seat].append(decision.payload(None))
+                per_seat[decision.seat].append(decision_payload(decision))
                 decision = game.submit(players[decision.seat].choose(decision))
             else:
                 decision = game.submit(None)

@@ -328,8 +328,8 @@ async def curve(args: argparse.Namespace, uri: str, services: Services) -> list[
     import redis.asyncio as aioredis
 
     from tolaria.evaluation.evaluator import EvaluationSettings, Evaluator
-    from tolaria.evaluation.league import League
     from tolaria.keys import RunKeys
+    from tolaria.matchmaking.league import League
     from tolaria.protocol import parse_endpoints
     from tolaria.protocol.daemon_clients import DaemonClients
     from tolaria.trainer.config import NetworkConfig

@@ -4,8 +4,9 @@
 
 Plays the newest checkpoint in `URI` (greedy, as the evaluator plays) and the heuristic AI, each
 with red_aggro and with white_weenie, against the random player and the heuristic AI, seats
-alternating, on the same seeds. Games run in process on the rules engine: the policy answers the
-engine's DECISION payloads through the actor's `PolicyBackend`, exactly as it would over TCP.
+alternating, on the same seeds. Games run in process on the rules engine: the policy plays as a
+`tolaria.inference.policy_player.PolicyPlayer`, answering the engine's DECISION payloads exactly
+as it would over TCP.
 
 For each player and deck it counts, per game: the spells cast, by card; how often the player
 passed in a main phase while a spell was castable; where targeted spells went (the opponent, an
@@ -26,10 +27,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tolaria.actor.backend import PolicyBackend  # noqa: E402
 from tolaria.engine import CardPool, Game, HeuristicPlayer, RandomPlayer, find_deck, load_deck  # noqa: E402
 from tolaria.engine.decision import Decision  # noqa: E402
 from tolaria.engine.objects import Card, Player  # noqa: E402
+from tolaria.inference.policy_player import PolicyPlayer  # noqa: E402
 from tolaria.trainer.checkpoint import open_store  # noqa: E402
 from tolaria.trainer.config import NetworkConfig  # noqa: E402
 from tolaria.trainer.weights import PolicyWeights  # noqa: E402
@@ -38,24 +39,13 @@ DECKS = ("red_aggro", "white_weenie")
 MAIN_PHASES = ("MAIN1", "MAIN2")
 
 
-class PolicyPlayer:
-    """A policy's greedy choices as an engine player."""
-
-    def __init__(self, weights: PolicyWeights):
-        self.version = weights.version
-        self.backend = PolicyBackend(weights, greedy=True)
-
-    @classmethod
-    def newest(cls, uri: str) -> PolicyPlayer:
-        """The newest checkpoint in the store at `uri`."""
-        checkpoint = open_store(uri).latest()
-        if checkpoint is None:
-            raise SystemExit(f"no checkpoint in {uri}")
-        network = NetworkConfig(**checkpoint.config["network"])
-        return cls(PolicyWeights(checkpoint.policy_version, network, checkpoint.model_state))
-
-    def choose(self, decision: Decision) -> Any:
-        return decision.parse(self.backend.act([decision.payload(None)])[0].reply)
+def newest_policy(uri: str) -> PolicyPlayer:
+    """The newest checkpoint in the store at `uri`, as a greedy player."""
+    checkpoint = open_store(uri).latest()
+    if checkpoint is None:
+        raise SystemExit(f"no checkpoint in {uri}")
+    network = NetworkConfig(**checkpoint.config["network"])
+    return PolicyPlayer(PolicyWeights(checkpoint.policy_version, network, checkpoint.model_state))
 
 
 def tally(habits: Counter, decision: Decision, answer: Any) -> None:
@@ -130,7 +120,7 @@ def main() -> int:
     torch.set_num_threads(1)
     pool = CardPool.default()
     decks = {name: load_deck(find_deck(name, [REPO / "decks"]), pool) for name in DECKS}
-    policy = PolicyPlayer.newest(args.uri)
+    policy = newest_policy(args.uri)
     players = {f"policy v{policy.version}": policy, "heuristic AI": HeuristicPlayer(args.seed + 1)}
     opponents = {
         "the random player": RandomPlayer(args.seed + 2),

@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from tests.actor.conftest import KEYS, policy_bytes, publish_policy, read_segments, wait_until, write_spec
-from tolaria.evaluation.league import League
 from tolaria.keys import StatsField
+from tolaria.matchmaking.league import League
 from tolaria.rollouts import Segment
 
 pytestmark = pytest.mark.integration

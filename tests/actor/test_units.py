@@ -1,10 +1,9 @@
-"""Unit tests: segment assembly, the inference batcher, the shipper's bounded buffer."""
+"""Unit tests: segment assembly, the shipper's bounded buffer, the daemon pool."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -13,10 +12,9 @@ import redis.asyncio as aioredis
 from conftest import free_port
 
 from tests.actor.conftest import NETWORK
-from tolaria.actor.backend import Answer, StepRecord
-from tolaria.actor.batcher import InferenceBatcher
 from tolaria.actor.shipper import RolloutShipper
 from tolaria.actor.trajectory import Trajectory, outcome_reward, shaping_potential
+from tolaria.inference.backend import StepRecord
 from tolaria.keys import RunKeys
 from tolaria.rollouts import decode_segment, encode_segment
 from tolaria.trainer.encoding import Encoder
@@ -119,91 +117,6 @@ def test_shaping_is_potential_based_and_the_outcome_stays_on_the_last_step():
 def test_no_segment_without_steps_per_segment():
     with pytest.raises(ValueError, match="max_steps"):
         trajectory(3).segments(0.0, 0, ENCODER.shape, {})
-
-
-class EchoBackend:
-    """Answers each payload with its `n`; records the batches it was given."""
-
-    def __init__(self, version: int, batches: list[tuple[int, list[int]]]):
-        self.version = version
-        self.encoder_shape = ENCODER.shape
-        self.batches = batches
-
-    def act(self, payloads: Sequence[dict[str, Any]]) -> list[Answer]:
-        if any(p.get("bad") for p in payloads):
-            raise ValueError("cannot encode a bad payload")
-        self.batches.append((self.version, [p["n"] for p in payloads]))
-        return [Answer(str(p["n"]), record(p["n"], self.version)) for p in payloads]
-
-
-async def _answers(batcher: InferenceBatcher, payloads: list[dict[str, Any]]) -> list[Any]:
-    return await asyncio.gather(*(batcher.answer(p) for p in payloads), return_exceptions=True)
-
-
-def test_concurrent_decisions_share_one_forward_pass_up_to_the_batch_limit():
-    batches: list[tuple[int, list[int]]] = []
-    sizes: list[int] = []
-
-    async def main() -> list[Any]:
-        async with InferenceBatcher(EchoBackend(1, batches), max_batch=8, max_wait=0.05,
-                                    on_batch=lambda n, _s: sizes.append(n)) as batcher:  # fmt: skip
-            return await _answers(batcher, [{"n": i} for i in range(20)])
-
-    answers = asyncio.run(main())
-    assert [a.reply for a in answers] == [str(i) for i in range(20)]
-    assert sizes == [8, 8, 4]
-    assert [n for _, ns in batches for n in ns] == list(range(20))
-
-
-def test_a_lone_decision_waits_only_the_batch_window():
-    batches: list[tuple[int, list[int]]] = []
-
-    async def main() -> float:
-        async with InferenceBatcher(EchoBackend(1, batches), max_batch=64, max_wait=0.01) as batcher:
-            loop = asyncio.get_running_loop()
-            started = loop.time()
-            await batcher.answer({"n": 0})
-            return loop.time() - started
-
-    assert asyncio.run(main()) < 0.5
-    assert batches == [(1, [0])]
-
-
-def test_a_new_backend_takes_over_between_batches_never_within_one():
-    batches: list[tuple[int, list[int]]] = []
-
-    async def main() -> list[Answer]:
-        async with InferenceBatcher(EchoBackend(1, batches), max_batch=4, max_wait=0.05) as batcher:
-            first = await _answers(batcher, [{"n": i} for i in range(4)])
-            batcher.swap(EchoBackend(2, batches))
-            assert batcher.version == 2
-            second = await _answers(batcher, [{"n": i} for i in range(4, 10)])
-            return first + second
-
-    answers = asyncio.run(main())
-    assert [a.record.policy_version for a in answers] == [1] * 4 + [2] * 6
-    for version, ns in batches:  # every batch is answered by one version
-        assert all(answers[n].record.policy_version == version for n in ns)
-
-
-def test_a_payload_the_backend_refuses_fails_only_its_own_decision():
-    batches: list[tuple[int, list[int]]] = []
-
-    async def main() -> list[Any]:
-        async with InferenceBatcher(EchoBackend(1, batches), max_batch=8, max_wait=0.05) as batcher:
-            return await _answers(batcher, [{"n": 0}, {"n": 1, "bad": True}, {"n": 2}])
-
-    answers = asyncio.run(main())
-    assert answers[0].reply == "0" and answers[2].reply == "2"
-    assert isinstance(answers[1], ValueError)
-
-
-def test_the_batcher_refuses_to_answer_when_not_running():
-    async def main() -> None:
-        await InferenceBatcher(EchoBackend(1, [])).answer({"n": 0})
-
-    with pytest.raises(RuntimeError, match="not running"):
-        asyncio.run(main())
 
 
 def _unreachable_shipper(**kwargs: Any) -> RolloutShipper:

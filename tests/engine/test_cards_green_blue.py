@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.helpers import POOL, Table
-from tolaria.engine import ReplyError
+from tolaria.engine import ReplyError, decision_payload
 
 
 def main_phase(t: Table, active: int = 0) -> None:
@@ -292,7 +292,7 @@ def test_stroke_of_genius_announces_x_up_to_the_mana_available_and_draws_x():
     t.act("Cast Stroke of Genius")
     d = t.expect("announce_value", 0)
     assert (d.min, d.max) == (0, 3)  # six Islands: {2}{U} and three for X
-    payload = d.payload()
+    payload = decision_payload(d)
     assert (payload["ability"], payload["announce"], payload["min"], payload["max"]) == (
         "Stroke of Genius",
         "X",
@@ -380,7 +380,7 @@ def test_inaction_injunction_detains_until_the_casters_next_turn_and_draws():
     t.resolve()
     assert tusker.detained_by is t.me and len(t.me.hand) == 1  # the drawn card
     assert (
-        t.decision.payload()["game_state"]["players"][1]["battlefield"][1]["detained_until_turn_of"]
+        decision_payload(t.decision)["game_state"]["players"][1]["battlefield"][1]["detained_until_turn_of"]
         == "Alice"
     )
     # Alice attacks: the detained Tusker cannot block, the Elves can

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from engine.helpers import Table, deck
-from tolaria.engine import Game, RandomPlayer, ReplyError
+from tolaria.engine import Game, RandomPlayer, ReplyError, decision_payload
 
 
 def _attack_board() -> Table:
@@ -100,7 +100,7 @@ def test_reveal_takes_no_reply():
     t.answer("0")
     d = t.expect("reveal", 0)
     assert not d.expects_reply and d.parse("anything") is None
-    p = d.payload()
+    p = decision_payload(d)
     assert p["zone"] == "library" and p["owner"] == "Bob" and p["cards"][0]["name"] == "Plains"
 
 
@@ -110,7 +110,7 @@ def test_payload_has_every_protocol_field_and_hides_the_opponents_hand():
     t.hand(1, "Shock", "Shock")
     t.battlefield(0, "Mountain", "Goblin Guide")
     d = t.start()
-    p = json.loads(json.dumps(d.payload()))
+    p = json.loads(json.dumps(decision_payload(d)))
     assert {
         "decision_type",
         "decision_id",
@@ -150,15 +150,15 @@ def test_payload_has_every_protocol_field_and_hides_the_opponents_hand():
         "is_land": False,
     }
     t.game.full_observability = True
-    assert len(d.payload()["game_state"]["players"][1]["hand"]) == 2
+    assert len(decision_payload(d)["game_state"]["players"][1]["hand"]) == 2
 
 
 def test_combat_payload_and_attack_block_fields():
     t = _attack_board()
-    p = t.expect("declare_attackers").payload()
+    p = decision_payload(t.expect("declare_attackers"))
     assert [a["index"] for a in p["attackers"]] == [0, 1, 2] and p["defenders"][0]["name"] == "Bob"
     t.answer("0,2")
-    p = t.expect("declare_blockers").payload()
+    p = decision_payload(t.expect("declare_blockers"))
     assert {"blockers", "attackers"} <= set(p)
     combat = p["game_state"]["combat"]
     assert combat["attacking_player"] == "Alice"
@@ -172,14 +172,14 @@ def test_compact_mode_sends_oracle_text_once_per_name():
     t.battlefield(0, "Mountain")
     d = t.start()
     seen: set[str] = set()
-    first = d.payload(seen)
+    first = decision_payload(d, seen)
     bolts = first["game_state"]["players"][0]["hand"]
     assert "oracle_text" in bolts[0] and "oracle_text" not in bolts[1]
     assert set(bolts[1]) == {"id", "name"}  # static text and type flags were sent once already
     assert "Lightning Bolt" in seen and "Plains" not in seen
-    again = d.payload(seen)
+    again = decision_payload(d, seen)
     assert all("oracle_text" not in c for c in again["game_state"]["players"][0]["hand"])
-    assert len(json.dumps(again)) < len(json.dumps(d.payload(None)))
+    assert len(json.dumps(again)) < len(json.dumps(decision_payload(d)))
 
 
 def test_decision_ids_increase_per_seat():
@@ -212,8 +212,8 @@ def test_compact_payloads_expand_back_to_full_payloads():
         expander = CompactExpander()
         d = g.start()
         while d is not None:
-            full = json.loads(json.dumps(d.payload(None)))
-            compact = json.loads(json.dumps(d.payload(seen)))
+            full = json.loads(json.dumps(decision_payload(d)))
+            compact = json.loads(json.dumps(decision_payload(d, seen)))
             assert expander.expand(compact) == full
             n += 1
             d = g.submit(players[d.seat].choose(d) if d.expects_reply else None)

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from engine.helpers import POOL, Table, deck
-from tolaria.engine import CardPool, Game, RandomPlayer, ReplyError
+from tolaria.engine import CardPool, Game, RandomPlayer, ReplyError, decision_payload
 from tolaria.engine.cards import parse_card_file
 
 # -- combat -------------------------------------------------------------------------------
@@ -277,7 +277,7 @@ def test_responses_resolve_last_in_first_out():
     t.act("Cast Counterspell", seat=1)
     d = t.expect("choose_action", 0)
     assert [it.card.name for it in t.game.stack] == ["Lightning Bolt", "Counterspell"]
-    assert d.payload()["game_state"]["stack"][0]["source_card"] == "Counterspell"  # top first
+    assert decision_payload(d)["game_state"]["stack"][0]["source_card"] == "Counterspell"  # top first
     t.act("Cast Counterspell", seat=0)
     t.target(t.game.stack[1])  # Bob's Counterspell, not her own Bolt
     t.resolve()
@@ -387,7 +387,7 @@ def test_lands_played_this_turn_starts_over_for_both_players():
     t.start()
     t.act("Play Plains")  # Alice has nothing more to do: Bob's turn begins
     assert t.game.active is t.opp and t.decision.seat == 1
-    players = t.decision.payload()["game_state"]["players"]
+    players = decision_payload(t.decision)["game_state"]["players"]
     assert [p["lands_played_this_turn"] for p in players] == [0, 0]
 
 
@@ -459,7 +459,7 @@ def _transcript(seed: int) -> list[str]:
     seen: set[str] = set()
     d = g.start()
     while d is not None:
-        out.append(json.dumps(d.payload(seen), sort_keys=True))
+        out.append(json.dumps(decision_payload(d, seen), sort_keys=True))
         d = g.submit(players[d.seat].choose(d) if d.expects_reply else None)
     out.append(repr(g.result))
     return out
@@ -474,7 +474,7 @@ def test_same_seed_and_answers_give_the_same_game():
 _TRANSCRIPT_SCRIPT = """
 import hashlib, json, sys
 from pathlib import Path
-from tolaria.engine import CardPool, Game, HeuristicPlayer, RandomPlayer, load_deck
+from tolaria.engine import CardPool, Game, HeuristicPlayer, RandomPlayer, decision_payload, load_deck
 pool = CardPool.default()
 decks = [load_deck(Path(sys.argv[1]) / f"{n}.dck", pool) for n in ("white_weenie", "green_midrange")]
 h = hashlib.sha256()
@@ -484,7 +484,7 @@ for seed in range(3):
     g = Game(decks, seed=seed)
     d = g.start()
     while d is not None:
-        h.update(json.dumps(d.payload(set()), sort_keys=True).encode())
+        h.update(json.dumps(decision_payload(d, set()), sort_keys=True).encode())
         d = g.submit(players[d.seat].choose(d) if d.expects_reply else None)
     h.update(repr(g.result).encode())
 print(h.hexdigest())

@@ -8,7 +8,7 @@ import json
 import os
 
 from engine.helpers import DECK_NAMES, check_invariants, deck
-from tolaria.engine import Game, RandomPlayer
+from tolaria.engine import Game, RandomPlayer, decision_payload
 
 GAMES = int(os.environ.get("TOLARIA_SOAK_GAMES", "2000"))
 PAYLOAD_EVERY = 97  # build and serialise a payload now and then: it must never fail
@@ -32,7 +32,7 @@ def test_random_games_end_and_keep_invariants():
             assert d.decision_id > last_ids[d.seat]
             last_ids[d.seat] = d.decision_id
             if decisions % PAYLOAD_EVERY == 0:
-                json.dumps(d.payload(set() if g % 2 else None))
+                json.dumps(decision_payload(d, set() if g % 2 else None))
             d = game.submit(players[d.seat].choose(d) if d.expects_reply else None)
             check_invariants(game, pair, d)
         assert decisions < 10_000_000

@@ -16,8 +16,8 @@ import redis
 import redis.asyncio as aioredis
 
 from tolaria.evaluation.evaluator import EvaluationSettings, Evaluator
-from tolaria.evaluation.league import League
 from tolaria.keys import LEARNER_GROUP, RunKeys
+from tolaria.matchmaking.league import League
 from tolaria.protocol import DaemonClient, parse_endpoints
 from tolaria.protocol.daemon_clients import DaemonClients
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from engine.helpers import deck
 
-from tolaria.daemon.answer_text import answer_text
-from tolaria.engine import Game, HeuristicPlayer
+from tolaria.engine import Game, HeuristicPlayer, decision_payload
+from tolaria.engine.answer_text import answer_text
 from tolaria.trainer.config import NetworkConfig
 from tolaria.trainer.encoding import (
     CARD_FEATURES,
@@ -184,7 +184,7 @@ def test_the_heuristic_ais_replies_in_real_games_become_the_actions_that_reply_t
             if decision.expects_reply:
                 answer = players[decision.seat].choose(decision)
                 text = answer_text(decision, answer)
-                payload = decision.payload(None)
+                payload = decision_payload(decision)
                 offered = encoder.options(payload)
                 action = encoder.action_of_reply(offered, text)
                 assert action is not None, (payload["decision_type"], text, offered.tokens)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from tolaria.engine import CardPool, Game, ReplyError, find_deck, load_deck
+from tolaria.engine import CardPool, Game, ReplyError, decision_payload, find_deck, load_deck
 from tolaria.trainer.config import NetworkConfig
 from tolaria.trainer.encoding import Encoder
 from tolaria.trainer.policy import PolicyNetwork, to_tensors
@@ -29,7 +29,7 @@ def _play(
         if not decision.expects_reply:
             decision = game.submit(None)
             continue
-        payload = decision.payload(seen[decision.seat] if compact else None)
+        payload = decision_payload(decision, seen[decision.seat] if compact else None)
         batch = to_tensors(encoder.encode([payload]))
         actions, log_probs, _ = model.act(batch)
         assert torch.isfinite(log_probs).all()
@@ -79,8 +79,8 @@ def test_full_and_compact_engine_payloads_encode_identically():
         if full is None:
             break
         if full.expects_reply:
-            a = encoder.encode([full.payload(None)])
-            b = encoder.encode([compact.payload(seen[compact.seat])])
+            a = encoder.encode([decision_payload(full)])
+            b = encoder.encode([decision_payload(compact, seen[compact.seat])])
             for name in a:
                 np.testing.assert_array_equal(a[name], b[name], err_msg=name)
         full = full_game.submit(full.default() if full.expects_reply else None)

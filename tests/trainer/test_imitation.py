@@ -1,17 +1,23 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 import torch
 from engine.helpers import deck
 
-from tolaria.daemon.answer_text import answer_text
 from tolaria.engine import Game, HeuristicPlayer
 from tolaria.trainer.config import NetworkConfig
 from tolaria.trainer.encoding import Encoder
-from tolaria.trainer.imitation import Demonstrations, clone, demonstrations, outcome_returns
+from tolaria.trainer.imitation import (
+    Demonstrations,
+    clone,
+    demonstrations,
+    engine_demonstrations,
+    outcome_returns,
+)
 from tolaria.trainer.policy import PolicyNetwork, to_tensors
 from trainer import payloads as P
 
@@ -26,24 +32,15 @@ def test_returns_are_each_seats_outcome_discounted_per_later_decision_of_that_se
 
 
 def heuristic_demonstrations(games: int) -> Demonstrations:
-    encoder = Encoder(NETWORK)
-    payloads, replies, returns = [], [], []
-    for seed in range(games):
-        decks = ("red_aggro", "white_weenie") if seed % 2 == 0 else ("white_weenie", "red_aggro")
-        game = Game((deck(decks[0]), deck(decks[1])), seed=seed)
-        players = (HeuristicPlayer(seed), HeuristicPlayer(seed + 100))
-        seats = []
-        decision = game.start()
-        while decision is not None:
-            answer = None
-            if decision.expects_reply:
-                answer = players[decision.seat].choose(decision)
-                payloads.append(decision.payload(None))
-                replies.append(answer_text(decision, answer))
-                seats.append(decision.seat)
-            decision = game.submit(answer)
-        returns.append(outcome_returns(seats, game.result.winner, 0.99))
-    return demonstrations(encoder, payloads, replies, np.concatenate(returns))
+    def played() -> Iterator[tuple[Game, tuple[HeuristicPlayer, HeuristicPlayer]]]:
+        for seed in range(games):
+            decks = ("red_aggro", "white_weenie") if seed % 2 == 0 else ("white_weenie", "red_aggro")
+            yield (
+                Game((deck(decks[0]), deck(decks[1])), seed=seed),
+                (HeuristicPlayer(seed), HeuristicPlayer(seed + 100)),
+            )
+
+    return engine_demonstrations(Encoder(NETWORK), played(), 0.99)
 
 
 def agreement(model: PolicyNetwork, demos: Demonstrations) -> float:

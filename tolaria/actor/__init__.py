@@ -1,5 +1,6 @@
-"""Actors: many concurrent games against the daemon pool, answered by one batched policy, with
-finished trajectories shipped to the run's Redis rollout stream.
+"""Actors: many concurrent games against the daemon pool, answered by one batched policy
+(`tolaria.inference`), each game's opponent drawn by `tolaria.matchmaking`, with finished
+trajectories shipped to the run's Redis rollout stream.
 
     settings = ActorSettings(pairings=spec.pairings(), opponents=spec.actors.opponents)
     actor = Actor(settings, redis_asyncio_client, RunKeys(ns, name), DaemonPool(endpoints))
@@ -7,8 +8,6 @@ finished trajectories shipped to the run's Redis rollout stream.
 """
 
 from tolaria.actor.actor import Actor, ActorSettings
-from tolaria.actor.backend import Answer, InferenceBackend, PolicyBackend, StepRecord
-from tolaria.actor.batcher import InferenceBatcher
 from tolaria.actor.daemons import DaemonPool
 from tolaria.actor.shipper import RolloutShipper
 from tolaria.actor.trajectory import Trajectory, outcome_reward
@@ -16,13 +15,8 @@ from tolaria.actor.trajectory import Trajectory, outcome_reward
 __all__ = [
     "Actor",
     "ActorSettings",
-    "Answer",
     "DaemonPool",
-    "InferenceBackend",
-    "InferenceBatcher",
-    "PolicyBackend",
     "RolloutShipper",
-    "StepRecord",
     "Trajectory",
     "outcome_reward",
 ]

@@ -1,9 +1,9 @@
 """The actor: many concurrent games against the daemon pool, one batched policy, rollouts to Redis.
 
 `games_in_flight` workers each play one game after another. Every game draws its deck pairing
-(the spec's matchups, by weight) and its opponent (`OpponentSampler`: self-play, the daemon's
-built-in AI or random player, or a past policy snapshot from the league), and the agent's seat
-alternates between games. Seat control:
+(the spec's matchups, by weight) and its opponent (`tolaria.matchmaking`'s `OpponentSampler`:
+self-play, the daemon's built-in AI or random player, or a past policy snapshot from the
+league), and the agent's seat alternates between games. Seat control:
 
 - self-play: `NEWGAME -i`, both seats answered by the current policy, both seats' trajectories
   shipped;
@@ -29,21 +29,23 @@ import itertools
 import logging
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 from redis.asyncio import Redis
 
-from tolaria.actor.backend import PolicyBackend
-from tolaria.actor.batcher import InferenceBatcher
 from tolaria.actor.daemons import DaemonPool, Endpoint
 from tolaria.actor.metrics import ActorMetrics
 from tolaria.actor.policy_source import PolicySource, PublishedVersions
 from tolaria.actor.shipper import REDIS_FAILURES, RolloutShipper
 from tolaria.actor.trajectory import Trajectory, outcome_reward, shaping_potential
-from tolaria.evaluation.league import League, OpponentChoice, OpponentSampler
+from tolaria.inference.backend import PolicyBackend
+from tolaria.inference.batcher import InferenceBatcher
 from tolaria.keys import RunKeys, StatsField
+from tolaria.matchmaking.league import League
+from tolaria.matchmaking.opponents import OpponentChoice, OpponentSampler
+from tolaria.matchmaking.schedule import Match
 from tolaria.protocol import (
     CommandRefused,
     DaemonBusy,
@@ -104,17 +106,8 @@ class GameFailed(Exception):
 
 @dataclass(frozen=True)
 class GamePlan:
-    agent_deck: str
-    opponent_deck: str
+    match: Match  # the decks, the agent's seat and the seed
     opponent: OpponentChoice
-    agent_seat: int  # 1 or 2
-    seed: int
-
-    @property
-    def decks(self) -> tuple[str, str]:
-        if self.agent_seat == 1:
-            return self.agent_deck, self.opponent_deck
-        return self.opponent_deck, self.agent_deck
 
 
 class Actor:
@@ -150,7 +143,7 @@ class Actor:
         self.league_versions: list[int] = []
         self._league_batchers: dict[int, InferenceBatcher] = {}
         self._exit = contextlib.AsyncExitStack()
-        self._seat_cycle = itertools.cycle((1, 2))
+        self._game_index = itertools.count()  # the agent's seat alternates with it
         self._stopping = asyncio.Event()
         self.games_finished = 0
         self.decisions = 0
@@ -319,8 +312,9 @@ class Actor:
         pairings = self.settings.pairings
         agent_deck, opponent_deck, _ = self.rng.choices(pairings, weights=[w for _, _, w in pairings])[0]
         opponent = self.sampler.sample(self.batcher.version if self.batcher else 0, self.league_versions)
+        index = next(self._game_index)
         return GamePlan(
-            agent_deck, opponent_deck, opponent, next(self._seat_cycle), self.rng.randrange(2**62)
+            Match(index, agent_deck, opponent_deck, 1 + index % 2, self.rng.randrange(2**62)), opponent
         )
 
     async def _play_one(self, endpoint: Endpoint) -> None:
@@ -346,21 +340,17 @@ class Actor:
         hello = await client.hello()
         capabilities = hello.capabilities if hello is not None else frozenset()
         if plan.opponent.kind in _DAEMON_SEATS and "seats" not in capabilities:
-            plan = GamePlan(
-                plan.agent_deck, plan.opponent_deck, OpponentChoice("self_play"), plan.agent_seat, plan.seed
-            )
+            plan = replace(plan, opponent=OpponentChoice("self_play"))
         opponent_batcher = await self._opponent_batcher(plan)
         if plan.opponent.kind == "league" and opponent_batcher is None:
-            plan = GamePlan(
-                plan.agent_deck, plan.opponent_deck, OpponentChoice("self_play"), plan.agent_seat, plan.seed
-            )
+            plan = replace(plan, opponent=OpponentChoice("self_play"))
         compact = "compact" in capabilities
         if plan.opponent.kind in _DAEMON_SEATS:
             opponent = _DAEMON_SEATS[plan.opponent.kind]
-            seats = ("agent", opponent) if plan.agent_seat == 1 else (opponent, "agent")
+            seats = ("agent", opponent) if plan.match.agent_seat == 1 else (opponent, "agent")
             options = GameOptions(
                 quiet=True,
-                seed=plan.seed,
+                seed=plan.match.seed,
                 p1=seats[0],
                 p2=seats[1],
                 compact=compact,
@@ -370,13 +360,13 @@ class Actor:
             options = GameOptions(
                 interactive=True,
                 quiet=True,
-                seed=plan.seed,
+                seed=plan.match.seed,
                 compact=compact,
                 game_timeout=self.settings.game_timeout,
             )
         shaping = (self.settings.reward_shaping.life_delta, self.settings.reward_shaping.card_advantage)
-        learning_seats = {1, 2} if plan.opponent.kind == "self_play" else {plan.agent_seat}
-        game = await client.start_game(*plan.decks, options)
+        learning_seats = {1, 2} if plan.opponent.kind == "self_play" else {plan.match.agent_seat}
+        game = await client.start_game(*plan.match.decks, options)
         async with game:
             while (decision := await game.next_decision()) is not None:
                 payload = decision.payload
@@ -423,17 +413,17 @@ class Actor:
     def _finished(self, plan: GamePlan, result: GameResult, trajectories: dict[int, Trajectory]) -> None:
         winner = result.winner_seat
         kind = plan.opponent.kind
-        agent_reward = outcome_reward(winner, plan.agent_seat)
+        agent_reward = outcome_reward(winner, plan.match.agent_seat)
         outcome = {1.0: StatsField.WINS, -1.0: StatsField.LOSSES, 0.0: StatsField.DRAWS}[agent_reward]
         meta_base = {
             "actor": self.settings.actor_id,
-            "agent_deck": plan.agent_deck,
-            "opponent_deck": plan.opponent_deck,
-            "agent_seat": plan.agent_seat,
+            "agent_deck": plan.match.agent_deck,
+            "opponent_deck": plan.match.opponent_deck,
+            "agent_seat": plan.match.agent_seat,
             "winner_seat": winner,
             "turns": result.turns,
             "reason": result.reason,
-            "seed": plan.seed,
+            "seed": plan.match.seed,
             **plan.opponent.meta(),
         }
         batcher = self.batcher
@@ -480,7 +470,12 @@ class Actor:
         if isinstance(error, DaemonBusy):
             level = logging.DEBUG
         log.log(
-            level, "game %s vs %s on %s failed (%s): %s", *plan.decks, endpoint.client.address, reason, error
+            level,
+            "game %s vs %s on %s failed (%s): %s",
+            *plan.match.decks,
+            endpoint.client.address,
+            reason,
+            error,
         )
 
     def _count_decisions(self, trajectories: dict[int, Trajectory]) -> None:

@@ -145,11 +145,11 @@ def run(args: argparse.Namespace) -> int:
     from tolaria.actor.actor import Actor, ActorSettings
     from tolaria.actor.daemons import DaemonPool
     from tolaria.actor.metrics import ActorMetrics
-    from tolaria.evaluation.league import League
+    from tolaria.inference.device import resolve_device
     from tolaria.keys import RunKeys, redis_password
+    from tolaria.matchmaking.league import League
     from tolaria.protocol import parse_endpoints
     from tolaria.spec import SpecError, load_trainingrun
-    from tolaria.trainer.ppo import resolve_device
 
     if not args.spec:
         log.error("no spec: pass --spec (or TOLARIA_SPEC); the actor needs the run's decks")

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from tolaria.actor.backend import StepRecord
+from tolaria.inference.backend import StepRecord
 from tolaria.rollouts import STEP_DTYPES, Segment
 
 

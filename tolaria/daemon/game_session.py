@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from tolaria.daemon import metrics
-from tolaria.daemon.answer_text import answer_text
 from tolaria.daemon.connection import ClientConnection, Interrupted, LineTooLong
-from tolaria.engine import Deck, Game, HeuristicPlayer, RandomPlayer, ReplyError
+from tolaria.engine import Deck, Game, HeuristicPlayer, RandomPlayer, ReplyError, decision_payload
+from tolaria.engine.answer_text import answer_text
 from tolaria.protocol.messages import format_result
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ class GameSession:
                     return outcome
                 last_yield = time.perf_counter()
             else:
-                payload = decision.payload(self.seen) if self.setup.observe else None
+                payload = decision_payload(decision, self.seen) if self.setup.observe else None
                 answer = player.choose(decision) if decision.expects_reply else None
                 if payload is not None:
                     if decision.expects_reply:
@@ -153,7 +153,7 @@ class GameSession:
         return self._finish(Outcome.FINISHED, winner, result.turns, result.reason)
 
     async def _ask_client(self, decision: Any, deadline: float) -> tuple[Any, Outcome | None]:
-        self._send_decision(decision.payload(self.seen))
+        self._send_decision(decision_payload(decision, self.seen))
         if not decision.expects_reply:
             return None, None
         remaining = deadline - time.monotonic()

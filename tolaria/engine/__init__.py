@@ -9,8 +9,13 @@
     game.result                                     # GameResult(winner, turns, reason)
 
 A Decision offers only real choices (a seat that could only pass is passed for), parses wire
-replies (ReplyError on anything illegal), has a legal default() and builds PROTOCOL.md's
-DECISION payload (payload(seen) for compact mode).
+replies (ReplyError on anything illegal) and has a legal default(); decision_payload(d, seen)
+writes PROTOCOL.md's DECISION payload (`seen` for compact mode), and answer_text(d, answer)
+the wire reply of an answer (`tolaria.engine.answer_text`, the inverse of parse).
+
+Imports run one way: the game builds decisions (decision.py knows nothing of the game's
+module), and the payload writer reads both. Of the rest of Tolaria the engine imports only
+the protocol's reply format (`tolaria.protocol.replies`).
 """
 
 from tolaria.engine.cards import CardDataError, CardPool
@@ -18,6 +23,7 @@ from tolaria.engine.decision import Action, Decision, ReplyError
 from tolaria.engine.deck import Deck, DeckError, find_deck, load_deck
 from tolaria.engine.game import Game, GameResult
 from tolaria.engine.heuristic_player import HeuristicPlayer
+from tolaria.engine.payload import decision_payload
 from tolaria.engine.play import play_game
 from tolaria.engine.random_player import RandomPlayer
 
@@ -33,6 +39,7 @@ __all__ = [
     "HeuristicPlayer",
     "RandomPlayer",
     "ReplyError",
+    "decision_payload",
     "find_deck",
     "load_deck",
     "play_game",

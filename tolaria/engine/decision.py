@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tolaria.engine.game import Game
     from tolaria.engine.objects import Card
 
 Answer = Any
@@ -45,7 +44,11 @@ class Action:
 
 
 class Decision:
-    """What the engine asks of `seat`; answered through Game.submit()."""
+    """What the engine asks of `seat`; answered through Game.submit().
+
+    `game` is the Game that asks: players read its state through it, and so does
+    `tolaria.engine.payload`, which writes the decision's DECISION JSON. The game module builds
+    decisions and this one never imports it back, so `game` is typed `Any`."""
 
     __slots__ = (
         "attackers",
@@ -64,7 +67,7 @@ class Decision:
 
     def __init__(
         self,
-        game: Game,
+        game: Any,
         seat: int,
         type: str,
         message: str,
@@ -191,11 +194,6 @@ class Decision:
             if n == 1 and self.attackers[a].has("menace"):
                 raise ReplyError(f"{self.attackers[a].name} has menace: block it with two or more creatures")
         return tuple((self.options[b], self.attackers[a]) for b, a in pairs)
-
-    def payload(self, seen: set[str] | None = None) -> dict:
-        from tolaria.engine.payload import decision_payload
-
-        return decision_payload(self, seen)
 
     def __repr__(self) -> str:
         return f"<Decision {self.type} seat={self.seat} {self.message!r}>"

@@ -143,7 +143,7 @@ def game_state_json(game: Game, viewer: int, seen: set[str] | None) -> dict:
     return state
 
 
-def decision_payload(d: Decision, seen: set[str] | None) -> dict:
+def decision_payload(d: Decision, seen: set[str] | None = None) -> dict:
     game = d.game
     me = game.players[d.seat]
     out = {

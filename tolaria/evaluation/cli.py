@@ -164,10 +164,10 @@ async def _main(args, settings, daemons, uri: str, namespace: str, name: str, lo
     import redis.asyncio as aioredis
 
     from tolaria.evaluation.evaluator import Evaluator
-    from tolaria.evaluation.league import League
     from tolaria.evaluation.metrics import EvaluatorMetrics
+    from tolaria.inference.device import resolve_device
     from tolaria.keys import RunKeys, redis_password
-    from tolaria.trainer.ppo import resolve_device
+    from tolaria.matchmaking.league import League
 
     league = None if uri == "none" else League.open(uri, settings.league_size, endpoint_url=args.s3_endpoint)
     metrics = EvaluatorMetrics()

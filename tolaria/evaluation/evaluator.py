@@ -6,8 +6,8 @@ when the version moved) it takes the published policy (`...:policy`) and plays
 - `random`, `heuristic`: the daemon's random player and heuristic AI;
 - `league`: the newest past snapshots of the league (at most `league_opponents` of them,
   the games split evenly), each a policy in the other seat;
-spread evenly over the spec's deck pairings and both seat orders (`matches.schedule`). The
-games go to the daemons only; nothing is ever written to the rollout stream, so evaluation
+spread evenly over the spec's deck pairings and both seat orders (`tolaria.matchmaking.schedule`).
+The games go to the daemons only; nothing is ever written to the rollout stream, so evaluation
 games never feed the learner. After the evaluation the version joins the league.
 
 Results, written in one MULTI/EXEC (keys `tolaria.keys.RunKeys`, fields `EvalField`, `StatsField`,
@@ -48,14 +48,15 @@ from typing import Any
 import redis.asyncio as aioredis
 import torch
 
-from tolaria.actor.backend import PolicyBackend
-from tolaria.actor.batcher import InferenceBatcher
 from tolaria.evaluation.confidence import WinRate
 from tolaria.evaluation.elo import EloTable, policy_player
-from tolaria.evaluation.league import League
-from tolaria.evaluation.matches import Match, MatchOutcome, play_matches, schedule
+from tolaria.evaluation.matches import MatchOutcome, play_matches
 from tolaria.evaluation.metrics import EvaluatorMetrics
+from tolaria.inference.backend import PolicyBackend
+from tolaria.inference.batcher import InferenceBatcher
 from tolaria.keys import EvalField, RunKeys, StatsField
+from tolaria.matchmaking.league import League
+from tolaria.matchmaking.schedule import Match, schedule
 from tolaria.protocol import AsyncDaemonClient
 from tolaria.protocol.daemon_clients import DaemonClients
 from tolaria.spec import TrainingRunSpec

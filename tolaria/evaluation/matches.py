@@ -5,46 +5,26 @@ random player (`-p2 random`), its heuristic AI (`-p2 ai`), or another policy (bo
 `agent`, each decision routed by the seat number in the deciding player's name). Payloads
 are requested in compact form (`-x compact`) and restored with a `CompactExpander` per game.
 
-`schedule` spreads a number of games evenly over the deck pairings and both seat orders, with
-seeds that depend only on the opponent's name and the game's index, so successive policy
-versions meet the same deals (common random numbers: less noise between their win rates).
-
-A game that fails (daemon gone, connection dropped, an engine error) is retried on the next
-daemon with the same seed; a game that fails every attempt is reported as an error and left
-out of the win rate. A daemon's whole-game timeout is a draw, as the protocol defines it.
+The matches come from `tolaria.matchmaking.schedule`. A game that fails (daemon gone,
+connection dropped, an engine error) is retried on the next daemon with the same seed; a game
+that fails every attempt is reported as an error and left out of the win rate. A daemon's
+whole-game timeout is a draw, as the protocol defines it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from tolaria.actor.batcher import InferenceBatcher
+from tolaria.inference.batcher import InferenceBatcher
+from tolaria.matchmaking.schedule import ATTEMPTS, Match
 from tolaria.protocol import AsyncDaemonClient, CompactExpander, DaemonError, GameOptions
 
 log = logging.getLogger(__name__)
 
-ATTEMPTS = 3
 DAEMON_OPPONENTS = {"random": "random", "heuristic": "ai"}  # baseline -> seat controller
-
-
-@dataclass(frozen=True)
-class Match:
-    index: int
-    agent_deck: str
-    opponent_deck: str
-    agent_seat: int  # 1 or 2
-    seed: int
-
-    @property
-    def decks(self) -> tuple[str, str]:
-        """(deck of seat 1, deck of seat 2)."""
-        if self.agent_seat == 1:
-            return self.agent_deck, self.opponent_deck
-        return self.opponent_deck, self.agent_deck
 
 
 @dataclass(frozen=True)
@@ -55,24 +35,6 @@ class MatchOutcome:
     reason: str | None = None
     decisions: int = 0
     error: str | None = None
-
-
-def game_seed(opponent: str, index: int, base_seed: int = 0) -> int:
-    return random.Random(f"{base_seed}:{opponent}:{index}").getrandbits(62)
-
-
-def schedule(
-    games: int, pairings: Sequence[tuple[str, str]], opponent: str, base_seed: int = 0
-) -> list[Match]:
-    """`games` matches: game i plays pairing (i // 2) mod len(pairings), the agent in seat 1
-    for even i and seat 2 for odd i."""
-    if not pairings:
-        raise ValueError("evaluation needs at least one deck pairing")
-    matches = []
-    for i in range(games):
-        agent_deck, opponent_deck = pairings[(i // 2) % len(pairings)]
-        matches.append(Match(i, agent_deck, opponent_deck, 1 + i % 2, game_seed(opponent, i, base_seed)))
-    return matches
 
 
 async def play_match(

@@ -16,13 +16,15 @@ decisions of the AI's games with the reply the AI gave to each (observe mode's `
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from tolaria.engine import Game, decision_payload
+from tolaria.engine.answer_text import answer_text
 from tolaria.trainer.encoding import Encoder
 from tolaria.trainer.policy import PolicyNetwork, action_log_probs, to_tensors, trim_padding
 
@@ -88,6 +90,30 @@ def demonstrations(
     return Demonstrations(
         {k: v[kept] for k, v in arrays.items()}, stacked, np.asarray(returns, np.float32)[kept]
     )
+
+
+def engine_demonstrations(
+    encoder: Encoder, games: Iterable[tuple[Game, Sequence[Any]]], gamma: float
+) -> Demonstrations:
+    """Demonstrations from engine games played in process by `(game, players)` (players[i]
+    answers seat i through `.choose(decision)`): every decision with the reply its player gave
+    (the wire text observe mode streams as `ai_choice`) and its discounted outcome. What the
+    warm start watches on the daemons, without them: for benchmarks and tests."""
+    payloads, replies, returns = [], [], []
+    for game, players in games:
+        seats: list[int] = []
+        decision = game.start()
+        while decision is not None:
+            answer = None
+            if decision.expects_reply:
+                answer = players[decision.seat].choose(decision)
+                payloads.append(decision_payload(decision))
+                replies.append(answer_text(decision, answer))
+                seats.append(decision.seat)
+            decision = game.submit(answer)
+        assert game.result is not None
+        returns.append(outcome_returns(seats, game.result.winner, gamma))
+    return demonstrations(encoder, payloads, replies, np.concatenate(returns))
 
 
 def clone(

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from tolaria.inference.device import resolve_device
 from tolaria.rollouts import Segment
 from tolaria.trainer.config import LearnerConfig, PPOConfig
 from tolaria.trainer.policy import PolicyNetwork, action_log_probs, trim_padding
@@ -141,12 +142,6 @@ def build_batch(segments: Sequence[Segment], config: PPOConfig) -> RolloutBatch:
         advantages=np.concatenate(advantages),
         returns=np.concatenate(returns),
     )
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 class PPOTrainer:

@@ -4,10 +4,11 @@ Why a copy, and how it is fitted: `tolaria.trainer.imitation`. Where the demonst
 from: the daemons themselves. The learner of a run with no checkpoint and
 `learner.warmStart.games` > 0 watches that many games of the built-in AI against itself in
 observe mode (`NEWGAME <deck1> <deck2> -o`: every decision streamed with the AI's reply in
-`ai_choice`, no reply read), spread over the run's deck pairings and both seat orders with the
-evaluator's schedule, and learns from the decisions of both seats. Observe mode is part of
-Forge's protocol, so this works against a Forge daemon too (one game per connection, full
-payloads; compact payloads where the daemon offers them).
+`ai_choice`, no reply read), spread over the run's deck pairings and both seat orders by the
+seeded match schedule the evaluator uses too (`tolaria.matchmaking.schedule`), and learns from
+the decisions of both seats. Observe mode is part of Forge's protocol, so this works against a
+Forge daemon too (one game per connection, full payloads; compact payloads where the daemon
+offers them).
 
 Each finished game is encoded at once: a game's raw payloads are megabytes, its encoded
 decisions about one (padded to the network's limits; `learner.warmStart.games` is capped for it).
@@ -32,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tolaria.evaluation.matches import ATTEMPTS, Match, schedule
+from tolaria.matchmaking.schedule import ATTEMPTS, Match, schedule
 from tolaria.protocol import (
     AsyncDaemonClient,
     CompactExpander,
@@ -48,7 +49,7 @@ from tolaria.trainer.imitation import Demonstrations, demonstrations, outcome_re
 
 log = logging.getLogger(__name__)
 
-SCHEDULE_NAME = "warm-start"  # seeds: `matches.game_seed(SCHEDULE_NAME, index, seed)`
+SCHEDULE_NAME = "warm-start"  # seeds: `schedule.game_seed(SCHEDULE_NAME, index, seed)`
 PROGRESS_SECONDS = 1.0
 
 

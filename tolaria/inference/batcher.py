@@ -18,7 +18,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from tolaria.actor.backend import Answer, InferenceBackend
+from tolaria.inference.backend import Answer, InferenceBackend
 
 
 class InferenceBatcher:

@@ -6,8 +6,8 @@ import itertools
 from collections import Counter
 from pathlib import Path
 
-from tolaria.daemon.answer_text import answer_text
 from tolaria.engine import CardPool, Game, HeuristicPlayer, RandomPlayer, find_deck, load_deck
+from tolaria.engine.answer_text import answer_text
 
 DECKS = Path(__file__).resolve().parents[2] / "decks"
 NAMES = ("red_aggro", "white_weenie", "green_midrange", "blue_control")
