@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 LEARNER_GROUP = "learners"
 REDIS_PASSWORD_ENV = "TOLARIA_REDIS_PASSWORD"
@@ -21,6 +22,14 @@ REDIS_PASSWORD_ENV = "TOLARIA_REDIS_PASSWORD"
 def redis_password() -> str | None:
     """The Redis password from `TOLARIA_REDIS_PASSWORD`; None when unset or empty."""
     return os.environ.get(REDIS_PASSWORD_ENV) or None
+
+
+def redacted(url: str) -> str:
+    """The URL without credentials, for messages, logs and events."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 import redis
 
-from tolaria.keys import LEARNER_GROUP, RunKeys
+from tolaria.keys import LEARNER_GROUP, RunKeys, redacted
 from tolaria.operator.observe import (
     RedisSample,
     RedisUnavailable,
@@ -17,7 +17,6 @@ from tolaria.operator.observe import (
     parse_sample,
     queue_observation,
     rate,
-    redacted,
 )
 
 

@@ -179,7 +179,7 @@ spec:
 
 
 def _start_learner(
-    spec: Path, redis_url: str, env: dict[str, str], log: Path
+    spec: Path, redis_url: str, env: dict[str, str], log: Path, *extra: str
 ) -> tuple[subprocess.Popen, int]:
     port = free_port()
     proc = subprocess.Popen(
@@ -198,6 +198,7 @@ def _start_learner(
             "1",
             "--device",
             "cpu",
+            *extra,
         ],
         stdout=subprocess.DEVNULL,
         stderr=log.open("w"),
@@ -312,3 +313,57 @@ def test_learner_survives_a_redis_restart(redis_server, tmp_path):
     finally:
         stop.set()
         thread.join(timeout=30)
+
+
+def test_learner_waits_for_a_redis_that_starts_after_it(redis_server, tmp_path):
+    """On a cluster the run's Redis Service may not resolve yet when the learner starts: the
+    learner waits, says what for, and starts once Redis answers (no restart used up)."""
+    import os
+
+    redis_server.stop()
+    spec, log = _spec(tmp_path), tmp_path / "learner.log"
+    proc, _ = _start_learner(
+        spec, redis_server.url, {**os.environ}, log, "--checkpoint-uri", f"file://{tmp_path}/checkpoints"
+    )
+    try:
+        _wait(lambda: "waiting for Redis at " in log.read_text(), 60, "the learner to wait", proc, log)
+        redis_server.start()
+        client = redis.Redis.from_url(redis_server.url)
+        _wait(lambda: client.get(RunKeys("test", "sigterm").policy_version), 60, "initial weights", proc, log)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    assert proc.returncode == 0, log.read_text()
+
+
+def test_learner_gives_up_on_a_redis_that_never_answers(tmp_path):
+    import os
+
+    spec = _spec(tmp_path)
+    redis_url = f"redis://127.0.0.1:{free_port()}/0"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tolaria.cli",
+            "learner",
+            "--spec",
+            str(spec),
+            "--redis",
+            redis_url,
+            "--checkpoint-uri",
+            f"file://{tmp_path}/checkpoints",
+            "--metrics-port",
+            "0",
+            "--device",
+            "cpu",
+            "--dependency-timeout",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ},
+    )
+    assert proc.returncode == 1
+    assert f"gave up waiting for Redis at {redis_url} after 2s" in proc.stderr

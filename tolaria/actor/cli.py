@@ -22,6 +22,8 @@ import socket
 import sys
 import zlib
 
+from tolaria.waiting import DEFAULT_TIMEOUT_S, DependencyUnavailable, Stopped, await_for
+
 WIND_DOWN_SLACK = 15.0  # seconds past the grace period before the watchdog gives up
 
 
@@ -35,6 +37,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--redis",
         default=_env("TOLARIA_REDIS_URL", "redis://127.0.0.1:6379/0"),
         help="Redis URL (env TOLARIA_REDIS_URL)",
+    )
+    parser.add_argument(
+        "--dependency-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="S",
+        help="seconds to wait at start for Redis before giving up (default %(default)s)",
     )
     parser.add_argument(
         "--run-namespace",
@@ -146,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     from tolaria.actor.daemons import DaemonPool
     from tolaria.actor.metrics import ActorMetrics
     from tolaria.inference.device import resolve_device
-    from tolaria.keys import RunKeys, redis_password
+    from tolaria.keys import RunKeys, redacted, redis_password
     from tolaria.matchmaking.league import League
     from tolaria.protocol import parse_endpoints
     from tolaria.spec import SpecError, load_trainingrun
@@ -224,7 +233,19 @@ def run(args: argparse.Namespace) -> int:
             settings.device,
         )
         try:
+            await await_for(
+                f"Redis at {redacted(args.redis)}",
+                client.ping,
+                (aioredis.ConnectionError, aioredis.TimeoutError),
+                args.dependency_timeout,
+                stop,
+            )
             await actor.run(stop)
+        except DependencyUnavailable as e:
+            log.error("%s", e)
+            return 1
+        except Stopped:
+            return 0
         finally:
             await client.aclose()
         log.info(

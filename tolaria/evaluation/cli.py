@@ -21,6 +21,8 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
+from tolaria.waiting import DEFAULT_TIMEOUT_S, DependencyUnavailable, Stopped, await_for
+
 if TYPE_CHECKING:
     from tolaria.evaluation.evaluator import EvaluationSettings
     from tolaria.spec import TrainingRunSpec
@@ -36,6 +38,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--redis",
         default=_env("TOLARIA_REDIS_URL", "redis://127.0.0.1:6379/0"),
         help="Redis URL (env TOLARIA_REDIS_URL)",
+    )
+    parser.add_argument(
+        "--dependency-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="S",
+        help="seconds to wait at start for Redis before giving up (default %(default)s)",
     )
     parser.add_argument(
         "--run-namespace",
@@ -166,7 +175,7 @@ async def _main(args, settings, daemons, uri: str, namespace: str, name: str, lo
     from tolaria.evaluation.evaluator import Evaluator
     from tolaria.evaluation.metrics import EvaluatorMetrics
     from tolaria.inference.device import resolve_device
-    from tolaria.keys import RunKeys, redis_password
+    from tolaria.keys import RunKeys, redacted, redis_password
     from tolaria.matchmaking.league import League
 
     league = None if uri == "none" else League.open(uri, settings.league_size, endpoint_url=args.s3_endpoint)
@@ -183,6 +192,13 @@ async def _main(args, settings, daemons, uri: str, namespace: str, name: str, lo
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
+        await await_for(
+            f"Redis at {redacted(args.redis)}",
+            client.ping,
+            (aioredis.ConnectionError, aioredis.TimeoutError),
+            args.dependency_timeout,
+            stop,
+        )
         if args.once:
             work = asyncio.create_task(_evaluate_once(evaluator, args.policy_source, uri, args.s3_endpoint))
         else:
@@ -201,6 +217,11 @@ async def _main(args, settings, daemons, uri: str, namespace: str, name: str, lo
                 log.error("no policy to evaluate (nothing published in Redis / no checkpoint in %s)", uri)
                 return 1
             print(json.dumps(report, indent=2))
+        return 0
+    except DependencyUnavailable as e:
+        log.error("%s", e)
+        return 1
+    except Stopped:
         return 0
     finally:
         await daemons.close()

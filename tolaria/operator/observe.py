@@ -23,12 +23,11 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from tolaria.keys import LEARNER_GROUP, EvalField, RunKeys, StatsField
+from tolaria.keys import LEARNER_GROUP, EvalField, RunKeys, StatsField, redacted
 from tolaria.operator.autoscale import QueueObservation
 
 
@@ -85,14 +84,6 @@ def queue_observation(previous: RedisSample | None, current: RedisSample) -> Que
         production_rate=rate(previous.entries_added, current.entries_added, seconds),
         consumption_rate=rate(consumed_before, consumed_now, seconds),
     )
-
-
-def redacted(url: str) -> str:
-    """The URL without credentials, for messages, logs and events."""
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def _int(value: Any) -> int | None:

@@ -160,6 +160,11 @@ class CheckpointStore(ABC):
     @abstractmethod
     def uri(self) -> str: ...
 
+    @property
+    def transient_errors(self) -> tuple[type[BaseException], ...]:
+        """What this store raises while it cannot be reached yet (worth waiting for)."""
+        return (OSError,)
+
     def object_uri(self, name: str) -> str:
         """The URI of one checkpoint object of this store."""
         return self.uri.rstrip("/") + "/" + name
@@ -284,6 +289,13 @@ class S3CheckpointStore(CheckpointStore):
     @property
     def uri(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
+
+    @property
+    def transient_errors(self) -> tuple[type[BaseException], ...]:
+        import botocore.exceptions
+
+        # A store that does not answer yet, not one that refuses (a missing bucket, no access).
+        return (OSError, botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError)
 
     def _key(self, name: str) -> str:
         return f"{self.prefix}/{name}" if self.prefix else name

@@ -17,7 +17,8 @@ import signal
 import socket
 import threading
 
-from tolaria.keys import RunKeys, redis_password
+from tolaria.keys import RunKeys, redacted, redis_password
+from tolaria.waiting import DEFAULT_TIMEOUT_S, DependencyUnavailable, Stopped, wait_for
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -34,6 +35,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--redis",
         default=_env("TOLARIA_REDIS_URL", "redis://127.0.0.1:6379/0"),
         help="Redis URL (env TOLARIA_REDIS_URL)",
+    )
+    parser.add_argument(
+        "--dependency-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="S",
+        help="seconds to wait at start for Redis and the checkpoint store before giving up (default %(default)s)",
     )
     parser.add_argument(
         "--run-namespace",
@@ -167,6 +175,27 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    try:
+        wait_for(
+            f"Redis at {redacted(args.redis)}",
+            client.ping,
+            (redis.ConnectionError, redis.TimeoutError),
+            args.dependency_timeout,
+            stop,
+        )
+        if store is not None:
+            wait_for(
+                f"the checkpoint store {store.uri}",
+                store.checkpoints,
+                store.transient_errors,
+                args.dependency_timeout,
+                stop,
+            )
+    except DependencyUnavailable as e:
+        log.error("%s", e)
+        return 1
+    except Stopped:
+        return 0
     warm_start = None
     if config.warm_start.games:
         warm_start = WarmStart(

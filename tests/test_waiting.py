@@ -1,0 +1,93 @@
+"""Waiting for a dependency at start: backoff, a bounded wait that names the dependency, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+import pytest
+
+from tolaria import waiting
+from tolaria.waiting import DependencyUnavailable, Stopped, await_for, wait_for
+
+
+class Flaky:
+    """Raises ConnectionError `failures` times, then answers."""
+
+    def __init__(self, failures: int):
+        self.failures = failures
+        self.calls = 0
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise ConnectionError(f"refused (call {self.calls})")
+        return "PONG"
+
+
+@pytest.fixture(autouse=True)
+def fast_backoff(monkeypatch):
+    monkeypatch.setattr(waiting, "FIRST_DELAY_S", 0.01)
+    monkeypatch.setattr(waiting, "MAX_DELAY_S", 0.04)
+
+
+def test_retries_until_the_dependency_answers_and_says_what_it_waits_for(caplog):
+    probe = Flaky(failures=3)
+    with caplog.at_level(logging.WARNING, logger="tolaria.waiting"):
+        assert wait_for("Redis at redis://r:6379/0", probe, (ConnectionError,), timeout=5) == "PONG"
+    assert probe.calls == 4
+    waits = [r.getMessage() for r in caplog.records]
+    assert len(waits) == 3
+    assert all(m.startswith("waiting for Redis at redis://r:6379/0: ConnectionError: refused") for m in waits)
+
+
+def test_gives_up_after_the_timeout_naming_the_dependency_and_the_cause():
+    with pytest.raises(
+        DependencyUnavailable, match=r"gave up waiting for the store after 0s: ConnectionError"
+    ):
+        wait_for("the store", Flaky(failures=10**6), (ConnectionError,), timeout=0.1)
+
+
+def test_errors_not_listed_are_not_waited_for():
+    def refuses():
+        raise PermissionError("no access")
+
+    with pytest.raises(PermissionError):
+        wait_for("the store", refuses, (ConnectionError,), timeout=5)
+
+
+def test_a_stop_ends_the_wait():
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Stopped, match="stopped while waiting for Redis"):
+        wait_for("Redis", Flaky(failures=10**6), (ConnectionError,), timeout=60, stop=stop)
+
+
+def test_backoff_doubles_up_to_its_ceiling():
+    backoff = waiting._Backoff("x", timeout=60)
+    delays = [backoff.next_delay(ConnectionError()) for _ in range(5)]
+    assert delays == [0.01, 0.02, 0.04, 0.04, 0.04]
+
+
+def test_the_asyncio_twin_retries_gives_up_and_stops():
+    async def scenario():
+        flaky = Flaky(failures=2)
+
+        async def probe():
+            return flaky()
+
+        assert await await_for("Redis", probe, (ConnectionError,), timeout=5) == "PONG"
+        assert flaky.calls == 3
+
+        async def never():
+            raise ConnectionError("refused")
+
+        with pytest.raises(DependencyUnavailable, match="gave up waiting for Redis"):
+            await await_for("Redis", never, (ConnectionError,), timeout=0.1)
+        stop = asyncio.Event()
+        stop.set()
+        with pytest.raises(Stopped):
+            await await_for("Redis", never, (ConnectionError,), timeout=60, stop=stop)
+
+    asyncio.run(scenario())

@@ -1,0 +1,103 @@
+"""Waiting for what a component depends on, when it starts: Redis, the checkpoint store.
+
+On a cluster the parts of a run start together, in no order: a learner pod can start before the
+run's Redis Service resolves or before the store answers. Exiting then costs a Job restart (a
+learner's restarts are counted), so a component tries again with exponential backoff, says what
+it waits for and why, and gives up with a clear error after a bounded time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+FIRST_DELAY_S = 0.5
+MAX_DELAY_S = 10.0
+DEFAULT_TIMEOUT_S = 300.0
+
+
+class DependencyUnavailable(RuntimeError):
+    """A dependency did not answer within the time allowed; the message names it and the cause."""
+
+
+class Stopped(RuntimeError):
+    """A stop was requested while waiting."""
+
+
+class _Backoff:
+    def __init__(self, what: str, timeout: float):
+        self.what = what
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+        self.delay = FIRST_DELAY_S
+
+    def next_delay(self, error: BaseException) -> float:
+        """How long to sleep before the next try; DependencyUnavailable once time is up."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise DependencyUnavailable(
+                f"gave up waiting for {self.what} after {self.timeout:.0f}s: {type(error).__name__}: {error}"
+            ) from error
+        delay = min(self.delay, left)
+        log.warning(
+            "waiting for %s: %s: %s (next try in %.1fs, giving up in %.0fs)",
+            self.what,
+            type(error).__name__,
+            error,
+            delay,
+            left,
+        )
+        self.delay = min(self.delay * 2, MAX_DELAY_S)
+        return delay
+
+
+def wait_for(
+    what: str,
+    probe: Callable[[], T],
+    errors: tuple[type[BaseException], ...],
+    timeout: float = DEFAULT_TIMEOUT_S,
+    stop: threading.Event | None = None,
+) -> T:
+    """`probe()`'s result once it stops raising one of `errors`."""
+    backoff = _Backoff(what, timeout)
+    while True:
+        try:
+            return probe()
+        except errors as error:
+            delay = backoff.next_delay(error)
+        if stop is not None and stop.wait(delay):
+            raise Stopped(f"stopped while waiting for {what}")
+        if stop is None:
+            time.sleep(delay)
+
+
+async def await_for(
+    what: str,
+    probe: Callable[[], Awaitable[T]],
+    errors: tuple[type[BaseException], ...],
+    timeout: float = DEFAULT_TIMEOUT_S,
+    stop: asyncio.Event | None = None,
+) -> T:
+    """The asyncio twin of `wait_for`."""
+    backoff = _Backoff(what, timeout)
+    while True:
+        try:
+            return await probe()
+        except errors as error:
+            delay = backoff.next_delay(error)
+        if stop is None:
+            await asyncio.sleep(delay)
+            continue
+        try:
+            await asyncio.wait_for(stop.wait(), delay)
+        except TimeoutError:
+            continue
+        raise Stopped(f"stopped while waiting for {what}")
