@@ -408,6 +408,8 @@ class ControlPlane:
             "apiserver.key": pki.serving.key_pem,
             "sa.key": pki.service_account_key_pem,
             "sa.pub": pki.service_account_public_pem,
+            "admin.crt": pki.admin.cert_pem,
+            "admin.key": pki.admin.key_pem,
         }
         for name, data in files.items():
             (self.pki_dir / name).write_bytes(data)
@@ -505,8 +507,10 @@ class ControlPlane:
                 f"--etcd-servers=http://127.0.0.1:{etcd_port}",
                 f"--bind-address={'0.0.0.0' if self.advertise_address else '127.0.0.1'}",
                 f"--advertise-address={self.advertise_address or '127.0.0.1'}",
-                # `kubectl logs` and `exec` reach a real kubelet at its node's address.
+                # `kubectl logs` and `exec` reach a real kubelet at its node's address, as admin.
                 "--kubelet-preferred-address-types=InternalIP",
+                f"--kubelet-client-certificate={pki / 'admin.crt'}",
+                f"--kubelet-client-key={pki / 'admin.key'}",
                 f"--secure-port={port}",
                 f"--cert-dir={self.workdir / 'apiserver-certs'}",
                 f"--tls-cert-file={pki / 'apiserver.crt'}",
@@ -641,9 +645,6 @@ class ControlPlane:
 
     def _admin_tls_context(self, pki: Pki) -> ssl.SSLContext:
         context = ssl.create_default_context(cadata=pki.ca.cert_pem.decode())
-        (self.pki_dir / "admin.crt").write_bytes(pki.admin.cert_pem)
-        (self.pki_dir / "admin.key").write_bytes(pki.admin.key_pem)
-        (self.pki_dir / "admin.key").chmod(0o600)
         context.load_cert_chain(self.pki_dir / "admin.crt", self.pki_dir / "admin.key")
         return context
 

@@ -259,10 +259,32 @@ def corefile(kubeconfig: Path) -> str:
 """
 
 
+MOUNT_FLAGS = frozenset({"rw", "ro", "relatime", "noatime", "nosuid", "nodev", "noexec"})
+
+
+def cgroup_mounts() -> str:
+    """Shell lines that mount this host's cgroup hierarchies again: `ip netns exec` mounts a
+    fresh /sys for the namespace, without the cgroup file systems the kubelet needs."""
+    lines = ["mount -t tmpfs -o mode=755 cgroup-root /sys/fs/cgroup"]
+    for entry in Path("/proc/self/mounts").read_text().splitlines():
+        _, target, kind, options, *_ = entry.split()
+        if kind not in ("cgroup", "cgroup2") or not target.startswith(str(CGROUP_V1) + "/"):
+            continue
+        controllers = ",".join(o for o in options.split(",") if o not in MOUNT_FLAGS)
+        option = f" -o {controllers}" if controllers else ""
+        lines.append(f"mkdir -p {target} && mount -t {kind}{option} {kind} {target}")
+        # The kubelet's cgroupRoot must exist; a new cpuset cgroup starts with no CPUs.
+        lines.append(f"mkdir -p {target}/{CGROUP_ROOT}")
+        if "cpuset" in controllers.split(","):
+            lines += [f"cat {target}/cpuset.{f} >{target}/{CGROUP_ROOT}/cpuset.{f}" for f in ("cpus", "mems")]
+    return "\n".join(lines)
+
+
 def node_script(bin_dir: Path, work: Path, config: Path, socket: Path) -> str:
     """The shell that runs inside the node's namespaces: every node process is its child."""
     logs = work / "logs"
     return f"""set -u
+{cgroup_mounts()}
 trap 'kill -TERM $(jobs -p) 2>/dev/null; wait' TERM INT
 containerd --config {config / "containerd.toml"} >{logs}/containerd.log 2>&1 &
 for _ in $(seq 300); do [ -S {socket} ] && break; sleep 0.1; done
