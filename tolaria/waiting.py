@@ -8,6 +8,7 @@ it waits for and why, and gives up with a clear error after a bounded time.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import threading
@@ -22,6 +23,17 @@ T = TypeVar("T")
 FIRST_DELAY_S = 0.5
 MAX_DELAY_S = 10.0
 DEFAULT_TIMEOUT_S = 300.0
+
+
+def add_dependency_timeout(parser: argparse.ArgumentParser, what: str) -> None:
+    """The `--dependency-timeout` flag of a component that waits for `what` at start."""
+    parser.add_argument(
+        "--dependency-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="S",
+        help=f"seconds to wait at start for {what} before giving up (default %(default)s)",
+    )
 
 
 class DependencyUnavailable(RuntimeError):

@@ -57,7 +57,7 @@ def test_actor_and_learner_train_and_checkpoint_to_s3(
         )
         assert actor.terminate() == 0, actor.log()[-3000:]
         learner.send_signal(signal.SIGTERM)
-        assert learner.wait(timeout=60) == 0, log.read_text()[-3000:]
+        assert learner.wait(timeout=60) == 128 + signal.SIGTERM, log.read_text()[-3000:]
     finally:
         if learner.poll() is None:
             learner.kill()

@@ -689,10 +689,11 @@ def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
         plane.stop()
 
 
-@pytest.fixture(scope="session")
-def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
+@contextlib.contextmanager
+def running_real_cluster(bin_dir: Path, workdir: Path) -> Iterator[Testbed]:
     """A control plane of its own with one real node (tests/e2e/realnode.py) running Tolaria's
-    images, as `scripts/images build` made them."""
+    images, as `scripts/images build` made them; StartupError with every log tail when it
+    cannot start. Everything it started is stopped and removed on exit."""
     from .realnode import (
         NODE_LINK_HOST,
         NODE_NAME,
@@ -703,14 +704,11 @@ def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
         missing_prerequisites,
     )
 
-    bin_dir = find_bin_dir()
     missing = missing_prerequisites(bin_dir)
     if missing:
-        pytest.fail("the real node needs " + "; ".join(missing), pytrace=False)
-    workdir = tmp_path_factory.mktemp("realnode")
+        raise StartupError("the real node needs " + "; ".join(missing))
     plane = ControlPlane(bin_dir, workdir / "plane", advertise_address=NODE_LINK_HOST)
     network = node = None
-    failure = None
     try:
         try:
             layout = images_layout()
@@ -733,9 +731,9 @@ def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
                 wait_until(node_ready, STARTUP_TIMEOUT_S, f"node {NODE_NAME} to be Ready")
         except (NodeUnavailable, StartupError, TimeoutError) as error:
             report = node.report() if node is not None else ""
-            failure = f"the real node did not start: {error}\n{plane.failure_report()}\n{report}"
-        if failure is not None:
-            pytest.fail(failure, pytrace=False)
+            raise StartupError(
+                f"the real node did not start: {error}\n{plane.failure_report()}\n{report}"
+            ) from None
         yield bed
     finally:
         if node is not None:
@@ -743,3 +741,17 @@ def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
         plane.stop()
         if network is not None:
             network.delete()
+
+
+@pytest.fixture(scope="session")
+def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
+    """The real node's test bed (`running_real_cluster`), shared by the session."""
+    cluster = running_real_cluster(find_bin_dir(), tmp_path_factory.mktemp("realnode"))
+    try:
+        bed = cluster.__enter__()
+    except StartupError as error:
+        pytest.fail(str(error), pytrace=False)
+    try:
+        yield bed
+    finally:
+        cluster.__exit__(None, None, None)

@@ -185,7 +185,8 @@ def test_operator_deployment_is_locked_down(testbed):
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     (container,) = pod["containers"]
-    assert container["command"] == ["tolaria", "operator"]
+    assert "command" not in container  # the image's entrypoint: tini, then `tolaria`
+    assert container["args"][0] == "operator"
     assert "--all-namespaces" in container["args"] and "--standalone" in container["args"]
     assert container["securityContext"] == {
         "allowPrivilegeEscalation": False,

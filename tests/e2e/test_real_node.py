@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from .realnode import NODE_NAME
+from .test_chart import adopt_crd
 
 pytestmark = pytest.mark.e2e
 
@@ -56,6 +57,19 @@ def small_run(name: str) -> dict:
             "seed": 3,
         },
     }
+
+
+def install_operator(bed, namespace: str, *values: str) -> str:
+    """`helm install` of the chart with the built operator image; the release adopts the CRD
+    that an earlier release of the session left (its `keepOnUninstall`), as Helm documents."""
+    release = f"tolaria-{uuid.uuid4().hex[:6]}"
+    adopt_crd(bed, release, namespace)
+    bed.helm(
+        "install", release, str(CHART), "-n", namespace,
+        f"--set=image.repository={OPERATOR_IMAGE.rsplit(':', 1)[0]}", f"--set=image.tag={VERSION}",
+        *(f"--set={value}" for value in values), "--wait", "--timeout=180s",
+    )  # fmt: skip
+    return release
 
 
 @pytest.fixture
@@ -154,20 +168,42 @@ def test_daemon_image_serves_games_behind_a_service_found_by_name(real_cluster, 
     assert "server: tolaria" in logs
 
 
-def test_helm_install_then_a_trainingrun_trains_on_real_pods(real_cluster, namespace):
-    release = f"tolaria-{uuid.uuid4().hex[:6]}"
-    real_cluster.helm(
-        "install",
-        release,
-        str(CHART),
-        "-n",
-        namespace,
-        "--set=namespaced=true",
-        f"--set=image.repository={OPERATOR_IMAGE.rsplit(':', 1)[0]}",
-        f"--set=image.tag={VERSION}",
-        "--wait",
-        "--timeout=180s",
+def test_trainer_image_compiles_with_torch_compile(real_cluster, namespace):
+    """spec.learner.compile needs a C++ compiler at run time (inductor's CPU kernels, Triton's
+    launcher): the trainer image carries one, as the user the learner runs as."""
+    script = (
+        "import torch\n"
+        "f = torch.compile(lambda x: torch.sin(x) * 2 + 1)\n"
+        "x = torch.linspace(0, 1, 64)\n"
+        "assert torch.allclose(f(x), torch.sin(x) * 2 + 1)\n"
+        "print('compiled on', torch.__version__)\n"
     )
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "compile"},
+        "spec": {
+            "restartPolicy": "Never",
+            "securityContext": {"runAsUser": 10001, "runAsNonRoot": True},
+            "containers": [
+                {
+                    "name": "compile",
+                    "image": TRAINER_IMAGE,
+                    "command": ["python", "-c", script],
+                    "env": [{"name": "TORCHINDUCTOR_CACHE_DIR", "value": "/tmp/inductor"}],
+                }
+            ],
+        },
+    }
+    real_cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(pod))
+    done = wait_for_pod_phase(real_cluster, namespace, "compile", {"Succeeded", "Failed"}, timeout=300)
+    logs = real_cluster.kubectl("logs", "compile", "-n", namespace).stdout
+    assert done["status"]["phase"] == "Succeeded", logs[-3000:]
+    assert "compiled on" in logs
+
+
+def test_helm_install_then_a_trainingrun_trains_on_real_pods(real_cluster, namespace):
+    release = install_operator(real_cluster, namespace, "namespaced=true")
     operator = pods(real_cluster, namespace, f"app.kubernetes.io/instance={release}")
     assert [p["status"]["phase"] for p in operator] == ["Running"]
     assert operator[0]["spec"]["serviceAccountName"].startswith(release)
@@ -201,3 +237,246 @@ def test_helm_install_then_a_trainingrun_trains_on_real_pods(real_cluster, names
             real_cluster, namespace, f"tolaria.dev/run=ember,app.kubernetes.io/component={component}"
         )
         assert any(p["status"]["phase"] == "Running" for p in found), component
+
+    # The namespaced operator cannot touch a run in another namespace: nothing is created there.
+    other = real_cluster.create_namespace("other")
+    try:
+        real_cluster.kubectl("apply", "-n", other, "-f", "-", input=yaml.safe_dump(small_run("elsewhere")))
+        time.sleep(15)
+        assert run_status(real_cluster, other, "elsewhere") == {}
+        children = real_cluster.kubectl(
+            "get", "deployments,jobs,services,configmaps", "-n", other, "-l", "tolaria.dev/run", "-o", "name"
+        )
+        assert children.stdout.strip() == ""
+    finally:
+        real_cluster.kubectl("delete", "namespace", other, "--wait=false")
+
+
+def checkpoint_volume(bed, namespace: str, directory: Path) -> str:
+    """A PersistentVolume on the node's disk and its claim: learner checkpoints that outlive pods."""
+    directory.mkdir(parents=True)
+    directory.chmod(0o1777)  # hostPath ignores fsGroup; the trainer image's user writes here
+    name = f"checkpoints-{namespace}"
+    manifests = [
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": name},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "",
+                "persistentVolumeReclaimPolicy": "Retain",
+                "hostPath": {"path": str(directory), "type": "Directory"},
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "checkpoints", "namespace": namespace},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "",
+                "volumeName": name,
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        },
+    ]
+    bed.kubectl("apply", "-f", "-", input="\n---\n".join(map(yaml.safe_dump, manifests)))
+    return "checkpoints"
+
+
+def running_pod(bed, namespace: str, component: str, run: str = "ember") -> dict | None:
+    found = [
+        p
+        for p in pods(bed, namespace, f"tolaria.dev/run={run},app.kubernetes.io/component={component}")
+        if p["status"].get("phase") == "Running"
+        and "deletionTimestamp" not in p["metadata"]
+        and all(c.get("ready") for c in p["status"].get("containerStatuses") or [])
+    ]
+    return found[0] if found else None
+
+
+def replaced(bed, namespace: str, component: str, old_uid: str, timeout: float = 180) -> dict:
+    """Waits for a Running, ready pod of `component` other than the one with `old_uid`."""
+
+    def new_pod() -> bool:
+        pod = running_pod(bed, namespace, component)
+        return pod is not None and pod["metadata"]["uid"] != old_uid
+
+    bed.wait_for(new_pod, f"a new {component} pod", timeout=timeout)
+    return running_pod(bed, namespace, component)
+
+
+def delete_pod(bed, namespace: str, component: str) -> str:
+    pod = running_pod(bed, namespace, component)
+    assert pod is not None, f"no running {component} pod"
+    bed.kubectl("delete", "pod", pod["metadata"]["name"], "-n", namespace, "--wait=false")
+    return pod["metadata"]["uid"]
+
+
+def run_event_reasons(bed, namespace: str, run: str = "ember") -> set[str]:
+    """The reasons of the run's events: what `kubectl describe trainingrun` tells."""
+    listed = bed.kubectl(
+        "get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={run}", "-o", "json"
+    )
+    return {event["reason"] for event in json.loads(listed.stdout)["items"]}
+
+
+def metrics_from_inside(bed, namespace: str, targets: dict[str, str]) -> dict[str, str]:
+    """GET http://ADDRESS/metrics for each target, from a pod in the cluster."""
+    script = (
+        "import json, sys, urllib.request\n"
+        "out = {}\n"
+        "for name, address in json.loads(sys.argv[1]).items():\n"
+        "    try:\n"
+        "        out[name] = urllib.request.urlopen(f'http://{address}/metrics', timeout=10).read().decode()[:20000]\n"
+        "    except Exception as e:\n"
+        "        out[name] = f'ERROR {e}'\n"
+        "print(json.dumps(out))\n"
+    )
+    probe = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "scrape"},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {
+                    "name": "scrape",
+                    "image": TRAINER_IMAGE,
+                    "command": ["python", "-c", script, json.dumps(targets)],
+                }
+            ],
+        },
+    }
+    bed.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(probe))
+    wait_for_pod_phase(bed, namespace, "scrape", {"Succeeded", "Failed"}, timeout=120)
+    return json.loads(bed.kubectl("logs", "scrape", "-n", namespace).stdout)
+
+
+def test_a_run_lives_through_the_faults_of_a_week_on_real_pods(real_cluster, namespace, tmp_path):
+    """Cluster-wide operator; a run with checkpoints on a volume. Daemon, learner, Redis and
+    operator pods are deleted in turn, the run is suspended and resumed, then deleted: it goes
+    on, the policy version never goes back, and the children go with the run."""
+    bed = real_cluster
+    release = install_operator(bed, namespace)
+    run = small_run("ember")
+    run["spec"]["checkpoints"] = {
+        "uri": "file://ckpt",
+        "volumeClaim": checkpoint_volume(bed, namespace, tmp_path / "checkpoints"),
+        "everyUpdates": 2,
+    }
+    bed.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(run))
+
+    def status() -> dict:
+        return run_status(bed, namespace, "ember")
+
+    def version() -> int:
+        return status().get("policyVersion") or 0
+
+    started = time.monotonic()
+
+    def version_beyond(floor: int, what: str, timeout: float = 300) -> int:
+        bed.wait_for(lambda: version() > floor, f"policy version above {floor} ({what})", timeout=timeout)
+        print(f"{time.monotonic() - started:.0f}s: policy version {version()} ({what})")
+        return version()
+
+    def games_beyond(floor: int, what: str) -> None:
+        bed.wait_for(lambda: (status().get("gamesPlayed") or 0) > floor, f"GAMES above {floor} ({what})", 300)
+
+    v = version_beyond(2, "training")
+
+    # Every component's Prometheus endpoint answers from inside the cluster.
+    targets = {
+        c: f"{running_pod(bed, namespace, c)['status']['podIP']}:9090"
+        for c in ("daemon", "actor", "learner", "evaluator")
+    }
+    targets["operator"] = f"{release}-operator-metrics.{namespace}.svc:9090"
+    scraped = metrics_from_inside(bed, namespace, targets)
+    for component, text in scraped.items():
+        assert "# TYPE" in text and not text.startswith("ERROR"), f"{component}: {text[:300]}"
+    assert "tolaria_learner_policy_version" in scraped["learner"]
+
+    # A daemon pod deleted: the Deployment replaces it and games go on.
+    old = delete_pod(bed, namespace, "daemon")
+    replaced(bed, namespace, "daemon", old)
+    games_beyond(status().get("gamesPlayed") or 0, "after the daemon pod was replaced")
+
+    # The learner pod deleted: SIGTERM checkpoints, the Job's new pod resumes, versions rise.
+    v = version()
+    old = delete_pod(bed, namespace, "learner")
+    learner = replaced(bed, namespace, "learner", old)
+    v = version_beyond(v, "after the learner was replaced")
+    bed.wait_for(
+        lambda: (
+            "resumed from file:///var/lib/tolaria/checkpoints/ckpt"
+            in bed.kubectl("logs", learner["metadata"]["name"], "-n", namespace).stdout
+        ),
+        "the new learner to say it resumed from the checkpoint",
+        timeout=60,
+    )
+
+    # The Redis pod deleted: its state is lost (issue 21 makes it durable), the run goes on.
+    old = delete_pod(bed, namespace, "redis")
+    replaced(bed, namespace, "redis", old)
+    bed.wait_for(
+        lambda: "RedisRecovered" in run_event_reasons(bed, namespace), "the RedisRecovered event", 180
+    )
+    games_beyond(status().get("gamesPlayed") or 0, "after Redis was replaced")
+
+    # The operator pod deleted: a new one takes over and keeps the status current.
+    operator = pods(bed, namespace, f"app.kubernetes.io/instance={release}")[0]
+    bed.kubectl("delete", "pod", operator["metadata"]["name"], "-n", namespace, "--wait=false")
+    bed.wait_for(
+        lambda: any(
+            p["metadata"]["uid"] != operator["metadata"]["uid"] and p["status"].get("phase") == "Running"
+            for p in pods(bed, namespace, f"app.kubernetes.io/instance={release}")
+        ),
+        "a new operator pod",
+        timeout=120,
+    )
+    games_beyond(status().get("gamesPlayed") or 0, "under the new operator")
+
+    # suspend: true stops the pods after the learner checkpointed; false resumes from it.
+    v = version()
+    bed.kubectl(
+        "patch", "trainingrun", "ember", "-n", namespace, "--type=merge", "-p", '{"spec":{"suspend":true}}'
+    )
+    playing = ("daemon", "actor", "learner", "evaluator")
+    bed.wait_for(
+        lambda: (
+            not any(
+                pods(bed, namespace, f"tolaria.dev/run=ember,app.kubernetes.io/component={c}")
+                for c in playing
+            )
+        ),
+        "the run's pods to go",
+        timeout=180,
+    )
+    saved = sorted(
+        p.name for p in (tmp_path / "checkpoints" / "ckpt").iterdir() if not p.name.startswith(".")
+    )
+    assert saved, "no checkpoint on the volume"
+    bed.kubectl(
+        "patch", "trainingrun", "ember", "-n", namespace, "--type=merge", "-p", '{"spec":{"suspend":false}}'
+    )
+    learner = replaced(bed, namespace, "learner", "")
+    version_beyond(v, "after resuming")
+    reasons = run_event_reasons(bed, namespace)
+    assert {"RunRunning", "RedisUnavailable", "RedisRecovered", "RunSuspended"} <= reasons, reasons
+
+    # kubectl delete trainingrun removes every child.
+    bed.kubectl("delete", "trainingrun", "ember", "-n", namespace, "--timeout=120s")
+
+    def children() -> list[str]:
+        listed = bed.kubectl(
+            "get", "deployments,jobs,services,configmaps,pods", "-n", namespace, "-l", "tolaria.dev/run=ember",
+            "-o", "json",
+        ).stdout  # fmt: skip
+        return [f"{c['kind']}/{c['metadata']['name']}" for c in json.loads(listed)["items"]]
+
+    try:
+        bed.wait_for(lambda: not children(), "every child of the deleted run to go", timeout=180)
+    except TimeoutError:
+        raise AssertionError(f"left behind: {children()}") from None

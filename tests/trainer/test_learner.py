@@ -242,7 +242,7 @@ def test_sigterm_checkpoints_and_restart_resumes(redis_server, s3_server, tmp_pa
         held = producer.push(3)  # 48 samples: fewer than a batch, read but not used
         _wait(lambda: _pending(client, keys) == 3, 30, "the partial batch to be read", proc, log)
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0, log.read_text()
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM, log.read_text()
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -270,7 +270,7 @@ def test_sigterm_checkpoints_and_restart_resumes(redis_server, s3_server, tmp_pa
             e[0] for e in client.xpending_range(keys.rollouts, LEARNER_GROUP, "-", "+", 10)
         ]
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -333,37 +333,17 @@ def test_learner_waits_for_a_redis_that_starts_after_it(redis_server, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=60)
-    assert proc.returncode == 0, log.read_text()
+    assert proc.returncode == 128 + signal.SIGTERM, log.read_text()
 
 
 def test_learner_gives_up_on_a_redis_that_never_answers(tmp_path):
     import os
 
-    spec = _spec(tmp_path)
+    spec, log = _spec(tmp_path), tmp_path / "learner.log"
     redis_url = f"redis://127.0.0.1:{free_port()}/0"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tolaria.cli",
-            "learner",
-            "--spec",
-            str(spec),
-            "--redis",
-            redis_url,
-            "--checkpoint-uri",
-            f"file://{tmp_path}/checkpoints",
-            "--metrics-port",
-            "0",
-            "--device",
-            "cpu",
-            "--dependency-timeout",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ},
-    )
-    assert proc.returncode == 1
-    assert f"gave up waiting for Redis at {redis_url} after 2s" in proc.stderr
+    proc, _ = _start_learner(
+        spec, redis_url, {**os.environ}, log, "--checkpoint-uri", f"file://{tmp_path}/checkpoints",
+        "--dependency-timeout", "2",
+    )  # fmt: skip
+    assert proc.wait(timeout=120) == 1
+    assert f"gave up waiting for Redis at {redis_url} after 2s" in log.read_text()

@@ -22,7 +22,7 @@ import socket
 import sys
 import zlib
 
-from tolaria.waiting import DEFAULT_TIMEOUT_S, DependencyUnavailable, Stopped, await_for
+from tolaria.waiting import DependencyUnavailable, Stopped, add_dependency_timeout, await_for
 
 WIND_DOWN_SLACK = 15.0  # seconds past the grace period before the watchdog gives up
 
@@ -38,13 +38,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=_env("TOLARIA_REDIS_URL", "redis://127.0.0.1:6379/0"),
         help="Redis URL (env TOLARIA_REDIS_URL)",
     )
-    parser.add_argument(
-        "--dependency-timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT_S,
-        metavar="S",
-        help="seconds to wait at start for Redis before giving up (default %(default)s)",
-    )
+    add_dependency_timeout(parser, "Redis")
     parser.add_argument(
         "--run-namespace",
         default=_env("TOLARIA_RUN_NAMESPACE"),

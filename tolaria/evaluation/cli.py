@@ -21,7 +21,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from tolaria.waiting import DEFAULT_TIMEOUT_S, DependencyUnavailable, Stopped, await_for
+from tolaria.waiting import DependencyUnavailable, Stopped, add_dependency_timeout, await_for
 
 if TYPE_CHECKING:
     from tolaria.evaluation.evaluator import EvaluationSettings
@@ -39,13 +39,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=_env("TOLARIA_REDIS_URL", "redis://127.0.0.1:6379/0"),
         help="Redis URL (env TOLARIA_REDIS_URL)",
     )
-    parser.add_argument(
-        "--dependency-timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT_S,
-        metavar="S",
-        help="seconds to wait at start for Redis before giving up (default %(default)s)",
-    )
+    add_dependency_timeout(parser, "Redis")
     parser.add_argument(
         "--run-namespace",
         default=_env("TOLARIA_RUN_NAMESPACE"),
@@ -182,7 +176,14 @@ async def _main(args, settings, daemons, uri: str, namespace: str, name: str, lo
     metrics = EvaluatorMetrics()
     metrics.serve(args.metrics_port)
     client = aioredis.Redis.from_url(
-        args.redis, password=redis_password(), socket_timeout=30, health_check_interval=10
+        args.redis,
+        password=redis_password(),
+        socket_timeout=30,
+        # A Redis whose pod is gone leaves an address that nobody answers: without this bound
+        # each command's connect waits socket_timeout on every retry, and a learner stopping
+        # with its run outlives the pod's grace period.
+        socket_connect_timeout=5,
+        health_check_interval=10,
     )
     evaluator = Evaluator(
         settings, client, RunKeys(namespace, name), daemons, league, resolve_device(args.device), metrics

@@ -3,8 +3,13 @@
 Configuration: the TrainingRun spec file (`--spec`, as mounted from a ConfigMap) gives the
 network, PPO hyperparameters and checkpoint policy; flags and environment variables give the
 process-level settings, TOLARIA_REDIS_PASSWORD the Redis password when set, TOLARIA_DAEMONS the
-daemons a warm start watches. SIGTERM (or SIGINT) checkpoints at once and exits 0; during a warm
-start it exits 0 at once, with nothing saved.
+daemons a warm start watches. SIGTERM (or SIGINT) checkpoints at once; during a warm start it
+stops at once, with nothing saved.
+
+Exit status: 0 when the learner finished (`--max-updates`), 128 + the signal's number when a
+signal stopped it, as for a killed process. A learner Job whose pod was deleted must not take the
+interrupted learner for a finished one: an exit 0 completed the Job, and the operator then
+declared the whole run finished.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import socket
 import threading
 
 from tolaria.keys import RunKeys, redacted, redis_password
-from tolaria.waiting import DEFAULT_TIMEOUT_S, DependencyUnavailable, Stopped, wait_for
+from tolaria.waiting import DependencyUnavailable, Stopped, add_dependency_timeout, wait_for
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -36,13 +41,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=_env("TOLARIA_REDIS_URL", "redis://127.0.0.1:6379/0"),
         help="Redis URL (env TOLARIA_REDIS_URL)",
     )
-    parser.add_argument(
-        "--dependency-timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT_S,
-        metavar="S",
-        help="seconds to wait at start for Redis and the checkpoint store before giving up (default %(default)s)",
-    )
+    add_dependency_timeout(parser, "Redis and the checkpoint store")
     parser.add_argument(
         "--run-namespace",
         default=_env("TOLARIA_RUN_NAMESPACE"),
@@ -162,16 +161,28 @@ def run(args: argparse.Namespace) -> int:
     )
     keys = RunKeys(namespace or "default", name)
     client = redis.Redis.from_url(
-        args.redis, password=redis_password(), socket_timeout=30, health_check_interval=10
+        args.redis,
+        password=redis_password(),
+        socket_timeout=30,
+        # A Redis whose pod is gone leaves an address that nobody answers: without this bound
+        # each command's connect waits socket_timeout on every retry, and a learner stopping
+        # with its run outlives the pod's grace period.
+        socket_connect_timeout=5,
+        health_check_interval=10,
     )
     metrics = LearnerMetrics()
     metrics.serve(args.metrics_port)
 
     stop = threading.Event()
+    stopped_by: list[int] = []
 
     def on_signal(signum: int, _frame) -> None:
         log.info("signal %s: checkpointing and stopping", signal.Signals(signum).name)
+        stopped_by.append(signum)
         stop.set()
+
+    def interrupted() -> int:
+        return 128 + stopped_by[0]
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -195,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s", e)
         return 1
     except Stopped:
-        return 0
+        return interrupted()
     warm_start = None
     if config.warm_start.games:
         warm_start = WarmStart(
@@ -216,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if not learner.start(stop):
         log.info("stopped during the warm start")
-        return 0
+        return interrupted()
     learner.run(stop, max_updates=args.max_updates)
     log.info("stopped at step %d, policy version %d", learner.step, learner.version)
-    return 0
+    return interrupted() if stopped_by else 0
