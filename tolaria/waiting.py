@@ -14,12 +14,19 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from tolaria.keys import redacted
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# What a Redis client (sync or asyncio) raises while the server cannot be reached yet.
+REDIS_UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
 FIRST_DELAY_S = 0.5
 MAX_DELAY_S = 10.0
 DEFAULT_TIMEOUT_S = 300.0
@@ -113,3 +120,13 @@ async def await_for(
         except TimeoutError:
             continue
         raise Stopped(f"stopped while waiting for {what}")
+
+
+def wait_for_redis(client: Any, url: str, timeout: float, stop: threading.Event | None = None) -> None:
+    """Until the Redis at `url` answers PING (`client`: a redis.Redis)."""
+    wait_for(f"Redis at {redacted(url)}", client.ping, REDIS_UNREACHABLE, timeout, stop)
+
+
+async def await_redis(client: Any, url: str, timeout: float, stop: asyncio.Event | None = None) -> None:
+    """Until the Redis at `url` answers PING (`client`: a redis.asyncio.Redis)."""
+    await await_for(f"Redis at {redacted(url)}", client.ping, REDIS_UNREACHABLE, timeout, stop)

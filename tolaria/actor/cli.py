@@ -22,7 +22,7 @@ import socket
 import sys
 import zlib
 
-from tolaria.waiting import DependencyUnavailable, Stopped, add_dependency_timeout, await_for
+from tolaria.waiting import DependencyUnavailable, Stopped, add_dependency_timeout, await_redis
 
 WIND_DOWN_SLACK = 15.0  # seconds past the grace period before the watchdog gives up
 
@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     from tolaria.actor.daemons import DaemonPool
     from tolaria.actor.metrics import ActorMetrics
     from tolaria.inference.device import resolve_device
-    from tolaria.keys import RunKeys, redacted, redis_password
+    from tolaria.keys import RunKeys, redis_password
     from tolaria.matchmaking.league import League
     from tolaria.protocol import parse_endpoints
     from tolaria.spec import SpecError, load_trainingrun
@@ -227,13 +227,7 @@ def run(args: argparse.Namespace) -> int:
             settings.device,
         )
         try:
-            await await_for(
-                f"Redis at {redacted(args.redis)}",
-                client.ping,
-                (aioredis.ConnectionError, aioredis.TimeoutError),
-                args.dependency_timeout,
-                stop,
-            )
+            await await_redis(client, args.redis, args.dependency_timeout, stop)
             await actor.run(stop)
         except DependencyUnavailable as e:
             log.error("%s", e)

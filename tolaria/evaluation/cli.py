@@ -21,7 +21,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from tolaria.waiting import DependencyUnavailable, Stopped, add_dependency_timeout, await_for
+from tolaria.waiting import DependencyUnavailable, Stopped, add_dependency_timeout, await_redis
 
 if TYPE_CHECKING:
     from tolaria.evaluation.evaluator import EvaluationSettings
@@ -169,7 +169,7 @@ async def _main(args, settings, daemons, uri: str, namespace: str, name: str, lo
     from tolaria.evaluation.evaluator import Evaluator
     from tolaria.evaluation.metrics import EvaluatorMetrics
     from tolaria.inference.device import resolve_device
-    from tolaria.keys import RunKeys, redacted, redis_password
+    from tolaria.keys import RunKeys, redis_password
     from tolaria.matchmaking.league import League
 
     league = None if uri == "none" else League.open(uri, settings.league_size, endpoint_url=args.s3_endpoint)
@@ -180,8 +180,7 @@ async def _main(args, settings, daemons, uri: str, namespace: str, name: str, lo
         password=redis_password(),
         socket_timeout=30,
         # A Redis whose pod is gone leaves an address that nobody answers: without this bound
-        # each command's connect waits socket_timeout on every retry, and a learner stopping
-        # with its run outlives the pod's grace period.
+        # each command's connect waits socket_timeout on every retry (as the learner's does).
         socket_connect_timeout=5,
         health_check_interval=10,
     )
@@ -193,13 +192,7 @@ async def _main(args, settings, daemons, uri: str, namespace: str, name: str, lo
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
-        await await_for(
-            f"Redis at {redacted(args.redis)}",
-            client.ping,
-            (aioredis.ConnectionError, aioredis.TimeoutError),
-            args.dependency_timeout,
-            stop,
-        )
+        await await_redis(client, args.redis, args.dependency_timeout, stop)
         if args.once:
             work = asyncio.create_task(_evaluate_once(evaluator, args.policy_source, uri, args.s3_endpoint))
         else:

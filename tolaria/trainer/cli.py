@@ -22,8 +22,8 @@ import signal
 import socket
 import threading
 
-from tolaria.keys import RunKeys, redacted, redis_password
-from tolaria.waiting import DependencyUnavailable, Stopped, add_dependency_timeout, wait_for
+from tolaria.keys import RunKeys, redis_password
+from tolaria.waiting import DependencyUnavailable, Stopped, add_dependency_timeout, wait_for, wait_for_redis
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -187,13 +187,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        wait_for(
-            f"Redis at {redacted(args.redis)}",
-            client.ping,
-            (redis.ConnectionError, redis.TimeoutError),
-            args.dependency_timeout,
-            stop,
-        )
+        wait_for_redis(client, args.redis, args.dependency_timeout, stop)
         if store is not None:
             wait_for(
                 f"the checkpoint store {store.uri}",
