@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -130,6 +131,28 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         server.stop()
 
 
+def testbed_bin_dir() -> Path:
+    """The directory of the test bed's binaries (`scripts/testbed build`): $TOLARIA_TESTBED, else
+    what `scripts/testbed path` prints. Fails the test with the command that builds it."""
+    configured = os.environ.get("TOLARIA_TESTBED")
+    if configured:
+        return Path(configured)
+    found = subprocess.run(
+        [str(REPO / "scripts" / "testbed"), "path"], capture_output=True, text=True, check=False
+    )
+    if found.returncode != 0:
+        pytest.fail(
+            "the test bed's binaries are not built: run `scripts/testbed build` "
+            f"(scripts/testbed path said: {found.stderr.strip()})",
+            pytrace=False,
+        )
+    return Path(found.stdout.strip().splitlines()[-1])
+
+
+S3_ACCESS_KEY = "tolaria-test"
+S3_SECRET_KEY = "tolaria-test-secret"
+
+
 @dataclass
 class S3Server:
     endpoint: str
@@ -142,34 +165,45 @@ class S3Server:
             "s3",
             endpoint_url=self.endpoint,
             region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_access_key_id=S3_ACCESS_KEY,
+            aws_secret_access_key=S3_SECRET_KEY,
         )
 
 
 @pytest.fixture
-def s3_server(monkeypatch) -> Iterator[S3Server]:
-    """A real S3-compatible server (moto's server mode, its own process) with a `tolaria` bucket;
-    this process's environment points boto3 at it."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def s3_server(monkeypatch, tmp_path: Path) -> Iterator[S3Server]:
+    """A real S3 server (MinIO, built by `scripts/testbed build`, its own process on loopback)
+    with a `tolaria` bucket; this process's environment points boto3 at it."""
+    minio = testbed_bin_dir() / "minio"
+    if not os.access(minio, os.X_OK):
+        pytest.fail(f"{minio} is missing: run `scripts/testbed build`", pytrace=False)
+    port, console_port = free_port(), free_port()
+    log_path = tmp_path / "minio.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(minio), "server", str(tmp_path / "minio-data"), "--quiet",
+             "--address", f"127.0.0.1:{port}", "--console-address", f"127.0.0.1:{console_port}"],
+            stdout=log, stderr=subprocess.STDOUT,
+            env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path),
+                 "MINIO_ROOT_USER": S3_ACCESS_KEY, "MINIO_ROOT_PASSWORD": S3_SECRET_KEY,
+                 "MINIO_BROWSER": "off", "MINIO_UPDATE": "off"},
+        )  # fmt: skip
     try:
-        wait_for_port(port, timeout=60)
+        try:
+            wait_for_port(port, timeout=60)
+        except TimeoutError:
+            raise AssertionError(f"MinIO did not start:\n{log_path.read_text()}") from None
         endpoint = f"http://127.0.0.1:{port}"
         env = {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
             "AWS_DEFAULT_REGION": "us-east-1",
             "TOLARIA_S3_ENDPOINT": endpoint,
         }
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         server = S3Server(endpoint, env)
-        server.client().create_bucket(Bucket="tolaria")
+        _create_bucket(server, "tolaria")
         yield server
     finally:
         proc.terminate()
@@ -178,3 +212,18 @@ def s3_server(monkeypatch) -> Iterator[S3Server]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _create_bucket(server: S3Server, bucket: str, timeout: float = 30.0) -> None:
+    # MinIO listens before its object layer is ready and answers 503 meanwhile.
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            server.client().create_bucket(Bucket=bucket)
+            return
+        except (ClientError, EndpointConnectionError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

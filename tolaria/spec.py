@@ -62,6 +62,7 @@ DURATION_PATTERN = r"^([0-9]+(ms|s|m|h|d))+$"
 S3_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
 FILE_URI_PATTERN = r"^file://.+$"
 REDIS_URL_PATTERN = r"^rediss?://.+$"
+REDIS_URL_WITH_CREDENTIALS_PATTERN = r"^rediss?://[^/]*@"
 HTTP_URL_PATTERN = r"^https?://.+$"
 K8S_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
@@ -431,7 +432,13 @@ class RedisSpec(ApiModel):
     url: str | None = Field(
         None, max_length=2048, pattern=REDIS_URL_PATTERN, description="External Redis, redis://host:port/db."
     )
-    password_secret: SecretKeyRef | None = Field(None, description="Secret holding the Redis password.")
+    password_secret: SecretKeyRef | None = Field(
+        None,
+        description=(
+            "Secret holding the Redis password. A managed Redis without one gets a generated "
+            "password in the Secret {run}-redis-auth, owned by the run."
+        ),
+    )
     stream_max_length: int = Field(
         200_000,
         ge=1000,
@@ -439,7 +446,10 @@ class RedisSpec(ApiModel):
         description="Rollout stream bound (XADD MAXLEN ~), so memory stays bounded.",
     )
     resources: ResourceRequirements = Field(
-        default_factory=lambda: ResourceRequirements(requests={"cpu": "500m", "memory": "1Gi"})
+        default_factory=lambda: ResourceRequirements(
+            requests={"cpu": "500m", "memory": "1Gi"}, limits={"memory": "1Gi"}
+        ),
+        description="Of the managed Redis; its maxmemory is 75% of the memory limit (else request).",
     )
 
     rules = (
@@ -447,6 +457,13 @@ class RedisSpec(ApiModel):
             "(has(self.managed) && self.managed) != has(self.url)",
             "exactly one of managed: true and url must be set",
             lambda m: bool(m.managed) != (m.url is not None),
+        ),
+        Rule(
+            f"!has(self.url) || !self.url.matches('{REDIS_URL_WITH_CREDENTIALS_PATTERN}')",
+            "url must not carry credentials (they would show in specs, logs and events): put the "
+            "password in a Secret and name it in passwordSecret",
+            lambda m: m.url is None or not re.match(REDIS_URL_WITH_CREDENTIALS_PATTERN, m.url),
+            ".url",
         ),
     )
 

@@ -36,6 +36,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from kubernetes import client, config
 
+from tests.conftest import testbed_bin_dir
+
 REPO = Path(__file__).resolve().parents[2]
 KWOK_STAGES = Path(__file__).resolve().parent / "testbed" / "kwok-stages.yaml"
 BINARIES = (
@@ -67,21 +69,8 @@ def free_port() -> int:
 
 
 def find_bin_dir() -> Path:
-    """The directory of the test bed's binaries: $TOLARIA_TESTBED, else `scripts/testbed path`."""
-    configured = os.environ.get("TOLARIA_TESTBED")
-    if configured:
-        bin_dir = Path(configured)
-    else:
-        found = subprocess.run(
-            [str(REPO / "scripts" / "testbed"), "path"], capture_output=True, text=True, check=False
-        )
-        if found.returncode != 0:
-            pytest.fail(
-                "the Kubernetes test bed is not built: run `scripts/testbed build` "
-                f"(scripts/testbed path said: {found.stderr.strip()})",
-                pytrace=False,
-            )
-        bin_dir = Path(found.stdout.strip().splitlines()[-1])
+    """The directory of the test bed's binaries, with every binary the e2e tests run."""
+    bin_dir = testbed_bin_dir()
     missing = [name for name in BINARIES if not os.access(bin_dir / name, os.X_OK)]
     if missing:
         pytest.fail(

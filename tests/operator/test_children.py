@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+from pathlib import Path
 
 import pytest
+import redis
 import yaml
 
+from tests.conftest import free_port, wait_for_port
 from tolaria.operator import children as build
 from tolaria.spec import TrainingRun, load_trainingrun
 
@@ -231,10 +236,89 @@ def test_managed_redis_with_password_reads_it_from_the_secret():
     run = make_run({"redis": {"managed": True, "passwordSecret": {"name": "redis-auth"}}})
     deployment = build.redis_deployment(run)
     c = container(deployment)
-    assert c["args"][-2:] == ["--requirepass", "$(REDIS_PASSWORD)"]
-    assert c["env"][0]["valueFrom"]["secretKeyRef"] == {"name": "redis-auth", "key": "password"}
+    assert c["env"] == [
+        {"name": "REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "redis-auth", "key": "password"}}}
+    ]
+    assert not any("REDIS_PASSWORD" in arg or "requirepass" in arg for arg in c["args"])
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
     assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == build.REDIS_UID
+
+
+def test_managed_redis_without_a_secret_uses_the_generated_one_everywhere():
+    run = make_run()
+    ref = build.redis_password_ref(run)
+    assert (ref.name, ref.key) == ("r1-redis-auth", "password")
+    secret = build.redis_password_secret(run, "generated")
+    assert secret["metadata"]["name"] == "r1-redis-auth"
+    assert secret["metadata"]["ownerReferences"][0]["controller"] is True
+    manifests = {(m["kind"], m["metadata"]["name"]): m for m in build.desired_children(run, 1, 1, False)}
+    # Only created once by the reconciler, never applied with the other children.
+    assert ("Secret", "r1-redis-auth") not in manifests
+    wanted = {"secretKeyRef": {"name": "r1-redis-auth", "key": "password"}}
+    assert container(manifests[("Deployment", "r1-redis")])["env"][0]["valueFrom"] == wanted
+    for name in ("r1-learner", "r1-actor", "r1-evaluator"):
+        kind = "Job" if name == "r1-learner" else "Deployment"
+        assert env(manifests[(kind, name)])["TOLARIA_REDIS_PASSWORD"]["valueFrom"] == wanted
+
+
+def test_external_redis_without_a_secret_gets_no_password():
+    assert build.redis_password_ref(make_run({"redis": {"url": "redis://r:6379/0"}})) is None
+
+
+def test_managed_redis_is_append_only_and_never_evicts():
+    run = make_run({"redis": {"managed": True, "resources": {"limits": {"memory": "2Gi"}}}})
+    args = container(build.redis_deployment(run))["args"]
+    options = dict(zip(args[::2], args[1::2], strict=True))
+    assert options["--appendonly"] == "yes" and options["--appendfsync"] == "everysec"
+    assert options["--maxmemory-policy"] == "noeviction"
+    assert options["--maxmemory"] == str(int(2 * 2**30 * 0.75))
+    assert options["--dir"] == build.REDIS_DATA_DIR
+
+
+def local_redis_args(args: list[str], data_dir: Path, port: int) -> list[str]:
+    """The Deployment's arguments with a data directory and port of this machine."""
+    options = dict(zip(args[::2], args[1::2], strict=True))
+    options.update({"--dir": str(data_dir), "--port": str(port)})
+    return [item for pair in options.items() for item in pair]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("password", ["plain-token", 'sp ace "quote" back\\slash $HOME `x`'])
+def test_redis_start_script_takes_the_password_on_stdin_only(tmp_path, password):
+    """The Deployment's command, run with the real redis-server: the password works, is required,
+    and is in no process's command line."""
+    port = free_port()
+    c = container(build.redis_deployment(make_run()))
+    proc = subprocess.Popen(
+        [*c["command"], *local_redis_args(c["args"], tmp_path, port)],
+        env={"PATH": os.environ["PATH"], "REDIS_PASSWORD": password},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for_port(port)
+        assert redis.Redis(port=port, password=password).ping()
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(port=port).ping()
+        for pid in subprocess.run(
+            ["pgrep", "-f", f"redis-server.*{port}"], capture_output=True, text=True
+        ).stdout.split():
+            assert password.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("password", "says"), [("", "is empty"), ("two\nlines", "contains a newline")])
+def test_redis_start_script_refuses_a_password_redis_cannot_take(tmp_path, password, says):
+    c = container(build.redis_deployment(make_run()))
+    done = subprocess.run(
+        [*c["command"], *local_redis_args(c["args"], tmp_path, free_port())],
+        env={"PATH": os.environ["PATH"], "REDIS_PASSWORD": password},
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert says in done.stderr
 
 
 def test_pods_run_as_non_root_without_privilege_escalation():

@@ -1,4 +1,4 @@
-"""The learner against a real redis-server and a real S3-compatible server (moto, own process)."""
+"""The learner against a real redis-server and a real S3 server (MinIO, own process)."""
 
 from __future__ import annotations
 

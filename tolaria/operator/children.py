@@ -7,12 +7,13 @@ Every child is named after the run (`{run}-daemon`, `{run}-actor`, `{run}-learne
 Pods read the run's configuration from the `{run}-config` ConfigMap, mounted at
 `/etc/tolaria/spec.yaml`. Each pod template carries a hash of the spec sections its component
 reads, so a change to those sections rolls that component and no other one (a new daemon
-image does not restart the learner). Secrets are only referenced (secretKeyRef, envFrom);
-their values never pass through the operator.
+image does not restart the learner). Secrets are only referenced (secretKeyRef, envFrom); the
+one value the operator writes is the password it generates for a managed Redis that names no
+`passwordSecret` (`{run}-redis-auth`, owned by the run, created once and never rewritten).
 
 The environment of trainer-image pods (learner, actors, evaluator): TOLARIA_SPEC (the spec
 file), TOLARIA_RUN_NAME, TOLARIA_RUN_NAMESPACE, TOLARIA_REDIS_URL, TOLARIA_REDIS_PASSWORD
-(from the Secret, when the spec names one), TOLARIA_S3_ENDPOINT (spec.checkpoints.endpointUrl),
+(from the run's Redis password Secret), TOLARIA_S3_ENDPOINT (spec.checkpoints.endpointUrl),
 AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (envFrom spec.checkpoints.credentialsSecret), and
 for actors, the evaluator and a learner with a warm start (`learner.warmStart`) TOLARIA_DAEMONS
 (the daemons' headless Service).
@@ -28,12 +29,21 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from decimal import Decimal
 from typing import Any
 
 import yaml
 
 from tolaria.keys import REDIS_PASSWORD_ENV
-from tolaria.spec import API_VERSION, KIND, ResourceRequirements, TrainingRun, parse_checkpoint_uri
+from tolaria.operator.drift import quantity_value
+from tolaria.spec import (
+    API_VERSION,
+    KIND,
+    ResourceRequirements,
+    SecretKeyRef,
+    TrainingRun,
+    parse_checkpoint_uri,
+)
 
 RUN_LABEL = "tolaria.dev/run"
 COMPONENT_LABEL = "tolaria.dev/component"
@@ -52,6 +62,11 @@ SPEC_PATH = f"{CONFIG_DIR}/{SPEC_FILE}"
 REDIS_UID = 999  # the `redis` user of the official image
 TRAINER_UID = 10001  # the user of Dockerfile.trainer
 CHECKPOINT_MOUNT = "/var/lib/tolaria/checkpoints"
+REDIS_DATA_DIR = "/data"  # the official image's working directory and volume
+GENERATED_PASSWORD_KEY = "password"
+# Share of the managed Redis's memory limit given to its dataset (`maxmemory`); the rest covers
+# client buffers, fragmentation and the copy-on-write of an append-only-file rewrite.
+REDIS_DATASET_SHARE = 0.75
 
 # Seconds a daemon lets running games finish after SIGTERM, and the pod's grace on top.
 DAEMON_DRAIN_SECONDS = 60
@@ -229,6 +244,16 @@ def redis_url(run: TrainingRun) -> str:
     return f"redis://{child_name(run, 'redis')}.{run.metadata.namespace}.svc:{REDIS_PORT}/0"
 
 
+def redis_password_ref(run: TrainingRun) -> SecretKeyRef | None:
+    """The Secret key holding the run's Redis password: the spec's `passwordSecret`, else for a
+    managed Redis the one the operator generates; None for an external Redis without one."""
+    if run.spec.redis.password_secret is not None:
+        return run.spec.redis.password_secret
+    if run.spec.redis.managed:
+        return SecretKeyRef(name=child_name(run, "redis-auth"), key=GENERATED_PASSWORD_KEY)
+    return None
+
+
 def _resources(resources: ResourceRequirements, gpus: int = 0) -> dict[str, Any]:
     requests = {k: str(v) for k, v in resources.requests.items()}
     limits = {k: str(v) for k, v in resources.limits.items()}
@@ -250,7 +275,7 @@ def _run_env(run: TrainingRun) -> list[dict[str, Any]]:
         {"name": "TOLARIA_SPEC", "value": SPEC_PATH},
         {"name": "TOLARIA_REDIS_URL", "value": redis_url(run)},
     ]
-    secret = run.spec.redis.password_secret
+    secret = redis_password_ref(run)
     if secret is not None:
         env.append(
             {
@@ -521,31 +546,70 @@ def _warm_start_env(run: TrainingRun) -> list[dict[str, Any]]:
 # Managed Redis
 
 
+# The password reaches redis-server on its standard input, as a config directive: never in its
+# argv (readable in /proc by every process of the node) and never in a file. `printf` is a shell
+# builtin, so the value is in no process's argv on the way either. Redis's config parser takes a
+# double-quoted string with backslash escapes; a newline cannot be written there and is refused.
+_REDIS_START = r"""
+case "$REDIS_PASSWORD" in
+  "") echo "redis: the password Secret's key is empty" >&2; exit 1 ;;
+  *'
+'*) echo "redis: the password in the Secret contains a newline, which Redis cannot take" >&2; exit 1 ;;
+esac
+escaped=$(printf '%s' "$REDIS_PASSWORD" | sed -e 's/[\\"]/\\&/g')
+exec redis-server "$@" - <<EOF
+requirepass "$escaped"
+EOF
+""".strip()
+
+
+def redis_maxmemory(resources: ResourceRequirements) -> int | None:
+    """Bytes of dataset the managed Redis may hold: a share of its memory limit (else request)."""
+    memory = resources.limits.get("memory", resources.requests.get("memory"))
+    value = None if memory is None else quantity_value(str(memory))
+    if value is None:
+        return None
+    return int(value * Decimal(REDIS_DATASET_SHARE))
+
+
+def redis_args(run: TrainingRun) -> list[str]:
+    args = [
+        "--port", str(REDIS_PORT),
+        "--dir", REDIS_DATA_DIR,
+        # Every write is logged and fsynced each second: a restarted pod on the same volume
+        # loses at most a second of the run's state. No RDB snapshots besides.
+        "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+        # A full Redis refuses writes (the actors back off and retry) rather than evicting the
+        # run's weights or counters.
+        "--maxmemory-policy", "noeviction",
+    ]  # fmt: skip
+    maxmemory = redis_maxmemory(run.spec.redis.resources)
+    if maxmemory is not None:
+        args += ["--maxmemory", str(maxmemory)]
+    return args
+
+
 def redis_deployment(run: TrainingRun) -> dict[str, Any]:
     spec = run.spec.redis
-    args = ["redis-server", "--port", str(REDIS_PORT), "--save", "", "--appendonly", "no"]
-    env: list[dict[str, Any]] = []
-    if spec.password_secret is not None:
-        env.append(
-            {
-                "name": "REDIS_PASSWORD",
-                "valueFrom": {
-                    "secretKeyRef": {"name": spec.password_secret.name, "key": spec.password_secret.key}
-                },
-            }
-        )
-        args += ["--requirepass", "$(REDIS_PASSWORD)"]
+    secret = redis_password_ref(run)
+    assert secret is not None  # a managed Redis always has one
     container: dict[str, Any] = {
         "name": "redis",
         "image": spec.image,
-        "args": args,
+        "command": ["sh", "-c", _REDIS_START, "redis"],
+        "args": redis_args(run),
+        "env": [
+            {
+                "name": "REDIS_PASSWORD",
+                "valueFrom": {"secretKeyRef": {"name": secret.name, "key": secret.key}},
+            }
+        ],
         "ports": [{"name": "redis", "containerPort": REDIS_PORT, "protocol": "TCP"}],
         "resources": _resources(spec.resources),
         "readinessProbe": {"tcpSocket": {"port": "redis"}, "periodSeconds": 5},
         "securityContext": _container_security(),
+        "volumeMounts": [{"name": "data", "mountPath": REDIS_DATA_DIR}],
     }
-    if env:
-        container["env"] = env
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -557,9 +621,25 @@ def redis_deployment(run: TrainingRun) -> dict[str, Any]:
             "strategy": {"type": "Recreate"},
             "template": {
                 "metadata": _pod_metadata(run, "redis"),
-                "spec": {"securityContext": _pod_security(REDIS_UID), "containers": [container]},
+                "spec": {
+                    "securityContext": _pod_security(REDIS_UID),
+                    "automountServiceAccountToken": False,
+                    "containers": [container],
+                    "volumes": [{"name": "data", "emptyDir": {}}],
+                },
             },
         },
+    }
+
+
+def redis_password_secret(run: TrainingRun, password: str) -> dict[str, Any]:
+    """The generated password of a managed Redis; created once (see the module docstring)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _metadata(run, child_name(run, "redis-auth"), "redis"),
+        "type": "Opaque",
+        "stringData": {GENERATED_PASSWORD_KEY: password},
     }
 
 

@@ -72,8 +72,9 @@ class Kube:
         body: Any = None,
         query: list[tuple[str, str]] | None = None,
         content_type: str = "application/json",
+        accept: str = "application/json",
     ) -> dict[str, Any]:
-        headers = {"Accept": "application/json", "Content-Type": content_type}
+        headers = {"Accept": accept, "Content-Type": content_type}
         serialized = self.api.param_serialize(
             method,
             path,
@@ -100,6 +101,33 @@ class Kube:
             if e.status == 404:
                 return None
             raise
+
+    def exists(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
+        """Whether an object exists, from its metadata alone: the API server sends no body, so
+        checking a Secret this way never brings its values into the operator."""
+        try:
+            self.request(
+                "GET",
+                object_path(api_version, kind, namespace, name),
+                accept="application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+            )
+        except KubeError as e:
+            if e.status == 404:
+                return False
+            raise
+        return True
+
+    def create(self, manifest: dict[str, Any]) -> bool:
+        """Create an object unless one of that name exists (then leave it as it is): False then."""
+        meta = manifest["metadata"]
+        path = object_path(manifest["apiVersion"], manifest["kind"], meta["namespace"])
+        try:
+            self.request("POST", path, body=manifest, query=[("fieldManager", FIELD_MANAGER)])
+        except KubeError as e:
+            if e.status == 409:
+                return False
+            raise
+        return True
 
     def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         meta = manifest["metadata"]
@@ -135,7 +163,9 @@ class Kube:
         )
 
     def secret_value(self, namespace: str, name: str, key: str) -> str | None:
-        """One key of a Secret, decoded; None when the Secret or the key does not exist."""
+        """One key of a Secret, decoded; None when the Secret or the key does not exist.
+        The one read of a Secret's value the operator makes: the run's Redis password, without
+        which it cannot read the queue depth it scales the daemons by."""
         secret = self.get("v1", "Secret", namespace, name)
         if secret is None or key not in (secret.get("data") or {}):
             return None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -79,6 +80,7 @@ class RunLoop:
         self.last_tick: float | None = None
         self.daemons: int | None = None
         self.missing_secret: str | None = None
+        self.redis_password_ensured = False
 
     async def close(self) -> None:
         if self.redis is not None:
@@ -183,7 +185,7 @@ class RunLoop:
 
     async def _redis_client(self, run: TrainingRun) -> RunRedis:
         url = build.redis_url(run)
-        secret = run.spec.redis.password_secret
+        secret = build.redis_password_ref(run)
         password = None
         if secret is not None:
             password = await asyncio.to_thread(
@@ -207,10 +209,10 @@ class RunLoop:
             references.append((run.spec.checkpoints.credentials_secret, "spec.checkpoints.credentialsSecret"))
         for name, field in references:
             try:
-                found = await asyncio.to_thread(self.kube.get, "v1", "Secret", self.namespace, name)
+                found = await asyncio.to_thread(self.kube.exists, "v1", "Secret", self.namespace, name)
             except KubeError as e:
                 return f"cannot read Secret {name} ({field}): {e.message or e.reason}"
-            if found is None:
+            if not found:
                 return (
                     f"Secret {name} ({field}) does not exist in namespace {self.namespace}; pods cannot start"
                 )
@@ -280,6 +282,14 @@ class RunLoop:
             self.metrics.errors.labels("spec").inc()
             return "InvalidPodAnnotations", str(e)
         problem: tuple[str, str] | None = None
+        try:
+            await self._ensure_redis_password(run, body)
+        except KubeError as e:
+            self.metrics.errors.labels("apply").inc()
+            problem = (
+                "ApplyFailed",
+                f"Secret {build.child_name(run, 'redis-auth')}: {e.message or e.reason}",
+            )
         for manifest in manifests:
             kind, name = manifest["kind"], manifest["metadata"]["name"]
             current = live.get((kind, name))
@@ -306,6 +316,19 @@ class RunLoop:
                 continue
             self.emit(body, "Normal", "RemovedChild", f"{kind} {name} is no longer part of the spec")
         return problem
+
+    async def _ensure_redis_password(self, run: TrainingRun, body: dict[str, Any]) -> None:
+        """Generate a managed Redis's password into a Secret of the run, once: creating never
+        overwrites, so the Redis, its clients and a restarted operator all keep the same one."""
+        if self.redis_password_ensured or not run.spec.redis.managed or run.spec.redis.password_secret:
+            return
+        manifest = build.redis_password_secret(run, secrets.token_urlsafe(32))
+        if await asyncio.to_thread(self.kube.create, manifest):
+            name = manifest["metadata"]["name"]
+            self.emit(
+                body, "Normal", "GeneratedRedisPassword", f"Secret {name} holds the run's Redis password"
+            )
+        self.redis_password_ensured = True
 
     async def _apply(self, manifest: dict[str, Any]) -> None:
         await asyncio.to_thread(self.kube.apply, manifest)

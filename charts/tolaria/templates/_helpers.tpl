@@ -84,10 +84,11 @@ blockOwnerDeletion needs update on trainingruns/finalizers (OwnerReferencesPermi
 - apiGroups: [""]
   resources: [services, configmaps]
   verbs: [get, list, watch, create, update, patch, delete]
-# Secrets are referenced by children, never copied: the operator only checks that they exist.
+# Secrets: the operator checks that referenced ones exist (metadata only), creates the password
+# of a managed Redis once, and reads that password (or passwordSecret's) to sample queue depth.
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get]
+  verbs: [get, create]
 # Readiness of daemons and actors, and why a learner pod failed.
 - apiGroups: [""]
   resources: [pods]
