@@ -161,9 +161,10 @@ def test_pickle_offered_as_policy_weights_is_refused(redis_server):
         decode_weights(client.get(keys.policy))
 
 
-def _spec(tmp_path: Path) -> Path:
+def _spec(tmp_path: Path, checkpoint_every_updates: int = 1000) -> Path:
     path = tmp_path / "run.yaml"
-    path.write_text("""
+    path.write_text(
+        """
 apiVersion: tolaria.dev/v1alpha1
 kind: TrainingRun
 metadata: {name: sigterm, namespace: test}
@@ -173,8 +174,9 @@ spec:
     gpus: 0
     network: {preset: small, dModel: 16, ffDim: 32}
     ppo: {batchSize: 64, minibatchSize: 32, epochs: 1, maxPolicyLag: 1000}
-  checkpoints: {uri: "s3://tolaria/runs/sigterm", everyUpdates: 1000, everyMinutes: 60, keep: 3}
-""")
+  checkpoints: {uri: "s3://tolaria/runs/sigterm", everyUpdates: EVERY, everyMinutes: 60, keep: 3}
+""".replace("EVERY", str(checkpoint_every_updates))
+    )
     return path
 
 
@@ -276,6 +278,45 @@ def test_sigterm_checkpoints_and_restart_resumes(redis_server, s3_server, tmp_pa
             proc.kill()
             proc.wait()
     assert open_store("s3://tolaria/runs/sigterm").latest().step == step + 1
+
+
+def test_a_crashed_learner_and_a_wiped_redis_never_reuse_a_version(redis_server, s3_server, tmp_path):
+    """Versions published after the last checkpoint die with the learner and with Redis; the
+    next learner still publishes above them (league snapshots and Elo are keyed by version)."""
+    import os
+
+    env = {**os.environ, **s3_server.env}
+    client = redis.Redis.from_url(redis_server.url)
+    keys = RunKeys("test", "sigterm")
+    producer = Producer(client, keys, seed=2)
+    spec, log = _spec(tmp_path, checkpoint_every_updates=2), tmp_path / "learner1.log"
+    proc, _ = _start_learner(spec, redis_server.url, env, log)
+    try:
+        _wait(lambda: client.get(keys.policy_version), 60, "initial weights", proc, log)
+        producer.push(12)  # 3 updates: a checkpoint after the second, none after the third
+        _wait(lambda: int(client.get(keys.policy_version)) >= 4, 120, "three updates", proc, log)
+    finally:
+        proc.kill()  # no last checkpoint
+        proc.wait()
+    published = int(client.get(keys.policy_version))
+    latest = open_store("s3://tolaria/runs/sigterm").latest()
+    assert latest is not None and latest.policy_version < published
+    client.flushall()
+
+    log2 = tmp_path / "learner2.log"
+    proc, _ = _start_learner(spec, redis_server.url, env, log2)
+    try:
+        _wait(lambda: client.get(keys.policy_version), 60, "republished weights", proc, log2)
+        assert int(client.get(keys.policy_version)) > published, log2.read_text()
+        assert "may have been published after the checkpoint" in log2.read_text()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # A clean stop gives back the versions it reserved but did not publish.
+    assert open_store("s3://tolaria/runs/sigterm").reserved_versions() == int(client.get(keys.policy_version))
 
 
 def test_learner_survives_a_redis_restart(redis_server, tmp_path):

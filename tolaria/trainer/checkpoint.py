@@ -12,6 +12,12 @@ directory fsync; s3: one PUT, which S3 makes visible whole or not at all), and o
 sees a torn `latest`. `latest()` returns the newest checkpoint whose tensor hash (and, when the
 pointer names it, whole-object sha256) checks out, scanning older ones past any that do not.
 Retention keeps the newest `keep` checkpoints.
+
+The store also holds the run's version reservation (`versions`): the highest policy version a
+learner may have published. A learner reserves a block of versions here before it publishes
+the first of them, so a learner that resumes after a crash, even with Redis wiped, continues
+above every version its predecessor could have published: versions are never reused for two
+sets of weights (league snapshots, Elo ratings and the learning curve are keyed by them).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 POINTER = "latest"
+VERSIONS = "versions"
 _PREFIX, _SUFFIX = "ckpt-", ".safetensors"
 _META_KEY = "tolaria_checkpoint"
 FORMAT = 1
@@ -210,6 +217,25 @@ class CheckpointStore(ABC):
             except CheckpointError as e:
                 log.warning("%s: skipping checkpoint: %s", self.uri, e)
         return None
+
+    def reserved_versions(self) -> int:
+        """The highest policy version reserved so far (0: none)."""
+        raw = self._get(VERSIONS)
+        if raw is None:
+            return 0
+        try:
+            return int(json.loads(raw)["reserved"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise CheckpointError(
+                f"{self.object_uri(VERSIONS)} is not a version reservation ({e}); a learner cannot "
+                "tell which policy versions were published. Restore it or delete it if the run's "
+                "Redis still holds the newest version."
+            ) from e
+
+    def reserve_versions(self, upto: int) -> None:
+        """Record that versions up to `upto` may be published (or, lowered to the version a
+        learner stopped at, that no version above it was)."""
+        self._put(VERSIONS, json.dumps({"reserved": upto}).encode())
 
     def _pointer(self) -> dict[str, Any]:
         raw = self._get(POINTER)

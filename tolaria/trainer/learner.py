@@ -12,7 +12,10 @@ but could not publish may see some of its entries again.
 Versions: `...:policy:version` only grows. Each update publishes the weights and the new version
 in one MULTI/EXEC guarded by WATCH, with version = max(learner's, Redis's) + 1. A learner
 restored from a checkpoint whose version Redis already holds publishes nothing until its next
-update, so it continues at the same step and version.
+update, so it continues at the same step and version. Versions are reserved in the checkpoint
+store in blocks before they are published (`CheckpointStore.reserve_versions`), and a stopping
+learner gives back what it did not use: a learner that resumes after a crash continues above
+every version its predecessor could have published, even when Redis lost them all.
 
 Staleness: a segment is dropped (acknowledged, counted in `stale_segments`) when its oldest
 step is more than `ppo.max_policy_lag` versions behind the version the actors are told to play:
@@ -62,6 +65,9 @@ log = logging.getLogger(__name__)
 
 COUNTERS = ("samples", "segments", "stale_segments", "corrupt_entries", "trimmed_entries")
 CLAIM_IDLE_MS = 30_000
+# Versions reserved in the checkpoint store per write: one small object every this many versions;
+# a learner that crashes skips at most this many.
+VERSION_RESERVATION_BLOCK = 100
 
 
 @dataclass
@@ -107,6 +113,7 @@ class Learner:
         self._updates_this_run = 0
         self._played_version = 0  # what the actors are told to play (see `_read_played_version`)
         self._trained = False  # whether the weights are more than their random initialisation
+        self._reserved_versions = 0  # see `CheckpointStore.reserve_versions`
 
     # ---- start-up -------------------------------------------------------------------------
     def start(self, stop: threading.Event | None = None) -> bool:
@@ -115,6 +122,7 @@ class Learner:
         restored = self._restore()
         if not restored and self.warm_start is not None and not self._warm_start(stop or threading.Event()):
             return False
+        self._skip_reserved_versions()
         self._ensure_group()
         self._claim_abandoned()
         current = int(self.redis.get(self.keys.policy_version) or 0)
@@ -207,6 +215,21 @@ class Learner:
         self._trained = True
         return True
 
+    def _skip_reserved_versions(self) -> None:
+        """A predecessor that died without a last checkpoint may have published versions above
+        the one restored; whether or not Redis still shows them, continue above all of them."""
+        if self.store is None:
+            return
+        self._reserved_versions = self.store.reserved_versions()
+        if self._reserved_versions > self.version:
+            log.info(
+                "versions up to %d may have been published after the checkpoint at version %d; "
+                "the next version is above them",
+                self._reserved_versions,
+                self.version,
+            )
+            self.version = self._reserved_versions
+
     def _ensure_group(self) -> None:
         try:
             self.redis.xgroup_create(self.keys.rollouts, LEARNER_GROUP, id="0", mkstream=True)
@@ -244,7 +267,10 @@ class Learner:
                     self._reconnect()
                     self._pending_cursor = "0"
         finally:
-            self.checkpoint()
+            if self.checkpoint() is not None:
+                # Nothing above the checkpoint's version was published: give the rest back, so
+                # that a clean stop and resume does not skip versions.
+                self.store.reserve_versions(self.version)
 
     def _iteration(self, stop: threading.Event, max_updates: int) -> None:
         cfg = self.config.learner
@@ -381,6 +407,7 @@ class Learner:
                     pipe.watch(self.keys.policy_version)
                     current = int(pipe.get(self.keys.policy_version) or 0)
                     version = max(self.version, current) + 1
+                    self._reserve_through(version)
                     data = encode_weights(self.trainer.model, self.config.network, version)
                     pipe.multi()
                     pipe.set(self.keys.policy, data)
@@ -391,6 +418,12 @@ class Learner:
                     continue
         self.version = version
         self.metrics.policy_version.set(version)
+
+    def _reserve_through(self, version: int) -> None:
+        if self.store is None or version <= self._reserved_versions:
+            return
+        self._reserved_versions = version + VERSION_RESERVATION_BLOCK
+        self.store.reserve_versions(self._reserved_versions)
 
     # ---- checkpoints and observation ------------------------------------------------------
     def _maybe_checkpoint(self) -> None:
