@@ -168,11 +168,14 @@ async def _main(args, settings, daemons, uri: str, namespace: str, name: str, lo
 
     from tolaria.evaluation.evaluator import Evaluator
     from tolaria.evaluation.metrics import EvaluatorMetrics
+    from tolaria.evaluation.record import EvaluationRecord
     from tolaria.inference.device import resolve_device
     from tolaria.keys import RunKeys, redis_password
     from tolaria.matchmaking.league import League
+    from tolaria.trainer.checkpoint import open_store
 
     league = None if uri == "none" else League.open(uri, settings.league_size, endpoint_url=args.s3_endpoint)
+    record = None if uri == "none" else EvaluationRecord(open_store(uri, endpoint_url=args.s3_endpoint))
     metrics = EvaluatorMetrics()
     metrics.serve(args.metrics_port)
     client = aioredis.Redis.from_url(
@@ -185,7 +188,14 @@ async def _main(args, settings, daemons, uri: str, namespace: str, name: str, lo
         health_check_interval=10,
     )
     evaluator = Evaluator(
-        settings, client, RunKeys(namespace, name), daemons, league, resolve_device(args.device), metrics
+        settings,
+        client,
+        RunKeys(namespace, name),
+        daemons,
+        league,
+        resolve_device(args.device),
+        metrics,
+        record,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

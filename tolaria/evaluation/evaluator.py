@@ -52,6 +52,7 @@ from tolaria.evaluation.confidence import WinRate
 from tolaria.evaluation.elo import EloTable, policy_player
 from tolaria.evaluation.matches import MatchOutcome, play_matches
 from tolaria.evaluation.metrics import EvaluatorMetrics
+from tolaria.evaluation.record import EvaluationRecord
 from tolaria.inference.backend import PolicyBackend
 from tolaria.inference.batcher import InferenceBatcher
 from tolaria.keys import EvalField, RunKeys, StatsField
@@ -172,6 +173,7 @@ class Evaluator:
         league: League | None = None,
         device: torch.device | None = None,
         metrics: EvaluatorMetrics | None = None,
+        record: EvaluationRecord | None = None,
     ):
         self.settings = settings
         self.redis = redis_client
@@ -180,12 +182,31 @@ class Evaluator:
         self.league = league
         self.device = device or torch.device("cpu")
         self.metrics = metrics or EvaluatorMetrics()
+        self.record = record
         self.last_version: int | None = None
         self.last_time: float | None = None
 
     # ---- cadence ------------------------------------------------------------------------------
+    async def restore_record(self) -> None:
+        """Put back the run's evaluations and Elo ratings if Redis lost them."""
+        if self.record is None:
+            return
+        try:
+            restored = await self.record.restore(self.redis, self.keys)
+        except (*self.record.store.transient_errors, CheckpointError) as e:
+            log.warning("the evaluation record in %s cannot be read: %s", self.record.store.uri, e)
+            return
+        if restored:
+            log.warning(
+                "Redis had lost the run's evaluation record; restored %d evaluations and the Elo "
+                "ratings from %s",
+                restored,
+                self.record.store.uri,
+            )
+
     async def load_progress(self) -> None:
         """Where a previous evaluator left off (so a restart does not evaluate again at once)."""
+        await self.restore_record()
         version, evaluated_at = await self.redis.hmget(
             self.keys.eval, [EvalField.POLICY_VERSION, EvalField.EVALUATED_AT]
         )
@@ -233,6 +254,7 @@ class Evaluator:
         s = self.settings
         started = time.monotonic()
         clients = await self.daemons.refresh()
+        await self.restore_record()
         elo = EloTable(s.elo_k, await self._ratings())
         me = policy_player(weights.version)
         elo.rating(me)
@@ -267,6 +289,7 @@ class Evaluator:
         report["seconds"] = round(time.monotonic() - started, 3)
         report["evaluated_at"] = time.time()
         await self._write(report, elo, weights_bytes if promotion and promotion["promoted"] else None)
+        await self._save_record()
         if self.league is not None:
             await asyncio.to_thread(self.league.add, weights)
             self.metrics.league_size.set(len(await asyncio.to_thread(self.league.versions)))
@@ -283,6 +306,15 @@ class Evaluator:
             report["seconds"],
         )
         return report
+
+    async def _save_record(self) -> None:
+        if self.record is None:
+            return
+        try:
+            await self.record.save(self.redis, self.keys)
+        except self.record.store.transient_errors as e:
+            # Redis has it; the next evaluation writes the whole record again.
+            log.warning("the evaluation record was not copied to %s: %s", self.record.store.uri, e)
 
     def _player(self, weights: PolicyWeights) -> InferenceBatcher:
         """The policy serving every game in flight; no batching window (a batch is whatever

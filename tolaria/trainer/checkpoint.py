@@ -218,13 +218,27 @@ class CheckpointStore(ABC):
                 log.warning("%s: skipping checkpoint: %s", self.uri, e)
         return None
 
+    def read_document(self, name: str) -> Any:
+        """A JSON document kept beside the checkpoints (None when absent)."""
+        raw = self._get(name)
+        if raw is None:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError as e:
+            raise CheckpointError(f"{self.object_uri(name)} is not JSON: {e}") from e
+
+    def write_document(self, name: str, value: Any) -> None:
+        """Replace a JSON document kept beside the checkpoints, atomically."""
+        self._put(name, json.dumps(value, separators=(",", ":")).encode())
+
     def reserved_versions(self) -> int:
         """The highest policy version reserved so far (0: none)."""
-        raw = self._get(VERSIONS)
-        if raw is None:
+        document = self.read_document(VERSIONS)
+        if document is None:
             return 0
         try:
-            return int(json.loads(raw)["reserved"])
+            return int(document["reserved"])
         except (ValueError, KeyError, TypeError) as e:
             raise CheckpointError(
                 f"{self.object_uri(VERSIONS)} is not a version reservation ({e}); a learner cannot "
@@ -235,7 +249,7 @@ class CheckpointStore(ABC):
     def reserve_versions(self, upto: int) -> None:
         """Record that versions up to `upto` may be published (or, lowered to the version a
         learner stopped at, that no version above it was)."""
-        self._put(VERSIONS, json.dumps({"reserved": upto}).encode())
+        self.write_document(VERSIONS, {"reserved": upto})
 
     def _pointer(self) -> dict[str, Any]:
         raw = self._get(POINTER)
