@@ -516,6 +516,31 @@ def test_redis_outage_is_degraded_holds_the_pool_and_recovers(
     )
 
 
+def test_a_redis_that_lost_the_runs_state_gets_the_games_counter_back(
+    testbed, namespace, operator, redis_server, report
+):
+    apply(testbed, namespace, manifest("wiped", redis_server.url, {"stop": {"maxGames": 1000}}))
+    wait_running(testbed, namespace, "wiped")
+    keys = RunKeys(namespace, "wiped")
+    client = redis.Redis.from_url(redis_server.url)
+    client.hset(keys.stats, "games", 700)
+    testbed.wait_for(lambda: status(testbed, namespace, "wiped").get("gamesPlayed") == 700, "700 games", 30)
+
+    # What a Redis pod restarted without its data looks like, with the actors carrying on.
+    with client.pipeline(transaction=True) as pipe:
+        pipe.flushall().hincrby(keys.stats, "games", 5).execute()
+    testbed.wait_for(lambda: events(testbed, namespace, "wiped", "RedisStateLost"), "RedisStateLost", 30)
+    message = events(testbed, namespace, "wiped", "RedisStateLost")[0]
+    assert "Redis counted 5 games, fewer than the 700" in message
+    assert int(client.hget(keys.stats, "games")) == 705
+    assert status(testbed, namespace, "wiped")["gamesPlayed"] >= 700
+    testbed.wait_for(
+        lambda: status(testbed, namespace, "wiped").get("gamesPlayed") == 705, "the count goes on", 30
+    )
+    client.hincrby(keys.stats, "games", 295)  # maxGames counts the games from before the loss
+    testbed.wait_for(lambda: status(testbed, namespace, "wiped").get("phase") == "Succeeded", "Succeeded", 30)
+
+
 def test_max_games_ends_the_run_and_releases_compute(testbed, namespace, operator, redis_server, report):
     apply(testbed, namespace, manifest("stop", redis_server.url, {"stop": {"maxGames": 500}}))
     wait_running(testbed, namespace, "stop")

@@ -28,6 +28,12 @@ class OperatorMetrics:
             ["kind"],
             registry=self.registry,
         )
+        self.redis_state_lost = Counter(
+            "tolaria_operator_redis_state_lost_total",
+            "Times a run's Redis was found to have lost the run's counters (which were restored).",
+            ["namespace", "run"],
+            registry=self.registry,
+        )
         self.child_applies = Counter(
             "tolaria_operator_child_applies_total",
             "Server-side applies of children that were missing or had drifted, by kind.",

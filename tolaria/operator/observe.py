@@ -207,5 +207,14 @@ class RunRedis:
                 raise RedisUnavailable(f"cannot read Redis at {redacted(self.url)}: {reply}")
         return parse_sample(at, stream, groups, stats, version, evaluation)
 
+    async def add_games(self, games: int) -> None:
+        """Add to the games counter (HINCRBY: the actors' own increments meanwhile are kept)."""
+        try:
+            await self._client.hincrby(self.keys.stats, StatsField.GAMES, games)
+        except (RedisError, OSError) as e:
+            raise RedisUnavailable(
+                f"cannot write Redis at {redacted(self.url)}: {type(e).__name__}: {e}"
+            ) from None
+
     async def close(self) -> None:
         await self._client.aclose()

@@ -18,6 +18,7 @@ window and never shortens one.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 import time
@@ -168,6 +169,7 @@ class RunLoop:
         try:
             client = await self._redis_client(run)
             sample = await client.sample(mono)
+            sample = await self._restore_lost_games(run, client, sample)
         except (RedisUnavailable, KubeError) as e:
             self.metrics.errors.labels("redis").inc()
             self.redis_error = str(e)
@@ -182,6 +184,31 @@ class RunLoop:
                 run_ref(run), "Normal", "RedisRecovered", "Redis can be read again; autoscaling resumes"
             )
         self.redis_error = None
+
+    async def _restore_lost_games(
+        self, run: TrainingRun, client: RunRedis, sample: RedisSample
+    ) -> RedisSample:
+        """Counters in Redis only grow; one below what the status recorded means Redis lost the
+        run's state (a Redis pod restarted without its data, an external Redis flushed). The
+        status kept the count: it goes back into Redis, so GAMES and maxGames carry on (the games
+        finished between the last reading and the loss are not counted)."""
+        recorded = run.status.games_played if run.status is not None else None
+        seen = sample.games or 0
+        if not recorded or seen >= recorded:
+            return sample
+        # The counter started again from zero when the state was lost: what it shows now was
+        # played since, on top of what the status recorded before.
+        await client.add_games(recorded)
+        self.metrics.redis_state_lost.labels(self.namespace, self.name).inc()
+        message = (
+            f"Redis counted {seen} games, fewer than the {recorded} recorded in the status: it lost "
+            f"the run's state. The games counter is restored to {recorded + seen}; the learner "
+            "republishes its weights above every version published before, and the evaluator "
+            "restores its record from the checkpoint store"
+        )
+        log.warning("%s/%s: %s", self.namespace, self.name, message)
+        self.emit(run_ref(run), "Warning", "RedisStateLost", message)
+        return dataclasses.replace(sample, games=recorded + seen)
 
     async def _redis_client(self, run: TrainingRun) -> RunRedis:
         url = build.redis_url(run)
