@@ -417,6 +417,23 @@ class LearnerSpec(ApiModel):
     )
 
 
+class RedisStorage(ApiModel):
+    """The volume of the managed Redis's append-only file."""
+
+    size: str = Field(
+        "8Gi", max_length=64, pattern=QUANTITY_PATTERN, description="Size of the PersistentVolumeClaim."
+    )
+    storage_class_name: str | None = Field(
+        None,
+        max_length=253,
+        pattern=K8S_NAME_PATTERN,
+        description=(
+            "StorageClass of the claim; unset: the cluster's default class. Without either, Redis "
+            "keeps its data in an emptyDir and the run is Degraded (RedisNotPersistent)."
+        ),
+    )
+
+
 class RedisSpec(ApiModel):
     """The Redis that carries rollouts, weights and stats: managed by the operator, or external.
 
@@ -445,6 +462,7 @@ class RedisSpec(ApiModel):
         le=100_000_000,
         description="Rollout stream bound (XADD MAXLEN ~), so memory stays bounded.",
     )
+    storage: RedisStorage = Field(default_factory=RedisStorage)
     resources: ResourceRequirements = Field(
         default_factory=lambda: ResourceRequirements(
             requests={"cpu": "500m", "memory": "1Gi"}, limits={"memory": "1Gi"}

@@ -169,6 +169,8 @@ def manifest(name: str, redis_url: str, spec: dict | None = None, pods: str = KE
             "daemons": {"autoscaling": autoscaling},
             "actors": {"perDaemon": 0.5},
             "learner": {"gpus": 1, "maxRestarts": 2},
+            # Not read by the simulated pods; file:// without a volume would make the run Degraded.
+            "checkpoints": {"uri": f"s3://tolaria/runs/{name}"},
         },
     }
     for key, value in (spec or {}).items():
@@ -246,7 +248,9 @@ CHILDREN = {
 
 
 def test_run_creates_owned_children_and_fills_the_status(testbed, namespace, operator, redis_server, report):
-    apply(testbed, namespace, manifest("full", redis_server.url))
+    apply(
+        testbed, namespace, manifest("full", redis_server.url, {"checkpoints": {"uri": "file://checkpoints"}})
+    )
     wait_running(testbed, namespace, "full")
     run = get(testbed, namespace, "trainingrun", "full")
     for kind, suffix in CHILDREN:
@@ -293,8 +297,10 @@ def test_run_creates_owned_children_and_fills_the_status(testbed, namespace, ope
     assert operator.metric("tolaria_operator_scaling_decisions_total") >= 1
     messages = events(testbed, namespace, "full", "ScaledDaemons")
     assert any("learner starved" in m and "queue depth 0 (target 100)" in m for m in messages), messages
-    # The default file:// checkpoints without a volume claim do not outlive the learner's pod.
-    assert events(testbed, namespace, "full", "CheckpointsNotPersistent")
+    # file:// checkpoints without a volume claim do not outlive the learner's pod.
+    degraded = condition(testbed, namespace, "full", "Degraded")
+    assert (degraded["status"], degraded["reason"]) == ("True", "CheckpointsNotPersistent")
+    assert "set checkpoints.volumeClaim or use an s3:// URI" in degraded["message"]
 
 
 def test_drift_is_repaired_and_steady_state_writes_nothing(
@@ -820,6 +826,8 @@ def test_example_trainingrun_creates_every_child(testbed, namespace, operator, r
         ("deployment", "evaluator"),
         ("deployment", "redis"),
         ("service", "redis"),
+        ("poddisruptionbudget", "redis"),
+        ("secret", "redis-auth"),
     }
     testbed.wait_for(
         lambda: all(
@@ -855,3 +863,51 @@ def test_example_trainingrun_creates_every_child(testbed, namespace, operator, r
     assert f"{name}-redis.{namespace}.svc:6379" in degraded["message"]
     assert "Secret s3-credentials (spec.checkpoints.credentialsSecret) does not exist" in degraded["message"]
     assert replicas(testbed, namespace, f"{name}-daemon") == 4  # the example's fallbackReplicas
+
+
+def test_managed_redis_keeps_its_data_on_a_claim_of_the_default_storage_class(
+    testbed, namespace, operator, report
+):
+    ephemeral = manifest("nostorage", "unused", {"checkpoints": {"uri": "s3://tolaria/runs/nostorage"}})
+    ephemeral["spec"]["redis"] = {"managed": True}
+    apply(testbed, namespace, ephemeral)
+    # (Degraded's reason is the first problem: the simulated Redis pod cannot be read either.)
+    testbed.wait_for(
+        lambda: (
+            "keeps its data in an emptyDir (the cluster has no default StorageClass"
+            in condition(testbed, namespace, "nostorage", "Degraded").get("message", "")
+        ),
+        "Degraded: RedisNotPersistent",
+        30,
+    )
+    assert get(testbed, namespace, "persistentvolumeclaim", "nostorage-redis") is None
+
+    storage_class = f"default-{namespace}"
+    testbed.kubectl(
+        "apply", "-f", "-",
+        input=yaml.safe_dump({
+            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": storage_class,
+                         "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            "provisioner": "kubernetes.io/no-provisioner", "volumeBindingMode": "WaitForFirstConsumer",
+        }),
+    )  # fmt: skip
+    try:
+        durable = manifest("durable", "unused", {"checkpoints": {"uri": "s3://tolaria/runs/durable"}})
+        durable["spec"]["redis"] = {"managed": True, "storage": {"size": "2Gi"}}
+        apply(testbed, namespace, durable)
+        testbed.wait_for(
+            lambda: get(testbed, namespace, "deployment", "durable-redis") is not None, "durable's Redis", 30
+        )
+        claim = get(testbed, namespace, "persistentvolumeclaim", "durable-redis")
+        assert claim["spec"]["resources"]["requests"]["storage"] == "2Gi"
+        volumes = get(testbed, namespace, "deployment", "durable-redis")["spec"]["template"]["spec"][
+            "volumes"
+        ]
+        assert volumes == [{"name": "data", "persistentVolumeClaim": {"claimName": "durable-redis"}}]
+        # Decided when the Redis was created: a StorageClass appearing later does not move it.
+        time.sleep(2)
+        assert get(testbed, namespace, "persistentvolumeclaim", "nostorage-redis") is None
+        assert "emptyDir" not in condition(testbed, namespace, "durable", "Degraded").get("message", "")
+    finally:
+        testbed.kubectl("delete", "storageclass", storage_class, "--wait=false")

@@ -46,11 +46,14 @@ def env(manifest: dict) -> dict[str, dict]:
 
 def test_every_child_is_named_labelled_and_owned_by_the_run():
     run = make_run()
-    manifests = build.desired_children(run, daemon_replicas=3, actor_count=2, stopped=False)
+    manifests = build.desired_children(
+        run, daemon_replicas=3, actor_count=2, stopped=False, redis_persistent=False
+    )
     assert set(by_kind(manifests)) == {
         ("ConfigMap", "r1-config"),
         ("Service", "r1-redis"),
         ("Deployment", "r1-redis"),
+        ("PodDisruptionBudget", "r1-redis"),
         ("Service", "r1-daemon"),
         ("Deployment", "r1-daemon"),
         ("Deployment", "r1-actor"),
@@ -74,14 +77,17 @@ def test_every_child_is_named_labelled_and_owned_by_the_run():
 
 
 def test_config_first_then_redis_then_the_rest():
-    kinds = [(m["kind"], m["metadata"]["name"]) for m in build.desired_children(make_run(), 1, 1, False)]
+    kinds = [
+        (m["kind"], m["metadata"]["name"])
+        for m in build.desired_children(make_run(), 1, 1, False, redis_persistent=False)
+    ]
     assert kinds[0] == ("ConfigMap", "r1-config")
     assert kinds.index(("Deployment", "r1-redis")) < kinds.index(("Deployment", "r1-actor"))
 
 
 def test_external_redis_has_no_managed_redis_and_pods_get_its_url():
     run = make_run({"redis": {"url": "redis://redis.shared:6379/2"}})
-    manifests = by_kind(build.desired_children(run, 1, 1, False))
+    manifests = by_kind(build.desired_children(run, 1, 1, False, redis_persistent=False))
     assert ("Deployment", "r1-redis") not in manifests and ("Service", "r1-redis") not in manifests
     assert (
         env(manifests[("Job", "r1-learner")])["TOLARIA_REDIS_URL"]["value"] == "redis://redis.shared:6379/2"
@@ -234,7 +240,7 @@ def test_secrets_are_referenced_never_copied():
 
 def test_managed_redis_with_password_reads_it_from_the_secret():
     run = make_run({"redis": {"managed": True, "passwordSecret": {"name": "redis-auth"}}})
-    deployment = build.redis_deployment(run)
+    deployment = build.redis_deployment(run, persistent=False)
     c = container(deployment)
     assert c["env"] == [
         {"name": "REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "redis-auth", "key": "password"}}}
@@ -251,7 +257,10 @@ def test_managed_redis_without_a_secret_uses_the_generated_one_everywhere():
     secret = build.redis_password_secret(run, "generated")
     assert secret["metadata"]["name"] == "r1-redis-auth"
     assert secret["metadata"]["ownerReferences"][0]["controller"] is True
-    manifests = {(m["kind"], m["metadata"]["name"]): m for m in build.desired_children(run, 1, 1, False)}
+    manifests = {
+        (m["kind"], m["metadata"]["name"]): m
+        for m in build.desired_children(run, 1, 1, False, redis_persistent=False)
+    }
     # Only created once by the reconciler, never applied with the other children.
     assert ("Secret", "r1-redis-auth") not in manifests
     wanted = {"secretKeyRef": {"name": "r1-redis-auth", "key": "password"}}
@@ -265,9 +274,40 @@ def test_external_redis_without_a_secret_gets_no_password():
     assert build.redis_password_ref(make_run({"redis": {"url": "redis://r:6379/0"}})) is None
 
 
+def test_managed_redis_keeps_its_data_on_a_claim_when_the_cluster_has_storage():
+    run = make_run({"redis": {"managed": True, "storage": {"size": "20Gi", "storageClassName": "fast"}}})
+    manifests = by_kind(build.desired_children(run, 1, 1, False, redis_persistent=True))
+    claim = manifests[("PersistentVolumeClaim", "r1-redis")]
+    assert claim["spec"] == {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": "20Gi"}},
+        "storageClassName": "fast",
+    }
+    assert claim["metadata"]["ownerReferences"][0]["uid"] == run.metadata.uid
+    volumes = manifests[("Deployment", "r1-redis")]["spec"]["template"]["spec"]["volumes"]
+    assert volumes == [{"name": "data", "persistentVolumeClaim": {"claimName": "r1-redis"}}]
+    kinds = [kind for kind, _ in by_kind(build.desired_children(run, 1, 1, False, redis_persistent=True))]
+    assert kinds.index("PersistentVolumeClaim") < kinds.index("Deployment")
+
+    ephemeral = by_kind(build.desired_children(run, 1, 1, False, redis_persistent=False))
+    assert ("PersistentVolumeClaim", "r1-redis") not in ephemeral
+    volumes = ephemeral[("Deployment", "r1-redis")]["spec"]["template"]["spec"]["volumes"]
+    assert volumes == [{"name": "data", "emptyDir": {}}]
+
+
+def test_managed_redis_is_not_evicted_voluntarily():
+    budget = by_kind(build.desired_children(make_run(), 1, 1, False, redis_persistent=False))[
+        ("PodDisruptionBudget", "r1-redis")
+    ]
+    assert budget["spec"] == {
+        "minAvailable": 1,
+        "selector": {"matchLabels": build.selector_labels(make_run(), "redis")},
+    }
+
+
 def test_managed_redis_is_append_only_and_never_evicts():
     run = make_run({"redis": {"managed": True, "resources": {"limits": {"memory": "2Gi"}}}})
-    args = container(build.redis_deployment(run))["args"]
+    args = container(build.redis_deployment(run, persistent=False))["args"]
     options = dict(zip(args[::2], args[1::2], strict=True))
     assert options["--appendonly"] == "yes" and options["--appendfsync"] == "everysec"
     assert options["--maxmemory-policy"] == "noeviction"
@@ -288,7 +328,7 @@ def test_redis_start_script_takes_the_password_on_stdin_only(tmp_path, password)
     """The Deployment's command, run with the real redis-server: the password works, is required,
     and is in no process's command line."""
     port = free_port()
-    c = container(build.redis_deployment(make_run()))
+    c = container(build.redis_deployment(make_run(), persistent=False))
     proc = subprocess.Popen(
         [*c["command"], *local_redis_args(c["args"], tmp_path, port)],
         env={"PATH": os.environ["PATH"], "REDIS_PASSWORD": password},
@@ -311,7 +351,7 @@ def test_redis_start_script_takes_the_password_on_stdin_only(tmp_path, password)
 @pytest.mark.integration
 @pytest.mark.parametrize(("password", "says"), [("", "is empty"), ("two\nlines", "contains a newline")])
 def test_redis_start_script_refuses_a_password_redis_cannot_take(tmp_path, password, says):
-    c = container(build.redis_deployment(make_run()))
+    c = container(build.redis_deployment(make_run(), persistent=False))
     done = subprocess.run(
         [*c["command"], *local_redis_args(c["args"], tmp_path, free_port())],
         env={"PATH": os.environ["PATH"], "REDIS_PASSWORD": password},
@@ -322,7 +362,7 @@ def test_redis_start_script_refuses_a_password_redis_cannot_take(tmp_path, passw
 
 
 def test_pods_run_as_non_root_without_privilege_escalation():
-    for manifest in build.desired_children(make_run(), 1, 1, False):
+    for manifest in build.desired_children(make_run(), 1, 1, False, redis_persistent=False):
         if manifest["kind"] in ("Deployment", "Job"):
             pod = manifest["spec"]["template"]["spec"]
             assert pod["securityContext"]["runAsNonRoot"] is True
@@ -370,7 +410,7 @@ def test_unknown_component_is_refused_by_name():
 
 def test_pod_annotations_from_the_run_annotation():
     run = make_run(annotations={build.POD_ANNOTATIONS_ANNOTATION: '{"example.com/team": "rl"}'})
-    for manifest in build.desired_children(run, 1, 1, False):
+    for manifest in build.desired_children(run, 1, 1, False, redis_persistent=False):
         if manifest["kind"] in ("Deployment", "Job"):
             annotations = manifest["spec"]["template"]["metadata"]["annotations"]
             assert annotations["example.com/team"] == "rl"
@@ -383,13 +423,15 @@ def test_pod_annotations_from_the_run_annotation():
 def test_bad_pod_annotations_are_refused_naming_the_annotation(raw, message):
     run = make_run(annotations={build.POD_ANNOTATIONS_ANNOTATION: raw})
     with pytest.raises(build.PodAnnotationsError, match=message) as caught:
-        build.desired_children(run, 1, 1, False)
+        build.desired_children(run, 1, 1, False, redis_persistent=False)
     assert build.POD_ANNOTATIONS_ANNOTATION in str(caught.value)
 
 
 def test_builders_are_deterministic():
     run = make_run()
-    assert build.desired_children(run, 2, 2, False) == build.desired_children(run, 2, 2, False)
+    assert build.desired_children(run, 2, 2, False, redis_persistent=False) == build.desired_children(
+        run, 2, 2, False, redis_persistent=False
+    )
 
 
 def test_trainer_pods_find_spec_redis_run_and_daemons():
@@ -418,8 +460,10 @@ def test_only_a_learner_with_a_warm_start_is_told_where_the_daemons_are():
 
 def test_evaluator_only_when_evaluation_is_enabled_and_stopped_with_the_run():
     disabled = make_run({"evaluation": {"enabled": False}})
-    assert ("Deployment", "r1-evaluator") not in by_kind(build.desired_children(disabled, 1, 1, False))
-    stopped = by_kind(build.desired_children(make_run(), 0, 0, stopped=True))
+    assert ("Deployment", "r1-evaluator") not in by_kind(
+        build.desired_children(disabled, 1, 1, False, redis_persistent=False)
+    )
+    stopped = by_kind(build.desired_children(make_run(), 0, 0, stopped=True, redis_persistent=False))
     assert stopped[("Deployment", "r1-evaluator")]["spec"]["replicas"] == 0
     assert stopped[("Job", "r1-learner")]["spec"]["suspend"] is True
 

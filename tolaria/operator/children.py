@@ -589,10 +589,14 @@ def redis_args(run: TrainingRun) -> list[str]:
     return args
 
 
-def redis_deployment(run: TrainingRun) -> dict[str, Any]:
+def redis_deployment(run: TrainingRun, persistent: bool) -> dict[str, Any]:
+    """`persistent`: the data volume is the run's claim (`redis_volume_claim`), else an emptyDir."""
     spec = run.spec.redis
     secret = redis_password_ref(run)
     assert secret is not None  # a managed Redis always has one
+    data = (
+        {"persistentVolumeClaim": {"claimName": child_name(run, "redis")}} if persistent else {"emptyDir": {}}
+    )
     container: dict[str, Any] = {
         "name": "redis",
         "image": spec.image,
@@ -625,10 +629,38 @@ def redis_deployment(run: TrainingRun) -> dict[str, Any]:
                     "securityContext": _pod_security(REDIS_UID),
                     "automountServiceAccountToken": False,
                     "containers": [container],
-                    "volumes": [{"name": "data", "emptyDir": {}}],
+                    "volumes": [{"name": "data", **data}],
                 },
             },
         },
+    }
+
+
+def redis_volume_claim(run: TrainingRun) -> dict[str, Any]:
+    storage = run.spec.redis.storage
+    spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": str(storage.size)}},
+    }
+    if storage.storage_class_name is not None:
+        spec["storageClassName"] = storage.storage_class_name
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _metadata(run, child_name(run, "redis"), "redis"),
+        "spec": spec,
+    }
+
+
+def redis_disruption_budget(run: TrainingRun) -> dict[str, Any]:
+    """Drains and the cluster autoscaler wait for the run's only Redis instead of evicting it
+    (eviction loses the rollout queue, and without a claim the whole state); spot reclaims and
+    node failures are not voluntary and are not held back."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _metadata(run, child_name(run, "redis"), "redis"),
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": selector_labels(run, "redis")}},
     }
 
 
@@ -660,15 +692,22 @@ def redis_service(run: TrainingRun) -> dict[str, Any]:
 
 
 def desired_children(
-    run: TrainingRun, daemon_replicas: int, actor_count: int, stopped: bool
+    run: TrainingRun, daemon_replicas: int, actor_count: int, stopped: bool, *, redis_persistent: bool
 ) -> list[dict[str, Any]]:
     """Every child of the run, in the order they should be applied (config and Redis first).
 
     `stopped` (the run is suspended or has ended) suspends the learner Job and stops the evaluator.
+    `redis_persistent`: the managed Redis keeps its data on a claim (the cluster has a StorageClass).
     """
     children = [config_map(run)]
     if run.spec.redis.managed:
-        children += [redis_service(run), redis_deployment(run)]
+        if redis_persistent:
+            children.append(redis_volume_claim(run))
+        children += [
+            redis_service(run),
+            redis_deployment(run, redis_persistent),
+            redis_disruption_budget(run),
+        ]
     children += [
         daemon_service(run),
         daemon_deployment(run, daemon_replicas),

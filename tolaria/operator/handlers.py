@@ -96,6 +96,16 @@ def child_configmaps(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: 
     return _child_entry("v1", "ConfigMap", namespace, labels, body)
 
 
+@kopf.index("v1", "persistentvolumeclaims", id="child_claims", **_CHILDREN)
+def child_claims(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
+    return _child_entry("v1", "PersistentVolumeClaim", namespace, labels, body)
+
+
+@kopf.index("policy", "v1", "poddisruptionbudgets", id="child_disruption_budgets", **_CHILDREN)
+def child_disruption_budgets(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
+    return _child_entry("policy/v1", "PodDisruptionBudget", namespace, labels, body)
+
+
 # -- wake-ups
 
 
@@ -103,6 +113,8 @@ def child_configmaps(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: 
 @kopf.on.event("batch", "v1", "jobs", **_CHILDREN)
 @kopf.on.event("v1", "services", **_CHILDREN)
 @kopf.on.event("v1", "configmaps", **_CHILDREN)
+@kopf.on.event("v1", "persistentvolumeclaims", **_CHILDREN)
+@kopf.on.event("policy", "v1", "poddisruptionbudgets", **_CHILDREN)
 def child_changed(namespace: str, labels: kopf.Labels, memo: OperatorContext, **_: Any) -> None:
     memo.wake((namespace, labels[RUN_LABEL]))
 
@@ -127,10 +139,19 @@ async def control_loop(
     child_jobs: kopf.Index,
     child_services: kopf.Index,
     child_configmaps: kopf.Index,
+    child_claims: kopf.Index,
+    child_disruption_budgets: kopf.Index,
     **_: Any,
 ) -> None:
     key = (namespace, name)
-    indexes = (child_deployments, child_jobs, child_services, child_configmaps)
+    indexes = (
+        child_deployments,
+        child_jobs,
+        child_services,
+        child_configmaps,
+        child_claims,
+        child_disruption_budgets,
+    )
 
     def children() -> dict[tuple[str, str], dict[str, Any]]:
         found: dict[tuple[str, str], dict[str, Any]] = {}

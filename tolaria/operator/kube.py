@@ -28,6 +28,8 @@ _PLURALS = {
     ("v1", "Secret"): "secrets",
     ("apps/v1", "Deployment"): "deployments",
     ("batch/v1", "Job"): "jobs",
+    ("v1", "PersistentVolumeClaim"): "persistentvolumeclaims",
+    ("policy/v1", "PodDisruptionBudget"): "poddisruptionbudgets",
     (API_VERSION, KIND): PLURAL,
 }
 
@@ -161,6 +163,9 @@ class Kube:
         return self.request(
             "PATCH", path, body={"status": status}, content_type="application/merge-patch+json"
         )
+
+    def storage_classes(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/apis/storage.k8s.io/v1/storageclasses").get("items", [])
 
     def secret_value(self, namespace: str, name: str, key: str) -> str | None:
         """One key of a Secret, decoded; None when the Secret or the key does not exist.

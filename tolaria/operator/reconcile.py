@@ -52,6 +52,7 @@ ChildrenSource = Callable[[], Mapping[tuple[str, str], dict[str, Any]]]
 
 # Seconds before a step is retried after it failed unexpectedly.
 ERROR_RETRY_SECONDS = 5.0
+DEFAULT_STORAGE_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 
 
 class RunLoop:
@@ -82,6 +83,7 @@ class RunLoop:
         self.daemons: int | None = None
         self.missing_secret: str | None = None
         self.redis_password_ensured = False
+        self.password_problem: tuple[str, str] | None = None
 
     async def close(self) -> None:
         if self.redis is not None:
@@ -125,6 +127,7 @@ class RunLoop:
             await self.close()  # an ended run's numbers are final: nothing more to read
         elif tick:
             self.last_tick = mono
+            await self._ensure_redis_password(run, body)
             await self._sample(run, mono)
             self.missing_secret = await self._missing_secret(run)
 
@@ -133,8 +136,9 @@ class RunLoop:
         desired = self._daemons(run, body, policy, live, stopped, tick, mono)
         actors = build.actor_replicas(run, desired)
 
+        redis_persistent, risks = await self._storage(run, live)
         problem = await self._apply_children(
-            run, body, live, desired, actors, stopped, outcome.phase is not None
+            run, body, live, desired, actors, stopped, outcome.phase is not None, redis_persistent
         )
         if self.missing_secret is not None and not stopped:
             problem = problem or ("SecretMissing", self.missing_secret)
@@ -150,6 +154,7 @@ class RunLoop:
             redis=self.sample,
             redis_error=self.redis_error,
             problem=problem,
+            risks=risks,
         )
         status = build_status(run, observation, outcome, now)
         await self._write_status(body, status)
@@ -219,7 +224,9 @@ class RunLoop:
                 self.kube.secret_value, self.namespace, secret.name, secret.key
             )
             if password is None:
-                raise RedisUnavailable(f"Secret {secret.name} has no key {secret.key} for the Redis password")
+                raise RedisUnavailable(
+                    f"the Redis password is not there: Secret {secret.name} is missing or has no key {secret.key}"
+                )
         if self.redis is None or self.redis_target != (url, password):
             await self.close()
             self.redis = RunRedis(url, password, RunKeys(self.namespace, self.name))
@@ -244,6 +251,66 @@ class RunLoop:
                     f"Secret {name} ({field}) does not exist in namespace {self.namespace}; pods cannot start"
                 )
         return None
+
+    # -- where state lives
+
+    async def _storage(
+        self, run: TrainingRun, live: Mapping[tuple[str, str], dict[str, Any]]
+    ) -> tuple[bool, tuple[tuple[str, str], ...]]:
+        """Whether the managed Redis keeps its data on a claim, and what one lost pod would lose."""
+        risks: list[tuple[str, str]] = []
+        if not build.checkpoints_persist(run):
+            risks.append(
+                (
+                    "CheckpointsNotPersistent",
+                    f"checkpoints.uri {run.spec.checkpoints.uri} has no checkpoints.volumeClaim: the "
+                    "checkpoints, the league and the evaluation record live only as long as each pod, "
+                    "so a restarted learner starts over; set checkpoints.volumeClaim or use an s3:// URI",
+                )
+            )
+        persistent = False
+        if run.spec.redis.managed:
+            persistent, why_not = await self._redis_persistent(run, live)
+            if not persistent:
+                risks.append(
+                    (
+                        "RedisNotPersistent",
+                        f"the managed Redis keeps its data in an emptyDir ({why_not}): losing its pod "
+                        "loses the rollout queue and resets the run's counters, which are then restored "
+                        "from the status and the checkpoint store; set spec.redis.storage.storageClassName "
+                        "or give the cluster a default StorageClass",
+                    )
+                )
+        return persistent, tuple(risks)
+
+    async def _redis_persistent(
+        self, run: TrainingRun, live: Mapping[tuple[str, str], dict[str, Any]]
+    ) -> tuple[bool, str]:
+        # Decided once, when the Redis is created, and kept: switching a running Redis between
+        # an emptyDir and a claim would restart it empty.
+        name = build.child_name(run, "redis")
+        if ("PersistentVolumeClaim", name) in live:
+            return True, ""
+        deployment = live.get(("Deployment", name))
+        if deployment is not None:
+            volumes = deployment["spec"]["template"]["spec"].get("volumes") or []
+            on_claim = any("persistentVolumeClaim" in v for v in volumes if v.get("name") == "data")
+            return on_claim, "it was created without a claim"
+        if run.spec.redis.storage.storage_class_name is not None:
+            return True, ""
+        try:
+            classes = await asyncio.to_thread(self.kube.storage_classes)
+        except KubeError as e:
+            return False, f"StorageClasses cannot be listed: {e.message or e.reason}"
+        if any(
+            (c["metadata"].get("annotations") or {}).get(DEFAULT_STORAGE_CLASS_ANNOTATION) == "true"
+            for c in classes
+        ):
+            return True, ""
+        return (
+            False,
+            "the cluster has no default StorageClass and spec.redis.storage.storageClassName is unset",
+        )
 
     # -- the daemon pool
 
@@ -301,10 +368,13 @@ class RunLoop:
         actors: int,
         stopped: bool,
         ended: bool,
+        redis_persistent: bool,
     ) -> tuple[str, str] | None:
         """Apply what is missing or drifted; (reason, message) of the first problem, if any."""
         try:
-            manifests = build.desired_children(run, daemons, actors, stopped=stopped)
+            manifests = build.desired_children(
+                run, daemons, actors, stopped=stopped, redis_persistent=redis_persistent
+            )
         except build.PodAnnotationsError as e:
             self.metrics.errors.labels("spec").inc()
             return "InvalidPodAnnotations", str(e)
@@ -372,15 +442,6 @@ class RunLoop:
         if current is None:
             if not ended:
                 await self._apply(manifest)
-                if not build.checkpoints_persist(run):
-                    self.emit(
-                        body,
-                        "Warning",
-                        "CheckpointsNotPersistent",
-                        f"checkpoints.uri {run.spec.checkpoints.uri} has no checkpoints.volumeClaim: "
-                        "its checkpoints live only as long as the learner's pod, so a restarted "
-                        "learner starts over; set a volumeClaim or use an s3:// URI",
-                    )
             return
         learner = LearnerObservation.from_job(current)
         if learner.terminating or learner.complete or learner.failed_condition is not None:

@@ -96,6 +96,9 @@ class Observation:
     redis_error: str | None = None
     problem: tuple[str, str] | None = None
     """(reason, message) of a reconcile problem, such as a child the API server refused."""
+    risks: tuple[tuple[str, str], ...] = ()
+    """(reason, message) of what the run would lose to one lost pod, such as state kept in an
+    emptyDir: Degraded until the spec or the cluster changes."""
 
 
 @dataclass(frozen=True)
@@ -259,6 +262,8 @@ def _set_conditions(
         problems.append(observation.problem)
     if observation.redis_error is not None and phase not in TERMINAL_PHASES:
         problems.append(("RedisUnavailable", observation.redis_error))
+    if phase not in TERMINAL_PHASES:
+        problems.extend(observation.risks)
     if learner.state == "Restarting" and phase not in TERMINAL_PHASES:
         problems.append(
             (

@@ -74,7 +74,7 @@ blockOwnerDeletion needs update on trainingruns/finalizers (OwnerReferencesPermi
   resources: [trainingruns/finalizers]
   verbs: [update]
 # Children: daemon, actor, evaluator and managed Redis Deployments, their Services, the learner
-# Job and the run's ConfigMap.
+# Job, the run's ConfigMap and the managed Redis's claim.
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, create, update, patch, delete]
@@ -82,7 +82,11 @@ blockOwnerDeletion needs update on trainingruns/finalizers (OwnerReferencesPermi
   resources: [jobs]
   verbs: [get, list, watch, create, update, patch, delete]
 - apiGroups: [""]
-  resources: [services, configmaps]
+  resources: [services, configmaps, persistentvolumeclaims]
+  verbs: [get, list, watch, create, update, patch, delete]
+# The managed Redis's PodDisruptionBudget.
+- apiGroups: [policy]
+  resources: [poddisruptionbudgets]
   verbs: [get, list, watch, create, update, patch, delete]
 # Secrets: the operator checks that referenced ones exist (metadata only), creates the password
 # of a managed Redis once, and reads that password (or passwordSecret's) to sample queue depth.
@@ -105,6 +109,12 @@ blockOwnerDeletion needs update on trainingruns/finalizers (OwnerReferencesPermi
   resources: [kopfpeerings]
   verbs: [get, list, watch, patch]
 {{- end }}
+{{- end }}
+
+{{- define "tolaria.storageClassRules" -}}
+- apiGroups: [storage.k8s.io]
+  resources: [storageclasses]
+  verbs: [list]
 {{- end }}
 
 {{/* "true" when the operator watches every namespace (and so uses cluster-wide kopf peering). */}}
