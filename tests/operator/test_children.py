@@ -198,7 +198,7 @@ def test_file_checkpoints_live_on_the_checkpoint_volume_in_every_pod_that_reads_
 def test_s3_checkpoints_need_no_volume():
     run = make_run({"checkpoints": {"uri": "s3://bucket/p", "credentialsSecret": "s3"}})
     pod = build.learner_job(run, suspend=False)["spec"]["template"]["spec"]
-    assert [v["name"] for v in pod["volumes"]] == ["config"]
+    assert [v["name"] for v in pod["volumes"]] == ["config", "tmp"]
     assert "--checkpoint-uri" not in pod["containers"][0]["args"]
     assert pod["containers"][0]["envFrom"] == [{"secretRef": {"name": "s3"}}]
     assert build.checkpoints_persist(run)
@@ -285,14 +285,14 @@ def test_managed_redis_keeps_its_data_on_a_claim_when_the_cluster_has_storage():
     }
     assert claim["metadata"]["ownerReferences"][0]["uid"] == run.metadata.uid
     volumes = manifests[("Deployment", "r1-redis")]["spec"]["template"]["spec"]["volumes"]
-    assert volumes == [{"name": "data", "persistentVolumeClaim": {"claimName": "r1-redis"}}]
+    assert volumes[0] == {"name": "data", "persistentVolumeClaim": {"claimName": "r1-redis"}}
     kinds = [kind for kind, _ in by_kind(build.desired_children(run, 1, 1, False, redis_persistent=True))]
     assert kinds.index("PersistentVolumeClaim") < kinds.index("Deployment")
 
     ephemeral = by_kind(build.desired_children(run, 1, 1, False, redis_persistent=False))
     assert ("PersistentVolumeClaim", "r1-redis") not in ephemeral
     volumes = ephemeral[("Deployment", "r1-redis")]["spec"]["template"]["spec"]["volumes"]
-    assert volumes == [{"name": "data", "emptyDir": {}}]
+    assert volumes[0] == {"name": "data", "emptyDir": {}}
 
 
 def test_managed_redis_is_not_evicted_voluntarily():
@@ -359,6 +359,24 @@ def test_redis_start_script_refuses_a_password_redis_cannot_take(tmp_path, passw
     )  # fmt: skip
     assert done.returncode == 1
     assert says in done.stderr
+
+
+def test_every_child_pod_has_a_read_only_root_and_no_api_token():
+    run = make_run({"checkpoints": {"uri": "file://ckpt", "volumeClaim": "ckpt"}})
+    for manifest in build.desired_children(run, 1, 1, False, redis_persistent=True):
+        if manifest["kind"] not in ("Deployment", "Job"):
+            continue
+        pod = manifest["spec"]["template"]["spec"]
+        assert pod["automountServiceAccountToken"] is False
+        assert {"name": "tmp", "emptyDir": {}} in pod["volumes"]
+        for c in pod["containers"]:
+            assert c["securityContext"]["readOnlyRootFilesystem"] is True
+            assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"]
+            # Every other mount is a volume a process writes to on purpose, or read-only config.
+            for mount in c["volumeMounts"]:
+                assert mount["name"] in ("tmp", "config", "checkpoints", "data")
+    learner = env(build.learner_job(run, suspend=False))
+    assert learner["TRITON_CACHE_DIR"]["value"].startswith("/tmp/")
 
 
 def test_pods_run_as_non_root_without_privilege_escalation():

@@ -294,7 +294,30 @@ def _checkpoint_env_from(run: TrainingRun) -> list[dict[str, Any]]:
 
 
 def _container_security() -> dict[str, Any]:
-    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+    }
+
+
+# Where processes may write in a child pod (the root filesystem is read-only): temporary files,
+# and the caches of torch.compile and Triton (the learner with `compile: true`).
+_TMP_MOUNT = {"name": "tmp", "mountPath": "/tmp"}
+_CACHE_ENV = [
+    {"name": "TRITON_CACHE_DIR", "value": "/tmp/triton"},
+    {"name": "TORCHINDUCTOR_CACHE_DIR", "value": "/tmp/torchinductor"},
+]
+
+
+def _sealed(pod_spec: dict[str, Any]) -> dict[str, Any]:
+    """A child pod as every child runs: no API token (no child talks to the API server) and
+    a writable /tmp beside the read-only root filesystem."""
+    pod_spec["automountServiceAccountToken"] = False
+    pod_spec.setdefault("volumes", []).append({"name": "tmp", "emptyDir": {}})
+    for container in pod_spec["containers"]:
+        container.setdefault("volumeMounts", []).append(dict(_TMP_MOUNT))
+    return pod_spec
 
 
 def _pod_security(uid: int | None = None) -> dict[str, Any]:
@@ -380,11 +403,13 @@ def daemon_deployment(run: TrainingRun, replicas: int) -> dict[str, Any]:
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
             "template": {
                 "metadata": _pod_metadata(run, "daemon"),
-                "spec": {
-                    "terminationGracePeriodSeconds": DAEMON_DRAIN_SECONDS + 10,
-                    "securityContext": _pod_security(),
-                    "containers": [container],
-                },
+                "spec": _sealed(
+                    {
+                        "terminationGracePeriodSeconds": DAEMON_DRAIN_SECONDS + 10,
+                        "securityContext": _pod_security(),
+                        "containers": [container],
+                    }
+                ),
             },
         },
     }
@@ -463,7 +488,7 @@ def _player_deployment(run: TrainingRun, component: str, replicas: int, grace: i
             "selector": {"matchLabels": selector_labels(run, component)},
             "template": {
                 "metadata": _pod_metadata(run, component),
-                "spec": _with_checkpoints(run, pod_spec),
+                "spec": _sealed(_with_checkpoints(run, pod_spec)),
             },
         },
     }
@@ -494,7 +519,7 @@ def learner_job(run: TrainingRun, suspend: bool) -> dict[str, Any]:
             "--metrics-port",
             str(METRICS_PORT),
         ],
-        "env": _run_env(run) + _warm_start_env(run),
+        "env": _run_env(run) + _warm_start_env(run) + _CACHE_ENV,
         "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
         "resources": _resources(spec.resources, gpus=spec.gpus),
         "volumeMounts": [_CONFIG_MOUNT],
@@ -507,7 +532,7 @@ def learner_job(run: TrainingRun, suspend: bool) -> dict[str, Any]:
         "containers": [container],
         "volumes": [_config_volume(run)],
     }
-    _with_checkpoints(run, pod_spec)
+    _sealed(_with_checkpoints(run, pod_spec))
     if spec.node_selector:
         pod_spec["nodeSelector"] = dict(spec.node_selector)
     if spec.tolerations:
@@ -625,12 +650,13 @@ def redis_deployment(run: TrainingRun, persistent: bool) -> dict[str, Any]:
             "strategy": {"type": "Recreate"},
             "template": {
                 "metadata": _pod_metadata(run, "redis"),
-                "spec": {
-                    "securityContext": _pod_security(REDIS_UID),
-                    "automountServiceAccountToken": False,
-                    "containers": [container],
-                    "volumes": [{"name": "data", **data}],
-                },
+                "spec": _sealed(
+                    {
+                        "securityContext": _pod_security(REDIS_UID),
+                        "containers": [container],
+                        "volumes": [{"name": "data", **data}],
+                    }
+                ),
             },
         },
     }
