@@ -53,9 +53,11 @@ class DecisionMessage:
 
     @property
     def ai_choice(self) -> str | None:
-        """The built-in AI's reply in observe mode (`-o`); such decisions are not answered."""
+        """The built-in AI's reply in observe mode (`-o`), as reply text; such decisions are not
+        answered. None without a choice, and for a Forge choice that named no offered option
+        (the client has mapped Forge's choices onto reply text: `tolaria.protocol.forge`)."""
         choice = self.payload.get("ai_choice")
-        return None if choice is None else str(choice)
+        return choice if choice is None or isinstance(choice, str) else None
 
     @property
     def expects_reply(self) -> bool:
