@@ -236,3 +236,11 @@ def test_interactive_cards_are_normalized_too():
         and payload["game_state"]["players"][0]["hand_size"] == 1
     )
     assert payload["game_state"]["combat"]["attackers"][0]["card_id"] == 7
+
+
+def test_forges_minimal_json_escaping_is_read():
+    """Forge escapes only backslash, quote, newline, carriage return and tab."""
+    line = (
+        'DECISION:{"decision_type":"choose_action","player":"Agent(1)-a","note":"bell\x07 and form\x0c feed"}'
+    )
+    assert parse_line(line).payload["note"] == "bell\x07 and form\x0c feed"

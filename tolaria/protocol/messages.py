@@ -6,6 +6,7 @@ know), and only malformed JSON in a DECISION or a malformed result raise `Protoc
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -201,7 +202,12 @@ def _decode_decision(text: str) -> dict[str, Any]:
     try:
         payload = orjson.loads(text)
     except ValueError as e:
-        raise ProtocolError(f"DECISION line with malformed JSON: {e}") from None
+        # Forge escapes only backslash, quote, newline, carriage return and tab: any other control
+        # character arrives raw inside a string, which strict JSON (orjson) refuses.
+        try:
+            payload = json.loads(text, strict=False)
+        except ValueError:
+            raise ProtocolError(f"DECISION line with malformed JSON: {e}") from None
     if not isinstance(payload, dict):
         raise ProtocolError("DECISION payload is not a JSON object")
     return payload
