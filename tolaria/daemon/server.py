@@ -68,9 +68,10 @@ class DaemonServer:
         )
         self.port = self._server.sockets[0].getsockname()[1]
         log.info(
-            "tolaria daemon worker %d/%d listening on %s:%s (pid %d)",
+            "tolaria daemon worker %d/%d%s listening on %s:%s (pid %d)",
             self.config.worker_index + 1,
             self.config.workers,
+            " in Forge's dialect" if self.forge_threads is not None else "",
             self.config.host,
             self.port,
             os.getpid(),
