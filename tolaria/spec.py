@@ -259,7 +259,8 @@ class DaemonSpec(ApiModel):
 
     engine: Literal["builtin", "forge"] = Field(
         "builtin",
-        description="builtin: Tolaria's rules engine; forge: a Forge daemon speaking the same protocol.",
+        description="builtin: Tolaria's rules engine; forge: a Forge RL daemon (Forge's dialect of the"
+        " protocol: no agent against its AI or random player, at most 10 games per daemon at once).",
     )
     image: str = Field(DEFAULT_DAEMON_IMAGE, min_length=1, max_length=512)
     games_per_daemon: int = Field(64, ge=1, le=4096, description="Concurrent games one daemon serves.")
@@ -671,6 +672,32 @@ class TrainingRunSpec(ApiModel):
     seed: int | None = Field(None, ge=0, le=2**31 - 1, description="Base seed of games and training.")
 
     rules = (
+        Rule(
+            "!has(self.daemons) || !has(self.daemons.engine) || self.daemons.engine != 'forge'"
+            " || !has(self.actors) || !has(self.actors.opponents)"
+            " || ((!has(self.actors.opponents.builtinAi) || self.actors.opponents.builtinAi == 0.0)"
+            " && (!has(self.actors.opponents.randomPlayer) || self.actors.opponents.randomPlayer == 0.0))",
+            "engine forge: a Forge daemon cannot seat an agent against its AI or random player (it has no"
+            " seat mode); actors.opponents.builtinAi and randomPlayer must be 0",
+            lambda m: (
+                m.daemons.engine != "forge"
+                or (m.actors.opponents.builtin_ai == 0 and m.actors.opponents.random_player == 0)
+            ),
+            ".actors.opponents",
+        ),
+        Rule(
+            "!has(self.daemons) || !has(self.daemons.engine) || self.daemons.engine != 'forge'"
+            " || !has(self.evaluation) || (has(self.evaluation.enabled) && !self.evaluation.enabled)"
+            " || !has(self.evaluation.baselines) || self.evaluation.baselines.all(b, b == 'league')",
+            "engine forge: the random and heuristic baselines seat the agent against the daemon's own"
+            " players, which a Forge daemon cannot; evaluate against league only or disable evaluation",
+            lambda m: (
+                m.daemons.engine != "forge"
+                or not m.evaluation.enabled
+                or all(b == "league" for b in m.evaluation.baselines)
+            ),
+            ".evaluation.baselines",
+        ),
         Rule(
             "!has(self.matchups) || self.matchups.all(m, m.agentDeck in self.decks && m.opponentDeck in self.decks)",
             "every matchup deck must be listed in decks",

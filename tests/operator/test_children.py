@@ -13,7 +13,7 @@ import yaml
 
 from tests.conftest import free_port, wait_for_port
 from tolaria.operator import children as build
-from tolaria.spec import TrainingRun, load_trainingrun
+from tolaria.spec import ResourceRequirements, TrainingRun, load_trainingrun
 
 
 def make_run(spec: dict | None = None, annotations: dict | None = None, name: str = "r1") -> TrainingRun:
@@ -135,11 +135,45 @@ def test_daemon_deployment_and_headless_service():
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
 
 
+FORGE_EVALUATION = {"evaluation": {"baselines": ["league"]}}
+
+
 def test_forge_daemon_keeps_its_image_entrypoint():
-    run = make_run({"daemons": {"engine": "forge", "image": "forge:1"}})
+    run = make_run({"daemons": {"engine": "forge", "image": "forge:1"}, **FORGE_EVALUATION})
     c = container(build.daemon_deployment(run, 1))
     assert "args" not in c and c["image"] == "forge:1"
     assert [p["port"] for p in build.daemon_service(run)["spec"]["ports"]] == [17171]
+
+
+def test_forge_daemon_pods_get_a_fixed_heap_a_home_and_probes_that_read_forges_status():
+    resources = {"requests": {"cpu": "2", "memory": "2Gi"}, "limits": {"memory": "3Gi"}}
+    run = make_run({"daemons": {"engine": "forge", "resources": resources}, **FORGE_EVALUATION})
+    deployment = build.daemon_deployment(run, 2)
+    c = container(deployment)
+    assert c["env"] == [{"name": "FORGE_HEAP", "value": "2304m"}]  # 3/4 of the 3Gi limit
+    assert c["volumeMounts"][0] == {"name": "forge-home", "mountPath": "/var/lib/forge"}
+    assert deployment["spec"]["template"]["spec"]["volumes"][0] == {"name": "forge-home", "emptyDir": {}}
+    assert c["startupProbe"]["tcpSocket"] == {"port": "game"}
+    assert c["startupProbe"]["periodSeconds"] * c["startupProbe"]["failureThreshold"] >= 120
+    readiness = c["readinessProbe"]
+    assert readiness["exec"]["command"] == ["/opt/forge/bin/forge-status"]
+    assert readiness["timeoutSeconds"] >= 60  # STATUS waits while Forge runs its 10 games
+    builtin = build.daemon_deployment(make_run(), 1)
+    assert "env" not in container(builtin)
+    assert [v["name"] for v in builtin["spec"]["template"]["spec"]["volumes"]] == ["tmp"]
+
+
+@pytest.mark.parametrize(
+    ("resources", "heap"),
+    [
+        ({"requests": {"memory": "1Gi"}}, 768),
+        ({"requests": {"memory": "4G"}}, 2861),
+        ({"limits": {"memory": "200Mi"}}, 256),
+        ({"requests": {"cpu": "1"}}, 1536),
+    ],
+)
+def test_forge_heap_from_the_pods_memory(resources, heap):
+    assert build.forge_heap_mb(ResourceRequirements(**resources)) == heap
 
 
 def test_learner_job_gpu_placement_and_restarts():

@@ -1,5 +1,7 @@
 """A tiny real TCP server that behaves like the Forge RL daemon as the clients see it: it
-refuses HELLO with `ERROR: Unknown command`, answers one command per connection and closes."""
+refuses HELLO with Forge's recorded refusal, answers STATUS in Forge's recorded format, one
+command per connection, and closes. Its interactive game is made up (no Forge interactive game
+was recorded); `forge_replay.RecordedForge` replays what was."""
 
 from __future__ import annotations
 
@@ -68,8 +70,8 @@ class ForgeLikeServer:
 
         words = line.split()
         if words[:1] == ["STATUS"]:
-            for text in ("FORGE DAEMON STATUS", "Active games: 0", "Games played: 7", "Memory: 300/2048 MB",
-                         "Max concurrent: 10"):  # fmt: skip
+            for text in ("FORGE DAEMON STATUS", "  Active games: 0", "  Total games played: 7",
+                         "  Memory: 300MB / 2048MB", "  Max concurrent: 10"):  # fmt: skip
                 send(text)
         elif words[:1] == ["NEWGAME"] and "-i" in words:
             send(f"GAME_START: Agent(1)-{words[1]} vs Agent(2)-{words[2]}")
@@ -83,4 +85,4 @@ class ForgeLikeServer:
         elif words[:1] == ["NEWGAME"]:
             send("GAME_RESULT: Draw in 5ms")
         else:
-            send(f"ERROR: Unknown command: {line}")
+            send("ERROR: Unknown command. Use NEWGAME, STATUS, or SHUTDOWN")

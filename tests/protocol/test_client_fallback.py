@@ -71,7 +71,7 @@ def test_async_client_falls_back_and_runs_games_concurrently():
         results = asyncio.run(scenario(server.port))
     assert [r.winner for r in results] == ["Agent(1)-red"] * 3
     assert server.replies == ["-1"] * 3
-    assert server.connections == 1 + 1 + 3
+    assert server.connections == 1 + 1 + 1 + 3  # HELLO, the probe's STATUS (its cap), STATUS, games
 
 
 def test_daemon_dying_mid_game_is_a_disconnect_not_a_hang():

@@ -126,7 +126,8 @@ def test_hello_answer():
         parse_line("HELLO tolaria x")
 
 
-def test_status_round_trip_and_forge_only():
+def test_status_round_trip_and_without_extras():
+    """Forge's own format: test_forge_dialect.py, from the recordings."""
     status = DaemonStatus(2, 10, 120, 4096, 64, {"protocol": "1", "decisions": "77"})
     assert parse_status([*status.lines(), "END"]) == status
     forge = [

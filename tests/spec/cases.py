@@ -35,6 +35,22 @@ def spec(**patch: Any) -> dict[str, Any]:
 # (id, patch, field path the error names, words of the message)
 BAD_SPECS: list[tuple[str, dict[str, Any], str, str]] = [
     (
+        "forge-agent-against-its-ai",
+        spec(
+            daemons={"engine": "forge"},
+            actors={"perDaemon": 1, "opponents": {"builtinAi": 0.2}},
+            evaluation={"enabled": False},
+        ),
+        "spec.actors.opponents",
+        "a Forge daemon cannot seat an agent against its AI or random player",
+    ),
+    (
+        "forge-evaluated-against-its-players",
+        spec(daemons={"engine": "forge"}),
+        "spec.evaluation.baselines",
+        "evaluate against league only",
+    ),
+    (
         "min-above-max-replicas",
         spec(daemons={"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}),
         "spec.daemons.autoscaling.minReplicas",

@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 from tolaria.daemon.config import DaemonConfig
+from tolaria.protocol.forge import FORGE_MAX_CONCURRENT
 
 defaults = DaemonConfig()
+DIALECTS = ("tolaria", "forge")
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -26,8 +28,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-games",
         type=int,
-        default=defaults.max_games,
-        help="concurrent games per worker; the daemon takes workers x this (default %(default)s)",
+        default=None,
+        help=f"concurrent games per worker; the daemon takes workers x this (default {defaults.max_games};"
+        f" {FORGE_MAX_CONCURRENT} with --dialect forge)",
+    )
+    parser.add_argument(
+        "--dialect",
+        choices=DIALECTS,
+        default=defaults.dialect,
+        help="tolaria: the protocol with its extensions; forge: exactly as a Forge RL daemon frames and"
+        " shapes it (no HELLO, one command per connection, Forge's payloads; to test what must work"
+        " against Forge) (default %(default)s)",
     )
     parser.add_argument(
         "--reply-timeout",
@@ -82,9 +93,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> DaemonConfig:
     """The checked configuration; ValueError names the offending option."""
+    forge = args.dialect == "forge"
+    max_games = (
+        args.max_games
+        if args.max_games is not None
+        else (FORGE_MAX_CONCURRENT if forge else defaults.max_games)
+    )
+    if forge and args.workers != 1:
+        raise ValueError("--dialect forge emulates one Forge process: --workers must be 1")
     positive = {
         "--workers": args.workers,
-        "--max-games": args.max_games,
+        "--max-games": max_games,
         "--reply-timeout": args.reply_timeout,
         "--game-timeout": args.game_timeout,
         "--idle-timeout": args.idle_timeout,
@@ -108,7 +127,7 @@ def config_from_args(args: argparse.Namespace) -> DaemonConfig:
         port=args.port,
         deck_dirs=tuple(d.resolve() for d in deck_dirs),
         workers=args.workers,
-        max_games=args.max_games,
+        max_games=max_games,
         reply_timeout=args.reply_timeout,
         default_game_timeout=args.game_timeout,
         grace=args.grace,
@@ -116,6 +135,7 @@ def config_from_args(args: argparse.Namespace) -> DaemonConfig:
         max_line_bytes=args.max_line_bytes,
         metrics_port=args.metrics_port,
         full_observability=args.full_observability,
+        dialect=args.dialect,
         worker_index=args.worker_index,
         supervised=args.supervised,
         pool_file=args.pool_file,

@@ -20,6 +20,7 @@ class DaemonConfig:
     max_line_bytes: int = 64 * 1024  # longest command or reply line accepted
     metrics_port: int = 9090  # 0 disables
     full_observability: bool = False  # debugging only: payloads show the opponent's hand
+    dialect: str = "tolaria"  # or "forge": Forge's framing and shapes (daemon/forge_dialect.py)
     worker_index: int = 0
     supervised: bool = False  # a supervisor process runs this worker (--workers > 1)
     pool_file: Path | None = None  # counters shared by the workers (daemon/pool.py)

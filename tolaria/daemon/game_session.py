@@ -3,7 +3,9 @@
 Seats are controlled by the client (`agent`: DECISION lines out, replies in), by the
 heuristic AI or by the random player. In observe mode the AI seats' decisions are streamed
 with the AI's reply in `ai_choice`. The session ends with exactly one GAME_RESULT line,
-unless the client left (then the game is dropped without a line).
+unless the client left (then the game is dropped without a line). With `forge` set, lines and
+payloads are Forge's (`tolaria.daemon.forge_dialect`): decisions that Forge would not send are
+decided by the AI without a line, and a reply the engine cannot use is dropped without a word.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from tolaria.daemon import metrics
 from tolaria.daemon.connection import ClientConnection, Interrupted, LineTooLong
+from tolaria.daemon.forge_dialect import ForgeView
 from tolaria.engine import Deck, Game, HeuristicPlayer, RandomPlayer, ReplyError, decision_payload
 from tolaria.engine.answer_text import answer_text
 from tolaria.protocol.messages import format_result
@@ -59,6 +62,8 @@ class GameSetup:
     game_timeout: float
     reply_timeout: float
     full_observability: bool = False
+    forge: bool = False  # Forge's dialect (tolaria.daemon.forge_dialect)
+    announce_seed: bool = True  # the SEED line (Forge prints it only for -s)
 
     def names(self) -> tuple[str, str]:
         return (self._name(0), self._name(1))
@@ -88,8 +93,10 @@ class GameSession:
         self.conn = conn
         self.setup = setup
         self.names = setup.names()
+        # Forge shows both hands in every payload.
+        full_observability = setup.full_observability or setup.forge
         self.game = Game(
-            setup.decks, seed=setup.seed, names=self.names, full_observability=setup.full_observability
+            setup.decks, seed=setup.seed, names=self.names, full_observability=full_observability
         )
         self.players: list[Any] = []
         for seat, controller in enumerate(setup.controllers):
@@ -99,6 +106,9 @@ class GameSession:
                 self.players.append(RandomPlayer(seat_seed(setup.seed, seat)))
             else:
                 self.players.append(None)
+        self.forge = ForgeView(interactive=Controller.AGENT in setup.controllers) if setup.forge else None
+        # Forge's AI decides what Forge never asks the client (targets, X, scry, ...).
+        self.silent_players = [HeuristicPlayer(seat_seed(setup.seed, seat)) for seat in range(2)]
         self.seen: set[str] | None = set() if setup.compact else None
         self.decisions_sent = 0
         self._abort_reason: str | None = None
@@ -111,7 +121,11 @@ class GameSession:
 
     async def run(self) -> Outcome:
         self._started = time.monotonic()
-        if not self.setup.quiet:
+        if not self.setup.quiet and self.forge is not None:
+            if self.setup.announce_seed:
+                self.conn.write_line(f"SEED: {self.setup.seed}")
+            self.conn.write_line(f"GAME_START: {self.setup.decks[0].name} vs {self.setup.decks[1].name}")
+        elif not self.setup.quiet:
             self.conn.write_line(f"GAME_START: {self.names[0]} vs {self.names[1]}")
             self.conn.write_line(f"SEED: {self.setup.seed}")
         try:
@@ -130,7 +144,9 @@ class GameSession:
             if time.monotonic() >= deadline:
                 return self._end_with_timeout()
             player = self.players[decision.seat]
-            if player is None:
+            if self.forge is not None and not self.forge.reaches_client(decision):
+                answer = self._silent_answer(decision)
+            elif player is None:
                 answer, outcome = await self._ask_client(decision, deadline)
                 if outcome is not None:
                     return outcome
@@ -141,6 +157,8 @@ class GameSession:
                 if payload is not None:
                     if decision.expects_reply:
                         payload["ai_choice"] = answer_text(decision, answer)
+                    if self.forge is not None:
+                        payload = self._forge_payload(decision, payload)
                     self._send_decision(payload)
                     if not await self.conn.flush(self.setup.reply_timeout):
                         return self._dropped()
@@ -152,8 +170,25 @@ class GameSession:
         winner = None if result.winner is None else self.names[result.winner]
         return self._finish(Outcome.FINISHED, winner, result.turns, result.reason)
 
+    def _silent_answer(self, decision: Any) -> Any:
+        """Forge: what its AI decides without a line (a mulligan: Forge always keeps)."""
+        if not decision.expects_reply:
+            return None
+        if decision.type == "confirm_action" and decision.purpose == "mulligan":
+            return True
+        player = self.players[decision.seat] or self.silent_players[decision.seat]
+        return player.choose(decision)
+
+    def _forge_payload(self, decision: Any, ours: dict[str, Any]) -> dict[str, Any]:
+        assert self.forge is not None
+        payload = self.forge.payload(decision.seat, ours)
+        if "ai_choice" in ours:
+            payload["ai_choice"] = self.forge.ai_choice(ours, ours["ai_choice"])
+        return payload
+
     async def _ask_client(self, decision: Any, deadline: float) -> tuple[Any, Outcome | None]:
-        self._send_decision(decision_payload(decision, self.seen))
+        ours = decision_payload(decision, self.seen)
+        self._send_decision(ours if self.forge is None else self._forge_payload(decision, ours))
         if not decision.expects_reply:
             return None, None
         remaining = deadline - time.monotonic()
@@ -179,9 +214,10 @@ class GameSession:
         if reply is None:
             return None, self._dropped()
         try:
-            return decision.parse(reply), None
+            return decision.parse(reply if self.forge is None else self.forge.reply(ours, reply)), None
         except ReplyError as e:
-            self.conn.write_line(f"ERROR: {e}")
+            if self.forge is None:  # Forge drops a reply it cannot use without a word
+                self.conn.write_line(f"ERROR: {e}")
             metrics.ERRORS.labels(kind="bad_reply").inc()
             return decision.default(), None
 
@@ -206,7 +242,8 @@ class GameSession:
         return self._finish(outcome, None, self._turns(), reason)
 
     def _finish(self, outcome: Outcome, winner: str | None, turns: int, reason: str) -> Outcome:
-        self.conn.write_line(format_result(winner, self._elapsed_ms(), {"turns": turns, "reason": reason}))
+        fields = None if self.forge is not None else {"turns": turns, "reason": reason}
+        self.conn.write_line(format_result(winner, self._elapsed_ms(), fields))
         metrics.GAMES_FINISHED.labels(reason=reason).inc()
         return outcome
 

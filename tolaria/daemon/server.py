@@ -16,12 +16,14 @@ from tolaria.daemon import metrics
 from tolaria.daemon.config import DaemonConfig
 from tolaria.daemon.connection import ClientConnection, Interrupted, LineTooLong
 from tolaria.daemon.decks import DeckLibrary
+from tolaria.daemon.forge_dialect import ForgeNewGame, ForgeRefusal, ForgeSilentClose, parse_forge_command
 from tolaria.daemon.game_session import Controller, GameSession, GameSetup, Outcome
 from tolaria.daemon.host_memory import memory_max_mb, memory_used_mb
 from tolaria.daemon.pool import PoolCounters, PoolCounts
 from tolaria.engine import DeckError
 from tolaria.protocol import PROTOCOL_VERSION
 from tolaria.protocol.commands import CommandError, Hello, NewGame, Shutdown, Status, parse_command
+from tolaria.protocol.errors import DECK_ERROR
 from tolaria.protocol.status import DaemonStatus
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,9 @@ class DaemonServer:
             self.pool = PoolCounters(config.workers, config.worker_index, config.pool_file)
         else:
             self.pool = PoolCounters(1, 0)
+        # Forge's fixed thread pool serves every connection, STATUS included: one that finds it
+        # full waits for a free thread, it is never told busy.
+        self.forge_threads = asyncio.Semaphore(config.max_games) if config.dialect == "forge" else None
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(
@@ -63,9 +68,10 @@ class DaemonServer:
         )
         self.port = self._server.sockets[0].getsockname()[1]
         log.info(
-            "tolaria daemon worker %d/%d listening on %s:%s (pid %d)",
+            "tolaria daemon worker %d/%d%s listening on %s:%s (pid %d)",
             self.config.worker_index + 1,
             self.config.workers,
+            " in Forge's dialect" if self.forge_threads is not None else "",
             self.config.host,
             self.port,
             os.getpid(),
@@ -129,7 +135,11 @@ class DaemonServer:
         self.connections.add(conn)
         metrics.CONNECTIONS.inc()
         try:
-            await self._converse(conn)
+            if self.forge_threads is None:
+                await self._converse(conn)
+            else:
+                async with self.forge_threads:
+                    await self._converse_forge(conn)
         except Exception:
             log.exception("connection %s failed", conn.peer)
         finally:
@@ -158,6 +168,58 @@ class DaemonServer:
             keep = await self._command(conn, line)
             if not await conn.flush(self.config.reply_timeout) or not keep or not conn.persistent:
                 return
+
+    async def _converse_forge(self, conn: ClientConnection) -> None:
+        """One command, answered as Forge answers it; the connection closes after it."""
+        if self.stopping:
+            return
+        try:
+            line = await conn.read_line(self.config.idle_timeout)
+        except (TimeoutError, Interrupted, LineTooLong):
+            return
+        if line is None:
+            return
+        try:
+            command = parse_forge_command(line)
+        except ForgeSilentClose:
+            return
+        except ForgeRefusal as e:
+            self._error(conn, str(e), "bad_command")
+            return
+        if command == "STATUS":
+            for status_line in self.status().forge_lines():
+                conn.write_line(status_line)
+        elif command == "SHUTDOWN":
+            conn.write_line("OK: shutting down")
+            self.request_shutdown()
+        else:
+            assert isinstance(command, ForgeNewGame)
+            await self._new_forge_game(conn, command)
+        await conn.flush(self.config.reply_timeout)
+
+    async def _new_forge_game(self, conn: ClientConnection, command: ForgeNewGame) -> None:
+        try:
+            decks = (self.decks.load(command.deck1), self.decks.load(command.deck2))
+        except DeckError as e:
+            self.games_played += 1  # Forge counts a failed deck load as a game played
+            self._publish()
+            deck = command.deck1 if str(e).startswith(f"{DECK_ERROR} {command.deck1}") else command.deck2
+            self._error(conn, f"{DECK_ERROR} {deck}", "deck")
+            return
+        controller = Controller.AGENT if command.interactive else Controller.AI
+        setup = GameSetup(
+            decks=decks,
+            controllers=(controller, controller),
+            seed=command.seed if command.seed is not None else secrets.randbits(63),
+            observe=command.observe,
+            quiet=command.quiet,
+            compact=False,
+            game_timeout=command.game_timeout or self.config.default_game_timeout,
+            reply_timeout=self.config.reply_timeout,
+            forge=True,
+            announce_seed=command.seed is not None,
+        )
+        await self._run_game(conn, setup, command)
 
     async def _command(self, conn: ClientConnection, line: str) -> bool:
         """Answer one command; False when the connection must close afterwards."""
@@ -211,12 +273,17 @@ class DaemonServer:
             reply_timeout=self.config.reply_timeout,
             full_observability=self.config.full_observability,
         )
+        outcome = await self._run_game(conn, setup, command)
+        return True if outcome is None else outcome.keeps_connection
+
+    async def _run_game(self, conn: ClientConnection, setup: GameSetup, command: object) -> Outcome | None:
+        """Play one game on `conn`; None when the engine could not set it up."""
         try:
             session = GameSession(conn, setup)
         except Exception as e:
-            log.exception("engine could not set up a game: %s", command.line())
+            log.exception("engine could not set up a game: %s", command)
             self._error(conn, f"Could not start game: {type(e).__name__}: {e}", "engine")
-            return True
+            return None
         self.sessions.add(session)
         self._publish()
         metrics.GAMES_STARTED.inc()
@@ -236,7 +303,7 @@ class DaemonServer:
         if outcome in (Outcome.ERROR, Outcome.REPLY_TIMEOUT, Outcome.SHUTDOWN):
             self.errors += 1
         self._publish()
-        return outcome.keeps_connection
+        return outcome
 
     def _error(self, conn: ClientConnection, message: str, kind: str) -> None:
         conn.write_line(f"ERROR: {message}")

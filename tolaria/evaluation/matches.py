@@ -1,9 +1,11 @@
 """Evaluation games over real daemon connections: who plays, on which decks, in which seat.
 
 A `Match` is one game of the evaluated policy (the agent) against an opponent: the daemon's
-random player (`-p2 random`), its heuristic AI (`-p2 ai`), or another policy (both seats
-`agent`, each decision routed by the seat number in the deciding player's name). Payloads
-are requested in compact form (`-x compact`) and restored with a `CompactExpander` per game.
+random player (`-p2 random`), its heuristic AI (`-p2 ai`), or another policy (`-i`: both seats
+answered here, each decision routed by the seat number in the deciding player's name).
+Payloads are requested in compact form (`-x compact`) where the daemon offers it and restored
+with a `CompactExpander` per game. Against a Forge daemon (no HELLO, no seat mode) only games
+between policies can be played; the spec refuses the other baselines for `engine: forge`.
 
 The matches come from `tolaria.matchmaking.schedule`. A game that fails (daemon gone,
 connection dropped, an engine error) is retried on the next daemon with the same seed; a game
@@ -45,16 +47,23 @@ async def play_match(
     game_timeout: float,
 ) -> MatchOutcome:
     """One game; raises DaemonError when the daemon fails it."""
-    opponent_controller = "agent" if isinstance(opponent, InferenceBatcher) else DAEMON_OPPONENTS[opponent]
-    controllers = ("agent", opponent_controller) if match.agent_seat == 1 else (opponent_controller, "agent")
-    options = GameOptions(
-        quiet=True,
-        seed=match.seed,
-        p1=controllers[0],
-        p2=controllers[1],
-        compact=True,
-        game_timeout=game_timeout,
-    )
+    hello = await client.hello()
+    compact = hello is not None and "compact" in hello.capabilities
+    if isinstance(opponent, InferenceBatcher):
+        options = GameOptions(
+            interactive=True, quiet=True, seed=match.seed, compact=compact, game_timeout=game_timeout
+        )
+    else:
+        controller = DAEMON_OPPONENTS[opponent]
+        controllers = ("agent", controller) if match.agent_seat == 1 else (controller, "agent")
+        options = GameOptions(
+            quiet=True,
+            seed=match.seed,
+            p1=controllers[0],
+            p2=controllers[1],
+            compact=compact,
+            game_timeout=game_timeout,
+        )
     expander = CompactExpander()
     game = await client.start_game(*match.decks, options)
     async with game:

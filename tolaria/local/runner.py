@@ -157,7 +157,9 @@ class LocalRun:
             self.supervisor.start(
                 ChildSpec(
                     f"daemon-{index}",
-                    topology.daemon_argv(port, self.options.deck_dirs, spec.daemons.games_per_daemon),
+                    topology.daemon_argv(
+                        port, self.options.deck_dirs, spec.daemons.games_per_daemon, spec.daemons.engine
+                    ),
                     "daemon",
                     ready=port_open(port),
                 )
@@ -195,8 +197,9 @@ class LocalRun:
                     env={**env, "TOLARIA_THREADS": "1", "TOLARIA_DEVICE": "cpu"},
                 )
             )
+        forge = " in Forge's dialect (built-in rules)" if spec.daemons.engine == "forge" else ""
         self._print(
-            f"tolaria run {self.run.name}: {sizing.daemons} daemon(s), {sizing.actors} actor(s),"
+            f"tolaria run {self.run.name}: {sizing.daemons} daemon(s){forge}, {sizing.actors} actor(s),"
             f" learner on {sizing.learner_device}"
             + (", evaluator" if spec.evaluation.enabled else "")
             + f"; run directory {self.directory.root}"

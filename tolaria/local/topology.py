@@ -1,7 +1,7 @@
 """The processes of a local run, planned from its spec and the machine (a pure function).
 
-One `tolaria daemon` process per daemon replica, each on its own port, as many as the cores
-allow within the spec's autoscaling bounds; actors by `replicas` or `perDaemon` (rounded up);
+One `tolaria daemon` process per daemon replica, each on its own port (in Forge's dialect for
+`engine: forge`), as many as the cores allow within the spec's autoscaling bounds; actors by `replicas` or `perDaemon` (rounded up);
 the learner (CUDA when the spec asks for GPUs and one is present, else CPU); the evaluator
 when evaluation is enabled; a private redis-server unless the spec names an external Redis.
 The trainer processes get their configuration the way the operator gives it to pods: the
@@ -50,8 +50,12 @@ def tolaria_argv(subcommand: str, *args: str) -> list[str]:
     return [sys.executable, "-m", "tolaria.cli", subcommand, *args]
 
 
-def daemon_argv(port: int, deck_dirs: list[Path], games: int) -> list[str]:
+def daemon_argv(port: int, deck_dirs: list[Path], games: int, engine: str = "builtin") -> list[str]:
+    """A built-in daemon; for `engine: forge` one that speaks Forge's dialect exactly
+    (`tolaria daemon --dialect forge`, 10 games at once as Forge), since a local run cannot
+    start Forge itself: what runs against it here runs against a Forge daemon."""
     decks = [a for d in deck_dirs for a in ("--decks", str(d))]
+    capacity = ["--dialect", "forge"] if engine == "forge" else ["--max-games", str(games)]
     return tolaria_argv(
         "daemon",
         "--host",
@@ -60,8 +64,7 @@ def daemon_argv(port: int, deck_dirs: list[Path], games: int) -> list[str]:
         str(port),
         "--workers",
         "1",
-        "--max-games",
-        str(games),
+        *capacity,
         "--metrics-port",
         "0",
         *decks,

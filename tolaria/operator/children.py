@@ -70,6 +70,12 @@ REDIS_DATASET_SHARE = 0.75
 
 # Seconds a daemon lets running games finish after SIGTERM, and the pod's grace on top.
 DAEMON_DRAIN_SECONDS = 60
+# The Forge image (Dockerfile.daemon's engine-forge stage and docker/forge/).
+FORGE_HOME = "/var/lib/forge"  # userDir and cacheDir of its forge.profile.properties
+FORGE_STATUS_PROBE = "/opt/forge/bin/forge-status"
+FORGE_STATUS_TIMEOUT_SECONDS = 60  # longer than a game: STATUS queues behind 10 running games
+FORGE_HEAP_FRACTION = 0.75
+FORGE_DEFAULT_HEAP_MB = 1536
 # Seconds the learner gets to write its checkpoint after SIGTERM.
 LEARNER_GRACE_SECONDS = 300
 ACTOR_GRACE_SECONDS = 30
@@ -381,6 +387,7 @@ def daemon_deployment(run: TrainingRun, replicas: int) -> dict[str, Any]:
         "readinessProbe": {"tcpSocket": {"port": "game"}, "periodSeconds": 5},
         "securityContext": _container_security(),
     }
+    volumes: list[dict[str, Any]] = []
     if spec.engine == "builtin":
         # Appended to the image's `tolaria daemon --port 17171 --decks ...` entrypoint.
         container["args"] = [
@@ -392,6 +399,9 @@ def daemon_deployment(run: TrainingRun, replicas: int) -> dict[str, Any]:
             str(DAEMON_DRAIN_SECONDS),
         ]
         container["ports"].append({"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"})
+    else:
+        _as_forge_daemon(container, spec.resources)
+        volumes.append({"name": "forge-home", "emptyDir": {}})
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -408,10 +418,38 @@ def daemon_deployment(run: TrainingRun, replicas: int) -> dict[str, Any]:
                         "terminationGracePeriodSeconds": DAEMON_DRAIN_SECONDS + 10,
                         "securityContext": _pod_security(),
                         "containers": [container],
+                        "volumes": volumes,
                     }
                 ),
             },
         },
+    }
+
+
+def forge_heap_mb(resources: ResourceRequirements) -> int:
+    """The fixed heap (-Xms = -Xmx) of a Forge daemon in a pod with these resources: 3/4 of its
+    memory limit (or request) in MiB, leaving the rest to the JVM's own memory, at least 256."""
+    memory = resources.limits.get("memory", resources.requests.get("memory"))
+    value = quantity_value(str(memory)) if memory is not None else None
+    if value is None:
+        return FORGE_DEFAULT_HEAP_MB
+    return max(256, int(float(value) * FORGE_HEAP_FRACTION / 2**20))
+
+
+def _as_forge_daemon(container: dict[str, Any], resources: ResourceRequirements) -> None:
+    """The Forge image (Dockerfile.daemon, ENGINE=forge) keeps its entrypoint; the pod gives it
+    its heap, a writable home for the user data and caches its forge.profile.properties points
+    at, and probes that understand Forge: listening (its card database takes seconds to load),
+    then answering STATUS in Forge's format. Forge serves STATUS from the thread pool of its
+    games, so a daemon running all of them answers only when one ends: the probe waits long."""
+    container["env"] = [{"name": "FORGE_HEAP", "value": f"{forge_heap_mb(resources)}m"}]
+    container["volumeMounts"] = [{"name": "forge-home", "mountPath": FORGE_HOME}]
+    container["startupProbe"] = {"tcpSocket": {"port": "game"}, "periodSeconds": 2, "failureThreshold": 90}
+    container["readinessProbe"] = {
+        "exec": {"command": [FORGE_STATUS_PROBE]},
+        "periodSeconds": 15,
+        "timeoutSeconds": FORGE_STATUS_TIMEOUT_SECONDS,
+        "failureThreshold": 3,
     }
 
 

@@ -1,7 +1,8 @@
 """The daemon wire protocol (PROTOCOL.md): messages, parser, formatters and clients.
 
-Works against the built-in daemon and against a Forge RL daemon (no HELLO: one connection
-per command, no extensions).
+Works against the built-in daemon and against a Forge RL daemon (HELLO refused: Forge's
+dialect, `tolaria.protocol.forge`: one connection per command, no extensions, payloads
+normalized into Tolaria's shapes, at most its `Max concurrent` games in flight).
 
     client = AsyncDaemonClient("daemon-0.tolaria", 17171)      # one per endpoint, shared by games
     game = await client.start_game("red_aggro", "white_weenie", GameOptions(interactive=True, compact=True))
@@ -11,7 +12,8 @@ per command, no extensions).
     game.result                                                    # GameResult: winner, winner_seat, turns, reason
 
 Every failure is a DaemonError: DaemonUnavailable, DaemonDisconnected (the daemon died or
-closed mid-game), DaemonTimeout, DaemonBusy, CommandRefused (bad deck), ProtocolError.
+closed mid-game; NoReply: closed without answering a command), DaemonTimeout, CommandRefused
+(DeckRefused: a deck it cannot load; DaemonBusy), ProtocolError.
 """
 
 from tolaria.protocol.aio_client import AsyncDaemonClient, AsyncGame
@@ -35,8 +37,11 @@ from tolaria.protocol.errors import (
     DaemonError,
     DaemonTimeout,
     DaemonUnavailable,
+    DeckRefused,
+    NoReply,
     ProtocolError,
 )
+from tolaria.protocol.forge import Dialect
 from tolaria.protocol.game_progress import GameProgress
 from tolaria.protocol.messages import (
     DecisionMessage,
@@ -87,6 +92,8 @@ __all__ = [
     "DaemonTimeout",
     "DaemonUnavailable",
     "DecisionMessage",
+    "DeckRefused",
+    "Dialect",
     "ErrorLine",
     "Game",
     "GameError",
@@ -99,6 +106,7 @@ __all__ = [
     "HelloAnswer",
     "Message",
     "NewGame",
+    "NoReply",
     "OkLine",
     "OtherLine",
     "ProtocolError",

@@ -2,10 +2,15 @@
 
 One `AsyncDaemonClient` per daemon endpoint. It probes the daemon once with `HELLO`; the
 built-in daemon answers and its connections become persistent (a pool of idle connections
-is reused game after game), while a Forge daemon refuses HELLO and the client falls back to
-one connection per command, as Forge expects. Every wait has a timeout, and every failure
-is a `DaemonError` subclass, so a daemon that dies mid-game surfaces as `DaemonDisconnected`
-(or `DaemonTimeout`) in the game that was waiting, never as a hang.
+is reused game after game), while a Forge daemon refuses HELLO and the client speaks Forge's
+dialect (`tolaria.protocol.forge`): one connection per command, no extensions, whole-number
+flag values, payloads normalized into Tolaria's shapes, and at most STATUS's `Max concurrent`
+games in flight (a full Forge daemon queues connections instead of refusing them, STATUS
+included). In Forge's interactive mode a reply the daemon cannot use is dropped without a
+word, so a game that sends nothing for `stall_timeout` seconds after a reply is abandoned
+with `DaemonTimeout`. Every wait has a timeout, and every failure is a `DaemonError`
+subclass, so a daemon that dies mid-game surfaces as `DaemonDisconnected` (or
+`DaemonTimeout`) in the game that was waiting, never as a hang.
 """
 
 from __future__ import annotations
@@ -19,8 +24,11 @@ from tolaria.protocol.errors import (
     DaemonDisconnected,
     DaemonTimeout,
     DaemonUnavailable,
+    NoReply,
     ProtocolError,
+    refusal,
 )
+from tolaria.protocol.forge import Dialect, forge_options
 from tolaria.protocol.game_progress import GameProgress
 from tolaria.protocol.messages import (
     DecisionMessage,
@@ -33,6 +41,7 @@ from tolaria.protocol.messages import (
 from tolaria.protocol.status import DaemonStatus, parse_status
 
 DEFAULT_GAME_TIMEOUT = 120.0  # the daemon's default for -c
+DEFAULT_STALL_TIMEOUT = 30.0  # Forge, interactive: silence after a reply that means it was dropped
 MAX_LINE_BYTES = 64 * 1024 * 1024
 WRITE_BUFFER_HIGH = 256 * 1024
 
@@ -91,15 +100,19 @@ class AsyncDaemonClient:
         client_name: str = "tolaria",
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
+        stall_timeout: float = DEFAULT_STALL_TIMEOUT,
     ):
         self.host = host
         self.port = port
         self.client_name = client_name
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
+        self.stall_timeout = stall_timeout
         self.hello_answer: HelloAnswer | None = None
+        self.max_games: int | None = None  # Forge: its STATUS "Max concurrent"; None: no cap
         self._probed = False
         self._probe_lock = asyncio.Lock()
+        self._slots: asyncio.Semaphore | None = None
         self._idle: list[_Connection] = []
         self._open: set[_Connection] = set()
 
@@ -112,8 +125,14 @@ class AsyncDaemonClient:
         """True once HELLO succeeded; False for a Forge daemon (or before `hello()`)."""
         return self.hello_answer is not None
 
+    @property
+    def dialect(self) -> Dialect:
+        """Forge's once HELLO was refused; Tolaria's before the probe and after a HELLO answer."""
+        return Dialect.FORGE if self._probed and self.hello_answer is None else Dialect.TOLARIA
+
     async def hello(self) -> HelloAnswer | None:
-        """Probe the daemon once; the answer, or None for a daemon without the extension."""
+        """Probe the daemon once; the answer, or None for a daemon without the extension (Forge:
+        its STATUS is read too, for the cap on games in flight)."""
         async with self._probe_lock:
             if not self._probed:
                 conn = await self._connect()
@@ -122,16 +141,23 @@ class AsyncDaemonClient:
                 except BaseException:
                     self._discard(conn)
                     raise
-                self.hello_answer = answer
-                self._probed = True
                 if answer is None:
                     self._discard(conn)
+                    status = await self._status()
+                    self.max_games = max(1, status.max_concurrent)
+                    self._slots = asyncio.Semaphore(self.max_games)
                 else:
                     self._idle.append(conn)
+                self.hello_answer = answer
+                self._probed = True
         return self.hello_answer
 
     async def status(self) -> DaemonStatus:
-        conn, reused = await self._acquire()
+        await self.hello()
+        return await self._status()
+
+    async def _status(self) -> DaemonStatus:
+        conn, reused = await self._take()
         lines: list[str] = []
         try:
             await conn.write_lines(Status().line(), timeout=self.read_timeout)
@@ -144,13 +170,17 @@ class AsyncDaemonClient:
                     await conn.write_lines(Status().line(), timeout=self.read_timeout)
                     continue
                 if line is None:
+                    if not lines:
+                        raise NoReply(
+                            f"{self.address}: the daemon closed the connection without answering 'STATUS'"
+                        )
                     if self.persistent:
                         raise DaemonDisconnected(f"{self.address}: connection closed during STATUS")
                     break
                 if line == "END":
                     break
                 if not lines and isinstance(parse_line(line), ErrorLine):
-                    raise CommandRefused(parse_line(line).message)  # type: ignore[union-attr]
+                    raise refusal(parse_line(line).message, Status().line(), self.address)  # type: ignore[union-attr]
                 lines.append(line)
             status = parse_status(lines)
         except BaseException:
@@ -171,23 +201,37 @@ class AsyncDaemonClient:
             return ""
         message = parse_line(line)
         if isinstance(message, ErrorLine):
-            raise CommandRefused(message.message)
+            raise refusal(message.message, Shutdown().line(), self.address)
         return message.message if isinstance(message, OkLine) else line
 
     async def start_game(self, deck1: str, deck2: str, options: GameOptions | None = None) -> AsyncGame:
-        """Send NEWGAME; lines (and a refusal such as `DaemonBusy`) come from the game's reads."""
-        command = NewGame(deck1, deck2, options or GameOptions())
+        """Send NEWGAME; lines (and a refusal such as `DaemonBusy`) come from the game's reads.
+        Against Forge this waits for one of its `Max concurrent` slots first."""
+        options = options or GameOptions()
         await self.hello()
-        command.options.check_supported(self.hello_answer and self.hello_answer.capabilities, self.address)
-        conn, reused = await self._acquire()
+        options.check_supported(self.hello_answer and self.hello_answer.capabilities, self.address)
+        if self.dialect is Dialect.FORGE:
+            options = forge_options(options)
+        command = NewGame(deck1, deck2, options)
+        if self._slots is not None:
+            await self._slots.acquire()
+        try:
+            conn, reused = await self._acquire()
+        except BaseException:
+            self._release_slot()
+            raise
         game_timeout = command.options.game_timeout or DEFAULT_GAME_TIMEOUT
         game = AsyncGame(self, conn, command, line_timeout=game_timeout + self.read_timeout, reused=reused)
         try:
             await conn.write_lines(command.line(), timeout=self.read_timeout)
         except BaseException:
-            self._discard(conn)
+            game._finish(reusable=False)
             raise
         return game
+
+    def _release_slot(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
 
     async def play(
         self, deck1: str, deck2: str, choose: Chooser, options: GameOptions | None = None
@@ -238,6 +282,9 @@ class AsyncDaemonClient:
     async def _acquire(self) -> tuple[_Connection, bool]:
         """A connection ready for one command, and whether it was reused from the pool."""
         await self.hello()
+        return await self._take()
+
+    async def _take(self) -> tuple[_Connection, bool]:
         while self._idle:
             conn = self._idle.pop()
             if not conn.closed:
@@ -281,10 +328,15 @@ class AsyncGame:
     ):
         self.client = client
         self.command = command
-        self.progress = GameProgress(command)
+        self.progress = GameProgress(command, client.dialect, client.address)
         self._conn: _Connection | None = conn
         self._line_timeout = line_timeout
         self._retry_on_close = reused  # a pooled connection may have been closed by the daemon
+        self._holds_slot = client._slots is not None
+        # Forge drops an interactive reply it cannot use without a word: silence after a reply.
+        forge_interactive = client.dialect is Dialect.FORGE and command.options.interactive
+        self._stall_timeout = client.stall_timeout if forge_interactive else None
+        self._last_reply: str | None = None
 
     @property
     def result(self) -> GameResult | None:
@@ -310,11 +362,12 @@ class AsyncGame:
         conn = self._live_connection()
         try:
             while True:
-                line = await conn.read_line(self._line_timeout)
+                line = await self._read_line(conn)
                 if line is None:
                     conn = await self._reconnect_or_raise(conn)
                     continue
                 self._retry_on_close = False
+                self._last_reply = None
                 event = self.progress.feed(line)
                 if isinstance(event, DecisionMessage):
                     return event
@@ -338,6 +391,7 @@ class AsyncGame:
         except BaseException:
             self._finish(reusable=False)
             raise
+        self._last_reply = text
 
     async def play(self, choose: Chooser) -> GameResult:
         """Answer every decision with `choose(decision)` (sync or async) until the result."""
@@ -367,11 +421,21 @@ class AsyncGame:
             raise DaemonDisconnected(f"{self.client.address}: the game's connection is closed")
         return self._conn
 
+    async def _read_line(self, conn: _Connection) -> str | None:
+        if self._stall_timeout is None or self._last_reply is None:
+            return await conn.read_line(self._line_timeout)
+        try:
+            return await conn.read_line(min(self._line_timeout, self._stall_timeout))
+        except DaemonTimeout:
+            raise DaemonTimeout(
+                f"{self.client.address}: nothing for {self._stall_timeout:g}s after our reply "
+                f"{self._last_reply!r} to decision {self.progress.decisions}: a Forge daemon drops a "
+                "reply it cannot use without a word, so the game is abandoned"
+            ) from None
+
     async def _reconnect_or_raise(self, conn: _Connection) -> _Connection:
         if not self._retry_on_close:
-            raise DaemonDisconnected(
-                f"{self.client.address}: connection closed mid-game after {self.progress.decisions} decisions"
-            )
+            raise self.progress.closed()
         self._retry_on_close = False
         self.client._discard(conn)
         conn, _ = await self.client._acquire_new()
@@ -380,6 +444,9 @@ class AsyncGame:
         return conn
 
     def _finish(self, *, reusable: bool) -> None:
+        if self._holds_slot:
+            self._holds_slot = False
+            self.client._release_slot()
         conn, self._conn = self._conn, None
         if conn is None:
             return

@@ -1,13 +1,15 @@
 """Sans-IO state of one game as seen by a client: feeds daemon lines, yields decisions.
 
 Both the asyncio and the blocking client drive a `GameProgress`, so the rules of what may
-follow what live in one place.
+follow what live in one place. In Forge's dialect every DECISION payload is normalized into
+Tolaria's shapes (`tolaria.protocol.forge`) before anyone sees it.
 """
 
 from __future__ import annotations
 
 from tolaria.protocol.commands import NewGame
-from tolaria.protocol.errors import CommandRefused, DaemonBusy, ProtocolError
+from tolaria.protocol.errors import DaemonDisconnected, NoReply, ProtocolError, refusal
+from tolaria.protocol.forge import Dialect, normalize_decision
 from tolaria.protocol.messages import (
     DecisionMessage,
     ErrorLine,
@@ -22,8 +24,10 @@ from tolaria.protocol.messages import (
 
 
 class GameProgress:
-    def __init__(self, command: NewGame):
+    def __init__(self, command: NewGame, dialect: Dialect = Dialect.TOLARIA, address: str = ""):
         self.command = command
+        self.dialect = dialect
+        self.address = address
         self.names: tuple[str, str] | None = None
         self.seed: int | None = None
         self.decisions = 0
@@ -57,11 +61,12 @@ class GameProgress:
         self.bytes_received += size
         if isinstance(message, ErrorLine):
             if first:
-                refusal = DaemonBusy if message.is_busy else CommandRefused
-                raise refusal(message.message)
+                raise refusal(message.message, self.command.line(), self.address)
             self.inline_errors.append(message.message)
             return None
         if isinstance(message, DecisionMessage):
+            if self.dialect is Dialect.FORGE:
+                normalize_decision(message.payload)
             self.decisions += 1
             self.decision_bytes += size
             self.pending = message if message.expects_reply else None
@@ -83,6 +88,20 @@ class GameProgress:
         else:
             raise ProtocolError(f"unexpected line during a game: {line[:200]!r}")
         return None
+
+    def closed(self) -> DaemonDisconnected:
+        """The error for a connection the daemon closed before the game's result."""
+        where = f"{self.address}: " if self.address else ""
+        if self._lines == 0:
+            hint = (
+                " (a Forge daemon does this when a -c, -t or -s value is not a number)"
+                if self.dialect is Dialect.FORGE
+                else ""
+            )
+            return NoReply(
+                f"{where}the daemon closed the connection without answering {self.command.line()!r}{hint}"
+            )
+        return DaemonDisconnected(f"{where}connection closed mid-game after {self.decisions} decisions")
 
     def check_reply(self) -> None:
         """Raise unless a decision is waiting for a reply."""

@@ -6,6 +6,7 @@ know), and only malformed JSON in a DECISION or a malformed result raise `Protoc
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,9 +54,11 @@ class DecisionMessage:
 
     @property
     def ai_choice(self) -> str | None:
-        """The built-in AI's reply in observe mode (`-o`); such decisions are not answered."""
+        """The built-in AI's reply in observe mode (`-o`), as reply text; such decisions are not
+        answered. None without a choice, and for a Forge choice that named no offered option
+        (the client has mapped Forge's choices onto reply text: `tolaria.protocol.forge`)."""
         choice = self.payload.get("ai_choice")
-        return None if choice is None else str(choice)
+        return choice if choice is None or isinstance(choice, str) else None
 
     @property
     def expects_reply(self) -> bool:
@@ -199,7 +202,12 @@ def _decode_decision(text: str) -> dict[str, Any]:
     try:
         payload = orjson.loads(text)
     except ValueError as e:
-        raise ProtocolError(f"DECISION line with malformed JSON: {e}") from None
+        # Forge escapes only backslash, quote, newline, carriage return and tab: any other control
+        # character arrives raw inside a string, which strict JSON (orjson) refuses.
+        try:
+            payload = json.loads(text, strict=False)
+        except ValueError:
+            raise ProtocolError(f"DECISION line with malformed JSON: {e}") from None
     if not isinstance(payload, dict):
         raise ProtocolError("DECISION payload is not a JSON object")
     return payload

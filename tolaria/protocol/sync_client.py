@@ -1,6 +1,7 @@
 """Blocking client for scripts and tests: one connection at a time, same rules as the
-asyncio client (HELLO probe, persistent connection or Forge's one command per connection,
-timeouts on every read, `DaemonError` subclasses for every failure)."""
+asyncio client (HELLO probe, persistent connection or Forge's dialect with one connection per
+command, timeouts on every read, `DaemonError` subclasses for every failure). It plays one game
+at a time, so Forge's cap on games in flight never binds it."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ from tolaria.protocol.errors import (
     DaemonDisconnected,
     DaemonTimeout,
     DaemonUnavailable,
+    NoReply,
     ProtocolError,
+    refusal,
 )
+from tolaria.protocol.forge import Dialect, forge_options
 from tolaria.protocol.game_progress import GameProgress
 from tolaria.protocol.messages import DecisionMessage, ErrorLine, GameResult, HelloAnswer, OkLine, parse_line
 from tolaria.protocol.status import DaemonStatus, parse_status
@@ -90,6 +94,10 @@ class DaemonClient:
     def persistent(self) -> bool:
         return self.hello_answer is not None
 
+    @property
+    def dialect(self) -> Dialect:
+        return Dialect.FORGE if self._probed and self.hello_answer is None else Dialect.TOLARIA
+
     def hello(self) -> HelloAnswer | None:
         if not self._probed:
             conn = self._connect()
@@ -113,8 +121,10 @@ class DaemonClient:
             while (line := conn.read_line(self.read_timeout)) is not None and line != "END":
                 message = parse_line(line) if not lines else None
                 if isinstance(message, ErrorLine):
-                    raise CommandRefused(message.message)
+                    raise refusal(message.message, Status().line(), self.address)
                 lines.append(line)
+            if line is None and not lines:
+                raise NoReply(f"{self.address}: the daemon closed the connection without answering 'STATUS'")
             if line is None and self.persistent:
                 raise DaemonDisconnected(f"{self.address}: connection closed during STATUS")
             status = parse_status(lines)
@@ -135,13 +145,16 @@ class DaemonClient:
             return ""
         message = parse_line(line)
         if isinstance(message, ErrorLine):
-            raise CommandRefused(message.message)
+            raise refusal(message.message, Shutdown().line(), self.address)
         return message.message if isinstance(message, OkLine) else line
 
     def start_game(self, deck1: str, deck2: str, options: GameOptions | None = None) -> Game:
-        command = NewGame(deck1, deck2, options or GameOptions())
+        options = options or GameOptions()
         self.hello()
-        command.options.check_supported(self.hello_answer and self.hello_answer.capabilities, self.address)
+        options.check_supported(self.hello_answer and self.hello_answer.capabilities, self.address)
+        if self.dialect is Dialect.FORGE:
+            options = forge_options(options)
+        command = NewGame(deck1, deck2, options)
         conn = self._acquire()
         try:
             conn.write_lines(command.line(), timeout=self.read_timeout)
@@ -230,7 +243,7 @@ class Game:
     def __init__(self, client: DaemonClient, conn: _Connection, command: NewGame, *, line_timeout: float):
         self.client = client
         self.command = command
-        self.progress = GameProgress(command)
+        self.progress = GameProgress(command, client.dialect, client.address)
         self.lines: list[str] = []  # every line the daemon sent for this game, in order
         self._conn: _Connection | None = conn
         self._line_timeout = line_timeout
@@ -260,10 +273,7 @@ class Game:
             while True:
                 line = conn.read_line(self._line_timeout)
                 if line is None:
-                    raise DaemonDisconnected(
-                        f"{self.client.address}: connection closed mid-game after "
-                        f"{self.progress.decisions} decisions"
-                    )
+                    raise self.progress.closed()
                 self.lines.append(line)
                 event = self.progress.feed(line)
                 if isinstance(event, DecisionMessage):

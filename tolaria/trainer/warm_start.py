@@ -8,7 +8,11 @@ observe mode (`NEWGAME <deck1> <deck2> -o`: every decision streamed with the AI'
 seeded match schedule the evaluator uses too (`tolaria.matchmaking.schedule`), and learns from
 the decisions of both seats. Observe mode is part of Forge's protocol, so this works against a
 Forge daemon too (one game per connection, full payloads; compact payloads where the daemon
-offers them).
+offers them). Forge names the AI's choice of action by card and text rather than by index; the
+client maps it onto the offered option (`tolaria.protocol.forge.ai_choice_reply`), and a choice
+that names no offered option (Forge's blocks sometimes name a blocker it did not offer) is left
+out and counted. When fewer than half of the choices map, the warm start fails rather than
+learn from the few that do: the daemon speaks a dialect the client does not understand.
 
 Each finished game is encoded at once: a game's raw payloads are megabytes, its encoded
 decisions about one (padded to the network's limits; `learner.warmStart.games` is capped for it).
@@ -65,6 +69,7 @@ class ObservedGame:
     payloads: list[dict[str, Any]] = field(default_factory=list)
     replies: list[str] = field(default_factory=list)
     winner: int | None = None  # seat; None: a draw
+    unmapped: int = 0  # choices of the AI that name no offered option (left out)
 
 
 async def observe_game(client: AsyncDaemonClient, match: Match, game_timeout: float) -> ObservedGame:
@@ -83,8 +88,11 @@ async def observe_game(client: AsyncDaemonClient, match: Match, game_timeout: fl
     async with game:
         while (decision := await game.next_decision()) is not None:
             payload = expander.expand(decision.payload)
+            if "ai_choice" not in payload:  # a reveal: nothing was decided
+                continue
             choice = decision.ai_choice
-            if choice is None:  # a reveal: nothing was decided
+            if choice is None:
+                observed.unmapped += 1
                 continue
             if decision.seat is None:
                 raise ProtocolError(f"{client.address}: an observed decision of {decision.player!r}")
@@ -106,6 +114,8 @@ class Observation:
     games: int  # games learnt from
     failed: int  # games left out after ATTEMPTS failures
     seconds: float
+    choices: int = 0  # the AI's choices in the games learnt from
+    unmapped: int = 0  # of them, those that named no offered option (left out)
 
 
 class WarmStart:
@@ -146,11 +156,12 @@ class WarmStart:
                 return None
             parts: list[Demonstrations] = []
             failures: list[str] = []
+            choices = unmapped = 0
             gate = asyncio.Semaphore(self.config.games_in_flight)
             last_report = 0.0
 
             async def one(position: int, match: Match) -> None:
-                nonlocal last_report, clients
+                nonlocal last_report, clients, choices, unmapped
                 async with gate:
                     attempt, error = 0, ""
                     while attempt < ATTEMPTS:
@@ -158,6 +169,8 @@ class WarmStart:
                         try:
                             observed = await observe_game(client, match, self.config.game_timeout)
                             parts.append(self._encode(encoder, observed))
+                            choices += len(observed.replies) + observed.unmapped
+                            unmapped += observed.unmapped
                             break
                         except DaemonBusy:  # full with other clients' games: not this game's failure
                             await asyncio.sleep(1.0)
@@ -192,11 +205,20 @@ class WarmStart:
                 raise WarmStartError(
                     f"{len(failures)} of {len(self.matches)} warm-start games failed; the last: {failures[-1]}"
                 )
+            if unmapped * 2 > choices:
+                raise WarmStartError(
+                    f"{unmapped} of the AI's {choices} choices name no offered option: the daemon's"
+                    " observe mode speaks a dialect this client does not understand"
+                )
+            if unmapped:
+                log.info("warm start: %d of the AI's %d choices named no offered option", unmapped, choices)
             return Observation(
                 Demonstrations.concatenate(parts, encoder.empty(0)),
                 len(parts),
                 len(failures),
                 time.monotonic() - started,
+                choices,
+                unmapped,
             )
         finally:
             await daemons.close()

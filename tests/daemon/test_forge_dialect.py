@@ -1,0 +1,167 @@
+"""`tolaria daemon --dialect forge` against the recordings of a real Forge RL daemon: for every
+recorded command the emulation answers with the same line kinds, the same text lines (numbers
+and deck names aside) and DECISION payloads of the same shape (every path's value types, the keys
+its objects have and always have, per decision type), so that the emulation cannot drift from
+Forge. Then what the recordings cannot show: the cap on games at once, silent closes, and
+interactive games played to the end by the client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+
+import pytest
+from forge_recordings import (
+    COMMANDS,
+    OBSERVED_GAMES,
+    line_kinds,
+    payload_schema,
+    recorded_decisions,
+    recording_lines,
+    text_shape,
+)
+
+from daemon.wire import Wire
+from tolaria.protocol import AsyncDaemonClient, DaemonClient, GameOptions
+from tolaria.protocol.errors import DeckRefused
+from tolaria.protocol.forge import Dialect
+from tolaria.protocol.replies import first_option_reply
+
+pytestmark = pytest.mark.integration
+
+DECKS = ("red_aggro", "white_weenie", "green_midrange", "blue_control", "nosuchdeck")
+# In Forge's source, not in the recordings (no card there had counters): observe mode's counters.
+KNOWN_UNRECORDED = ("battlefield[].counters",)
+
+
+@pytest.fixture(scope="module")
+def forge(tmp_path_factory):
+    from daemon.conftest import DaemonProcess
+
+    daemon = DaemonProcess(tmp_path_factory.mktemp("forge") / "daemon.log", "--dialect", "forge")
+    daemon.start()
+    yield daemon
+    daemon.stop()
+
+
+def _texts(lines: list[str]) -> list[str]:
+    return [line for line in lines if not line.startswith("DECISION:")]
+
+
+def answer(port: int, command: str) -> list[str]:
+    with Wire(port) as wire:
+        wire.send(command + "\n")
+        return wire.until_closed()
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_every_recorded_command_is_answered_in_the_recorded_shape(forge, command):
+    recorded, emulated = recording_lines(COMMANDS[command]), answer(forge.port, command)
+    assert line_kinds(emulated) == line_kinds(recorded)
+    texts = zip(_texts(recorded), _texts(emulated), strict=True)
+    for recorded_text, emulated_text in ((text_shape(a, DECKS), text_shape(b, DECKS)) for a, b in texts):
+        if recorded_text.startswith("GAME_RESULT"):  # the other seat may win
+            recorded_text, emulated_text = (
+                t.replace("(N)", "(seat)") for t in (recorded_text, emulated_text)
+            )
+        assert emulated_text == recorded_text
+    if command in ("HELLO tolaria", "NEWGAME nosuchdeck red_aggro -o", "NEWGAME red_aggro"):
+        assert emulated == recorded  # byte for byte
+
+
+def test_observed_payloads_have_forges_shape(forge):
+    recorded = payload_schema([p for name in OBSERVED_GAMES for p in recorded_decisions(name)])
+    emulated_payloads = []
+    for seed in range(1, 9):  # several games, so that every recorded path occurs (exiles, blocks, ...)
+        for decks in (("red_aggro", "white_weenie"), ("green_midrange", "blue_control")):
+            lines = answer(forge.port, f"NEWGAME {decks[0]} {decks[1]} -o -q -s {seed}")
+            emulated_payloads += [json.loads(line[9:]) for line in lines if line.startswith("DECISION:")]
+    emulated = payload_schema(emulated_payloads)
+    assert len(recorded) > 250  # every path of every payload kind, list items included
+    unrecorded = [p for p in emulated if p not in recorded and not any(k in p for k in KNOWN_UNRECORDED)]
+    assert not unrecorded, f"paths the recordings do not show: {unrecorded}"
+    missing = [p for p in recorded if p not in emulated]
+    assert not missing, f"recorded paths the emulation never produced: {missing}"
+    differing = {p: (recorded[p], emulated[p]) for p in recorded if recorded[p] != emulated[p]}
+    assert not differing, differing
+
+
+def test_hello_is_refused_and_the_clients_speak_forges_dialect(forge):
+    with DaemonClient("127.0.0.1", forge.port, read_timeout=30) as client:
+        assert client.hello() is None and client.dialect is Dialect.FORGE
+        assert client.status().max_concurrent == 10
+        game = client.start_game(
+            "red_aggro", "white_weenie", GameOptions(observe=True, seed=3, game_timeout=30.5)
+        )
+        choices = [d.ai_choice for d in iter(game.next_decision, None)]
+        assert game.result is not None and game.result.fields == {}
+        assert choices and None not in choices  # every choice of the emulated AI maps
+        with pytest.raises(DeckRefused, match="nosuchdeck"):
+            client.start_game("nosuchdeck", "red_aggro").next_decision()
+
+
+def test_a_flag_value_that_is_not_a_number_closes_without_a_word_and_unknown_flags_are_ignored(forge):
+    for command in (
+        "NEWGAME red_aggro white_weenie -c 2.5",
+        "NEWGAME red_aggro white_weenie -s x",
+        "NEWGAME a b -s",
+    ):
+        assert answer(forge.port, command) == []
+    lines = answer(forge.port, "NEWGAME red_aggro white_weenie -q -p1 agent -x compact -s 4")
+    assert len(lines) == 1 and lines[0].startswith("GAME_RESULT: Ai(")
+
+
+def test_at_most_ten_connections_are_served_at_once_and_status_waits_its_turn(forge):
+    """Eleven interactive games wait for replies: the eleventh connection, and a STATUS, are not
+    answered until a game ends."""
+    wires = [Wire(forge.port, timeout=30) for _ in range(10)]
+    try:
+        for wire in wires:
+            wire.send("NEWGAME red_aggro white_weenie -i -q -s 1\n")
+            assert wire.line().startswith("DECISION:")
+        waiting: list[str] = []
+        status = threading.Thread(target=lambda: waiting.extend(answer(forge.port, "STATUS")))
+        status.start()
+        status.join(timeout=1.5)
+        assert status.is_alive() and not waiting
+        wires[0].close()  # the client leaves: its game is dropped, its thread freed
+        status.join(timeout=20)
+        assert waiting[0] == "FORGE DAEMON STATUS" and "  Active games: 9" in waiting
+    finally:
+        for wire in wires:
+            wire.close()
+
+
+def test_interactive_games_are_played_to_the_end_by_the_async_client(forge):
+    seen_types: set[str] = set()
+    skipped_blocker_index = []
+
+    def choose(decision) -> str:
+        payload = decision.payload
+        seen_types.add(payload["decision_type"])
+        if payload["decision_type"] == "declare_blockers":
+            indexes = [b["index"] for b in payload["blockers"]]
+            skipped_blocker_index.append(indexes != list(range(len(indexes))))
+            if indexes and payload["attackers"]:
+                return f"{indexes[-1]}:{payload['attackers'][0]['index']}"
+        if payload["decision_type"] == "declare_attackers":
+            return ",".join(str(a["index"]) for a in payload["attackers"])
+        return first_option_reply(payload)
+
+    async def scenario() -> list:
+        async with AsyncDaemonClient("127.0.0.1", forge.port, read_timeout=30) as client:
+            games = await asyncio.gather(
+                *(
+                    client.play("red_aggro", "green_midrange", choose, GameOptions(interactive=True, seed=s))
+                    for s in range(12)
+                )
+            )
+            assert client.max_games == 10
+            return [g.result for g in games]
+
+    results = asyncio.run(scenario())
+    assert all(r is not None for r in results)
+    assert {"choose_action", "declare_attackers", "declare_blockers"} <= seen_types
+    assert "choose_entity" not in seen_types and "choose_cards" not in seen_types
+    assert skipped_blocker_index  # blocks were offered
