@@ -318,12 +318,12 @@ class Testbed:
         """Poll `predicate` until it is true; TimeoutError naming `what` otherwise."""
         wait_until(predicate, timeout, what)
 
-    def create_namespace(self, prefix: str = "test") -> str:
+    def create_namespace(self, prefix: str = "test", labels: dict[str, str] | None = None) -> str:
         """A new namespace with a unique name, ready for pods (its default ServiceAccount exists)."""
         name = f"{prefix}-{uuid.uuid4().hex[:8]}"
         with self.api_client() as api:
             core = client.CoreV1Api(api)
-            core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+            core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels)))
             # The ServiceAccount admission plugin refuses pods until the controller manager has
             # created the namespace's default ServiceAccount.
             wait_until(

@@ -3,13 +3,18 @@ policy, with the operator running as the pod its chart installs."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import threading
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tolaria.operator import children as build
+from tolaria.spec import load_trainingrun
 
 from .realnode import NODE_NAME
 from .test_chart import adopt_crd
@@ -72,9 +77,46 @@ def install_operator(bed, namespace: str, *values: str) -> str:
     return release
 
 
+# Pod Security "restricted", enforced: every pod of these tests, the operator's and the run's
+# included, must be admitted under it.
+RESTRICTED = {
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/enforce-version": "latest",
+}
+
+
+def restricted_pod(name: str, container: dict, **spec) -> dict:
+    """A pod of the tests' own, locked down as the operator's children are."""
+    container = {
+        **container,
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "readOnlyRootFilesystem": True,
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, **spec.pop("metadata", {})},
+        "spec": {
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": 10001,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "automountServiceAccountToken": False,
+            "containers": [container],
+            "volumes": [{"name": "tmp", "emptyDir": {}}],
+            **spec,
+        },
+    }
+
+
 @pytest.fixture
 def namespace(real_cluster):
-    name = real_cluster.create_namespace("real")
+    name = real_cluster.create_namespace("real", labels=RESTRICTED)
     yield name
     real_cluster.kubectl("delete", "namespace", name, "--wait=false")
 
@@ -121,14 +163,11 @@ def test_daemon_image_serves_games_behind_a_service_found_by_name(real_cluster, 
     """A daemon pod behind a Service, asked for its STATUS by a trainer-image pod through the
     cluster's DNS and kube-proxy: images, pod network, Services and DNS on the real node."""
     manifests = [
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": "daemon", "labels": {"app": "daemon"}},
-            "spec": {
-                "containers": [{"name": "daemon", "image": DAEMON_IMAGE, "ports": [{"containerPort": 17171}]}]
-            },
-        },
+        restricted_pod(
+            "daemon",
+            {"name": "daemon", "image": DAEMON_IMAGE, "ports": [{"containerPort": 17171}]},
+            metadata={"labels": {"app": "daemon"}},
+        ),
         {
             "apiVersion": "v1",
             "kind": "Service",
@@ -140,26 +179,20 @@ def test_daemon_image_serves_games_behind_a_service_found_by_name(real_cluster, 
         "apply", "-n", namespace, "-f", "-", input="\n---\n".join(map(yaml.safe_dump, manifests))
     )
     wait_for_pod_phase(real_cluster, namespace, "daemon", {"Running"})
-    probe = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "probe"},
-        "spec": {
-            "restartPolicy": "Never",
-            "containers": [
-                {
-                    "name": "probe",
-                    "image": TRAINER_IMAGE,
-                    # The daemon needs a moment to listen after its pod is Running.
-                    "command": [
-                        "sh",
-                        "-c",
-                        "for i in $(seq 30); do tolaria status games:17171 && exit 0; sleep 1; done; exit 1",
-                    ],
-                }
+    probe = restricted_pod(
+        "probe",
+        {
+            "name": "probe",
+            "image": TRAINER_IMAGE,
+            # The daemon needs a moment to listen after its pod is Running.
+            "command": [
+                "sh",
+                "-c",
+                "for i in $(seq 30); do tolaria status games:17171 && exit 0; sleep 1; done; exit 1",
             ],
         },
-    }
+        restartPolicy="Never",
+    )
     real_cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(probe))
     pod = wait_for_pod_phase(real_cluster, namespace, "probe", {"Succeeded", "Failed"}, timeout=180)
     logs = real_cluster.kubectl("logs", "probe", "-n", namespace).stdout
@@ -170,7 +203,8 @@ def test_daemon_image_serves_games_behind_a_service_found_by_name(real_cluster, 
 
 def test_trainer_image_compiles_with_torch_compile(real_cluster, namespace):
     """spec.learner.compile needs a C++ compiler at run time (inductor's CPU kernels, Triton's
-    launcher): the trainer image carries one, as the user the learner runs as."""
+    launcher): the trainer image carries one, and compiles as the learner's pod runs, as its
+    user, on a read-only root filesystem with the caches where the operator puts them."""
     script = (
         "import torch\n"
         "f = torch.compile(lambda x: torch.sin(x) * 2 + 1)\n"
@@ -178,23 +212,21 @@ def test_trainer_image_compiles_with_torch_compile(real_cluster, namespace):
         "assert torch.allclose(f(x), torch.sin(x) * 2 + 1)\n"
         "print('compiled on', torch.__version__)\n"
     )
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "compile"},
-        "spec": {
-            "restartPolicy": "Never",
-            "securityContext": {"runAsUser": 10001, "runAsNonRoot": True},
-            "containers": [
-                {
-                    "name": "compile",
-                    "image": TRAINER_IMAGE,
-                    "command": ["python", "-c", script],
-                    "env": [{"name": "TORCHINDUCTOR_CACHE_DIR", "value": "/tmp/inductor"}],
-                }
-            ],
-        },
-    }
+    learner = build.learner_job(
+        load_trainingrun(
+            small_run("compile") | {"metadata": {"name": "compile", "namespace": namespace, "uid": "u"}}
+        ),
+        suspend=False,
+    )
+    cache_env = [
+        e for e in learner["spec"]["template"]["spec"]["containers"][0]["env"] if "CACHE" in e["name"]
+    ]
+    assert cache_env, "the learner's pod names no compile caches"
+    pod = restricted_pod(
+        "compile",
+        {"name": "compile", "image": TRAINER_IMAGE, "command": ["python", "-c", script], "env": cache_env},
+        restartPolicy="Never",
+    )
     real_cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(pod))
     done = wait_for_pod_phase(real_cluster, namespace, "compile", {"Succeeded", "Failed"}, timeout=300)
     logs = real_cluster.kubectl("logs", "compile", "-n", namespace).stdout
@@ -335,24 +367,43 @@ def metrics_from_inside(bed, namespace: str, targets: dict[str, str]) -> dict[st
         "        out[name] = f'ERROR {e}'\n"
         "print(json.dumps(out))\n"
     )
-    probe = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "scrape"},
-        "spec": {
-            "restartPolicy": "Never",
-            "containers": [
-                {
-                    "name": "scrape",
-                    "image": TRAINER_IMAGE,
-                    "command": ["python", "-c", script, json.dumps(targets)],
-                }
-            ],
-        },
-    }
+    probe = restricted_pod(
+        "scrape",
+        {"name": "scrape", "image": TRAINER_IMAGE, "command": ["python", "-c", script, json.dumps(targets)]},
+        restartPolicy="Never",
+    )
     bed.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(probe))
     wait_for_pod_phase(bed, namespace, "scrape", {"Succeeded", "Failed"}, timeout=120)
     return json.loads(bed.kubectl("logs", "scrape", "-n", namespace).stdout)
+
+
+class StatusRecorder:
+    """Reads a run's status every second in the background: (GAMES, POLICY) as the user saw them."""
+
+    def __init__(self, bed, namespace: str, name: str):
+        self.bed, self.namespace, self.name = bed, namespace, name
+        self.seen: list[tuple[int, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._record, daemon=True)
+
+    def _record(self) -> None:
+        while not self._stop.wait(1.0):
+            current = run_status(self.bed, self.namespace, self.name)
+            if current.get("gamesPlayed") is not None and current.get("policyVersion") is not None:
+                self.seen.append((current["gamesPlayed"], current["policyVersion"]))
+
+    def start(self) -> StatusRecorder:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def assert_never_went_back(self) -> None:
+        for before, after in itertools.pairwise(self.seen):
+            assert after[0] >= before[0], f"GAMES went back from {before[0]} to {after[0]}"
+            assert after[1] >= before[1], f"POLICY went back from {before[1]} to {after[1]}"
 
 
 def test_a_run_lives_through_the_faults_of_a_week_on_real_pods(real_cluster, namespace, tmp_path):
@@ -385,6 +436,7 @@ def test_a_run_lives_through_the_faults_of_a_week_on_real_pods(real_cluster, nam
     def games_beyond(floor: int, what: str) -> None:
         bed.wait_for(lambda: (status().get("gamesPlayed") or 0) > floor, f"GAMES above {floor} ({what})", 300)
 
+    recorder = StatusRecorder(bed, namespace, "ember").start()
     v = version_beyond(2, "training")
 
     # Every component's Prometheus endpoint answers from inside the cluster.
@@ -417,13 +469,21 @@ def test_a_run_lives_through_the_faults_of_a_week_on_real_pods(real_cluster, nam
         timeout=60,
     )
 
-    # The Redis pod deleted: its state is lost (issue 21 makes it durable), the run goes on.
+    # The Redis pod deleted with its data (an emptyDir: the real node has no StorageClass). The
+    # operator restores the games counter from the status, the learner publishes above every
+    # version it published before: GAMES and POLICY never go back, and the events say why.
+    games, v = status().get("gamesPlayed") or 0, version()
     old = delete_pod(bed, namespace, "redis")
     replaced(bed, namespace, "redis", old)
     bed.wait_for(
-        lambda: "RedisRecovered" in run_event_reasons(bed, namespace), "the RedisRecovered event", 180
+        lambda: {"RedisRecovered", "RedisStateLost"} <= run_event_reasons(bed, namespace),
+        "the RedisRecovered and RedisStateLost events",
+        180,
     )
-    games_beyond(status().get("gamesPlayed") or 0, "after Redis was replaced")
+    games_beyond(games, "after Redis was replaced")
+    version_beyond(v, "after Redis was replaced")
+    degraded = next(c for c in status()["conditions"] if c["type"] == "Degraded")
+    assert "keeps its data in an emptyDir" in degraded["message"], degraded
 
     # The operator pod deleted: a new one takes over and keeps the status current.
     operator = pods(bed, namespace, f"app.kubernetes.io/instance={release}")[0]
@@ -465,6 +525,8 @@ def test_a_run_lives_through_the_faults_of_a_week_on_real_pods(real_cluster, nam
     version_beyond(v, "after resuming")
     reasons = run_event_reasons(bed, namespace)
     assert {"RunRunning", "RedisUnavailable", "RedisRecovered", "RunSuspended"} <= reasons, reasons
+    recorder.stop()
+    recorder.assert_never_went_back()
 
     # kubectl delete trainingrun removes every child.
     bed.kubectl("delete", "trainingrun", "ember", "-n", namespace, "--timeout=120s")
