@@ -170,48 +170,64 @@ class S3Server:
         )
 
 
+class MinioServer:
+    """MinIO (built by `scripts/testbed build`) as its own process, with a `tolaria` bucket."""
+
+    def __init__(self, data_dir: Path, host: str = "127.0.0.1"):
+        minio = testbed_bin_dir() / "minio"
+        if not os.access(minio, os.X_OK):
+            pytest.fail(f"{minio} is missing: run `scripts/testbed build`", pytrace=False)
+        self.port, console_port = free_port(), free_port()
+        self.host = host
+        self.log_path = data_dir.parent / f"{data_dir.name}.log"
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [str(minio), "server", str(data_dir), "--quiet",
+                 "--address", f"{host}:{self.port}", "--console-address", f"127.0.0.1:{console_port}"],
+                stdout=log, stderr=subprocess.STDOUT,
+                env={"PATH": os.environ.get("PATH", ""), "HOME": str(data_dir.parent),
+                     "MINIO_ROOT_USER": S3_ACCESS_KEY, "MINIO_ROOT_PASSWORD": S3_SECRET_KEY,
+                     "MINIO_BROWSER": "off", "MINIO_UPDATE": "off"},
+            )  # fmt: skip
+        try:
+            try:
+                wait_for_port(self.port, timeout=60, host=host)
+            except TimeoutError:
+                raise AssertionError(f"MinIO did not start:\n{self.log_path.read_text()}") from None
+            self.server = S3Server(
+                f"http://{host}:{self.port}",
+                {
+                    "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
+                    "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
+                    "AWS_DEFAULT_REGION": "us-east-1",
+                    "TOLARIA_S3_ENDPOINT": f"http://{host}:{self.port}",
+                },
+            )
+            _create_bucket(self.server, "tolaria")
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
 @pytest.fixture
 def s3_server(monkeypatch, tmp_path: Path) -> Iterator[S3Server]:
-    """A real S3 server (MinIO, built by `scripts/testbed build`, its own process on loopback)
-    with a `tolaria` bucket; this process's environment points boto3 at it."""
-    minio = testbed_bin_dir() / "minio"
-    if not os.access(minio, os.X_OK):
-        pytest.fail(f"{minio} is missing: run `scripts/testbed build`", pytrace=False)
-    port, console_port = free_port(), free_port()
-    log_path = tmp_path / "minio.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(minio), "server", str(tmp_path / "minio-data"), "--quiet",
-             "--address", f"127.0.0.1:{port}", "--console-address", f"127.0.0.1:{console_port}"],
-            stdout=log, stderr=subprocess.STDOUT,
-            env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path),
-                 "MINIO_ROOT_USER": S3_ACCESS_KEY, "MINIO_ROOT_PASSWORD": S3_SECRET_KEY,
-                 "MINIO_BROWSER": "off", "MINIO_UPDATE": "off"},
-        )  # fmt: skip
+    """A real S3 server (MinIO, its own process on loopback) with a `tolaria` bucket; this
+    process's environment points boto3 at it."""
+    minio = MinioServer(tmp_path / "minio-data")
     try:
-        try:
-            wait_for_port(port, timeout=60)
-        except TimeoutError:
-            raise AssertionError(f"MinIO did not start:\n{log_path.read_text()}") from None
-        endpoint = f"http://127.0.0.1:{port}"
-        env = {
-            "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "TOLARIA_S3_ENDPOINT": endpoint,
-        }
-        for key, value in env.items():
+        for key, value in minio.server.env.items():
             monkeypatch.setenv(key, value)
-        server = S3Server(endpoint, env)
-        _create_bucket(server, "tolaria")
-        yield server
+        yield minio.server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        minio.stop()
 
 
 def _create_bucket(server: S3Server, bucket: str, timeout: float = 30.0) -> None:

@@ -670,6 +670,24 @@ class TrainingRunSpec(ApiModel):
         False, description="Scale daemons and actors to zero and stop the learner after a checkpoint."
     )
     seed: int | None = Field(None, ge=0, le=2**31 - 1, description="Base seed of games and training.")
+    progress_deadline: str = Field(
+        "30m",
+        max_length=32,
+        pattern=DURATION_PATTERN,
+        description="Progressing turns False (NoNewPolicy) when a Running run publishes no new policy"
+        " version for this long.",
+    )
+    ttl_seconds_after_finished: int | None = Field(
+        None,
+        ge=0,
+        le=31_536_000,
+        description="Seconds after the run finished (Succeeded or Failed) when its managed Redis and every"
+        " pod still running are released; the run and its final status stay. Unset: kept until deleted.",
+    )
+
+    @property
+    def progress_deadline_seconds(self) -> float:
+        return parse_duration(self.progress_deadline)
 
     rules = (
         Rule(
@@ -798,6 +816,15 @@ class TrainingRunStatus(StatusModel):
     last_checkpoint: CheckpointRef | None = None
     start_time: Timestamp | None = None
     completion_time: Timestamp | None = None
+    last_progress_time: Timestamp | None = Field(
+        None,
+        description="When policyVersion last rose, or the run started or resumed (what progressDeadline"
+        " is measured from).",
+    )
+    suspended_seconds: int | None = Field(
+        None, ge=0, description="Seconds spent suspended since startTime (maxWallClock does not count them)."
+    )
+    suspended_since: Timestamp | None = None
 
     def condition(self, type_: str) -> Condition | None:
         return next((c for c in self.conditions if c.type == type_), None)

@@ -3,6 +3,7 @@ policy, with the operator running as the pod its chart installs."""
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import threading
@@ -13,10 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import MinioServer
 from tolaria.operator import children as build
 from tolaria.spec import load_trainingrun
 
-from .realnode import NODE_NAME
+from .realnode import NODE_LINK_HOST, NODE_NAME
 from .test_chart import adopt_crd
 
 pytestmark = pytest.mark.e2e
@@ -234,14 +236,40 @@ def test_trainer_image_compiles_with_torch_compile(real_cluster, namespace):
     assert "compiled on" in logs
 
 
-def test_helm_install_then_a_trainingrun_trains_on_real_pods(real_cluster, namespace):
+def test_helm_install_then_a_trainingrun_trains_on_real_pods(real_cluster, namespace, tmp_path):
+    """Namespaced operator; checkpoints in MinIO (on the host, reached from the pods) through a
+    credentials Secret; a managed Redis with its generated password. It trains, a replacement
+    learner resumes from S3, and no secret value shows anywhere."""
     release = install_operator(real_cluster, namespace, "namespaced=true")
     operator = pods(real_cluster, namespace, f"app.kubernetes.io/instance={release}")
     assert [p["status"]["phase"] for p in operator] == ["Running"]
     assert operator[0]["spec"]["serviceAccountName"].startswith(release)
 
+    minio = MinioServer(tmp_path / "minio", host=NODE_LINK_HOST)
+    try:
+        _train_from_helm_install(real_cluster, namespace, minio.server)
+    finally:
+        minio.stop()
+
+
+def _train_from_helm_install(real_cluster, namespace: str, s3) -> None:
+    credentials = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s3-credentials"},
+        "stringData": {k: v for k, v in s3.env.items() if k.startswith("AWS_") and "REGION" not in k},
+    }
+    # Through stdin: a secret value never goes on a command line.
+    real_cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(credentials))
+    run = small_run("ember")
+    run["spec"]["checkpoints"] = {
+        "uri": "s3://tolaria/runs/ember",
+        "endpointUrl": s3.endpoint,
+        "credentialsSecret": "s3-credentials",
+        "everyUpdates": 2,
+    }
     applied = time.monotonic()
-    real_cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(small_run("ember")))
+    real_cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(run))
 
     def trained() -> bool:
         status = run_status(real_cluster, namespace, "ember")
@@ -270,6 +298,28 @@ def test_helm_install_then_a_trainingrun_trains_on_real_pods(real_cluster, names
         )
         assert any(p["status"]["phase"] == "Running" for p in found), component
 
+    # A replacement learner resumes from the checkpoint the first one wrote to S3.
+    old = delete_pod(real_cluster, namespace, "learner")
+    learner = replaced(real_cluster, namespace, "learner", old)
+    real_cluster.wait_for(
+        lambda: (
+            "resumed from s3://tolaria/runs/ember/ckpt-"
+            in real_cluster.kubectl("logs", learner["metadata"]["name"], "-n", namespace).stdout
+        ),
+        "the new learner to resume from S3",
+        timeout=120,
+    )
+
+    # No secret value in any status, event, ConfigMap, pod spec, log or process command line.
+    generated = json.loads(
+        real_cluster.kubectl("get", "secret", "ember-redis-auth", "-n", namespace, "-o", "json").stdout
+    )
+    secrets = {
+        "the Redis password": base64.b64decode(generated["data"]["password"]).decode(),
+        "the S3 secret key": s3.env["AWS_SECRET_ACCESS_KEY"],
+    }
+    assert_no_secret_shows(real_cluster, namespace, secrets)
+
     # The namespaced operator cannot touch a run in another namespace: nothing is created there.
     other = real_cluster.create_namespace("other")
     try:
@@ -282,6 +332,41 @@ def test_helm_install_then_a_trainingrun_trains_on_real_pods(real_cluster, names
         assert children.stdout.strip() == ""
     finally:
         real_cluster.kubectl("delete", "namespace", other, "--wait=false")
+
+
+def assert_no_secret_shows(bed, namespace: str, secrets: dict[str, str]) -> None:
+    places = {
+        "objects": bed.kubectl(
+            "get",
+            "trainingruns,configmaps,events,pods,deployments,jobs,services",
+            "-n",
+            namespace,
+            "-o",
+            "json",
+        ).stdout,
+    }
+    for pod in pods(bed, namespace):
+        for container in pod["spec"]["containers"]:
+            name = f"log of {pod['metadata']['name']}/{container['name']}"
+            places[name] = bed.kubectl(
+                "logs", pod["metadata"]["name"], "-c", container["name"], "-n", namespace, check=False
+            ).stdout
+    # The node's processes share this host's process table.
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            places[f"command line of pid {cmdline.parent.name}"] = (
+                cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            )
+        except OSError:
+            continue  # gone meanwhile
+    assert len(places) > 5
+    leaks = [
+        f"{what} in the {where}"
+        for where, text in places.items()
+        for what, value in secrets.items()
+        if value in text
+    ]
+    assert not leaks, leaks
 
 
 def checkpoint_volume(bed, namespace: str, directory: Path) -> str:

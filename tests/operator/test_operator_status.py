@@ -315,3 +315,73 @@ def test_status_patch_is_none_when_nothing_changed_and_clears_vanished_fields():
     stale = {**wire, "winRate": 0.5}
     assert status_patch(stale, status)["winRate"] is None
     assert status_patch(None, status) == wire
+
+
+# -- week-long runs: suspension, stalls
+
+
+def test_max_wall_clock_does_not_count_suspended_time():
+    start = {"phase": "Running", "startTime": "2026-11-22T10:00:00Z"}
+    run = make_run({"stop": {"maxWallClock": "3h"}, "suspend": True}, start)
+    suspended = build_status(run, observation(), Outcome(), NOW)  # at 12:00, after 2h of running
+    assert suspended.phase == "Suspended" and suspended.suspended_since == NOW
+    assert run_outcome(suspended, run.spec, RUNNING, None, NOW + timedelta(hours=5)).phase is None
+
+    resumed_run = make_run({"stop": {"maxWallClock": "3h"}}, suspended.to_wire())
+    resumed = build_status(resumed_run, observation(), Outcome(), NOW + timedelta(hours=3))
+    assert resumed.phase == "Running" and resumed.suspended_since is None
+    assert resumed.suspended_seconds == 3 * 3600
+    # At 16:00, 6h after the start with 3h of them suspended: 3h of running, the limit.
+    one_hour_later = NOW + timedelta(hours=4)
+    assert run_outcome(resumed, run.spec, RUNNING, None, one_hour_later - timedelta(seconds=1)).phase is None
+    got = run_outcome(resumed, run.spec, RUNNING, None, one_hour_later)
+    assert (got.phase, got.reason) == ("Succeeded", "MaxWallClockReached")
+    assert "10800s of it suspended" in got.message
+
+
+def test_progressing_turns_false_when_no_new_policy_appears_for_the_deadline():
+    run = make_run(
+        {"progressDeadline": "30m"},
+        {
+            "phase": "Running",
+            "startTime": "2026-11-22T11:00:00Z",
+            "lastProgressTime": "2026-11-22T11:00:00Z",
+            "policyVersion": 7,
+        },
+    )
+    moving = build_status(run, observation(redis=sample(policy_version=8)), Outcome(), NOW)
+    assert condition(moving, "Progressing") == ("True", "Training") and moving.last_progress_time == NOW
+
+    stuck_run = make_run({"progressDeadline": "30m"}, moving.to_wire())
+    later = NOW + timedelta(minutes=29)
+    assert condition(
+        build_status(stuck_run, observation(redis=sample(policy_version=8)), Outcome(), later), "Progressing"
+    ) == ("True", "Training")
+    stuck = build_status(
+        stuck_run, observation(redis=sample(policy_version=8)), Outcome(), NOW + timedelta(minutes=31)
+    )
+    assert condition(stuck, "Progressing") == ("False", "NoNewPolicy")
+    assert "no new policy version for 31 min (progressDeadline 30m)" in stuck.condition("Progressing").message
+    recovered = build_status(
+        make_run({"progressDeadline": "30m"}, stuck.to_wire()),
+        observation(redis=sample(policy_version=9)),
+        Outcome(),
+        NOW + timedelta(minutes=32),
+    )
+    assert condition(recovered, "Progressing") == ("True", "Training")
+
+
+def test_a_resume_restarts_the_progress_clock():
+    run = make_run(
+        {"progressDeadline": "30m", "suspend": True},
+        {"phase": "Running", "startTime": "2026-11-22T10:00:00Z", "lastProgressTime": "2026-11-22T10:00:00Z"},
+    )
+    suspended = build_status(run, observation(), Outcome(), NOW)
+    resumed = build_status(
+        make_run({"progressDeadline": "30m"}, suspended.to_wire()),
+        observation(),
+        Outcome(),
+        NOW + timedelta(hours=2),
+    )
+    assert resumed.last_progress_time == NOW + timedelta(hours=2)
+    assert condition(resumed, "Progressing") == ("True", "Training")

@@ -4,7 +4,7 @@ Phases: Pending (children starting, the learner has not run yet), Running, Suspe
 Succeeded (a stop criterion was met, or the learner finished by itself) and Failed (the
 learner Job failed more than maxRestarts times). Succeeded and Failed are final: once
 reached they are kept whatever happens to the children afterwards. maxWallClock counts from
-startTime (the first time the run was Running), time spent suspended included.
+startTime (the first time the run was Running), time spent suspended excluded.
 
 Every condition type is always present, so `kubectl wait --for=condition=X=false` works as
 well as `=true`, and each carries a CamelCase reason.
@@ -143,15 +143,26 @@ def run_outcome(
             )
     start = previous.start_time if previous is not None else None
     limit = stop.max_wall_clock_seconds
-    if limit is not None and start is not None and (now - start).total_seconds() >= limit:
-        return Outcome(
-            "Succeeded",
-            "MaxWallClockReached",
-            f"running since {start.isoformat()} (maxWallClock {stop.max_wall_clock})",
-        )
+    if limit is not None and start is not None and previous is not None:
+        suspended = suspended_seconds(previous, now)
+        if (now - start).total_seconds() - suspended >= limit:
+            return Outcome(
+                "Succeeded",
+                "MaxWallClockReached",
+                f"running since {start.isoformat()}, {suspended:.0f}s of it suspended"
+                f" (maxWallClock {stop.max_wall_clock})",
+            )
     if learner.complete:
         return Outcome("Succeeded", "LearnerCompleted", "the learner finished by itself")
     return Outcome()
+
+
+def suspended_seconds(status: TrainingRunStatus, now: datetime) -> float:
+    """Time spent suspended since the start, the suspension going on included."""
+    total = float(status.suspended_seconds or 0)
+    if status.suspended_since is not None:
+        total += max(0.0, (now - status.suspended_since).total_seconds())
+    return total
 
 
 def next_phase(
@@ -185,9 +196,15 @@ def build_status(
     restarts = min(learner.failed, run.spec.learner.max_restarts)
     status.learner = LearnerStatus(state=learner.state, restarts=restarts)
     if phase == "Running" and status.start_time is None:
-        status.start_time = now
+        status.start_time = status.last_progress_time = now
     if phase in TERMINAL_PHASES and status.completion_time is None:
         status.completion_time = now
+    if phase == "Suspended" and status.start_time is not None and status.suspended_since is None:
+        status.suspended_since = now
+    elif phase != "Suspended" and status.suspended_since is not None:
+        status.suspended_seconds = round(suspended_seconds(status, now))
+        status.suspended_since = None
+        status.last_progress_time = now
 
     sample = observation.redis
     if sample is not None:
@@ -195,6 +212,8 @@ def build_status(
         if sample.games is not None:
             status.games_played = sample.games
         if sample.policy_version is not None:
+            if previous.policy_version is None or sample.policy_version > previous.policy_version:
+                status.last_progress_time = now
             status.policy_version = sample.policy_version
         if sample.win_rate is not None and sample.baseline is not None:
             status.win_rate = round(sample.win_rate, 3)
@@ -248,7 +267,17 @@ def _set_conditions(
     if phase == "Running":
         games = status.games_played if status.games_played is not None else 0
         version = status.policy_version if status.policy_version is not None else 0
-        put("Progressing", True, "Training", f"{games} games played, policy version {version}")
+        stalled = stalled_for(status, run.spec, now)
+        if stalled is not None:
+            put(
+                "Progressing",
+                False,
+                "NoNewPolicy",
+                f"no new policy version for {stalled / 60:.0f} min (progressDeadline {run.spec.progress_deadline});"
+                f" {games} games played, policy version {version}",
+            )
+        else:
+            put("Progressing", True, "Training", f"{games} games played, policy version {version}")
     elif phase == "Pending":
         put("Progressing", True, "Starting", "creating daemons, actors and the learner")
     elif phase == "Suspended":
@@ -294,6 +323,15 @@ def _set_conditions(
         put("Failed", True, outcome.reason, outcome.message)
     else:
         put("Failed", False, "NotFailed")
+
+
+def stalled_for(status: TrainingRunStatus, spec: TrainingRunSpec, now: datetime) -> float | None:
+    """Seconds since the last progress (a new policy version, the start, a resume) when that
+    is past the progress deadline; None while the run progresses."""
+    if status.last_progress_time is None:
+        return None
+    quiet = (now - status.last_progress_time).total_seconds()
+    return quiet if quiet >= spec.progress_deadline_seconds else None
 
 
 def status_patch(previous: dict[str, Any] | None, status: TrainingRunStatus) -> dict[str, Any] | None:
