@@ -631,6 +631,35 @@ def test_a_crashed_learner_is_restarted_and_the_run_recovers(
     assert current["learner"] == {"state": "Running", "restarts": 1}
 
 
+def test_a_finished_run_releases_its_redis_after_its_ttl_and_keeps_its_status(
+    testbed, namespace, operator, report
+):
+    body = manifest(
+        "brief", "unused", {"learner": {"maxRestarts": 0}, "ttlSecondsAfterFinished": 5}, pods=FAIL
+    )
+    body["spec"]["redis"] = {"managed": True}
+    apply(testbed, namespace, body)
+    testbed.wait_for(
+        lambda: get(testbed, namespace, "deployment", "brief-redis") is not None, "the run's Redis", 30
+    )
+    testbed.wait_for(lambda: status(testbed, namespace, "brief").get("phase") == "Failed", "Failed", 90)
+    testbed.wait_for(
+        lambda: get(testbed, namespace, "deployment", "brief-redis") is None,
+        "the Redis released after the TTL",
+        60,
+    )
+    final = status(testbed, namespace, "brief")
+    assert final["phase"] == "Failed" and final["completionTime"]
+    assert condition(testbed, namespace, "brief", "Failed")["reason"] == "LearnerFailed"
+    running = [
+        p["metadata"]["name"]
+        for p in items(testbed, namespace, "pods", "tolaria.dev/run=brief")
+        if p["status"].get("phase") in ("Pending", "Running") and "deletionTimestamp" not in p["metadata"]
+    ]
+    assert running == []
+    assert get(testbed, namespace, "configmap", "brief-config") is not None
+
+
 def test_learner_over_max_restarts_fails_the_run(testbed, namespace, operator, redis_server, report):
     apply(testbed, namespace, manifest("crash", redis_server.url, {"learner": {"maxRestarts": 1}}, pods=FAIL))
     testbed.wait_for(

@@ -329,6 +329,13 @@ def test_managed_redis_keeps_its_data_on_a_claim_when_the_cluster_has_storage():
     assert volumes[0] == {"name": "data", "emptyDir": {}}
 
 
+def test_a_released_run_keeps_its_redis_claim_but_not_its_redis():
+    kept = by_kind(build.desired_children(make_run(), 0, 0, True, redis_persistent=True, released=True))
+    assert ("Deployment", "r1-redis") not in kept and ("PodDisruptionBudget", "r1-redis") not in kept
+    assert ("PersistentVolumeClaim", "r1-redis") in kept and ("ConfigMap", "r1-config") in kept
+    assert kept[("Job", "r1-learner")]["spec"]["suspend"] is True
+
+
 def test_managed_redis_is_not_evicted_voluntarily():
     budget = by_kind(build.desired_children(make_run(), 1, 1, False, redis_persistent=False))[
         ("PodDisruptionBudget", "r1-redis")

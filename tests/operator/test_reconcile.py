@@ -29,3 +29,28 @@ def test_events_address_the_run_by_uid():
         "kind": "TrainingRun",
         "metadata": {"name": "r", "namespace": "n", "uid": "u"},
     }
+
+
+def test_a_finished_run_is_released_after_its_ttl():
+    from datetime import UTC, datetime, timedelta
+
+    from tolaria.operator.reconcile import released
+
+    done = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+    def run(ttl: int | None, phase: str = "Succeeded"):
+        return load_trainingrun(
+            {
+                "apiVersion": "tolaria.dev/v1alpha1",
+                "kind": "TrainingRun",
+                "metadata": {"name": "r", "namespace": "n", "uid": "u"},
+                "spec": {"decks": ["a"], **({} if ttl is None else {"ttlSecondsAfterFinished": ttl})},
+                "status": {"phase": phase, "completionTime": "2026-11-25T12:00:00Z"},
+            }
+        )
+
+    assert not released(run(60), done + timedelta(seconds=59))
+    assert released(run(60), done + timedelta(seconds=60))
+    assert released(run(0, "Failed"), done)
+    assert not released(run(None), done + timedelta(days=30))
+    assert not released(run(0, "Running"), done)

@@ -756,22 +756,28 @@ def redis_service(run: TrainingRun) -> dict[str, Any]:
 
 
 def desired_children(
-    run: TrainingRun, daemon_replicas: int, actor_count: int, stopped: bool, *, redis_persistent: bool
+    run: TrainingRun,
+    daemon_replicas: int,
+    actor_count: int,
+    stopped: bool,
+    *,
+    redis_persistent: bool,
+    released: bool = False,
 ) -> list[dict[str, Any]]:
     """Every child of the run, in the order they should be applied (config and Redis first).
 
     `stopped` (the run is suspended or has ended) suspends the learner Job and stops the evaluator.
     `redis_persistent`: the managed Redis keeps its data on a claim (the cluster has a StorageClass).
+    `released`: the run finished `ttlSecondsAfterFinished` ago; its managed Redis goes too (its
+    claim stays, with the data, until the run is deleted).
     """
     children = [config_map(run)]
     if run.spec.redis.managed:
         if redis_persistent:
             children.append(redis_volume_claim(run))
-        children += [
-            redis_service(run),
-            redis_deployment(run, redis_persistent),
-            redis_disruption_budget(run),
-        ]
+        children.append(redis_service(run))
+        if not released:
+            children += [redis_deployment(run, redis_persistent), redis_disruption_budget(run)]
     children += [
         daemon_service(run),
         daemon_deployment(run, daemon_replicas),

@@ -138,7 +138,15 @@ class RunLoop:
 
         redis_persistent, risks = await self._storage(run, live)
         problem = await self._apply_children(
-            run, body, live, desired, actors, stopped, outcome.phase is not None, redis_persistent
+            run,
+            body,
+            live,
+            desired,
+            actors,
+            stopped,
+            outcome.phase is not None,
+            redis_persistent,
+            released(run, now),
         )
         if self.missing_secret is not None and not stopped:
             problem = problem or ("SecretMissing", self.missing_secret)
@@ -369,11 +377,12 @@ class RunLoop:
         stopped: bool,
         ended: bool,
         redis_persistent: bool,
+        released: bool,
     ) -> tuple[str, str] | None:
         """Apply what is missing or drifted; (reason, message) of the first problem, if any."""
         try:
             manifests = build.desired_children(
-                run, daemons, actors, stopped=stopped, redis_persistent=redis_persistent
+                run, daemons, actors, stopped=stopped, redis_persistent=redis_persistent, released=released
             )
         except build.PodAnnotationsError as e:
             self.metrics.errors.labels("spec").inc()
@@ -504,6 +513,15 @@ class RunLoop:
         kind = "Warning" if status.phase == "Failed" else "Normal"
         text = message or f"phase {before or 'none'} -> {status.phase}"
         self.emit(body, kind, f"Run{status.phase}", text)
+
+
+def released(run: TrainingRun, now: datetime) -> bool:
+    """Whether a finished run's ttlSecondsAfterFinished has passed."""
+    ttl = run.spec.ttl_seconds_after_finished
+    status = run.status
+    if ttl is None or status is None or status.phase not in TERMINAL_PHASES or status.completion_time is None:
+        return False
+    return (now - status.completion_time).total_seconds() >= ttl
 
 
 def controlled_by(child: dict[str, Any], uid: str | None) -> bool:
