@@ -35,6 +35,7 @@ CRD_FILE = REPO / "crds" / "trainingrun.yaml"
 CRD_NAME = "trainingruns.tolaria.dev"
 KEEP_RUNNING = json.dumps({"testbed.tolaria.dev/outcome": "run"})
 FAIL = json.dumps({"testbed.tolaria.dev/outcome": "fail"})
+OOM = json.dumps({"testbed.tolaria.dev/outcome": "oom"})
 
 
 class Operator:
@@ -658,6 +659,16 @@ def test_a_finished_run_releases_its_redis_after_its_ttl_and_keeps_its_status(
     ]
     assert running == []
     assert get(testbed, namespace, "configmap", "brief-config") is not None
+
+
+def test_an_oom_killed_learner_is_reported_with_that_reason(
+    testbed, namespace, operator, redis_server, report
+):
+    spec = {"learner": {"maxRestarts": 1, "resources": {"limits": {"memory": "3Gi"}}}}
+    apply(testbed, namespace, manifest("hungry", redis_server.url, spec, pods=OOM))
+    testbed.wait_for(lambda: status(testbed, namespace, "hungry").get("phase") == "Failed", "Failed", 90)
+    message = condition(testbed, namespace, "hungry", "Failed")["message"]
+    assert "was OOMKilled: the learner needed more than its memory limit 3Gi" in message, message
 
 
 def test_learner_over_max_restarts_fails_the_run(testbed, namespace, operator, redis_server, report):

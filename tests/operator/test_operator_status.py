@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from tolaria.operator.status import (
     Observation,
     Outcome,
     build_status,
+    pod_failure,
     run_outcome,
     status_patch,
 )
@@ -385,3 +387,42 @@ def test_a_resume_restarts_the_progress_clock():
     )
     assert resumed.last_progress_time == NOW + timedelta(hours=2)
     assert condition(resumed, "Progressing") == ("True", "Training")
+
+
+def test_an_oom_killed_learner_is_reported_with_the_fix():
+    pod = {
+        "metadata": {"name": "r1-learner-x"},
+        "status": {
+            "phase": "Failed",
+            "containerStatuses": [{"state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}],
+        },
+    }
+    said = pod_failure(pod, "4Gi")
+    assert "pod r1-learner-x was OOMKilled" in said and "memory limit 4Gi" in said
+    assert "raise spec.learner.resources.limits.memory" in said
+    crashed = {
+        "metadata": {"name": "p"},
+        "status": {"containerStatuses": [{"lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}]},
+    }
+    assert pod_failure(crashed, None) == "pod p exited with code 1 (Error); its log says why"
+    assert pod_failure({"metadata": {"name": "p"}, "status": {}}, None) is None
+
+    learner = dataclasses.replace(
+        LearnerObservation.from_job(job({"active": 1, "failed": 1})), last_failure=said
+    )
+    status = build_status(make_run(), observation(learner=learner), Outcome(), NOW)
+    assert condition(status, "Degraded") == ("True", "LearnerRestarting")
+    assert "OOMKilled" in status.condition("Degraded").message
+    failed = LearnerObservation.from_job(
+        job(
+            {
+                "failed": 2,
+                "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}],
+            }
+        )
+    )
+    outcome = run_outcome(None, make_run().spec, dataclasses.replace(failed, last_failure=said), None, NOW)
+    assert (
+        outcome.reason == "LearnerFailed"
+        and "last failure: pod r1-learner-x was OOMKilled" in outcome.message
+    )

@@ -26,6 +26,7 @@ _PLURALS = {
     ("v1", "ConfigMap"): "configmaps",
     ("v1", "Service"): "services",
     ("v1", "Secret"): "secrets",
+    ("v1", "Pod"): "pods",
     ("apps/v1", "Deployment"): "deployments",
     ("batch/v1", "Job"): "jobs",
     ("v1", "PersistentVolumeClaim"): "persistentvolumeclaims",
@@ -103,6 +104,10 @@ class Kube:
             if e.status == 404:
                 return None
             raise
+
+    def list(self, api_version: str, kind: str, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        path = object_path(api_version, kind, namespace)
+        return self.request("GET", path, query=[("labelSelector", label_selector)]).get("items", [])
 
     def exists(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
         """Whether an object exists, from its metadata alone: the API server sends no body, so

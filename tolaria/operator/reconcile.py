@@ -38,6 +38,7 @@ from tolaria.operator.status import (
     LearnerObservation,
     Observation,
     build_status,
+    pod_failure,
     run_outcome,
     status_patch,
 )
@@ -83,6 +84,8 @@ class RunLoop:
         self.daemons: int | None = None
         self.missing_secret: str | None = None
         self.redis_password_ensured = False
+        self.learner_failures_seen = 0
+        self.learner_last_failure: str | None = None
         self.password_problem: tuple[str, str] | None = None
 
     async def close(self) -> None:
@@ -120,7 +123,7 @@ class RunLoop:
         terminal = previous is not None and previous.phase in TERMINAL_PHASES
         live = dict(self.children())
         learner_job = live.get(("Job", build.child_name(run, "learner")))
-        learner = LearnerObservation.from_job(learner_job)
+        learner = await self._with_last_failure(run, LearnerObservation.from_job(learner_job))
 
         tick = not terminal and (self.last_tick is None or mono - self.last_tick >= interval)
         if terminal:
@@ -259,6 +262,31 @@ class RunLoop:
                     f"Secret {name} ({field}) does not exist in namespace {self.namespace}; pods cannot start"
                 )
         return None
+
+    # -- the learner
+
+    async def _with_last_failure(self, run: TrainingRun, learner: LearnerObservation) -> LearnerObservation:
+        """The learner with why its newest failed pod failed; the pods are listed only when the
+        Job counts a new failure (evictions and preemptions are not failures)."""
+        if learner.failed and learner.failed != self.learner_failures_seen:
+            try:
+                listed = await asyncio.to_thread(
+                    self.kube.list, "v1", "Pod", self.namespace,
+                    f"{build.RUN_LABEL}={run.metadata.name},{build.COMPONENT_LABEL}=learner",
+                )  # fmt: skip
+            except KubeError as e:
+                log.warning("%s/%s: cannot list the learner's pods: %s", self.namespace, self.name, e)
+                return learner
+            failed = sorted(
+                (p for p in listed if (p.get("status") or {}).get("phase") == "Failed"),
+                key=lambda p: p["metadata"].get("creationTimestamp") or "",
+            )
+            memory = run.spec.learner.resources.limits.get("memory")
+            self.learner_last_failure = (
+                pod_failure(failed[-1], None if memory is None else str(memory)) if failed else None
+            )
+            self.learner_failures_seen = learner.failed
+        return dataclasses.replace(learner, last_failure=self.learner_last_failure)
 
     # -- where state lives
 

@@ -43,6 +43,8 @@ class LearnerObservation:
     complete: bool = False
     failed_condition: tuple[str, str] | None = None
     """(reason, message) of the Job's Failed condition."""
+    last_failure: str | None = None
+    """Why the newest failed learner pod failed (`pod_failure`), when the operator looked."""
 
     @classmethod
     def from_job(cls, job: dict[str, Any] | None) -> LearnerObservation:
@@ -81,6 +83,30 @@ class LearnerObservation:
         if self.failed:
             return "Restarting"
         return "Pending"
+
+
+def pod_failure(pod: dict[str, Any], memory_limit: str | None) -> str | None:
+    """Why a failed pod's container ended, in words that name the fix; None when it did not."""
+    for container in (pod.get("status") or {}).get("containerStatuses") or []:
+        terminated = (container.get("state") or {}).get("terminated") or (
+            container.get("lastState") or {}
+        ).get("terminated")
+        if not terminated or terminated.get("exitCode") == 0:
+            continue
+        name = pod["metadata"]["name"]
+        if terminated.get("reason") == "OOMKilled":
+            limit = (
+                f"its memory limit {memory_limit}"
+                if memory_limit
+                else "the node's memory (no memory limit set)"
+            )
+            return (
+                f"pod {name} was OOMKilled: the learner needed more than {limit};"
+                " raise spec.learner.resources.limits.memory or use a smaller network"
+            )
+        reason = terminated.get("reason") or "Error"
+        return f"pod {name} exited with code {terminated.get('exitCode')} ({reason}); its log says why"
+    return None
 
 
 @dataclass(frozen=True)
@@ -123,11 +149,13 @@ def run_outcome(
         return Outcome(previous.phase, kept.reason if kept else previous.phase, kept.message if kept else "")
     if learner.failed_condition is not None:
         reason, message = learner.failed_condition
+        cause = f"; last failure: {learner.last_failure}" if learner.last_failure else ""
         return Outcome(
             "Failed",
             "LearnerFailed",
             f"learner Job failed after {learner.failed} failures (maxRestarts {spec.learner.max_restarts}):"
-            f" {reason}: {message}".rstrip(": "),
+            f" {reason}: {message}".rstrip(": ")
+            + cause,
         )
     stop = spec.stop
     games = sample.games if sample is not None else None
@@ -298,7 +326,8 @@ def _set_conditions(
             (
                 "LearnerRestarting",
                 f"learner failed {learner.failed} time(s) of maxRestarts {run.spec.learner.max_restarts};"
-                " it resumes from its newest checkpoint",
+                " it resumes from its newest checkpoint"
+                + (f"; last failure: {learner.last_failure}" if learner.last_failure else ""),
             )
         )
     if problems:
