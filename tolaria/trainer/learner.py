@@ -26,17 +26,24 @@ log-probabilities, clipped, accounts for the distance between that version and t
 
 Warm start: a learner that finds no checkpoint and has a `WarmStart` first clones the daemons'
 built-in AI (`tolaria.trainer.warm_start`), then publishes the copy as its first version and
-checkpoints it at step 0 before the first PPO update.
+checkpoints it at step 0 before the first PPO update. A stop during the warm start saves the
+games watched and the fit's progress in the checkpoint store (`tolaria.trainer.warm_progress`),
+and the next start continues from them, so repeated preemptions still get through it.
 
 Checkpoints: every `checkpoint_every_updates` updates, every `checkpoint_every_minutes` minutes
 (when something changed), and at once on stop (SIGTERM), but never of the random initial
-weights. After each one, and after resuming from one, the `...:stats` hash gets its
+weights. A stop during an update abandons it at the next minibatch (`PPOTrainer.update`), so the
+checkpoint follows SIGTERM within one minibatch's time on every network preset. A checkpoint
+holds everything the next update reads (weights, optimiser, schedule, gradient scaler, the
+numpy and torch random states), and the entries of the abandoned update stay unacknowledged:
+a learner resumed from it makes exactly the update the stopped one would have made. After each one, and after resuming from one, the `...:stats` hash gets its
 `checkpoint_uri` and `checkpoint_time` (unix seconds), which the operator shows as
 status.lastCheckpoint.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -55,6 +62,7 @@ from tolaria.trainer.imitation import clone
 from tolaria.trainer.metrics import LearnerMetrics
 from tolaria.trainer.policy import PolicyNetwork, load_weights
 from tolaria.trainer.ppo import LOSS_TERMS, PPOTrainer, build_batch, policy_lag
+from tolaria.trainer.warm_progress import WarmStartProgress
 from tolaria.trainer.warm_start import WarmStart
 from tolaria.trainer.weights import encode_weights
 
@@ -111,7 +119,8 @@ class Learner:
     # ---- start-up -------------------------------------------------------------------------
     def start(self, stop: threading.Event | None = None) -> bool:
         """Restore or warm-start, then publish; False when `stop` was set during a warm start
-        (nothing was published or checkpointed: the next start warm-starts again)."""
+        (nothing was published or checkpointed; the next start continues the warm start from the
+        progress it saved)."""
         restored = self._restore()
         if not restored and self.warm_start is not None and not self._warm_start(stop or threading.Event()):
             return False
@@ -122,21 +131,36 @@ class Learner:
             self._publish()
         if self._trained and self._last_checkpoint_step < 0:
             self.checkpoint()  # the warm start's copy: a restarted learner resumes from it
+            if self._warm_progress is not None:
+                self._warm_progress.clear()
         self.metrics.policy_version.set(self.version)
         log.info("learner %s at step %d, policy version %d", self.consumer, self.step, self.version)
         return True
 
     def _warm_start(self, stop: threading.Event) -> bool:
+        """Watches and clones (resuming what a stopped warm start saved); False when `stop` was
+        set first, with the progress saved (`tolaria.trainer.warm_progress`)."""
         assert self.warm_start is not None
         cfg = self.config.warm_start
-        log.info("warm start: observing %d games of the built-in AI", cfg.games)
-        observation = self.warm_start.observe(
-            self.encoder, stop, lambda games: self._report_warm_start(StatsField.WARM_START_GAMES, games)
+        progress = self._warm_progress
+        watched = progress.load_games() if progress is not None else {}
+        log.info(
+            "warm start: observing %d games of the built-in AI (%d watched before)", cfg.games, len(watched)
         )
-        if observation is None:
-            log.info("warm start: stopped while watching games")
+        observation = self.warm_start.observe(
+            self.encoder,
+            stop,
+            lambda games: self._report_warm_start(StatsField.WARM_START_GAMES, games),
+            watched,
+        )
+        if progress is not None and (not observation.complete or observation.games > len(watched)):
+            progress.save_games(observation.watched)
+        if not observation.complete:
+            log.info(
+                "warm start: stopped while watching games (%d of %d watched)", observation.games, cfg.games
+            )
             return False
-        demos = observation.demonstrations
+        demos = observation.demonstrations(self.encoder.empty(0))
         log.info(
             "warm start: %d decisions from %d games (%d failed) in %.0fs; cloning for %d epochs",
             len(demos),
@@ -146,7 +170,10 @@ class Learner:
             cfg.epochs,
         )
         started = time.monotonic()
-        cloned = clone(
+        saved = progress.load_clone() if progress is not None else None
+        if saved is not None:
+            load_weights(self.trainer.model, saved.model_state, "the saved warm-start fit")
+        fit = clone(
             self.trainer.model,
             demos,
             cfg.epochs,
@@ -155,13 +182,29 @@ class Learner:
             seed=self.config.learner.seed,
             on_epoch=self._cloned_epoch,
             stop=stop,
+            progress=saved.progress if saved is not None else None,
         )
-        if not cloned:
-            log.info("warm start: stopped while cloning")
+        if not fit.finished(cfg.epochs):
+            if progress is not None:
+                progress.save_clone(self.trainer.model.state_dict(), fit)
+            log.info("warm start: stopped while cloning (epoch %d of %d)", fit.epochs + 1, cfg.epochs)
             return False
         log.info("warm start: cloned in %.0fs", time.monotonic() - started)
         self._trained = True
         return True
+
+    @property
+    def _warm_progress(self) -> WarmStartProgress | None:
+        if self.store is None or self.warm_start is None:
+            return None
+        config = self.config.to_dict()
+        identity = {
+            "network": config["network"],
+            "warm_start": config["warm_start"],
+            "seed": self.config.learner.seed,
+            "schedule": self.warm_start.fingerprint(),
+        }
+        return WarmStartProgress(self.store, json.dumps(identity, sort_keys=True))
 
     def _cloned_epoch(self, epoch: int, nll: float) -> None:
         log.info("warm start: epoch %d, policy NLL %.3f", epoch, nll)
@@ -187,11 +230,21 @@ class Learner:
                 f"checkpoint {checkpoint.name} was trained with network {saved_network}, "
                 f"the spec asks for {self.config.to_dict()['network']}"
             )
-        load_weights(self.trainer.model, checkpoint.model_state, f"checkpoint {checkpoint.name}")
+        trainer = self.trainer
+        load_weights(trainer.model, checkpoint.model_state, f"checkpoint {checkpoint.name}")
         if checkpoint.optimizer_state is not None:
-            self.trainer.optimizer.load_state_dict(checkpoint.optimizer_state)
+            trainer.optimizer.load_state_dict(checkpoint.optimizer_state)
         if checkpoint.scheduler_state is not None:
-            self.trainer.scheduler.load_state_dict(checkpoint.scheduler_state)
+            trainer.scheduler.load_state_dict(checkpoint.scheduler_state)
+        if checkpoint.scaler_state and trainer.scaler.is_enabled():
+            trainer.scaler.load_state_dict(checkpoint.scaler_state)
+        if checkpoint.random_state is not None:
+            # the shuffle of the next update's minibatches continues where the saved learner was
+            trainer.generator.bit_generator.state = checkpoint.random_state["numpy"]
+            torch.set_rng_state(checkpoint.random_state["torch"])
+            cuda = checkpoint.random_state["cuda"]
+            if cuda and trainer.device.type == "cuda" and len(cuda) == torch.cuda.device_count():
+                torch.cuda.set_rng_state_all(cuda)
         self.step, self.version = checkpoint.step, checkpoint.policy_version
         self.counters.update(checkpoint.counters)
         self._last_checkpoint_step = self.step
@@ -265,13 +318,15 @@ class Learner:
         for entry_id, fields in entries:
             if entry_id not in held_ids:  # a re-read after a Redis failure
                 self._take(entry_id, fields)
-        # SIGTERM between updates: checkpoint now rather than after every held batch.
+        # SIGTERM between updates: checkpoint now rather than after every held batch; during
+        # one, the update is abandoned at the next minibatch (`PPOTrainer.update`).
         while (
             self._held.samples >= self.config.ppo.batch_size
             and not stop.is_set()
             and not (max_updates and self._updates_this_run >= max_updates)
         ):
-            self._update()
+            if not self._update(stop):
+                return
             self._updates_this_run += 1
         self._maybe_checkpoint()
         self._observe_queue()
@@ -316,7 +371,9 @@ class Learner:
         self._held.segments.append(segment)
         self._held.samples += segment.steps
 
-    def _update(self) -> None:
+    def _update(self, stop: threading.Event) -> bool:
+        """One update on the oldest held segments; False when `stop` abandoned it (the segments
+        stay held and unacknowledged, the trainer as it was)."""
         # the oldest segments that make up one batch; the rest wait for the next update
         held, rest = _Held(), _Held()
         for entry_id, segment in zip(self._held.ids, self._held.segments, strict=True):
@@ -324,10 +381,13 @@ class Learner:
             target.ids.append(entry_id)
             target.segments.append(segment)
             target.samples += segment.steps
-        self._held = rest
         batch = build_batch(held.segments, self.config.ppo)
         lags = [policy_lag(s, self.version) for s in held.segments]
-        stats = self.trainer.update(batch)
+        stats = self.trainer.update(batch, stop)
+        if stats is None:
+            log.info("update %d abandoned: stopping", self.step + 1)
+            return False
+        self._held = rest
         self.step += 1
         self._trained = True
         self.counters["samples"] += len(batch)
@@ -373,6 +433,7 @@ class Learner:
             stats["clip_fraction"],
             self.version,
         )
+        return True
 
     def _publish(self) -> None:
         with self.redis.pipeline() as pipe:
@@ -408,14 +469,21 @@ class Learner:
         of them would keep a restarted learner from its warm start)."""
         if self.store is None or not self._trained:
             return None
+        state = self.trainer.state()
         checkpoint = Checkpoint(
             step=self.step,
             policy_version=self.version,
             counters=dict(self.counters),
             config=self.config.to_dict(),
-            model_state=self.trainer.model.state_dict(),
-            optimizer_state=self.trainer.optimizer.state_dict(),
-            scheduler_state=self.trainer.scheduler.state_dict(),
+            model_state=state.model,
+            optimizer_state=state.optimizer,
+            scheduler_state=state.scheduler,
+            scaler_state=state.scaler or None,
+            random_state={
+                "numpy": state.numpy_random,
+                "torch": state.torch_random,
+                "cuda": state.cuda_random,
+            },
         )
         name = self.store.save(checkpoint)
         self._last_checkpoint_step = self.step

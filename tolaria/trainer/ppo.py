@@ -25,14 +25,22 @@
   skipped and counted (`skipped_minibatches`), so no update can turn the weights into NaN.
 - On CUDA the forward pass runs under bf16 autocast (fp16 with a gradient scaler, or fp32, as
   the spec says); heads and losses stay in float32. Optional torch.compile of the network.
+- Preemption: `update` checks its `stop` event between minibatches. A stopped update is abandoned
+  whole: the trainer goes back to the state it started from (weights, optimiser, scaler, random
+  state), so that the learner can checkpoint at once and a resumed learner makes exactly the
+  update the stopped one would have made, on the same (unacknowledged, re-read) entries.
+  `state`/`load_state` are what a checkpoint keeps of the trainer.
 """
 
 from __future__ import annotations
 
+import copy
 import math
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -144,6 +152,20 @@ def build_batch(segments: Sequence[Segment], config: PPOConfig) -> RolloutBatch:
     )
 
 
+@dataclass
+class TrainerState:
+    """Everything an update reads besides its batch: with it restored, the next update on the same
+    batch is exactly the one the saved trainer would have made."""
+
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    scaler: dict[str, Any]  # {} when no fp16 gradient scaler is in use
+    numpy_random: dict[str, Any]  # the minibatch shuffler's bit-generator state
+    torch_random: torch.Tensor
+    cuda_random: list[torch.Tensor]
+
+
 class PPOTrainer:
     """Owns the network, optimiser and schedule; `update` runs one PPO update on a batch."""
 
@@ -170,8 +192,35 @@ class PPOTrainer:
         self.forward: nn.Module = torch.compile(self.model) if learner.compile else self.model
         self.generator = np.random.default_rng(seed)
 
-    def update(self, batch: RolloutBatch) -> dict[str, float]:
+    def state(self) -> TrainerState:
+        """A copy of the trainer's state (tensors cloned on their device: no host transfer)."""
+        cuda = self.device.type == "cuda"
+        return TrainerState(
+            model={k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            optimizer=copy.deepcopy(self.optimizer.state_dict()),
+            scheduler=copy.deepcopy(self.scheduler.state_dict()),
+            scaler=self.scaler.state_dict() if self.scaler.is_enabled() else {},
+            numpy_random=copy.deepcopy(self.generator.bit_generator.state),
+            torch_random=torch.get_rng_state(),
+            cuda_random=list(torch.cuda.get_rng_state_all()) if cuda else [],
+        )
+
+    def load_state(self, state: TrainerState) -> None:
+        self.model.load_state_dict(state.model)
+        self.optimizer.load_state_dict(state.optimizer)
+        self.scheduler.load_state_dict(state.scheduler)
+        if state.scaler and self.scaler.is_enabled():
+            self.scaler.load_state_dict(state.scaler)
+        self.generator.bit_generator.state = state.numpy_random
+        torch.set_rng_state(state.torch_random)
+        if state.cuda_random and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(state.cuda_random)
+
+    def update(self, batch: RolloutBatch, stop: threading.Event | None = None) -> dict[str, float] | None:
+        """One PPO update; None when `stop` was set before its last minibatch: the update is
+        abandoned and the trainer is back in the state it started from (see the module)."""
         started = time.perf_counter()
+        before = self.state() if stop is not None else None
         cfg = self.config
         n = len(batch)
         tensors = {k: torch.from_numpy(v).to(self.device) for k, v in batch.observations.items()}
@@ -187,6 +236,10 @@ class PPOTrainer:
         for _ in range(cfg.epochs):
             order = torch.from_numpy(self.generator.permutation(n)).to(self.device)
             for start in range(0, n, cfg.minibatch_size):
+                if stop is not None and stop.is_set():
+                    assert before is not None
+                    self.load_state(before)
+                    return None
                 idx = order[start : start + cfg.minibatch_size]
                 mb = {k: v[idx] for k, v in tensors.items()}
                 if not self.compiled:  # a compiled network keeps one shape rather than recompile
