@@ -21,8 +21,9 @@ the newest published version, or, while the evaluator's promotion gate holds a p
 that may be many updates behind the learner; measuring lag against the learner's own version
 would then drop every segment. `max_policy_lag` thus bounds how late actors follow the version
 they are told to play, and PPO's importance ratio against the recorded behaviour
-log-probabilities, clipped, accounts for the distance between that version and the learner's
-(see `tolaria.trainer.ppo`). The `policy_lag` metric still reports the lag behind the learner.
+log-probabilities, with the dual clip, keeps updates on data far behind the learner bounded
+(see `tolaria.trainer.ppo`, which also says how lag in versions becomes lag in seconds). The
+`policy_lag` and `policy_age_seconds` metrics report the lag behind the learner.
 
 Warm start: a learner that finds no checkpoint and has a `WarmStart` first clones the daemons'
 built-in AI (`tolaria.trainer.warm_start`), then publishes the copy as its first version and
@@ -45,6 +46,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -57,17 +59,18 @@ from tolaria.keys import LEARNER_GROUP, RunKeys, StatsField
 from tolaria.rollouts import STREAM_FIELD, Segment, SegmentError, decode_segment
 from tolaria.trainer.checkpoint import Checkpoint, CheckpointStore
 from tolaria.trainer.config import TrainerConfig
-from tolaria.trainer.encoding import Encoder, EncodingError
+from tolaria.trainer.encoding import KIND_NAMES, Encoder, EncodingError
 from tolaria.trainer.imitation import clone
 from tolaria.trainer.metrics import LearnerMetrics
 from tolaria.trainer.policy import PolicyNetwork, load_weights
-from tolaria.trainer.ppo import LOSS_TERMS, PPOTrainer, build_batch, policy_lag
+from tolaria.trainer.ppo import KIND_TERMS, LOSS_TERMS, PPOTrainer, build_batch, policy_lag
 from tolaria.trainer.warm_progress import WarmStartProgress
 from tolaria.trainer.warm_start import WarmStart
 from tolaria.trainer.weights import encode_weights
 
 log = logging.getLogger(__name__)
 
+PUBLISH_TIMES_KEPT = 1000  # versions whose publish time is remembered (for policy_age_seconds)
 COUNTERS = ("samples", "segments", "stale_segments", "corrupt_entries", "trimmed_entries")
 CLAIM_IDLE_MS = 30_000
 
@@ -115,6 +118,8 @@ class Learner:
         self._updates_this_run = 0
         self._played_version = 0  # what the actors are told to play (see `_read_played_version`)
         self._trained = False  # whether the weights are more than their random initialisation
+        self._published_at: dict[int, float] = {}  # version -> unix time this learner published it
+        self._version_interval: float | None = None  # seconds between versions, moving average
 
     # ---- start-up -------------------------------------------------------------------------
     def start(self, stop: threading.Event | None = None) -> bool:
@@ -382,7 +387,7 @@ class Learner:
             target.segments.append(segment)
             target.samples += segment.steps
         batch = build_batch(held.segments, self.config.ppo)
-        lags = [policy_lag(s, self.version) for s in held.segments]
+        versions = np.concatenate([s.policy_version for s in held.segments])
         stats = self.trainer.update(batch, stop)
         if stats is None:
             log.info("update %d abandoned: stopping", self.step + 1)
@@ -392,6 +397,7 @@ class Learner:
         self._trained = True
         self.counters["samples"] += len(batch)
         self.counters["segments"] += len(held.segments)
+        trained_version = self.version
         self._publish()
         # acknowledged only now: the update that used them is done and its weights are out
         self.redis.xack(self.keys.rollouts, LEARNER_GROUP, *held.ids)
@@ -403,7 +409,17 @@ class Learner:
         m.samples_per_second.set(samples_per_second)
         for term in LOSS_TERMS:
             m.loss.labels(term).set(stats[term])
-        m.policy_lag.set(float(np.mean(lags)))
+        for term in KIND_TERMS:
+            for kind in KIND_NAMES:
+                if not math.isnan(value := stats[f"{term}:{kind}"]):
+                    m.loss_by_kind.labels(term, kind).set(value)
+        # lag behind the version these samples trained (the one just replaced), in versions and
+        # in seconds since their behaviour version was published
+        m.policy_lag.set(float(np.mean(trained_version - versions)))
+        now = time.time()
+        ages = [now - self._published_at[v] for v in versions.tolist() if v in self._published_at]
+        if ages:
+            m.policy_age.set(float(np.mean(ages)))
         if stats["skipped_minibatches"]:
             m.skipped_minibatches.inc(stats["skipped_minibatches"])
             log.warning(
@@ -419,9 +435,14 @@ class Learner:
                 **{StatsField.learner_counter(k): int(v) for k, v in self.counters.items()},
             },
         )
+        by_kind = ", ".join(
+            f"{kind} {stats[f'approx_kl:{kind}']:.4f}/{stats[f'clip_fraction:{kind}']:.3f}"
+            for kind in KIND_NAMES
+            if not math.isnan(stats[f"approx_kl:{kind}"])
+        )
         log.info(
             "update %d: %d samples, %.0f samples/s, loss %.4f, value loss %.4f, explained variance %.3f,"
-            " entropy %.3f, kl %.4f, clipped %.3f -> version %d",
+            " entropy %.3f, kl %.4f, clipped %.3f (kl/clipped by kind: %s), lag %.1f -> version %d",
             self.step,
             len(batch),
             samples_per_second,
@@ -431,6 +452,8 @@ class Learner:
             stats["entropy"],
             stats["approx_kl"],
             stats["clip_fraction"],
+            by_kind,
+            float(np.mean(trained_version - versions)),
             self.version,
         )
         return True
@@ -452,6 +475,16 @@ class Learner:
                     continue
         self.version = version
         self.metrics.policy_version.set(version)
+        now = time.time()
+        if self._published_at:
+            interval = now - max(self._published_at.values())
+            self._version_interval = (
+                interval if self._version_interval is None else 0.8 * self._version_interval + 0.2 * interval
+            )
+            self.metrics.version_interval.set(self._version_interval)
+        self._published_at[version] = now
+        for old in [v for v in self._published_at if v < version - PUBLISH_TIMES_KEPT]:
+            del self._published_at[old]
 
     # ---- checkpoints and observation ------------------------------------------------------
     def _maybe_checkpoint(self) -> None:
