@@ -19,7 +19,7 @@ import torch
 from conftest import free_port
 
 from tolaria.keys import LEARNER_GROUP, RunKeys
-from tolaria.rollouts import STREAM_FIELD, encode_segment
+from tolaria.rollouts import STEPS_FIELD, STREAM_FIELD, VERSION_FIELD, encode_segment, stream_entry
 from tolaria.trainer.checkpoint import open_store
 from tolaria.trainer.config import LearnerConfig, NetworkConfig, PPOConfig, TrainerConfig
 from tolaria.trainer.encoding import Encoder
@@ -102,6 +102,37 @@ def test_learner_trains_publishes_checkpoints_and_skips_bad_entries(redis_server
     client.flushall()
     Learner(config, client, keys, store).start()
     assert client.hget(keys.stats, "checkpoint_uri").decode() == stats["checkpoint_uri"]
+
+
+def test_stale_entries_are_dropped_on_their_version_field_and_used_ones_trimmed(redis_server):
+    """An entry whose `policy_version` field is stale is dropped without decoding its segment
+    (here not a segment at all: it would count as corrupt if decoded); what the learner has
+    acknowledged leaves the stream, and the group's lag stays readable for the operator."""
+    client = redis.Redis.from_url(redis_server.url)
+    keys = RunKeys("test", "fields")
+    client.xadd(keys.rollouts, {STREAM_FIELD: b"never decoded", VERSION_FIELD: b"-10", STEPS_FIELD: b"16"})
+    producer = Producer(client, keys)
+    for _ in range(4):
+        segment = synthetic_segment(producer.encoder, producer.model, producer.factory, STEPS, 1, outcome=1.0)
+        client.xadd(keys.rollouts, stream_entry(segment))
+    config = TrainerConfig(
+        network=NETWORK,
+        ppo=PPOConfig(batch_size=4 * STEPS, minibatch_size=32, epochs=1, max_policy_lag=4),
+        learner=LearnerConfig(device="cpu", threads=1, read_block_ms=100),
+    )
+    learner = Learner(config, client, keys, None)
+    learner.start()
+    learner.run(threading.Event(), max_updates=1)
+    assert (learner.counters["stale_segments"], learner.counters["corrupt_entries"]) == (1, 0)
+    assert learner.counters["samples"] == 4 * STEPS
+    assert client.xlen(keys.rollouts) == 0  # all acknowledged, all trimmed
+    producer.push(1)
+    learner._last_depth_check = 0.0
+    learner._iteration(threading.Event(), 0)  # reads it and holds it: pending, so kept
+    (group,) = client.xinfo_groups(keys.rollouts)
+    assert client.xlen(keys.rollouts) == 1 and group["pending"] == 1 and group["lag"] == 0
+    stats = client.hgetall(keys.stats)
+    assert stats[b"learner_stale_segments"] == b"1"  # for the operator: consumed is not dropped
 
 
 def test_staleness_is_measured_against_the_promoted_version_the_actors_play(redis_server):

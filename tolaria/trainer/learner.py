@@ -17,7 +17,8 @@ update, so it continues at the same step and version.
 Staleness: a segment is dropped (acknowledged, counted in `stale_segments`) when its oldest
 step is more than `ppo.max_policy_lag` versions behind the version the actors are told to play:
 the newest published version, or, while the evaluator's promotion gate holds a promoted version
-(`...:policy:promoted:version`), that one. With the gate the actors deliberately play a version
+(`...:policy:promoted:version`), that one; the entry's `policy_version` field decides before the
+segment is decoded (`tolaria.rollouts`). With the gate the actors deliberately play a version
 that may be many updates behind the learner; measuring lag against the learner's own version
 would then drop every segment. `max_policy_lag` thus bounds how late actors follow the version
 they are told to play, and PPO's importance ratio against the recorded behaviour
@@ -56,7 +57,7 @@ import redis
 import torch
 
 from tolaria.keys import LEARNER_GROUP, RunKeys, StatsField
-from tolaria.rollouts import STREAM_FIELD, Segment, SegmentError, decode_segment
+from tolaria.rollouts import STREAM_FIELD, Segment, SegmentError, decode_segment, entry_version
 from tolaria.trainer.checkpoint import Checkpoint, CheckpointStore
 from tolaria.trainer.config import TrainerConfig
 from tolaria.trainer.encoding import KIND_NAMES, Encoder, EncodingError
@@ -118,6 +119,7 @@ class Learner:
         self._updates_this_run = 0
         self._played_version = 0  # what the actors are told to play (see `_read_played_version`)
         self._trained = False  # whether the weights are more than their random initialisation
+        self._counters_written: dict[str, int] = {}
         self._published_at: dict[int, float] = {}  # version -> unix time this learner published it
         self._version_interval: float | None = None  # seconds between versions, moving average
 
@@ -355,6 +357,10 @@ class Learner:
             self.counters["trimmed_entries"] += 1
             self.redis.xack(self.keys.rollouts, LEARNER_GROUP, entry_id)
             return
+        announced = entry_version(fields)
+        if announced is not None and self._played_version - announced > self.config.ppo.max_policy_lag:
+            self._drop_stale(entry_id)  # without decoding it
+            return
         try:
             data = fields.get(STREAM_FIELD)
             if data is None:
@@ -368,13 +374,16 @@ class Learner:
             self.redis.xack(self.keys.rollouts, LEARNER_GROUP, entry_id)
             return
         if policy_lag(segment, self._played_version) > self.config.ppo.max_policy_lag:
-            self.counters["stale_segments"] += 1
-            self.metrics.stale_segments.inc()
-            self.redis.xack(self.keys.rollouts, LEARNER_GROUP, entry_id)
+            self._drop_stale(entry_id)
             return
         self._held.ids.append(entry_id)
         self._held.segments.append(segment)
         self._held.samples += segment.steps
+
+    def _drop_stale(self, entry_id: bytes) -> None:
+        self.counters["stale_segments"] += 1
+        self.metrics.stale_segments.inc()
+        self.redis.xack(self.keys.rollouts, LEARNER_GROUP, entry_id)
 
     def _update(self, stop: threading.Event) -> bool:
         """One update on the oldest held segments; False when `stop` abandoned it (the segments
@@ -401,6 +410,7 @@ class Learner:
         self._publish()
         # acknowledged only now: the update that used them is done and its weights are out
         self.redis.xack(self.keys.rollouts, LEARNER_GROUP, *held.ids)
+        self._trim_acknowledged()
         self.last_stats = stats
         m = self.metrics
         m.samples.inc(len(batch))
@@ -469,6 +479,7 @@ class Learner:
                     pipe.multi()
                     pipe.set(self.keys.policy, data)
                     pipe.set(self.keys.policy_version, version)
+                    pipe.publish(self.keys.policy_announce, version)  # actors switch at once
                     pipe.execute()
                     break
                 except redis.WatchError:
@@ -541,12 +552,44 @@ class Learner:
             log.warning("checkpoint %s not announced in Redis: %s", uri, e)
 
     def _observe_queue(self) -> None:
+        """Once a second: the queue depth metric, the counters in the stats hash (stale drops
+        count even while no update runs: the operator's autoscaler reads them), and the trim of
+        what the group has acknowledged."""
         now = time.monotonic()
         if now - self._last_depth_check < 1.0:
             return
         self._last_depth_check = now
+        group = self._group()
+        if group is None:
+            return
+        lag = group.get("lag")
+        depth = (lag if lag is not None else self.redis.xlen(self.keys.rollouts)) + group["pending"]
+        self.metrics.queue_depth.set(depth)
+        counters = {StatsField.learner_counter(k): int(v) for k, v in self.counters.items()}
+        if counters != self._counters_written:
+            self.redis.hset(self.keys.stats, mapping=counters)
+            self._counters_written = counters
+        self._trim_acknowledged(group)
+
+    def _group(self) -> dict | None:
         for group in self.redis.xinfo_groups(self.keys.rollouts):
             if group["name"] in (LEARNER_GROUP, LEARNER_GROUP.encode()):
-                lag = group.get("lag")
-                depth = (lag if lag is not None else self.redis.xlen(self.keys.rollouts)) + group["pending"]
-                self.metrics.queue_depth.set(depth)
+                return group
+        return None
+
+    def _trim_acknowledged(self, group: dict | None = None) -> None:
+        """Deletes the entries before the oldest one the group still needs (pending, or not yet
+        delivered), so that the stream holds the queue and no more: its memory is what the
+        actors' back-pressure caps (`tolaria.actor.backpressure`). The stream belongs to the
+        learners' group; nothing else reads it."""
+        group = group or self._group()
+        if group is None:
+            return
+        pending = self.redis.xpending(self.keys.rollouts, LEARNER_GROUP)
+        if pending["pending"]:
+            first_needed = pending["min"]
+        else:
+            last = group["last-delivered-id"]
+            ms, seq = (last.decode() if isinstance(last, bytes) else str(last)).split("-")
+            first_needed = f"{ms}-{int(seq) + 1}"
+        self.redis.xtrim(self.keys.rollouts, minid=first_needed, approximate=False)
