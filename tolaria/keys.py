@@ -56,6 +56,13 @@ class RunKeys:
         return self.prefix + "policy:version"
 
     @property
+    def policy_announce(self) -> str:
+        """Pub/sub channel: the learner (a new version) and the evaluator (a promotion) publish
+        the version there after writing the weights, so that actors switch within one inference
+        batch rather than one poll interval."""
+        return self.prefix + "policy:announce"
+
+    @property
     def policy_promoted(self) -> str:
         """Weights the actors play while the evaluator's promotion gate is on (same format as
         `policy`); absent without the gate."""

@@ -19,6 +19,11 @@ Wire format (little-endian), version 1:
     body             the arrays' raw bytes back to back, each in the narrowest integer type that
                      holds its values (bools as u1, floats stay float32), optionally zlib'd
 
+A rollout stream entry (`stream_entry`) holds the encoded segment in its `segment` field, and
+beside it, readable without decoding anything, the policy version of the segment's oldest step
+(`policy_version`, decimal) and its number of steps (`steps`): the learner drops a stale entry
+on the first field alone. Readers treat entries without them (older actors) by decoding.
+
 `decode_segment` checks everything (magic, version, lengths, checksum, dtypes from a fixed
 list, array names, shapes, offsets, finite floats) and raises SegmentError naming the problem;
 it never evaluates anything from the input. The values of the observation arrays (index ranges,
@@ -39,6 +44,8 @@ import numpy as np
 MAGIC = b"TLRS"
 FORMAT_VERSION = 1
 STREAM_FIELD = b"segment"  # field of a rollout stream entry that holds the encoded segment
+VERSION_FIELD = b"policy_version"  # ... the policy version of the segment's oldest step
+STEPS_FIELD = b"steps"  # ... the segment's steps
 _FLAG_ZLIB = 1
 _PREFIX = struct.Struct("<4sBBHIII")
 _MAX_HEADER = 1 << 20
@@ -102,6 +109,27 @@ def _narrow(array: np.ndarray) -> np.ndarray:
     if array.dtype.kind == "f":
         return array.astype(np.float32)
     raise SegmentError(f"cannot encode array of dtype {array.dtype}")
+
+
+def stream_entry(segment: Segment, compress: bool = True) -> dict[bytes, bytes]:
+    """The fields of the segment's rollout stream entry (see the module)."""
+    return {
+        STREAM_FIELD: encode_segment(segment, compress),
+        VERSION_FIELD: str(int(segment.policy_version.min())).encode(),
+        STEPS_FIELD: str(segment.steps).encode(),
+    }
+
+
+def entry_version(fields: dict[bytes, bytes]) -> int | None:
+    """The oldest step's policy version an entry announces; None when it announces none (or
+    nothing readable: the decoded segment then says)."""
+    raw = fields.get(VERSION_FIELD)
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        return None
 
 
 def encode_segment(segment: Segment, compress: bool = True, level: int = 3) -> bytes:

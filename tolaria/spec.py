@@ -464,6 +464,19 @@ class RedisSpec(ApiModel):
         description="Rollout stream bound (XADD MAXLEN ~), so memory stays bounded.",
     )
     storage: RedisStorage = Field(default_factory=RedisStorage)
+    max_queue_depth: int = Field(
+        16_384,
+        ge=1,
+        le=100_000_000,
+        description="Back-pressure: actors hold their rollouts and start no new games while this many"
+        " rollout entries wait for the learner (at most streamMaxLength, which also caps it).",
+    )
+    max_queue_bytes: int = Field(
+        512 * 1024 * 1024,
+        ge=1024 * 1024,
+        le=1024**4,
+        description="Back-pressure: as maxQueueDepth, for the bytes the rollout stream takes in Redis.",
+    )
     resources: ResourceRequirements = Field(
         default_factory=lambda: ResourceRequirements(
             requests={"cpu": "500m", "memory": "1Gi"}, limits={"memory": "1Gi"}

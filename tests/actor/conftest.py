@@ -61,6 +61,8 @@ def write_spec(
     random_player: float = 0.0,
     league: float = 0.0,
     games_in_flight: int = 4,
+    policy_sync_interval: float = 0.5,
+    max_queue_depth: int = 5000,
 ) -> Path:
     document = {
         "apiVersion": "tolaria.dev/v1alpha1",
@@ -72,7 +74,7 @@ def write_spec(
             "actors": {
                 "replicas": 1,
                 "gamesInFlight": games_in_flight,
-                "policySyncIntervalSeconds": 0.5,
+                "policySyncIntervalSeconds": policy_sync_interval,
                 "opponents": {
                     "selfPlay": self_play,
                     "builtinAi": builtin_ai,
@@ -80,7 +82,7 @@ def write_spec(
                     "league": league,
                 },
             },
-            "redis": {"url": redis_url, "streamMaxLength": 5000},
+            "redis": {"url": redis_url, "streamMaxLength": 5000, "maxQueueDepth": max_queue_depth},
             "seed": 7,
         },
     }

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from tests.actor.conftest import KEYS, policy_bytes, publish_policy, read_segments, wait_until, write_spec
-from tolaria.keys import StatsField
+from tolaria.keys import LEARNER_GROUP, StatsField
 from tolaria.matchmaking.league import League
 from tolaria.rollouts import Segment
 
@@ -32,7 +32,8 @@ def check_complete_games(segments: list[Segment]) -> dict[tuple, list[Segment]]:
     for key, parts in games.items():
         parts.sort(key=lambda s: s.meta["segment"])
         assert [s.meta["segment"] for s in parts] == list(range(len(parts))), key
-        assert sum(s.steps for s in parts) == parts[0].meta["game_steps"], key
+        assert sum(s.steps for s in parts) == parts[-1].meta["game_steps"], key
+        assert [s.meta["first_step"] for s in parts] == [64 * i for i in range(len(parts))], key
         for part in parts[:-1]:
             assert not part.done.any() and not part.reward.any()
             assert part.steps == 64
@@ -143,6 +144,71 @@ def test_new_policy_version_is_picked_up(redis_server, daemon, start_actor, tmp_
     for parts in games_of(read_segments(client)).values():
         steps = np.concatenate([p.policy_version for p in sorted(parts, key=lambda s: s.meta["segment"])])
         assert (np.diff(steps) >= 0).all()
+
+
+def _metric(actor, name: str) -> float | None:
+    url = f"http://127.0.0.1:{actor.metrics_port}/metrics"
+    try:
+        text = urllib.request.urlopen(url, timeout=10).read().decode()
+    except OSError:  # not serving yet
+        return None
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def test_an_announced_version_is_played_from_the_next_batch_not_the_next_poll(
+    redis_server, daemon, start_actor, tmp_path
+):
+    """The poll comes every 10 minutes here: only the learner's announcement can explain a switch
+    within seconds; the segments shipped meanwhile (mid-game ones too) carry the new version."""
+    client = redis.Redis.from_url(redis_server.url)
+    publish_policy(client, 1)
+    spec = write_spec(
+        tmp_path / "run.yaml", redis_server.url, self_play=1.0, builtin_ai=0.0, policy_sync_interval=600
+    )
+    actor = start_actor(spec, redis_server.url, daemon.endpoint)
+    wait_until(lambda: client.xlen(KEYS.rollouts) >= 2, 120, "segments of version 1", actor)
+    publish_policy(client, 2)
+    announced = time.monotonic()
+    client.publish(KEYS.policy_announce, 2)
+    wait_until(lambda: _metric(actor, "tolaria_actor_policy_version") == 2.0, 10, "the switch", actor)
+    assert time.monotonic() - announced < 10
+    wait_until(
+        lambda: any(s.policy_version.max() == 2 for s in read_segments(client)), 60, "version 2 data", actor
+    )
+    assert actor.terminate() == 0
+
+
+def test_back_pressure_holds_rollouts_and_new_games_while_the_queue_is_full(
+    redis_server, daemon, start_actor, tmp_path
+):
+    """No learner consumes: once 8 entries wait the actor writes no more and starts no game;
+    when the queue is drained (as the learner acknowledges and trims) it carries on."""
+    client = redis.Redis.from_url(redis_server.url)
+    publish_policy(client, 1)
+    spec = write_spec(
+        tmp_path / "run.yaml", redis_server.url, self_play=1.0, builtin_ai=0.0, max_queue_depth=8
+    )
+    actor = start_actor(spec, redis_server.url, daemon.endpoint)
+    wait_until(lambda: _metric(actor, "tolaria_actor_queue_full") == 1.0, 120, "the gate to shut", actor)
+    held = client.xlen(KEYS.rollouts)
+    assert held >= 8
+    time.sleep(3)  # games in flight go on; their segments wait in the actor
+    assert client.xlen(KEYS.rollouts) == held
+    games = int(client.hget(KEYS.stats, "games") or 0)
+    time.sleep(3)
+    assert _metric(actor, "tolaria_actor_queue_full") == 1.0
+    assert int(client.hget(KEYS.stats, "games") or 0) <= games + 4  # at most the games in flight end
+
+    client.xgroup_create(KEYS.rollouts, LEARNER_GROUP, id="0")
+    for entry_id, _ in client.xreadgroup(LEARNER_GROUP, "test", {KEYS.rollouts: ">"})[0][1]:
+        client.xack(KEYS.rollouts, LEARNER_GROUP, entry_id)
+    client.xtrim(KEYS.rollouts, maxlen=0)
+    wait_until(lambda: client.xlen(KEYS.rollouts) > 0, 60, "rollouts again once drained", actor)
+    wait_until(lambda: _metric(actor, "tolaria_actor_queue_full") == 0.0, 10, "the gate to open", actor)
+    assert actor.terminate() == 0
 
 
 def test_daemon_killed_mid_run_costs_only_its_games(

@@ -53,7 +53,7 @@ def test_a_short_game_is_one_done_segment_with_the_outcome_on_its_last_step():
     assert segment.done.tolist() == [False] * 4 + [True]
     assert segment.bootstrap_value == 0.0
     assert segment.policy_version.tolist() == [5, 5, 5, 5, 6]
-    assert segment.meta == {"seat": 1, "segment": 0, "game_steps": 5}
+    assert segment.meta == {"seat": 1, "segment": 0, "first_step": 0, "game_steps": 5}
 
 
 def test_a_long_game_is_cut_and_each_cut_bootstraps_from_the_next_value():
@@ -67,6 +67,36 @@ def test_a_long_game_is_cut_and_each_cut_bootstraps_from_the_next_value():
     assert sum(s.reward.sum() for s in segments) == 1.0
     joined = np.concatenate([s.observations["decision_type"] for s in segments])
     assert joined.tolist() == [i % 3 for i in range(10)]
+
+
+def test_a_long_game_ships_its_segments_while_it_goes_on_exactly_as_cut_at_its_end():
+    """Each segment leaves as soon as the step it bootstraps from is recorded; the segments of
+    the game are those of the same game cut when it ended, and the actor holds one segment's
+    rows at most."""
+    potentials = [0.1 * (i % 5) for i in range(11)]
+    at_end = Trajectory()
+    for i, potential in enumerate(potentials):
+        at_end.add(record(i, version=5 + i // 4), potential)
+    expected = at_end.segments(1.0, 4, ENCODER.shape, {"seat": 2}, gamma=0.9)
+
+    live, shipped, held = Trajectory(), [], []
+    for i, potential in enumerate(potentials):
+        live.add(record(i, version=5 + i // 4), potential)
+        shipped += live.ready_segments(4, ENCODER.shape, {"seat": 2}, gamma=0.9)
+        held.append(live._length)
+        assert [s.steps for s in shipped] == [4] * ((i + 1 - 1) // 4)  # step 4 ships steps 0-3, ...
+    shipped += live.segments(1.0, 4, ENCODER.shape, {"seat": 2}, gamma=0.9)
+    assert max(held) <= 4 and len(live) == 11
+    assert len(shipped) == len(expected) == 3
+    for got, want in zip(shipped, expected, strict=True):
+        assert got.meta == want.meta
+        assert got.bootstrap_value == want.bootstrap_value
+        for name, array in want.step_arrays().items():
+            np.testing.assert_array_equal(getattr(got, name), array, err_msg=name)
+        for name, array in want.observations.items():
+            np.testing.assert_array_equal(got.observations[name], array, err_msg=name)
+    assert [s.meta["first_step"] for s in shipped] == [0, 4, 8] and shipped[-1].meta["game_steps"] == 11
+    assert "game_steps" not in shipped[0].meta  # not known while the game went on
 
 
 def test_segments_round_trip_through_the_codec_as_the_learner_reads_them():
@@ -110,6 +140,9 @@ def test_shaping_is_potential_based_and_the_outcome_stays_on_the_last_step():
     assert first.reward.tolist() == pytest.approx([0.45 - 0.2, 0.225 - 0.5])
     assert second.reward.tolist() == pytest.approx([0.9 - 0.25, -1.0 - 1.0])
     # Undiscounted, the shaping of a game sums to -potential(first step) whatever was played.
+    t = Trajectory()
+    for i, potential in enumerate(potentials):
+        t.add(record(i), potential)
     (whole,) = t.segments(0.0, 64, ENCODER.shape, {}, gamma=1.0)
     assert float(whole.reward.sum()) == pytest.approx(-potentials[0])
 
@@ -129,8 +162,8 @@ def test_the_buffer_drops_the_oldest_segments_past_its_bound_and_counts_them():
     events: list[tuple[str, int]] = []
     shipper = _unreachable_shipper(max_buffered_segments=3, on_event=lambda e, n: events.append((e, n)))
     for i in range(5):
-        shipper.ship(bytes([i]) * 10)
-    assert list(shipper.buffer) == [bytes([i]) * 10 for i in (2, 3, 4)]
+        shipper.ship({b"segment": bytes([i]) * 10})
+    assert list(shipper.buffer) == [{b"segment": bytes([i]) * 10} for i in (2, 3, 4)]
     assert shipper.dropped == 2 and shipper.buffered_bytes == 30
     assert events == [("dropped", 1), ("dropped", 1)]
 
@@ -138,15 +171,15 @@ def test_the_buffer_drops_the_oldest_segments_past_its_bound_and_counts_them():
 def test_the_byte_bound_also_drops_the_oldest():
     shipper = _unreachable_shipper(max_buffered_bytes=25)
     for i in range(4):
-        shipper.ship(bytes([i]) * 10)
-    assert list(shipper.buffer) == [bytes([2]) * 10, bytes([3]) * 10]
+        shipper.ship({b"segment": bytes([i]) * 10})
+    assert list(shipper.buffer) == [{b"segment": bytes([2]) * 10}, {b"segment": bytes([3]) * 10}]
     assert shipper.dropped == 2
 
 
 def test_a_failed_write_keeps_segments_and_counters_for_the_retry():
     async def main() -> RolloutShipper:
         shipper = _unreachable_shipper()
-        shipper.ship(b"segment")
+        shipper.ship({b"segment": b"data"})
         shipper.count("games", 2)
         assert await shipper.write_once() is False
         assert await shipper.flush(timeout=1.0) is False
@@ -154,7 +187,7 @@ def test_a_failed_write_keeps_segments_and_counters_for_the_retry():
         return shipper
 
     shipper = asyncio.run(main())
-    assert list(shipper.buffer) == [b"segment"] and shipper.stats["games"] == 2
+    assert list(shipper.buffer) == [{b"segment": b"data"}] and shipper.stats["games"] == 2
     assert shipper.redis_errors >= 1 and not shipper.connected
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -43,6 +44,28 @@ def test_rates_from_monotonic_counters():
     after = RedisSample(at=12.0, entries_added=140, group_exists=True, group_entries_read=80, group_lag=60)
     got = queue_observation(before, after)
     assert (got.depth, got.production_rate, got.consumption_rate) == (60, 20.0, 15.0)
+
+
+def test_entries_the_learner_dropped_as_stale_are_not_consumption():
+    """The learner read 30 entries in 2 s and dropped 20 of them unused (stale): 5/s consumed."""
+    before = RedisSample(
+        at=10.0, entries_added=100, group_exists=True, group_entries_read=50, dropped_by_learner=7
+    )
+    after = RedisSample(
+        at=12.0,
+        entries_added=140,
+        group_exists=True,
+        group_entries_read=80,
+        group_lag=60,
+        dropped_by_learner=27,
+    )
+    assert queue_observation(before, after).consumption_rate == 5.0
+    # counters that appear, or go back (a learner resumed from an older checkpoint): unknown
+    assert queue_observation(replace(before, dropped_by_learner=None), after).consumption_rate is None
+    assert queue_observation(replace(before, dropped_by_learner=40), after).consumption_rate is None
+    stats = {b"learner_stale_segments": b"20", b"learner_corrupt_entries": b"3", b"games": b"1"}
+    assert parse_sample(0.0, None, [], stats, None, {}).dropped_by_learner == 23
+    assert parse_sample(0.0, None, [], {b"games": b"1"}, None, {}).dropped_by_learner is None
 
 
 def test_first_sample_has_no_rates():

@@ -56,6 +56,33 @@ def test_roundtrip_restores_model_optimizer_and_scheduler():
     assert fresh.scheduler.last_epoch == trainer.scheduler.last_epoch
 
 
+def test_roundtrip_restores_the_random_states_and_the_gradient_scaler():
+    """What the next update draws (the numpy shuffler, torch's generators) and the fp16 scaler's
+    state come back exactly, so that a resumed learner's next update is the uninterrupted one's."""
+    checkpoint, trainer = _trained_checkpoint(2, 2)
+    trainer.generator.permutation(100)  # a shuffler that has drawn, at a 128-bit state
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    scaler.scale(torch.ones(()))
+    scaler.update(512.0)
+    state = trainer.state()
+    checkpoint.scaler_state = scaler.state_dict()
+    checkpoint.random_state = {
+        "numpy": state.numpy_random,
+        "torch": state.torch_random,
+        "cuda": [torch.get_rng_state()],  # a stand-in for one device's state, as bytes
+    }
+    back = deserialize(serialize(checkpoint))
+    assert back.scaler_state == scaler.state_dict() and back.scaler_state["scale"] == 512.0
+    assert back.random_state["numpy"] == state.numpy_random
+    assert torch.equal(back.random_state["torch"], state.torch_random)
+    assert len(back.random_state["cuda"]) == 1
+    assert torch.equal(back.random_state["cuda"][0], torch.get_rng_state())
+    expected = trainer.generator.permutation(1000)
+    trainer.generator.bit_generator.state = back.random_state["numpy"]
+    assert (trainer.generator.permutation(1000) == expected).all()
+    assert deserialize(serialize(_trained_checkpoint(1, 1)[0])).random_state is None  # none saved
+
+
 def test_corrupt_or_foreign_bytes_are_refused():
     data = serialize(_trained_checkpoint(1, 1)[0])
     with pytest.raises(CheckpointError):

@@ -96,6 +96,41 @@ def test_a_stop_request_ends_the_fit_after_the_minibatch_in_progress():
         stop.set()
 
     demos = heuristic_demonstrations(2)
-    assert not clone(PolicyNetwork(NETWORK), demos, epochs=5, minibatch=64, on_epoch=after_epoch, stop=stop)
+    fit = clone(PolicyNetwork(NETWORK), demos, epochs=5, minibatch=64, on_epoch=after_epoch, stop=stop)
+    assert not fit.finished(5) and (fit.epochs, fit.minibatches) == (1, 0)
     assert epochs == [1]
-    assert clone(PolicyNetwork(NETWORK), demos, epochs=1, minibatch=64, stop=threading.Event())
+    assert clone(PolicyNetwork(NETWORK), demos, epochs=1, minibatch=64, stop=threading.Event()).finished(1)
+
+
+def test_a_fit_stopped_mid_epoch_and_continued_ends_where_an_uninterrupted_one_does():
+    """A preempted warm start continues its fit from the progress it saved: the same minibatches
+    in the same order, the same Adam state, the same weights at the end, bit for bit."""
+    demos = heuristic_demonstrations(2)
+    torch.manual_seed(3)
+    straight = PolicyNetwork(NETWORK)
+    resumed = PolicyNetwork(NETWORK)
+    resumed.load_state_dict(straight.state_dict())
+    nlls: list[float] = []
+    clone(straight, demos, epochs=3, minibatch=32, seed=4, on_epoch=lambda _, nll: nlls.append(nll))
+
+    stop = threading.Event()
+    minibatches = []
+
+    def count(*_):  # stop during the 2nd minibatch of the second epoch
+        minibatches.append(1)
+        if len(minibatches) == -(-len(demos) // 32) + 2:
+            stop.set()
+
+    hook = resumed.register_forward_hook(count)
+    fit = clone(resumed, demos, epochs=3, minibatch=32, seed=4, stop=stop)
+    hook.remove()
+    assert (fit.epochs, fit.minibatches) == (1, 2)
+    resumed_nlls: list[float] = []
+    fit = clone(
+        resumed, demos, epochs=3, minibatch=32, seed=4, progress=fit,
+        on_epoch=lambda _, nll: resumed_nlls.append(nll),
+    )  # fmt: skip
+    assert fit.finished(3)
+    assert resumed_nlls == nlls[1:]
+    for name, tensor in straight.state_dict().items():
+        assert torch.equal(tensor, resumed.state_dict()[name]), name

@@ -19,7 +19,7 @@ import torch
 from conftest import free_port
 
 from tolaria.keys import LEARNER_GROUP, RunKeys
-from tolaria.rollouts import STREAM_FIELD, encode_segment
+from tolaria.rollouts import STEPS_FIELD, STREAM_FIELD, VERSION_FIELD, encode_segment, stream_entry
 from tolaria.trainer.checkpoint import open_store
 from tolaria.trainer.config import LearnerConfig, NetworkConfig, PPOConfig, TrainerConfig
 from tolaria.trainer.encoding import Encoder
@@ -102,6 +102,37 @@ def test_learner_trains_publishes_checkpoints_and_skips_bad_entries(redis_server
     client.flushall()
     Learner(config, client, keys, store).start()
     assert client.hget(keys.stats, "checkpoint_uri").decode() == stats["checkpoint_uri"]
+
+
+def test_stale_entries_are_dropped_on_their_version_field_and_used_ones_trimmed(redis_server):
+    """An entry whose `policy_version` field is stale is dropped without decoding its segment
+    (here not a segment at all: it would count as corrupt if decoded); what the learner has
+    acknowledged leaves the stream, and the group's lag stays readable for the operator."""
+    client = redis.Redis.from_url(redis_server.url)
+    keys = RunKeys("test", "fields")
+    client.xadd(keys.rollouts, {STREAM_FIELD: b"never decoded", VERSION_FIELD: b"-10", STEPS_FIELD: b"16"})
+    producer = Producer(client, keys)
+    for _ in range(4):
+        segment = synthetic_segment(producer.encoder, producer.model, producer.factory, STEPS, 1, outcome=1.0)
+        client.xadd(keys.rollouts, stream_entry(segment))
+    config = TrainerConfig(
+        network=NETWORK,
+        ppo=PPOConfig(batch_size=4 * STEPS, minibatch_size=32, epochs=1, max_policy_lag=4),
+        learner=LearnerConfig(device="cpu", threads=1, read_block_ms=100),
+    )
+    learner = Learner(config, client, keys, None)
+    learner.start()
+    learner.run(threading.Event(), max_updates=1)
+    assert (learner.counters["stale_segments"], learner.counters["corrupt_entries"]) == (1, 0)
+    assert learner.counters["samples"] == 4 * STEPS
+    assert client.xlen(keys.rollouts) == 0  # all acknowledged, all trimmed
+    producer.push(1)
+    learner._last_depth_check = 0.0
+    learner._iteration(threading.Event(), 0)  # reads it and holds it: pending, so kept
+    (group,) = client.xinfo_groups(keys.rollouts)
+    assert client.xlen(keys.rollouts) == 1 and group["pending"] == 1 and group["lag"] == 0
+    stats = client.hgetall(keys.stats)
+    assert stats[b"learner_stale_segments"] == b"1"  # for the operator: consumed is not dropped
 
 
 def test_staleness_is_measured_against_the_promoted_version_the_actors_play(redis_server):
@@ -388,3 +419,114 @@ def test_learner_gives_up_on_a_redis_that_never_answers(tmp_path):
     )  # fmt: skip
     assert proc.wait(timeout=120) == 1
     assert f"gave up waiting for Redis at {redis_url} after 2s" in log.read_text()
+
+
+def _encoded_segments(count: int, seed: int = 5) -> list[bytes]:
+    producer_encoder, producer_model = Encoder(NETWORK), PolicyNetwork(NETWORK)
+    torch.manual_seed(seed)
+    factory = PayloadFactory(seed)
+    return [
+        encode_segment(
+            synthetic_segment(producer_encoder, producer_model, factory, STEPS, 1, outcome=(1.0, -1.0)[i % 2])
+        )
+        for i in range(count)
+    ]
+
+
+def _stop_at_forward(model: torch.nn.Module, stop: threading.Event, forwards: int):
+    """Sets `stop` (as SIGTERM does) during the `forwards`-th forward pass of `model` from now:
+    mid-update, between two of its minibatches."""
+    calls = []
+
+    def hook(*_):
+        calls.append(1)
+        if len(calls) == forwards:
+            stop.set()
+
+    return model.register_forward_hook(hook)
+
+
+def test_a_resumed_learner_makes_exactly_the_update_an_uninterrupted_one_makes(redis_server, tmp_path):
+    """One learner makes three updates; another makes one, is stopped in the middle of its second
+    (which it abandons) and checkpoints, and a third resumes from that checkpoint, re-reads the
+    unacknowledged entries and makes updates two and three: the weights, optimiser state and
+    versions equal the uninterrupted learner's bit for bit (CPU)."""
+    client = redis.Redis.from_url(redis_server.url)
+    entries = _encoded_segments(12)  # three batches of four segments
+    config = TrainerConfig(
+        network=NETWORK,
+        ppo=PPOConfig(batch_size=4 * STEPS, minibatch_size=16, epochs=2, warmup_updates=3),
+        learner=LearnerConfig(device="cpu", threads=1, read_block_ms=100, checkpoint_every_updates=1000),
+    )
+    learners = {}
+    for name in ("straight", "stopped"):
+        keys = RunKeys("test", f"resume-{name}")
+        for data in entries:
+            client.xadd(keys.rollouts, {STREAM_FIELD: data})
+        learners[name] = (keys, open_store(f"file://{tmp_path}/{name}"))
+
+    keys, store = learners["straight"]
+    straight = Learner(config, client, keys, store)
+    straight.start()
+    straight.run(threading.Event(), max_updates=3)
+    assert straight.step == 3
+
+    keys, store = learners["stopped"]
+    first = Learner(config, client, keys, store)
+    first.start()
+    first.run(threading.Event(), max_updates=1)  # checkpoints at the end of its run, at step 1
+    stop = threading.Event()
+    second = Learner(config, client, keys, store)
+    second.start()
+    assert second.step == 1
+    # update 2 has 2 epochs x 4 minibatches: stopped during the third of them
+    hook = _stop_at_forward(second.trainer.model, stop, 3)
+    second.run(stop, max_updates=2)
+    hook.remove()
+    assert second.step == 1 and store.latest().step == 1  # abandoned, not half-applied
+    assert _pending(client, keys) == 8  # the two batches still to use stay unacknowledged
+    resumed = Learner(config, client, keys, store)
+    resumed.start()
+    resumed.run(threading.Event(), max_updates=2)
+
+    assert (resumed.step, resumed.version) == (straight.step, straight.version) == (3, 4)
+    for name, tensor in straight.trainer.model.state_dict().items():
+        assert torch.equal(tensor, resumed.trainer.model.state_dict()[name]), name
+    ours, theirs = resumed.trainer.optimizer.state_dict(), straight.trainer.optimizer.state_dict()
+    for param, state in theirs["state"].items():
+        for field_name, value in state.items():
+            assert torch.equal(value, ours["state"][param][field_name]), (param, field_name)
+    assert resumed.trainer.scheduler.state_dict() == straight.trainer.scheduler.state_dict()
+    assert resumed.counters == straight.counters
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["small", "medium", "large"])
+def test_a_stop_during_an_update_checkpoints_within_one_minibatch_on_every_preset(preset, tmp_path):
+    """The default minibatch (1,024 samples) of the full-size network: a stop that arrives during
+    an update's first minibatch is honoured when that minibatch ends, and the checkpoint follows,
+    far inside the learner pod's grace period (`LEARNER_GRACE_SECONDS`)."""
+    from tolaria.operator.children import LEARNER_GRACE_SECONDS
+    from tolaria.trainer.checkpoint import Checkpoint
+    from tolaria.trainer.ppo import PPOTrainer, build_batch
+
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    network = NetworkConfig.from_preset(preset)
+    encoder, model = Encoder(network), PolicyNetwork(network)
+    factory = PayloadFactory(0)
+    segments = [synthetic_segment(encoder, model, factory, 256, 1, outcome=1.0) for _ in range(8)]
+    trainer = PPOTrainer(model, PPOConfig(), LearnerConfig(device="cpu"))
+    batch = build_batch(segments, trainer.config)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    stop = threading.Event()
+    forwards = []
+    model.register_forward_hook(lambda *_: forwards.append(time.monotonic()) or stop.set())
+    assert trainer.update(batch, stop) is None
+    store = open_store(f"file://{tmp_path}/ckpt")
+    state = trainer.state()
+    store.save(Checkpoint(1, 1, {}, {}, state.model, state.optimizer, state.scheduler))
+    seconds = time.monotonic() - forwards[0]
+    assert len(forwards) == 1  # 8 minibatches x 4 epochs were due: the first one ended the update
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert seconds < LEARNER_GRACE_SECONDS / 2, seconds

@@ -113,7 +113,8 @@ def test_pairs_and_one_log_probs_by_hand():
     actions[1, 0] = 2
     lp, ent = action_log_probs(logits, batch, actions)
     assert np.allclose(lp.exp().numpy(), [0.75, 0.5], atol=1e-6)
-    expected_ent = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
+    # per decision: the mean over its two blockers (the second's choice is sure: entropy 0)
+    expected_ent = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75)) / 2
     assert math.isclose(float(ent[0]), expected_ent, rel_tol=1e-5)
 
 
@@ -149,3 +150,28 @@ def test_lone_blocker_on_a_menace_attacker_becomes_no_block():
     lone[0] = 1
     with pytest.raises(ValueError, match="menace"):
         encoder.reply_text(payload, lone)
+
+
+def test_entropy_counts_a_subset_or_block_decision_like_a_single_choice():
+    """With every option an even coin (subset) and every target equally likely (blocks), the
+    entropy bonus of an attack decision is log 2 whether it offers 1 attacker or 10, and a block
+    decision's is the mean over its blockers, not the sum."""
+    config = NetworkConfig.from_preset("small")
+    encoder, model = Encoder(config), PolicyNetwork(config)
+    with torch.no_grad():
+        for head in (model.subset_head, model.blocker_query):
+            head.weight.zero_()
+            head.bias.zero_()
+    one_attacker = P.declare_attackers()
+    ten_attackers = P.declare_attackers()
+    ten_attackers["attackers"] = [
+        {"index": i, "card_id": 100 + i, "name": "Goblin Guide", "power": 2, "toughness": 2}
+        for i in range(10)
+    ]
+    blocks = P.declare_blockers()  # Serra Angel: no block or the attacker; Wall of Omens: no block
+    batch = to_tensors(encoder.encode([one_attacker, ten_attackers, blocks]))
+    actions, _, _ = model.act(batch)
+    _, entropy, _ = model.evaluate(batch, actions)
+    assert entropy[0].item() == pytest.approx(math.log(2), rel=1e-5)
+    assert entropy[1].item() == pytest.approx(math.log(2), rel=1e-5)
+    assert entropy[2].item() == pytest.approx((math.log(2) + 0.0) / 2, rel=1e-5)

@@ -9,8 +9,9 @@ import torch
 from tolaria.rollouts import Segment
 from tolaria.trainer.config import LearnerConfig, NetworkConfig, PPOConfig
 from tolaria.trainer.encoding import Encoder
-from tolaria.trainer.policy import PolicyNetwork, to_tensors
+from tolaria.trainer.policy import PolicyNetwork, to_tensors, trim_padding
 from tolaria.trainer.ppo import PPOTrainer, build_batch, gae, policy_lag, ppo_loss
+from tolaria.trainer.synthetic import PayloadFactory
 from trainer import payloads as P
 
 
@@ -130,7 +131,7 @@ def test_ppo_learns_to_say_yes():
         reward = np.where(actions[:, 0].numpy() == 0, 1.0, -1.0).astype(np.float32)
         segments = one_step_games(observations, actions, log_probs.numpy(), values, reward)
         stats = trainer.update(build_batch(segments, trainer.config))
-        assert all(math.isfinite(v) for k, v in stats.items() if k != "explained_variance")
+        assert all(math.isfinite(v) for k, v in stats.items() if k != "explained_variance" and ":" not in k)
     assert p_yes() > max(0.9, before + 0.3), (before, p_yes())
 
 
@@ -171,36 +172,102 @@ def test_compiled_network_matches_the_eager_one_and_trains():
         policy_version=np.zeros(n, np.int64),
     )
     stats = trainer.update(build_batch([segment], trainer.config))
-    assert all(math.isfinite(v) for k, v in stats.items() if k != "explained_variance")
+    assert all(math.isfinite(v) for k, v in stats.items() if k != "explained_variance" and ":" not in k)
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 
 
-def test_a_minibatch_whose_ratio_overflows_is_skipped_and_the_weights_stay_finite():
-    """A recorded behaviour log-probability of -200 makes exp(new - old) overflow float32: that
-    minibatch must not reach the weights (the learner would publish NaN), the others still train."""
+def test_an_update_on_data_many_versions_old_stays_bounded():
+    """Behaviour log-probabilities far from the learner's, as from a policy many versions old (here
+    -200: a ratio of e^199, which overflows float32): the dual clip bounds each sample's loss by
+    c |A| and the log-ratio bound keeps the backward pass finite, so no minibatch is lost and the
+    update is the size of any other."""
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    network = NetworkConfig.from_preset("small")
+    encoder, model = Encoder(network), PolicyNetwork(network)
+    config = PPOConfig(learning_rate=3e-3, minibatch_size=32, epochs=1, warmup_updates=0)
+    trainer = PPOTrainer(model, config, LearnerConfig(device="cpu"))
+    observations = encoder.encode([P.yes_no("confirm_action") for _ in range(64)])
+    actions, log_probs, values = model.act(to_tensors(observations))
+    rewards = np.where(np.arange(64) % 2 == 0, 1.0, -1.0).astype(np.float32)
+    segments = one_step_games(observations, actions, log_probs.numpy().copy(), values, rewards)
+    batch = build_batch(segments, trainer.config)
+    batch.log_probs[:] = -200.0
+    stats = trainer.update(batch)
+    assert stats["skipped_minibatches"] == 0
+    # normalised advantages of +-1 rewards are about +-1: |policy loss| <= c x max |A|
+    assert abs(stats["policy_loss"]) <= config.dual_clip * 1.1, stats
+    assert math.isfinite(stats["grad_norm"]) and math.isfinite(stats["approx_kl"])
+    assert all(torch.isfinite(v).all() for v in model.state_dict().values())
+
+
+def test_the_dual_clip_caps_the_loss_of_a_negative_advantage_and_cuts_its_gradient():
+    config = PPOConfig(normalize_advantages=False, clip_range=0.2, dual_clip=3.0)
+    old = torch.zeros(4)
+    new = torch.log(torch.tensor([2.0, 5.0, 1e30, 5.0])).requires_grad_()
+    advantages = torch.tensor([-1.0, -1.0, -1.0, 1.0])
+    terms = ppo_loss(
+        new, old, torch.zeros(4), torch.zeros(4), torch.zeros(4), advantages, torch.zeros(4), config
+    )
+    # per sample: 2 (inside the dual clip), 3 (capped at c|A|), 3 (capped; e^69 bounded to e^20),
+    # -1.2 (A > 0: the ordinary clip)
+    assert math.isclose(float(terms.policy_loss.detach()), (2 + 3 + 3 - 1.2) / 4, rel_tol=1e-6)
+    terms.policy_loss.backward()
+    assert torch.isfinite(new.grad).all()
+    assert new.grad.tolist() == pytest.approx([0.25 * 2.0, 0.0, 0.0, 0.0])  # d(-A e^x)/dx / 4
+
+
+def test_approx_kl_and_clip_fraction_are_reported_per_decision_kind():
+    """One-step games of choose_action (a single choice), declare_attackers (a subset) and
+    declare_blockers (pairs): the update's figures per kind average their own samples only."""
     torch.manual_seed(0)
     torch.set_num_threads(1)
     network = NetworkConfig.from_preset("small")
     encoder, model = Encoder(network), PolicyNetwork(network)
     trainer = PPOTrainer(
-        model,
-        PPOConfig(learning_rate=3e-3, minibatch_size=32, epochs=1, warmup_updates=0),
-        LearnerConfig(device="cpu"),
+        model, PPOConfig(minibatch_size=32, epochs=1, warmup_updates=0), LearnerConfig(device="cpu")
     )
-    observations = encoder.encode([P.yes_no("confirm_action") for _ in range(64)])
+    payloads = [P.choose_action(), P.declare_attackers(), P.declare_blockers()] * 32
+    observations = encoder.encode(payloads)
     actions, log_probs, values = model.act(to_tensors(observations))
     log_probs = log_probs.numpy().copy()
-    segments = one_step_games(observations, actions, log_probs, values, np.full(64, -1.0, np.float32))
-    batch = build_batch(segments, trainer.config)
-    batch.log_probs[:] = -200.0
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    stats = trainer.update(batch)
-    assert stats["skipped_minibatches"] == 2
-    assert math.isnan(stats["loss"])  # no minibatch trained
-    for name, value in model.state_dict().items():
-        assert torch.equal(value, before[name]), name
+    log_probs[1::3] -= 1.0  # the subset decisions' behaviour was far less likely: ratio e
+    segments = one_step_games(observations, actions, log_probs, values, np.ones(96, np.float32))
+    stats = trainer.update(build_batch(segments, trainer.config))
+    assert stats["clip_fraction:subset"] == 1.0
+    assert math.isclose(stats["approx_kl:subset"], math.e - 2, rel_tol=0.05)
+    for kind in ("one", "pairs"):  # their ratios are ~1 in the first minibatch, little moved later
+        assert stats[f"clip_fraction:{kind}"] < 0.1 and stats[f"approx_kl:{kind}"] < 0.01, stats
+    assert math.isclose(
+        stats["approx_kl"],
+        np.mean([stats[f"approx_kl:{k}"] for k in ("one", "subset", "pairs")]),
+        rel_tol=0.02,
+    )
 
-    batch.log_probs[:32] = log_probs[:32]  # one sane minibatch of two (order is shuffled: any half)
-    stats = trainer.update(batch)
-    assert 0 < stats["skipped_minibatches"] <= 2
-    assert all(torch.isfinite(v).all() for v in model.state_dict().values())
+
+@pytest.mark.parametrize("preset", ["small", "medium"])
+def test_first_minibatch_log_ratio_is_about_zero_under_bf16_autocast(preset):
+    """The actor records log-probabilities in float32; the learner's trunk runs under bf16
+    autocast, its heads and distributions in float32: before any step the log-ratio of every
+    decision kind is about zero and no sample looks clipped. (Head weights scaled up, as a trained
+    network's confident logits, where bf16 rounding of the logits would show most.)"""
+    torch.manual_seed(0)
+    network = NetworkConfig.from_preset(preset)
+    encoder, model = Encoder(network), PolicyNetwork(network)
+    with torch.no_grad():
+        for head in (model.one_head, model.subset_head, model.blocker_query, model.target_key):
+            head.weight.mul_(20)
+    factory = PayloadFactory(1)
+    batch = to_tensors(encoder.encode([factory.payload() for _ in range(256)] + P.every_decision_type()))
+    actions, behaviour, _ = model.act(batch)
+    trainer = PPOTrainer(model, PPOConfig(), LearnerConfig(device="cpu"))
+    trainer.autocast_dtype = torch.bfloat16  # what the learner runs on a GPU, here on the CPU
+    mb = trim_padding(batch)
+    with torch.no_grad():
+        log_probs, _, _ = trainer.evaluate(mb, actions[:, : mb["option_mask"].shape[1]])
+    assert log_probs.dtype == torch.float32
+    log_ratio = log_probs - behaviour
+    assert float(log_ratio.abs().mean()) < 0.01
+    assert float(log_ratio.abs().max()) < 0.1  # well inside the clip range (0.2)
+    for kind in range(3):
+        assert float(log_ratio[mb["kind"] == kind].abs().max()) < 0.1

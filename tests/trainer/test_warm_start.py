@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -17,8 +18,9 @@ from tolaria.trainer.checkpoint import open_store
 from tolaria.trainer.config import LearnerConfig, NetworkConfig, TrainerConfig, WarmStartConfig
 from tolaria.trainer.encoding import Encoder
 from tolaria.trainer.imitation import Demonstrations
-from tolaria.trainer.learner import Learner
+from tolaria.trainer.learner import VERSION_RESERVATION_BLOCK, Learner
 from tolaria.trainer.policy import PolicyNetwork, to_tensors
+from tolaria.trainer.warm_progress import CLONE_OBJECT, GAMES_OBJECT
 from tolaria.trainer.warm_start import WarmStart, WarmStartError
 from tolaria.trainer.weights import decode_weights
 
@@ -73,8 +75,8 @@ def test_the_learner_starts_from_a_copy_of_the_daemons_ai_and_keeps_it(daemon, r
     # the untrained network.
     held_out = WarmStart(cfg.warm_start, parse_endpoints(daemon.endpoint), PAIRINGS, gamma=0.99, seed=7)
     observation = held_out.observe(Encoder(NETWORK), threading.Event())
-    assert observation is not None and observation.games == 12 and observation.failed == 0
-    demos = observation.demonstrations
+    assert observation.complete and observation.games == 12 and observation.failed == 0
+    demos = observation.demonstrations(Encoder(NETWORK).empty(0))
     assert len(demos) > 300 and np.abs(demos.returns).max() <= 1
     assert (demos.returns > 0).any() and (demos.returns < 0).any()  # the winner's and the loser's
     before, after = agreement(untrained, demos), agreement(learner.trainer.model, demos)
@@ -84,7 +86,8 @@ def test_the_learner_starts_from_a_copy_of_the_daemons_ai_and_keeps_it(daemon, r
     nowhere = WarmStart(cfg.warm_start, [("127.0.0.1", free_port())], PAIRINGS, gamma=0.99, daemon_wait=0.1)
     restarted = Learner(cfg, client, KEYS, store, warm_start=nowhere)
     assert restarted.start(threading.Event())
-    assert (restarted.step, restarted.version) == (0, 1)
+    # The first learner never stopped cleanly: the versions it reserved are skipped.
+    assert (restarted.step, restarted.version) == (0, 1 + VERSION_RESERVATION_BLOCK + 1)
     state = restarted.trainer.model.state_dict()
     assert all(torch.equal(v, state[k]) for k, v in learner.trainer.model.state_dict().items())
 
@@ -97,11 +100,13 @@ def stop_when_reported(client: redis.Redis, field: str, stop: threading.Event) -
     stop.set()
 
 
-def test_stopping_during_the_warm_start_saves_and_publishes_nothing(daemon, redis_server, tmp_path):
+def test_a_warm_start_stopped_while_watching_keeps_the_games_and_watches_only_the_rest(
+    daemon, redis_server, tmp_path, caplog
+):
     client = redis.Redis.from_url(redis_server.url)
     store = open_store(f"file://{tmp_path}/ckpt")
     stop = threading.Event()
-    cfg = config(games=400)
+    cfg = config(games=80, epochs=2)
     warm_start = WarmStart(cfg.warm_start, parse_endpoints(daemon.endpoint), PAIRINGS, gamma=0.99)
     learner = Learner(cfg, client, KEYS, store, warm_start=warm_start)
     watcher = threading.Thread(
@@ -109,27 +114,49 @@ def test_stopping_during_the_warm_start_saves_and_publishes_nothing(daemon, redi
     )
     watcher.start()
     assert not learner.start(stop)
-    assert store.latest() is None and client.get(KEYS.policy_version) is None
+    assert store.latest() is None and client.get(KEYS.policy_version) is None  # nothing published
     learner.run(stop)  # as after SIGTERM: the final checkpoint of random weights is not written
     assert store.latest() is None
+    watched = learner._warm_progress.load_games()
+    assert 1 <= len(watched) < 80 and set(watched) <= set(range(80))
+
+    caplog.set_level(logging.INFO, logger="tolaria.trainer.learner")
+    restarted = Learner(cfg, client, KEYS, store, warm_start=warm_start)
+    assert restarted.start(threading.Event())
+    assert f"observing 80 games of the built-in AI ({len(watched)} watched before)" in caplog.text
+    assert int(client.hget(KEYS.stats, "warm_start_games")) == 80
+    assert (store.latest().step, int(client.get(KEYS.policy_version))) == (0, 1)
+    assert store.get_object(GAMES_OBJECT) is None  # the copy is checkpointed: progress forgotten
 
 
-def test_stopping_while_cloning_ends_the_fit_at_once_and_saves_nothing(daemon, redis_server, tmp_path):
+def test_a_warm_start_stopped_while_cloning_continues_the_fit_without_watching_again(
+    daemon, redis_server, tmp_path, caplog
+):
     client = redis.Redis.from_url(redis_server.url)
     store = open_store(f"file://{tmp_path}/ckpt")
     stop = threading.Event()
-    cfg = config(games=8, epochs=1000)
+    cfg = config(games=8, epochs=20)
     warm_start = WarmStart(cfg.warm_start, parse_endpoints(daemon.endpoint), PAIRINGS, gamma=0.99)
     learner = Learner(cfg, client, KEYS, store, warm_start=warm_start)
     watcher = threading.Thread(
         target=stop_when_reported, args=(client, "warm_start_epochs", stop), daemon=True
     )
     watcher.start()
-    started = time.monotonic()
     assert not learner.start(stop)
-    assert time.monotonic() - started < 60  # not the 1,000 epochs
-    assert int(client.hget(KEYS.stats, "warm_start_epochs")) < 1000
+    stopped_at = int(client.hget(KEYS.stats, "warm_start_epochs"))
+    assert stopped_at < 20
     assert store.latest() is None and client.get(KEYS.policy_version) is None
+    assert store.get_object(GAMES_OBJECT) is not None and store.get_object(CLONE_OBJECT) is not None
+
+    # No daemon answers the restarted learner: it needs none, the games are kept.
+    caplog.set_level(logging.INFO, logger="tolaria.trainer")
+    nowhere = WarmStart(cfg.warm_start, [("127.0.0.1", free_port())], PAIRINGS, gamma=0.99, daemon_wait=0.1)
+    restarted = Learner(cfg, client, KEYS, store, warm_start=nowhere)
+    assert restarted.start(threading.Event())
+    assert f"resuming the fit at epoch {stopped_at}" in caplog.text
+    assert int(client.hget(KEYS.stats, "warm_start_epochs")) == 20
+    assert (store.latest().step, int(client.get(KEYS.policy_version))) == (0, 1)
+    assert store.get_object(GAMES_OBJECT) is None and store.get_object(CLONE_OBJECT) is None
 
 
 def test_no_daemon_is_a_clear_error_not_a_hang(redis_server, tmp_path):
@@ -163,4 +190,4 @@ def test_games_of_a_daemon_killed_mid_warm_start_are_played_on_another(daemon, t
         doomed.stop()
     lost = [r.message for r in caplog.records if f"on {doomed.endpoint}:" in r.message]
     assert lost, "no game was in flight on the killed daemon"
-    assert observation is not None and (observation.games, observation.failed) == (24, 0)
+    assert observation.complete and (observation.games, observation.failed) == (24, 0)

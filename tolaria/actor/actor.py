@@ -13,10 +13,19 @@ league), and the agent's seat alternates between games. Seat control:
 - league: `-i`, the agent's seat answered by the current policy, the other by the snapshot's own
   batcher; only the agent's trajectory is shipped.
 
-Trajectories of a game are shipped only when it ends with a result (`tolaria.actor.trajectory`);
-a daemon failure, protocol error or `GAME_TIMEOUT` (a wall-clock cut, not an end of the game) costs
-that game only: its trajectories are dropped, the `errors` stat and metric count it, and the
-endpoint backs off. Stop (SIGTERM): no new games; games in flight finish within the grace period
+Policy versions: the learner and the evaluator's promotion announce each new version on a Redis
+channel (`RunKeys.policy_announce`); the actor follows it and installs the version at once, so the
+next inference batch plays it (`InferenceBatcher.swap`). The poll every
+`policy_sync_interval` seconds stays as the fallback for an announcement lost while the
+subscription was down.
+
+Trajectories are shipped in segments of `segment_steps` steps while the game goes on, each as
+soon as the step it bootstraps from is recorded, and the rest when the game ends with a result
+(`tolaria.actor.trajectory`), so a long game's data is no older than one segment's worth of play.
+A daemon failure, protocol error or `GAME_TIMEOUT` (a wall-clock cut, not an end of the game) costs
+that game only: its steps not shipped yet are dropped, the `errors` stat and metric count it, and the
+endpoint backs off. Back-pressure (`tolaria.actor.backpressure`): while the rollout queue is at
+its cap in entries or bytes, rollouts wait in the actor and no new game starts. Stop (SIGTERM): no new games; games in flight finish within the grace period
 or are abandoned (their trajectories dropped); then the buffered rollouts get up to 5 more seconds
 to reach Redis (the operator gives actor pods 30 s in all; the default grace period is 20 s).
 """
@@ -35,6 +44,7 @@ from typing import Any
 import torch
 from redis.asyncio import Redis
 
+from tolaria.actor.backpressure import QueueGate
 from tolaria.actor.daemons import DaemonPool, Endpoint
 from tolaria.actor.metrics import ActorMetrics
 from tolaria.actor.policy_source import PolicySource, PublishedVersions
@@ -54,7 +64,7 @@ from tolaria.protocol import (
     GameResult,
     ProtocolError,
 )
-from tolaria.rollouts import encode_segment
+from tolaria.rollouts import stream_entry
 from tolaria.spec import OpponentMix, RewardShaping
 from tolaria.trainer.checkpoint import CheckpointError
 from tolaria.trainer.encoding import EncodingError, StaticMemory
@@ -82,6 +92,8 @@ class ActorSettings:
     max_wait: float = 0.002
     grace_period: float = 20.0
     max_buffered_segments: int = 10_000
+    max_queue_depth: int = 16_384  # back-pressure caps (spec.redis.maxQueueDepth, maxQueueBytes)
+    max_queue_bytes: int = 512 * 1024 * 1024
     device: str = "cpu"
     seed: int = 0
     max_games: int = 0  # stop after this many finished games (0: until stopped)
@@ -128,13 +140,18 @@ class Actor:
         self.league = league
         self.device = torch.device(settings.device)
         self.source = PolicySource(redis_client, keys)
+        self.gate = QueueGate(
+            redis_client, keys, settings.max_queue_depth, settings.max_queue_bytes, on_reading=self._on_queue
+        )
         self.shipper = RolloutShipper(
             redis_client,
             keys,
             settings.stream_max_length,
             max_buffered_segments=settings.max_buffered_segments,
             on_event=self._on_ship_event,
+            gate=self.gate,
         )
+        self._installing = asyncio.Lock()  # the announcement and the poll may both find a version
         self.rng = random.Random(settings.seed)
         self.sampler = OpponentSampler(settings.opponents, seed=self.rng.randrange(2**31))
         self.batcher: InferenceBatcher | None = None
@@ -166,6 +183,8 @@ class Actor:
             self.metrics.policy_version.set(backend.version)
             background = [
                 asyncio.create_task(self._sync_policy(), name="policy-sync"),
+                asyncio.create_task(self._follow_announcements(), name="policy-announcements"),
+                asyncio.create_task(self.gate.run(), name="queue-gate"),
                 asyncio.create_task(self._refresh_endpoints(), name="endpoints"),
                 asyncio.create_task(self._report_rates(), name="rates"),
             ]
@@ -238,7 +257,31 @@ class Actor:
                     log.warning("league unreadable: %s", e)
             await asyncio.sleep(self.settings.policy_sync_interval)
 
+    async def _follow_announcements(self) -> None:
+        """Installs each announced version at once (see the module); resubscribes after a failure."""
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.keys.policy_announce)
+                # a version published while the subscription was down is not announced again
+                await self._install(await self.source.versions())
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None:
+                        await self._install(await self.source.versions())
+            except REDIS_FAILURES as e:
+                self.metrics.redis_errors.inc()
+                log.debug("policy announcements: redis unreachable: %s", e)
+            finally:
+                with contextlib.suppress(*REDIS_FAILURES):
+                    await pubsub.aclose()
+            await asyncio.sleep(1.0)
+
     async def _install(self, versions: PublishedVersions) -> None:
+        async with self._installing:
+            await self._install_unlocked(versions)
+
+    async def _install_unlocked(self, versions: PublishedVersions) -> None:
         assert self.batcher is not None
         if versions.latest is not None:
             self.latest_version = versions.latest
@@ -272,6 +315,11 @@ class Actor:
         self.metrics.batch_size.observe(size)
         self.metrics.batch_seconds.observe(seconds)
 
+    def _on_queue(self, depth: int, size: int, room: bool) -> None:
+        self.metrics.queue_depth.set(depth)
+        self.metrics.queue_bytes.set(size)
+        self.metrics.queue_full.set(0 if room else 1)
+
     def _on_ship_event(self, event: str, amount: int) -> None:
         m = self.metrics
         if event == "shipped":
@@ -290,6 +338,10 @@ class Actor:
         while not self._stopping.is_set():
             if self.settings.max_games and self.games_finished >= self.settings.max_games:
                 return
+            if not self.gate.open:  # back-pressure: no new game until the learner catches up
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping_or_room(), self.gate.interval * 4)
+                continue
             endpoint = self.pool.pick()
             if endpoint is None:
                 with contextlib.suppress(TimeoutError):
@@ -307,6 +359,14 @@ class Actor:
             finally:
                 self.metrics.games_in_flight.dec()
                 await self.pool.release(endpoint)
+
+    async def _stopping_or_room(self) -> None:
+        waiters = [asyncio.ensure_future(self._stopping.wait()), asyncio.ensure_future(self.gate.room.wait())]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
     def _plan(self) -> GamePlan:
         pairings = self.settings.pairings
@@ -376,7 +436,15 @@ class Actor:
                 seat = decision.seat
                 if seat in learning_seats:
                     answer = await self.batcher.answer(payload)
-                    trajectories[seat].add(answer.record, shaping_potential(payload, *shaping))
+                    trajectory = trajectories[seat]
+                    trajectory.add(answer.record, shaping_potential(payload, *shaping))
+                    for segment in trajectory.ready_segments(
+                        self.settings.segment_steps,
+                        self.batcher.backend.encoder_shape,
+                        self._meta(plan, seat),
+                        self.settings.gamma,
+                    ):
+                        self.shipper.ship(stream_entry(segment))
                 elif seat is not None and opponent_batcher is not None:
                     answer = await opponent_batcher.answer(payload)
                 else:
@@ -415,31 +483,20 @@ class Actor:
         kind = plan.opponent.kind
         agent_reward = outcome_reward(winner, plan.match.agent_seat)
         outcome = {1.0: StatsField.WINS, -1.0: StatsField.LOSSES, 0.0: StatsField.DRAWS}[agent_reward]
-        meta_base = {
-            "actor": self.settings.actor_id,
-            "agent_deck": plan.match.agent_deck,
-            "opponent_deck": plan.match.opponent_deck,
-            "agent_seat": plan.match.agent_seat,
-            "winner_seat": winner,
-            "turns": result.turns,
-            "reason": result.reason,
-            "seed": plan.match.seed,
-            **plan.opponent.meta(),
-        }
+        ending = {"winner_seat": winner, "turns": result.turns, "reason": result.reason}
         batcher = self.batcher
         assert batcher is not None
         for seat, trajectory in trajectories.items():
             if not len(trajectory):
                 continue
-            meta = {**meta_base, "seat": seat}
             for segment in trajectory.segments(
                 outcome_reward(winner, seat),
                 self.settings.segment_steps,
                 batcher.backend.encoder_shape,
-                meta,
+                {**self._meta(plan, seat), **ending},
                 self.settings.gamma,
             ):
-                self.shipper.ship(encode_segment(segment))
+                self.shipper.ship(stream_entry(segment))
         self._count_decisions(trajectories)
         self.games_finished += 1
         self.shipper.count(StatsField.GAMES)
@@ -447,6 +504,18 @@ class Actor:
         self.shipper.count(f"{StatsField.GAMES}:{kind}")
         self.shipper.count(f"{outcome}:{kind}")
         self.metrics.games.labels(kind, outcome).inc()
+
+    def _meta(self, plan: GamePlan, seat: int) -> dict[str, Any]:
+        """What a segment says of its game (the game's end only in its last segments)."""
+        return {
+            "actor": self.settings.actor_id,
+            "agent_deck": plan.match.agent_deck,
+            "opponent_deck": plan.match.opponent_deck,
+            "agent_seat": plan.match.agent_seat,
+            "seed": plan.match.seed,
+            **plan.opponent.meta(),
+            "seat": seat,
+        }
 
     def _failed(
         self,

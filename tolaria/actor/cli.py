@@ -178,6 +178,8 @@ def run(args: argparse.Namespace) -> int:
             max_wait=args.batch_wait_ms / 1000,
             grace_period=args.grace_period,
             max_buffered_segments=args.max_buffered_segments,
+            max_queue_depth=min(spec.redis.max_queue_depth, spec.redis.stream_max_length),
+            max_queue_bytes=spec.redis.max_queue_bytes,
             device=str(resolve_device(args.device)),
             seed=args.seed
             if args.seed is not None

@@ -58,6 +58,17 @@ class ActorMetrics:
         )
         self.redis_errors = Counter("tolaria_actor_redis_errors", "Failed Redis operations", registry=r)
         self.redis_connected = Gauge("tolaria_actor_redis_connected", "1 while Redis answers", registry=r)
+        self.queue_depth = Gauge(
+            "tolaria_actor_queue_depth", "Rollout entries waiting for the learner, as last read", registry=r
+        )
+        self.queue_bytes = Gauge(
+            "tolaria_actor_queue_bytes", "Bytes of the rollout stream in Redis, as last read", registry=r
+        )
+        self.queue_full = Gauge(
+            "tolaria_actor_queue_full",
+            "1 while back-pressure holds rollouts and new games (the queue is at a cap)",
+            registry=r,
+        )
         self.games_in_flight = Gauge("tolaria_actor_games_in_flight", "Games being played", registry=r)
         self.daemon_endpoints = Gauge("tolaria_actor_daemon_endpoints", "Daemon endpoints known", registry=r)
 

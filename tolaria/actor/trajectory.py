@@ -1,8 +1,8 @@
 """Trajectories of one seat in one game, and how they become rollout segments.
 
 Each decision the agent answers adds a `StepRecord`. When the game ends the outcome gives the
-reward (+1 win, -1 loss, 0 draw) on the seat's last step, which is marked done, and the
-trajectory is cut into segments of at most `max_steps` steps. A segment that ends before the game
+reward (+1 win, -1 loss, 0 draw) on the seat's last step, which is marked done; the trajectory
+is cut into segments of at most `max_steps` steps. A segment that ends before the game
 does is not done and bootstraps from the value the actor recorded for the next step (the first
 step of the following segment), as GAE expects (`tolaria.trainer.ppo.gae`).
 
@@ -15,10 +15,17 @@ Harada and Russell, 1999): the shaping terms of a whole game sum to -potential(f
 same for every way of playing it, so shaping speeds learning up without changing which policy
 is best.
 
-Segments are assembled only from finished games: a game that fails (daemon died, timeout, error)
-discards its trajectories, so the learner never sees a partial game dressed up as a complete one.
-Cutting bounds the size of one stream entry (and of the learner's per-segment GAE loop) without
-losing the credit assignment across the cut.
+Long games are shipped while they go on (`ready_segments`): a segment of `max_steps` steps is
+complete as soon as the step after it is recorded, since it bootstraps from that step's value
+and its shaping needs that step's potential; the rest follows when the game ends (`segments`).
+So the policy version of shipped data is at most one segment's worth of play old, however long
+the game, and the actor holds at most one segment per seat. A game that fails (daemon died,
+timeout, error) discards the steps not shipped yet; what was shipped is correct as it stands
+(cut, not done, bootstrapped), so the learner never sees a partial game dressed up as a
+complete one. Cutting also bounds the size of one stream entry (and of the learner's
+per-segment GAE loop) without losing the credit assignment across the cut. Each segment's
+`meta` has its index in the game (`segment`) and the game step it starts at (`first_step`);
+the game's last segment also has `game_steps`.
 """
 
 from __future__ import annotations
@@ -74,7 +81,9 @@ class Trajectory:
         self._values = np.zeros(0, STEP_DTYPES["value"])
         self._versions = np.zeros(0, STEP_DTYPES["policy_version"])
         self._potentials = np.zeros(0, np.float64)
-        self._length = 0
+        self._length = 0  # rows held (steps recorded and not shipped yet)
+        self._first_step = 0  # the game step of row 0
+        self._segments_made = 0
 
     def add(self, record: StepRecord, potential: float = 0.0) -> None:
         """Copies the record's rows (they may be views of a whole inference batch)."""
@@ -106,7 +115,24 @@ class Trajectory:
         self._potentials = grown(self._potentials, 0.0, self._potentials.dtype)
 
     def __len__(self) -> int:
-        return self._length
+        """Steps recorded in the game so far, shipped ones included."""
+        return self._first_step + self._length
+
+    def ready_segments(
+        self,
+        max_steps: int,
+        encoder_shape: Mapping[str, int],
+        meta: Mapping[str, Any],
+        gamma: float = 1.0,
+    ) -> list[Segment]:
+        """The segments of `max_steps` steps that are complete while the game goes on: those whose
+        next step, which they bootstrap from, is recorded. Their rows are released."""
+        _check_steps(max_steps)
+        out = []
+        while self._length > max_steps:
+            out.append(self._segment(max_steps, None, encoder_shape, meta, gamma))
+            self._release(max_steps)
+        return out
 
     def segments(
         self,
@@ -116,35 +142,69 @@ class Trajectory:
         meta: Mapping[str, Any],
         gamma: float = 1.0,
     ) -> list[Segment]:
-        """The finished trajectory as segments of at most `max_steps` steps, in order; `gamma`
-        is the learner's discount, which potential-based shaping must use."""
-        if max_steps < 1:
-            raise ValueError(f"segments need at least one step, got max_steps={max_steps}")
-        total = self._length
-        potentials = self._potentials[:total]
-        following = np.append(potentials[1:], 0.0)  # the end of the game has potential 0
-        shaped = (gamma * following - potentials).astype(STEP_DTYPES["reward"])
+        """The rest of the finished trajectory as segments of at most `max_steps` steps, in order;
+        `gamma` is the learner's discount, which potential-based shaping must use."""
+        _check_steps(max_steps)
         out = []
-        for index, start in enumerate(range(0, total, max_steps)):
-            end = min(start + max_steps, total)
-            last = end == total
-            rewards = shaped[start:end].copy()
-            done = np.zeros(end - start, STEP_DTYPES["done"])
-            if last:
-                rewards[-1] += reward
-                done[-1] = True
-            out.append(
-                Segment(
-                    observations={name: array[start:end] for name, array in self._observations.items()},
-                    action=self._actions[start:end],
-                    log_prob=self._log_probs[start:end],
-                    value=self._values[start:end],
-                    reward=rewards,
-                    done=done,
-                    policy_version=self._versions[start:end],
-                    bootstrap_value=0.0 if last else float(self._values[end]),
-                    encoder=dict(encoder_shape),
-                    meta={**meta, "segment": index, "game_steps": total},
-                )
-            )
+        while self._length > max_steps:
+            out.append(self._segment(max_steps, None, encoder_shape, meta, gamma))
+            self._release(max_steps)
+        if self._length:
+            out.append(self._segment(self._length, reward, encoder_shape, meta, gamma))
+            self._release(self._length)
         return out
+
+    def _segment(
+        self,
+        steps: int,
+        reward: float | None,
+        encoder_shape: Mapping[str, int],
+        meta: Mapping[str, Any],
+        gamma: float,
+    ) -> Segment:
+        """The first `steps` unreleased rows; `reward` None: the game goes on after them (row
+        `steps` is recorded: its value bootstraps, its potential shapes), else it ends with them."""
+        last = reward is not None
+        potentials = self._potentials[: steps + (0 if last else 1)]
+        following = np.append(potentials[1:], 0.0) if last else potentials[1:]  # the end: potential 0
+        rewards = (gamma * following - potentials[:steps]).astype(STEP_DTYPES["reward"])
+        done = np.zeros(steps, STEP_DTYPES["done"])
+        if last:
+            rewards[-1] += reward
+            done[-1] = True
+        info = {**meta, "segment": self._segments_made, "first_step": self._first_step}
+        if last:
+            info["game_steps"] = self._first_step + steps
+        self._segments_made += 1
+        return Segment(
+            observations={name: array[:steps].copy() for name, array in self._observations.items()},
+            action=self._actions[:steps].copy(),
+            log_prob=self._log_probs[:steps].copy(),
+            value=self._values[:steps].copy(),
+            reward=rewards,
+            done=done,
+            policy_version=self._versions[:steps].copy(),
+            bootstrap_value=0.0 if last else float(self._values[steps]),
+            encoder=dict(encoder_shape),
+            meta=info,
+        )
+
+    def _release(self, steps: int) -> None:
+        """Forgets the first `steps` rows (shipped), moving the rest to the front."""
+        rest = self._length - steps
+        for array in (
+            *self._observations.values(),
+            self._actions,
+            self._log_probs,
+            self._values,
+            self._versions,
+            self._potentials,
+        ):
+            array[:rest] = array[steps : self._length]
+        self._length = rest
+        self._first_step += steps
+
+
+def _check_steps(max_steps: int) -> None:
+    if max_steps < 1:
+        raise ValueError(f"segments need at least one step, got max_steps={max_steps}")

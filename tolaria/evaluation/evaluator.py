@@ -464,6 +464,7 @@ class Evaluator:
             if promote is not None:
                 pipe.set(self.keys.policy_promoted, promote)
                 pipe.set(self.keys.policy_promoted_version, version)
+                pipe.publish(self.keys.policy_announce, version)  # actors switch at once
             await pipe.execute()
 
     def _observe(self, report: dict[str, Any]) -> None:

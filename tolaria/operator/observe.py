@@ -4,7 +4,11 @@ Queue depth is what the actors produced and the learner has not consumed yet: th
 group's lag (entries not yet delivered) plus its pending entries (delivered, not acked).
 Before the learner has created its group, every entry in the stream is waiting. Rates are
 differences of Redis's own monotonic counters (the stream's entries-added, the group's
-entries-read) between two samples, so trimming the stream does not distort them.
+entries-read) between two samples, so trimming the stream does not distort them. Consumption
+is what the learner read less what it dropped unused (stale, corrupt or trimmed entries: its
+`learner_stale_segments`, `learner_corrupt_entries` and `learner_trimmed_entries` counters):
+rollouts that went stale in the queue were produced in vain, and counting them as consumed
+would make the autoscaler add daemons whose games would go stale too.
 
 What the other components keep (keys `tolaria.keys.RunKeys`, fields `StatsField`/`EvalField`):
 - `...:stats` hash: `games` (games finished, from the actors), `checkpoint_uri` and
@@ -46,6 +50,7 @@ class RedisSample:
     group_entries_read: int | None = None
     group_lag: int | None = None
     group_pending: int = 0
+    dropped_by_learner: int | None = None  # entries read and not used (see the module)
     games: int | None = None
     policy_version: int | None = None
     win_rates: dict[str, float] = field(default_factory=dict)
@@ -79,11 +84,25 @@ def queue_observation(previous: RedisSample | None, current: RedisSample) -> Que
     seconds = current.at - previous.at
     consumed_before = previous.group_entries_read if previous.group_exists else 0
     consumed_now = current.group_entries_read if current.group_exists else 0
+    consumption = rate(consumed_before, consumed_now, seconds)
+    if consumption is not None and (previous.dropped_by_learner, current.dropped_by_learner) != (None, None):
+        dropped = rate(previous.dropped_by_learner, current.dropped_by_learner, seconds)
+        # counters that appeared, or went back (a learner resumed from an older checkpoint): unknown
+        consumption = None if dropped is None else max(0.0, consumption - dropped)
     return QueueObservation(
         depth=current.queue_depth,
         production_rate=rate(previous.entries_added, current.entries_added, seconds),
-        consumption_rate=rate(consumed_before, consumed_now, seconds),
+        consumption_rate=consumption,
     )
+
+
+LEARNER_DROPS = ("stale_segments", "corrupt_entries", "trimmed_entries")
+
+
+def _dropped_by_learner(stats: dict[str | None, str | None]) -> int | None:
+    counts = [_int(stats.get(StatsField.learner_counter(name))) for name in LEARNER_DROPS]
+    known = [c for c in counts if c is not None]
+    return sum(known) if known else None
 
 
 def _int(value: Any) -> int | None:
@@ -156,6 +175,7 @@ def parse_sample(
         group_entries_read=_int(group.get("entries-read")) if group else None,
         group_lag=_int(group.get("lag")) if group else None,
         group_pending=(_int(group.get("pending")) or 0) if group else 0,
+        dropped_by_learner=_dropped_by_learner(stats_map),
         games=_int(stats_map.get(StatsField.GAMES)),
         policy_version=_int(_text(policy_version)),
         win_rates=win_rates,

@@ -1,9 +1,10 @@
 """Checkpoints of the learner in `file://dir` or `s3://bucket/prefix` stores.
 
 A checkpoint is ONE safetensors object: the model's tensors (`model/...`), the optimiser's
-tensor state (`optim/<param>/<name>`), and in the safetensors metadata a JSON document with
-step, policy version, counters, config, the optimiser's param groups and scalar state, the
-scheduler state and a sha256 over the tensors. Nothing is pickled, so loading a checkpoint
+tensor state (`optim/<param>/<name>`), the torch random states (`random/torch`,
+`random/cuda/<device>`), and in the safetensors metadata a JSON document with step, policy
+version, counters, config, the optimiser's param groups and scalar state, the scheduler and
+gradient-scaler states, the numpy random state and a sha256 over the tensors. Nothing is pickled, so loading a checkpoint
 cannot run code.
 
 Writes are atomic: the object goes under a new unique name (file: temp file + fsync + rename +
@@ -60,6 +61,9 @@ class Checkpoint:
     model_state: dict[str, torch.Tensor]
     optimizer_state: dict[str, Any] | None = None
     scheduler_state: dict[str, Any] | None = None
+    scaler_state: dict[str, Any] | None = None
+    # {"numpy": bit-generator state, "torch": CPU generator state, "cuda": [state per device]}
+    random_state: dict[str, Any] | None = None
     created_at: float = field(default_factory=time.time)
     name: str = ""
 
@@ -87,6 +91,13 @@ def serialize(checkpoint: Checkpoint) -> bytes:
                 else:
                     scalars.setdefault(str(param), {})[key] = value
         optim_meta = {"param_groups": checkpoint.optimizer_state["param_groups"], "scalars": scalars}
+    random_meta = None
+    if checkpoint.random_state is not None:
+        random = checkpoint.random_state
+        tensors["random/torch"] = random["torch"].detach().cpu().contiguous()
+        for device, state in enumerate(random.get("cuda") or ()):
+            tensors[f"random/cuda/{device}"] = state.detach().cpu().contiguous()
+        random_meta = {"numpy": random["numpy"], "cuda_devices": len(random.get("cuda") or ())}
     meta = {
         "format": FORMAT,
         "step": checkpoint.step,
@@ -95,6 +106,8 @@ def serialize(checkpoint: Checkpoint) -> bytes:
         "config": checkpoint.config,
         "optimizer": optim_meta,
         "scheduler": checkpoint.scheduler_state,
+        "scaler": checkpoint.scaler_state,
+        "random": random_meta,
         "created_at": checkpoint.created_at,
         "tensors_sha256": _tensor_digest(tensors),
     }
@@ -126,6 +139,16 @@ def deserialize(data: bytes, name: str = "") -> Checkpoint:
         for param, scalars in meta["optimizer"]["scalars"].items():
             state.setdefault(int(param), {}).update(scalars)
         optimizer_state = {"state": state, "param_groups": meta["optimizer"]["param_groups"]}
+    random_state = None
+    if meta.get("random") is not None:
+        try:
+            random_state = {
+                "numpy": meta["random"]["numpy"],
+                "torch": tensors["random/torch"],
+                "cuda": [tensors[f"random/cuda/{d}"] for d in range(int(meta["random"]["cuda_devices"]))],
+            }
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"checkpoint {name} has an incomplete random state: {e!r}") from e
     return Checkpoint(
         step=int(meta["step"]),
         policy_version=int(meta["policy_version"]),
@@ -134,6 +157,8 @@ def deserialize(data: bytes, name: str = "") -> Checkpoint:
         model_state=model_state,
         optimizer_state=optimizer_state,
         scheduler_state=meta.get("scheduler"),
+        scaler_state=meta.get("scaler"),
+        random_state=random_state,
         created_at=float(meta["created_at"]),
         name=name,
     )
@@ -189,6 +214,24 @@ class CheckpointStore(ABC):
         self._put(POINTER, json.dumps(pointer).encode())
         self._apply_retention(keep_name=name)
         return name
+
+    def put_object(self, name: str, data: bytes) -> None:
+        """Writes a side object (a warm start's progress) atomically; never a checkpoint's name."""
+        self._check_side_name(name)
+        self._put(name, data)
+
+    def get_object(self, name: str) -> bytes | None:
+        self._check_side_name(name)
+        return self._get(name)
+
+    def delete_object(self, name: str) -> None:
+        self._check_side_name(name)
+        self._delete(name)
+
+    @staticmethod
+    def _check_side_name(name: str) -> None:
+        if name == POINTER or name.startswith(_PREFIX) or not name or "/" in name:
+            raise ValueError(f"{name!r} is not a side-object name (it would clash with the checkpoints)")
 
     def checkpoints(self) -> list[str]:
         """Checkpoint object names, oldest first."""

@@ -3,8 +3,9 @@
 Configuration: the TrainingRun spec file (`--spec`, as mounted from a ConfigMap) gives the
 network, PPO hyperparameters and checkpoint policy; flags and environment variables give the
 process-level settings, TOLARIA_REDIS_PASSWORD the Redis password when set, TOLARIA_DAEMONS the
-daemons a warm start watches. SIGTERM (or SIGINT) checkpoints at once; during a warm start it
-stops at once, with nothing saved.
+daemons a warm start watches. SIGTERM (or SIGINT) checkpoints at once (an update in progress is
+abandoned at its next minibatch); during a warm start it saves the games watched and the fit's
+progress, which the next start continues from.
 
 Exit status: 0 when the learner finished (`--max-updates`), 128 + the signal's number when a
 signal stopped it, as for a killed process. A learner Job whose pod was deleted must not take the

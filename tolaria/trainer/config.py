@@ -117,6 +117,9 @@ class PPOConfig:
     gamma: float = 0.99
     gae_lambda: float = 0.95
     clip_range: float = 0.2
+    # Dual-clip PPO's c (Ye et al. 2020): with a negative advantage a sample's loss is at most
+    # c |A|, however far the behaviour policy that produced it is from the learner's.
+    dual_clip: float = 3.0
     clip_value_loss: bool = True
     value_coef: float = 0.5
     entropy_coef: float = 0.01
@@ -136,6 +139,7 @@ class PPOConfig:
             "gamma": 0 <= self.gamma <= 1,
             "gae_lambda": 0 <= self.gae_lambda <= 1,
             "clip_range": self.clip_range > 0,
+            "dual_clip": 1 + self.clip_range < self.dual_clip < 1e8,
             "epochs": self.epochs >= 1,
             "minibatch_size": self.minibatch_size >= 1,
             "batch_size": self.batch_size >= 1,

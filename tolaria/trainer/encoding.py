@@ -62,6 +62,7 @@ DECISION_INDEX = {name: i for i, name in enumerate(DECISION_TYPES)}
 KIND_ONE = 0
 KIND_SUBSET = 1
 KIND_PAIRS = 2
+KIND_NAMES: tuple[str, ...] = ("one", "subset", "pairs")  # by kind number, for metrics and logs
 
 PHASES: tuple[str, ...] = (
     "UNTAP",

@@ -11,6 +11,8 @@ decisions of the AI's games with the reply the AI gave to each (observe mode's `
   deciding seat's outcome, +1 / -1 / 0, discounted by gamma per later decision of that seat,
   exactly the return PPO computes for a game without shaping), so that the first PPO updates
   get advantages from a value that already knows the game rather than from noise.
+- Preemption: a stopped fit returns its `CloneProgress`, which the learner keeps in the checkpoint
+  store with the weights (`tolaria.trainer.warm_progress`) and continues from after a restart.
 """
 
 from __future__ import annotations
@@ -116,6 +118,20 @@ def engine_demonstrations(
     return demonstrations(encoder, payloads, replies, np.concatenate(returns))
 
 
+@dataclass
+class CloneProgress:
+    """How far a fit has got: enough, with the model's weights, to continue it exactly."""
+
+    epochs: int  # epochs finished
+    minibatches: int  # minibatches finished of the epoch in progress
+    shuffle_state: torch.Tensor  # the shuffling generator's state when the epoch in progress began
+    optimizer_state: dict[str, Any] | None
+    nll_sum: float = 0.0  # policy NLL x samples so far in the epoch in progress
+
+    def finished(self, epochs: int) -> bool:
+        return self.epochs >= epochs
+
+
 def clone(
     model: PolicyNetwork,
     demos: Demonstrations,
@@ -125,26 +141,36 @@ def clone(
     seed: int = 0,
     on_epoch: Callable[[int, float], None] | None = None,
     stop: threading.Event | None = None,
-) -> bool:
+    progress: CloneProgress | None = None,
+) -> CloneProgress:
     """Fits `model` to the demonstrations; `on_epoch(epoch, mean policy NLL)` after each epoch.
-    False when `stop` was set first: the fit ends after the minibatch in progress, unfinished."""
+    When `stop` is set the fit ends after the minibatch in progress, unfinished: the progress it
+    returns (with the model's weights) continues it exactly, as `progress`, in a later call."""
     if not len(demos):
         raise ValueError("no demonstrations to learn from")
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    if progress is not None and progress.optimizer_state is not None:
+        optimizer.load_state_dict(progress.optimizer_state)
     tensors = to_tensors(demos.observations)
     targets = torch.from_numpy(demos.actions)
     returns = torch.from_numpy(demos.returns)
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
+    first_epoch, skip, total = 0, 0, 0.0
+    if progress is not None:
+        first_epoch, skip, total = progress.epochs, progress.minibatches, progress.nll_sum
+        generator.set_state(progress.shuffle_state)
     n = len(demos)
     model.train()
-    for epoch in range(epochs):
+    for epoch in range(first_epoch, epochs):
+        shuffle_state = generator.get_state()
         order = torch.randperm(n, generator=generator)
-        total = 0.0
-        for start in range(0, n, minibatch):
+        for number, start in enumerate(range(0, n, minibatch)):
+            if number < skip:  # done before the fit was stopped
+                continue
             if stop is not None and stop.is_set():
                 model.eval()
-                return False
+                return CloneProgress(epoch, number, shuffle_state, optimizer.state_dict(), total)
             idx = order[start : start + minibatch]
             mb = trim_padding({k: v[idx].to(device) for k, v in tensors.items()})
             logits, values = model(mb)
@@ -159,5 +185,6 @@ def clone(
             total += float(policy_loss.detach()) * len(idx)
         if on_epoch is not None:
             on_epoch(epoch + 1, total / n)
+        skip, total = 0, 0.0
     model.eval()
-    return True
+    return CloneProgress(epochs, 0, generator.get_state(), optimizer.state_dict())

@@ -20,27 +20,37 @@ every version its predecessor could have published, even when Redis lost them al
 Staleness: a segment is dropped (acknowledged, counted in `stale_segments`) when its oldest
 step is more than `ppo.max_policy_lag` versions behind the version the actors are told to play:
 the newest published version, or, while the evaluator's promotion gate holds a promoted version
-(`...:policy:promoted:version`), that one. With the gate the actors deliberately play a version
+(`...:policy:promoted:version`), that one; the entry's `policy_version` field decides before the
+segment is decoded (`tolaria.rollouts`). With the gate the actors deliberately play a version
 that may be many updates behind the learner; measuring lag against the learner's own version
 would then drop every segment. `max_policy_lag` thus bounds how late actors follow the version
 they are told to play, and PPO's importance ratio against the recorded behaviour
-log-probabilities, clipped, accounts for the distance between that version and the learner's
-(see `tolaria.trainer.ppo`). The `policy_lag` metric still reports the lag behind the learner.
+log-probabilities, with the dual clip, keeps updates on data far behind the learner bounded
+(see `tolaria.trainer.ppo`, which also says how lag in versions becomes lag in seconds). The
+`policy_lag` and `policy_age_seconds` metrics report the lag behind the learner.
 
 Warm start: a learner that finds no checkpoint and has a `WarmStart` first clones the daemons'
 built-in AI (`tolaria.trainer.warm_start`), then publishes the copy as its first version and
-checkpoints it at step 0 before the first PPO update.
+checkpoints it at step 0 before the first PPO update. A stop during the warm start saves the
+games watched and the fit's progress in the checkpoint store (`tolaria.trainer.warm_progress`),
+and the next start continues from them, so repeated preemptions still get through it.
 
 Checkpoints: every `checkpoint_every_updates` updates, every `checkpoint_every_minutes` minutes
 (when something changed), and at once on stop (SIGTERM), but never of the random initial
-weights. After each one, and after resuming from one, the `...:stats` hash gets its
+weights. A stop during an update abandons it at the next minibatch (`PPOTrainer.update`), so the
+checkpoint follows SIGTERM within one minibatch's time on every network preset. A checkpoint
+holds everything the next update reads (weights, optimiser, schedule, gradient scaler, the
+numpy and torch random states), and the entries of the abandoned update stay unacknowledged:
+a learner resumed from it makes exactly the update the stopped one would have made. After each one, and after resuming from one, the `...:stats` hash gets its
 `checkpoint_uri` and `checkpoint_time` (unix seconds), which the operator shows as
 status.lastCheckpoint.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -50,19 +60,21 @@ import redis
 import torch
 
 from tolaria.keys import LEARNER_GROUP, RunKeys, StatsField
-from tolaria.rollouts import STREAM_FIELD, Segment, SegmentError, decode_segment
+from tolaria.rollouts import STREAM_FIELD, Segment, SegmentError, decode_segment, entry_version
 from tolaria.trainer.checkpoint import Checkpoint, CheckpointStore
 from tolaria.trainer.config import TrainerConfig
-from tolaria.trainer.encoding import Encoder, EncodingError
+from tolaria.trainer.encoding import KIND_NAMES, Encoder, EncodingError
 from tolaria.trainer.imitation import clone
 from tolaria.trainer.metrics import LearnerMetrics
 from tolaria.trainer.policy import PolicyNetwork, load_weights
-from tolaria.trainer.ppo import LOSS_TERMS, PPOTrainer, build_batch, policy_lag
+from tolaria.trainer.ppo import KIND_TERMS, LOSS_TERMS, PPOTrainer, build_batch, policy_lag
+from tolaria.trainer.warm_progress import WarmStartProgress
 from tolaria.trainer.warm_start import WarmStart
 from tolaria.trainer.weights import encode_weights
 
 log = logging.getLogger(__name__)
 
+PUBLISH_TIMES_KEPT = 1000  # versions whose publish time is remembered (for policy_age_seconds)
 COUNTERS = ("samples", "segments", "stale_segments", "corrupt_entries", "trimmed_entries")
 CLAIM_IDLE_MS = 30_000
 # Versions reserved in the checkpoint store per write: one small object every this many versions;
@@ -114,11 +126,15 @@ class Learner:
         self._played_version = 0  # what the actors are told to play (see `_read_played_version`)
         self._trained = False  # whether the weights are more than their random initialisation
         self._reserved_versions = 0  # see `CheckpointStore.reserve_versions`
+        self._counters_written: dict[str, int] = {}
+        self._published_at: dict[int, float] = {}  # version -> unix time this learner published it
+        self._version_interval: float | None = None  # seconds between versions, moving average
 
     # ---- start-up -------------------------------------------------------------------------
     def start(self, stop: threading.Event | None = None) -> bool:
         """Restore or warm-start, then publish; False when `stop` was set during a warm start
-        (nothing was published or checkpointed: the next start warm-starts again)."""
+        (nothing was published or checkpointed; the next start continues the warm start from the
+        progress it saved)."""
         restored = self._restore()
         if not restored and self.warm_start is not None and not self._warm_start(stop or threading.Event()):
             return False
@@ -130,21 +146,36 @@ class Learner:
             self._publish()
         if self._trained and self._last_checkpoint_step < 0:
             self.checkpoint()  # the warm start's copy: a restarted learner resumes from it
+            if self._warm_progress is not None:
+                self._warm_progress.clear()
         self.metrics.policy_version.set(self.version)
         log.info("learner %s at step %d, policy version %d", self.consumer, self.step, self.version)
         return True
 
     def _warm_start(self, stop: threading.Event) -> bool:
+        """Watches and clones (resuming what a stopped warm start saved); False when `stop` was
+        set first, with the progress saved (`tolaria.trainer.warm_progress`)."""
         assert self.warm_start is not None
         cfg = self.config.warm_start
-        log.info("warm start: observing %d games of the built-in AI", cfg.games)
-        observation = self.warm_start.observe(
-            self.encoder, stop, lambda games: self._report_warm_start(StatsField.WARM_START_GAMES, games)
+        progress = self._warm_progress
+        watched = progress.load_games() if progress is not None else {}
+        log.info(
+            "warm start: observing %d games of the built-in AI (%d watched before)", cfg.games, len(watched)
         )
-        if observation is None:
-            log.info("warm start: stopped while watching games")
+        observation = self.warm_start.observe(
+            self.encoder,
+            stop,
+            lambda games: self._report_warm_start(StatsField.WARM_START_GAMES, games),
+            watched,
+        )
+        if progress is not None and (not observation.complete or observation.games > len(watched)):
+            progress.save_games(observation.watched)
+        if not observation.complete:
+            log.info(
+                "warm start: stopped while watching games (%d of %d watched)", observation.games, cfg.games
+            )
             return False
-        demos = observation.demonstrations
+        demos = observation.demonstrations(self.encoder.empty(0))
         log.info(
             "warm start: %d decisions from %d games (%d failed) in %.0fs; cloning for %d epochs",
             len(demos),
@@ -154,7 +185,10 @@ class Learner:
             cfg.epochs,
         )
         started = time.monotonic()
-        cloned = clone(
+        saved = progress.load_clone() if progress is not None else None
+        if saved is not None:
+            load_weights(self.trainer.model, saved.model_state, "the saved warm-start fit")
+        fit = clone(
             self.trainer.model,
             demos,
             cfg.epochs,
@@ -163,13 +197,29 @@ class Learner:
             seed=self.config.learner.seed,
             on_epoch=self._cloned_epoch,
             stop=stop,
+            progress=saved.progress if saved is not None else None,
         )
-        if not cloned:
-            log.info("warm start: stopped while cloning")
+        if not fit.finished(cfg.epochs):
+            if progress is not None:
+                progress.save_clone(self.trainer.model.state_dict(), fit)
+            log.info("warm start: stopped while cloning (epoch %d of %d)", fit.epochs + 1, cfg.epochs)
             return False
         log.info("warm start: cloned in %.0fs", time.monotonic() - started)
         self._trained = True
         return True
+
+    @property
+    def _warm_progress(self) -> WarmStartProgress | None:
+        if self.store is None or self.warm_start is None:
+            return None
+        config = self.config.to_dict()
+        identity = {
+            "network": config["network"],
+            "warm_start": config["warm_start"],
+            "seed": self.config.learner.seed,
+            "schedule": self.warm_start.fingerprint(),
+        }
+        return WarmStartProgress(self.store, json.dumps(identity, sort_keys=True))
 
     def _cloned_epoch(self, epoch: int, nll: float) -> None:
         log.info("warm start: epoch %d, policy NLL %.3f", epoch, nll)
@@ -195,11 +245,21 @@ class Learner:
                 f"checkpoint {checkpoint.name} was trained with network {saved_network}, "
                 f"the spec asks for {self.config.to_dict()['network']}"
             )
-        load_weights(self.trainer.model, checkpoint.model_state, f"checkpoint {checkpoint.name}")
+        trainer = self.trainer
+        load_weights(trainer.model, checkpoint.model_state, f"checkpoint {checkpoint.name}")
         if checkpoint.optimizer_state is not None:
-            self.trainer.optimizer.load_state_dict(checkpoint.optimizer_state)
+            trainer.optimizer.load_state_dict(checkpoint.optimizer_state)
         if checkpoint.scheduler_state is not None:
-            self.trainer.scheduler.load_state_dict(checkpoint.scheduler_state)
+            trainer.scheduler.load_state_dict(checkpoint.scheduler_state)
+        if checkpoint.scaler_state and trainer.scaler.is_enabled():
+            trainer.scaler.load_state_dict(checkpoint.scaler_state)
+        if checkpoint.random_state is not None:
+            # the shuffle of the next update's minibatches continues where the saved learner was
+            trainer.generator.bit_generator.state = checkpoint.random_state["numpy"]
+            torch.set_rng_state(checkpoint.random_state["torch"])
+            cuda = checkpoint.random_state["cuda"]
+            if cuda and trainer.device.type == "cuda" and len(cuda) == torch.cuda.device_count():
+                torch.cuda.set_rng_state_all(cuda)
         self.step, self.version = checkpoint.step, checkpoint.policy_version
         self.counters.update(checkpoint.counters)
         self._last_checkpoint_step = self.step
@@ -291,13 +351,15 @@ class Learner:
         for entry_id, fields in entries:
             if entry_id not in held_ids:  # a re-read after a Redis failure
                 self._take(entry_id, fields)
-        # SIGTERM between updates: checkpoint now rather than after every held batch.
+        # SIGTERM between updates: checkpoint now rather than after every held batch; during
+        # one, the update is abandoned at the next minibatch (`PPOTrainer.update`).
         while (
             self._held.samples >= self.config.ppo.batch_size
             and not stop.is_set()
             and not (max_updates and self._updates_this_run >= max_updates)
         ):
-            self._update()
+            if not self._update(stop):
+                return
             self._updates_this_run += 1
         self._maybe_checkpoint()
         self._observe_queue()
@@ -321,6 +383,10 @@ class Learner:
             self.counters["trimmed_entries"] += 1
             self.redis.xack(self.keys.rollouts, LEARNER_GROUP, entry_id)
             return
+        announced = entry_version(fields)
+        if announced is not None and self._played_version - announced > self.config.ppo.max_policy_lag:
+            self._drop_stale(entry_id)  # without decoding it
+            return
         try:
             data = fields.get(STREAM_FIELD)
             if data is None:
@@ -334,15 +400,20 @@ class Learner:
             self.redis.xack(self.keys.rollouts, LEARNER_GROUP, entry_id)
             return
         if policy_lag(segment, self._played_version) > self.config.ppo.max_policy_lag:
-            self.counters["stale_segments"] += 1
-            self.metrics.stale_segments.inc()
-            self.redis.xack(self.keys.rollouts, LEARNER_GROUP, entry_id)
+            self._drop_stale(entry_id)
             return
         self._held.ids.append(entry_id)
         self._held.segments.append(segment)
         self._held.samples += segment.steps
 
-    def _update(self) -> None:
+    def _drop_stale(self, entry_id: bytes) -> None:
+        self.counters["stale_segments"] += 1
+        self.metrics.stale_segments.inc()
+        self.redis.xack(self.keys.rollouts, LEARNER_GROUP, entry_id)
+
+    def _update(self, stop: threading.Event) -> bool:
+        """One update on the oldest held segments; False when `stop` abandoned it (the segments
+        stay held and unacknowledged, the trainer as it was)."""
         # the oldest segments that make up one batch; the rest wait for the next update
         held, rest = _Held(), _Held()
         for entry_id, segment in zip(self._held.ids, self._held.segments, strict=True):
@@ -350,17 +421,22 @@ class Learner:
             target.ids.append(entry_id)
             target.segments.append(segment)
             target.samples += segment.steps
-        self._held = rest
         batch = build_batch(held.segments, self.config.ppo)
-        lags = [policy_lag(s, self.version) for s in held.segments]
-        stats = self.trainer.update(batch)
+        versions = np.concatenate([s.policy_version for s in held.segments])
+        stats = self.trainer.update(batch, stop)
+        if stats is None:
+            log.info("update %d abandoned: stopping", self.step + 1)
+            return False
+        self._held = rest
         self.step += 1
         self._trained = True
         self.counters["samples"] += len(batch)
         self.counters["segments"] += len(held.segments)
+        trained_version = self.version
         self._publish()
         # acknowledged only now: the update that used them is done and its weights are out
         self.redis.xack(self.keys.rollouts, LEARNER_GROUP, *held.ids)
+        self._trim_acknowledged()
         self.last_stats = stats
         m = self.metrics
         m.samples.inc(len(batch))
@@ -369,7 +445,17 @@ class Learner:
         m.samples_per_second.set(samples_per_second)
         for term in LOSS_TERMS:
             m.loss.labels(term).set(stats[term])
-        m.policy_lag.set(float(np.mean(lags)))
+        for term in KIND_TERMS:
+            for kind in KIND_NAMES:
+                if not math.isnan(value := stats[f"{term}:{kind}"]):
+                    m.loss_by_kind.labels(term, kind).set(value)
+        # lag behind the version these samples trained (the one just replaced), in versions and
+        # in seconds since their behaviour version was published
+        m.policy_lag.set(float(np.mean(trained_version - versions)))
+        now = time.time()
+        ages = [now - self._published_at[v] for v in versions.tolist() if v in self._published_at]
+        if ages:
+            m.policy_age.set(float(np.mean(ages)))
         if stats["skipped_minibatches"]:
             m.skipped_minibatches.inc(stats["skipped_minibatches"])
             log.warning(
@@ -385,9 +471,14 @@ class Learner:
                 **{StatsField.learner_counter(k): int(v) for k, v in self.counters.items()},
             },
         )
+        by_kind = ", ".join(
+            f"{kind} {stats[f'approx_kl:{kind}']:.4f}/{stats[f'clip_fraction:{kind}']:.3f}"
+            for kind in KIND_NAMES
+            if not math.isnan(stats[f"approx_kl:{kind}"])
+        )
         log.info(
             "update %d: %d samples, %.0f samples/s, loss %.4f, value loss %.4f, explained variance %.3f,"
-            " entropy %.3f, kl %.4f, clipped %.3f -> version %d",
+            " entropy %.3f, kl %.4f, clipped %.3f (kl/clipped by kind: %s), lag %.1f -> version %d",
             self.step,
             len(batch),
             samples_per_second,
@@ -397,8 +488,11 @@ class Learner:
             stats["entropy"],
             stats["approx_kl"],
             stats["clip_fraction"],
+            by_kind,
+            float(np.mean(trained_version - versions)),
             self.version,
         )
+        return True
 
     def _publish(self) -> None:
         with self.redis.pipeline() as pipe:
@@ -412,12 +506,23 @@ class Learner:
                     pipe.multi()
                     pipe.set(self.keys.policy, data)
                     pipe.set(self.keys.policy_version, version)
+                    pipe.publish(self.keys.policy_announce, version)  # actors switch at once
                     pipe.execute()
                     break
                 except redis.WatchError:
                     continue
         self.version = version
         self.metrics.policy_version.set(version)
+        now = time.time()
+        if self._published_at:
+            interval = now - max(self._published_at.values())
+            self._version_interval = (
+                interval if self._version_interval is None else 0.8 * self._version_interval + 0.2 * interval
+            )
+            self.metrics.version_interval.set(self._version_interval)
+        self._published_at[version] = now
+        for old in [v for v in self._published_at if v < version - PUBLISH_TIMES_KEPT]:
+            del self._published_at[old]
 
     def _reserve_through(self, version: int) -> None:
         if self.store is None or version <= self._reserved_versions:
@@ -441,14 +546,21 @@ class Learner:
         of them would keep a restarted learner from its warm start)."""
         if self.store is None or not self._trained:
             return None
+        state = self.trainer.state()
         checkpoint = Checkpoint(
             step=self.step,
             policy_version=self.version,
             counters=dict(self.counters),
             config=self.config.to_dict(),
-            model_state=self.trainer.model.state_dict(),
-            optimizer_state=self.trainer.optimizer.state_dict(),
-            scheduler_state=self.trainer.scheduler.state_dict(),
+            model_state=state.model,
+            optimizer_state=state.optimizer,
+            scheduler_state=state.scheduler,
+            scaler_state=state.scaler or None,
+            random_state={
+                "numpy": state.numpy_random,
+                "torch": state.torch_random,
+                "cuda": state.cuda_random,
+            },
         )
         name = self.store.save(checkpoint)
         self._last_checkpoint_step = self.step
@@ -473,12 +585,44 @@ class Learner:
             log.warning("checkpoint %s not announced in Redis: %s", uri, e)
 
     def _observe_queue(self) -> None:
+        """Once a second: the queue depth metric, the counters in the stats hash (stale drops
+        count even while no update runs: the operator's autoscaler reads them), and the trim of
+        what the group has acknowledged."""
         now = time.monotonic()
         if now - self._last_depth_check < 1.0:
             return
         self._last_depth_check = now
+        group = self._group()
+        if group is None:
+            return
+        lag = group.get("lag")
+        depth = (lag if lag is not None else self.redis.xlen(self.keys.rollouts)) + group["pending"]
+        self.metrics.queue_depth.set(depth)
+        counters = {StatsField.learner_counter(k): int(v) for k, v in self.counters.items()}
+        if counters != self._counters_written:
+            self.redis.hset(self.keys.stats, mapping=counters)
+            self._counters_written = counters
+        self._trim_acknowledged(group)
+
+    def _group(self) -> dict | None:
         for group in self.redis.xinfo_groups(self.keys.rollouts):
             if group["name"] in (LEARNER_GROUP, LEARNER_GROUP.encode()):
-                lag = group.get("lag")
-                depth = (lag if lag is not None else self.redis.xlen(self.keys.rollouts)) + group["pending"]
-                self.metrics.queue_depth.set(depth)
+                return group
+        return None
+
+    def _trim_acknowledged(self, group: dict | None = None) -> None:
+        """Deletes the entries before the oldest one the group still needs (pending, or not yet
+        delivered), so that the stream holds the queue and no more: its memory is what the
+        actors' back-pressure caps (`tolaria.actor.backpressure`). The stream belongs to the
+        learners' group; nothing else reads it."""
+        group = group or self._group()
+        if group is None:
+            return
+        pending = self.redis.xpending(self.keys.rollouts, LEARNER_GROUP)
+        if pending["pending"]:
+            first_needed = pending["min"]
+        else:
+            last = group["last-delivered-id"]
+            ms, seq = (last.decode() if isinstance(last, bytes) else str(last)).split("-")
+            first_needed = f"{ms}-{int(seq) + 1}"
+        self.redis.xtrim(self.keys.rollouts, minid=first_needed, approximate=False)

@@ -20,6 +20,13 @@ class LearnerMetrics:
             registry=r,
         )
         self.loss = Gauge("tolaria_learner_loss", "Losses of the last update", ["term"], registry=r)
+        self.loss_by_kind = Gauge(
+            "tolaria_learner_loss_by_kind",
+            "approx_kl and clip_fraction of the last update over the decisions of one kind"
+            " (one: a single choice, subset: attackers or cards, pairs: blocks)",
+            ["term", "kind"],
+            registry=r,
+        )
         self.policy_version = Gauge("tolaria_learner_policy_version", "Published policy version", registry=r)
         self.queue_depth = Gauge(
             "tolaria_learner_queue_depth",
@@ -40,7 +47,21 @@ class LearnerMetrics:
             registry=r,
         )
         self.policy_lag = Gauge(
-            "tolaria_learner_policy_lag", "Mean policy lag of the last update's segments", registry=r
+            "tolaria_learner_policy_lag",
+            "Versions the behaviour policy of the last update's samples trails the learner, mean",
+            registry=r,
+        )
+        self.policy_age = Gauge(
+            "tolaria_learner_policy_age_seconds",
+            "Seconds since the behaviour policy of the last update's samples was published, mean over"
+            " the samples whose version this learner published",
+            registry=r,
+        )
+        self.version_interval = Gauge(
+            "tolaria_learner_version_interval_seconds",
+            "Seconds between two published versions (moving average); rollouts go stale after about"
+            " maxPolicyLag times this",
+            registry=r,
         )
         self.checkpoint_age = Gauge(
             "tolaria_learner_checkpoint_age_seconds",

@@ -19,8 +19,15 @@ Inputs are the arrays of `tolaria.trainer.encoding.Encoder` as tensors (`to_tens
 
 An action is an int64 vector of `max_options` entries: KIND_ONE keeps the chosen slot in entry 0;
 KIND_SUBSET holds 0/1 per option; KIND_PAIRS holds the target slot per blocker (0 = no block).
-The entropy bonus of KIND_SUBSET uses the unconstrained Bernoulli entropies (the exact entropy of
-the conditional distribution has no cheap closed form); it only regularises.
+The entropy bonus counts every decision alike, whatever its kind: KIND_SUBSET's is the mean of
+the offered options' unconstrained Bernoulli entropies (the exact entropy of the conditional
+distribution has no cheap closed form; it only regularises), KIND_PAIRS's the mean of its
+blockers' categorical entropies. Summed instead, an attack or block decision over up to
+`max_options` options would get several times the entropy bonus of a single choice, and PPO
+would keep those decisions near uniform.
+
+Under autocast the trunk runs in reduced precision, the heads in float32 (`forward`), so that
+the learner's log-probabilities agree with those the actors recorded in float32.
 """
 
 from __future__ import annotations
@@ -159,12 +166,17 @@ class PolicyNetwork(nn.Module):
             None, batch["target_card"], batch["target_feat"], table, row_of_slot, z
         )
         option_mask = batch["option_mask"]
-        one = self.one_head(options).squeeze(-1).float().masked_fill(~option_mask, MASKED)
-        subset = self.subset_head(options).squeeze(-1).float()
-        query, key = self.blocker_query(options), self.target_key(targets)
-        pairs = (query @ key.transpose(1, 2)).float() / math.sqrt(query.shape[-1])
-        pairs = pairs.masked_fill(~batch["block_mask"], MASKED)
-        value = self.value_head(z).squeeze(-1).float()
+        # The heads run in float32 even under autocast: a logit rounded to bf16 (8 bits of
+        # mantissa) moves a log-probability by up to ~1%, and the learner's log-probabilities must
+        # match the ones the actors recorded in float32 (PPO's ratio is 1 at the first epoch).
+        with torch.autocast(z.device.type, enabled=False):
+            options, targets, z = options.float(), targets.float(), z.float()
+            one = self.one_head(options).squeeze(-1).masked_fill(~option_mask, MASKED)
+            subset = self.subset_head(options).squeeze(-1)
+            query, key = self.blocker_query(options), self.target_key(targets)
+            pairs = (query @ key.transpose(1, 2)) / math.sqrt(query.shape[-1])
+            pairs = pairs.masked_fill(~batch["block_mask"], MASKED)
+            value = self.value_head(z).squeeze(-1)
         return {"one": one, "subset": subset, "pairs": pairs}, value
 
     def _option_vectors(
@@ -358,14 +370,15 @@ def action_log_probs(
     subset_lp = ((x * log_p + (1 - x) * log_q) * valid).sum(-1)
     subset_lp = subset_lp - _subset_log_partition(p, batch["select_min"].long(), batch["select_max"].long())
     bernoulli_ent = -(p * log_p + (1 - p) * log_q) * valid
-    subset_ent = bernoulli_ent.sum(-1)
+    # per decision, not per option: the mean over the options offered (see the module)
+    subset_ent = bernoulli_ent.sum(-1) / valid.sum(-1).clamp(min=1)
 
     pair_logp = F.log_softmax(logits["pairs"], -1)
     targets = actions.clamp(0, pair_logp.shape[-1] - 1).unsqueeze(-1)
     pair_lp = (pair_logp.gather(2, targets).squeeze(-1) * option_mask).sum(-1)
     pair_ent = (
         -(pair_logp.exp() * pair_logp).masked_fill(~batch["block_mask"], 0.0).sum(-1) * option_mask
-    ).sum(-1)
+    ).sum(-1) / option_mask.sum(-1).clamp(min=1)
 
     log_prob = torch.where(
         kind == KIND_ONE, one_lp, torch.where(kind == KIND_SUBSET, subset_lp.float(), pair_lp)

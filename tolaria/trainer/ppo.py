@@ -6,41 +6,75 @@
 - Policy loss: the clipped surrogate, -min(r A, clip(r, 1-eps, 1+eps) A), averaged; the ratio r
   is exp(log pi_theta(a|s) - log mu(a|s)), where mu is the *behaviour* policy whose
   log-probability the actor recorded with each step. In synchronous PPO mu is the policy of
-  the previous update; here actors may lag the learner by a few versions. Using the recorded
-  behaviour log-probability keeps the ratio an honest importance weight for the data actually
-  collected, and the clip bounds how far one update moves from it.
+  the previous update; here actors lag the learner. Using the recorded behaviour log-probability
+  keeps the ratio an honest importance weight for the data actually collected, and the clip
+  bounds how far one update moves from it.
+- Off-policy correction: dual-clip PPO (Ye et al. 2020, "Mastering Complex Control in MOBA Games
+  with Deep Reinforcement Learning"): for A < 0 the sample's loss is also capped at -c A
+  (`dual_clip`, c = 3). The clipped surrogate alone bounds r A from above only for A > 0; with
+  A < 0 it grows with r without bound, so one sample from a policy many versions old (r in the
+  thousands) would dominate its minibatch. With the cap every sample's loss is at most
+  max(1 + eps, c) |A| and its gradient zero past the caps, whatever the lag; the log-ratio is
+  bounded at `LOG_RATIO_LIMIT`, past both caps, so that exp() never overflows. Chosen over
+  V-trace's truncated importance weights (IMPALA) because (1) the lag here is unbounded by design
+  while the evaluator's promotion gate holds the actors on an old version, and the failure to
+  prevent is an unbounded loss, which dual clip removes per sample; (2) it keeps the learner PPO
+  (the clip on the learner's own change within an update, several epochs per batch), where
+  V-trace corrects the value targets of a single pass; (3) it needs nothing the segments lack:
+  V-trace needs the learner's values and log-probabilities along each trajectory in order,
+  one more forward pass per update over whole segments and the next observation at every cut,
+  while the advantages here come from the actors' recorded values (GAE). The cost: advantages
+  from old values are biased for the learner's policy; `max_policy_lag` bounds that.
 - Staleness: a segment any of whose steps was produced by a policy more than `max_policy_lag`
   versions behind the version the actors are told to play is dropped before the update (and
-  counted), because GAE from old values and clipping around a far-away behaviour policy stop
-  being a useful estimate -- the approach of Sample Factory's `max_policy_lag`. (V-trace
-  corrections are not used.) That reference is the learner's newest version, except while the
-  evaluator's promotion gate is on: then actors play the promoted version, which may trail the
-  learner by any number of updates, and lag is measured against it, so the gate does not starve
-  the learner; the ratio against the recorded behaviour log-probability, clipped, is what keeps
-  those updates honest (`tolaria.trainer.learner` reads the reference).
+  counted), because GAE from old values stops being a useful estimate -- the approach of Sample
+  Factory's `max_policy_lag`. The stream entry carries the segment's oldest version as a field,
+  so the learner drops it without decoding it. That reference is the learner's newest version,
+  except while the evaluator's promotion gate is on: then actors play the promoted version,
+  which may trail the learner by any number of updates, and lag is measured against it, so the
+  gate does not starve the learner; the dual clip is what keeps those updates bounded
+  (`tolaria.trainer.learner` reads the reference).
+- Lag in time: the learner publishes one version per update, so a version lasts batch_size /
+  (samples consumed per second) seconds (`tolaria_learner_version_interval_seconds`), and a step
+  goes stale max_policy_lag version intervals after its version was published. What it spends of
+  that: the actor's switch to a new version (one inference batch, `tolaria.actor`), the time to
+  fill its segment (`segment_steps` decisions of one game), the queue and the held batch. The
+  learner reports the lag of each update's samples in versions (`policy_lag`) and in seconds
+  since their version was published (`policy_age_seconds`).
 - Value loss: 0.5 (V - R)^2, optionally clipped around the recorded value as CleanRL does.
-- Entropy bonus, advantage normalisation per minibatch, global gradient-norm clipping, several
+- Entropy bonus (per decision, whatever its kind: `tolaria.trainer.policy`), advantage
+  normalisation per minibatch, global gradient-norm clipping, several
   epochs over shuffled minibatches, AdamW (fused on CUDA), linear learning-rate warmup.
-- A minibatch whose loss or gradient is not finite (an importance ratio that overflows) is
-  skipped and counted (`skipped_minibatches`), so no update can turn the weights into NaN.
+- Reported per decision kind (`KIND_NAMES`) besides overall: approx KL and clip fraction, as
+  "approx_kl:<kind>" and "clip_fraction:<kind>", accumulated on the device like the other terms.
+- A minibatch whose loss or gradient is not finite is skipped and counted (`skipped_minibatches`), so no update can turn the weights into NaN.
 - On CUDA the forward pass runs under bf16 autocast (fp16 with a gradient scaler, or fp32, as
-  the spec says); heads and losses stay in float32. Optional torch.compile of the network.
+  the spec says); heads, log-probabilities and losses stay in float32 (`evaluate`). Optional torch.compile of the network.
+- Preemption: `update` checks its `stop` event between minibatches. A stopped update is abandoned
+  whole: the trainer goes back to the state it started from (weights, optimiser, scaler, random
+  state), so that the learner can checkpoint at once and a resumed learner makes exactly the
+  update the stopped one would have made, on the same (unacknowledged, re-read) entries.
+  `state`/`load_state` are what a checkpoint keeps of the trainer.
 """
 
 from __future__ import annotations
 
-import math
+import copy
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from tolaria.inference.device import resolve_device
 from tolaria.rollouts import Segment
 from tolaria.trainer.config import LearnerConfig, PPOConfig
+from tolaria.trainer.encoding import KIND_NAMES
 from tolaria.trainer.policy import PolicyNetwork, action_log_probs, trim_padding
 
 
@@ -71,6 +105,12 @@ def policy_lag(segment: Segment, reference_version: int) -> int:
 
 
 LOSS_TERMS = ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
+# Terms also reported per decision kind (`KIND_NAMES`), as "<term>:<kind>".
+KIND_TERMS = ("approx_kl", "clip_fraction")
+# exp(20) ~ 5e8. Past this ratio the clip (A > 0) or the dual clip (A < 0) has already made the
+# sample's policy gradient zero, so bounding the log-ratio here changes no gradient; it keeps
+# exp() finite, and with it the backward pass free of inf x 0 = NaN.
+LOG_RATIO_LIMIT = 20.0
 
 
 @dataclass
@@ -81,6 +121,8 @@ class LossTerms:
     entropy: torch.Tensor
     approx_kl: torch.Tensor
     clip_fraction: torch.Tensor
+    sample_kl: torch.Tensor  # per sample, without gradient: for the per-kind figures
+    sample_clipped: torch.Tensor  # per sample, 1.0 where the ratio left [1 - eps, 1 + eps]
 
 
 def ppo_loss(
@@ -93,15 +135,20 @@ def ppo_loss(
     returns: torch.Tensor,
     config: PPOConfig,
 ) -> LossTerms:
-    log_ratio = new_log_prob - old_log_prob
+    log_ratio = (new_log_prob - old_log_prob).clamp(max=LOG_RATIO_LIMIT)
     ratio = log_ratio.exp()
     with torch.no_grad():
-        approx_kl = ((ratio - 1) - log_ratio).mean()
-        clip_fraction = ((ratio - 1.0).abs() > config.clip_range).float().mean()
+        sample_kl = (ratio - 1) - log_ratio
+        sample_clipped = ((ratio - 1.0).abs() > config.clip_range).float()
     if config.normalize_advantages and advantages.numel() > 1:
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-    policy_loss = torch.max(
+    surrogate = torch.max(
         -advantages * ratio, -advantages * torch.clamp(ratio, 1 - config.clip_range, 1 + config.clip_range)
+    )
+    # Dual clip (Ye et al. 2020): with A < 0 the clipped surrogate still grows with the ratio
+    # without bound; data from a behaviour policy far from this one would dominate the minibatch.
+    policy_loss = torch.where(
+        advantages < 0, torch.min(surrogate, -config.dual_clip * advantages), surrogate
     ).mean()
     if config.clip_value_loss:
         unclipped = (new_value - returns) ** 2
@@ -111,7 +158,16 @@ def ppo_loss(
         value_loss = 0.5 * ((new_value - returns) ** 2).mean()
     entropy_mean = entropy.mean()
     loss = policy_loss - config.entropy_coef * entropy_mean + config.value_coef * value_loss
-    return LossTerms(loss, policy_loss, value_loss, entropy_mean, approx_kl, clip_fraction)
+    return LossTerms(
+        loss,
+        policy_loss,
+        value_loss,
+        entropy_mean,
+        sample_kl.mean(),
+        sample_clipped.mean(),
+        sample_kl,
+        sample_clipped,
+    )
 
 
 @dataclass
@@ -144,6 +200,20 @@ def build_batch(segments: Sequence[Segment], config: PPOConfig) -> RolloutBatch:
     )
 
 
+@dataclass
+class TrainerState:
+    """Everything an update reads besides its batch: with it restored, the next update on the same
+    batch is exactly the one the saved trainer would have made."""
+
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    scaler: dict[str, Any]  # {} when no fp16 gradient scaler is in use
+    numpy_random: dict[str, Any]  # the minibatch shuffler's bit-generator state
+    torch_random: torch.Tensor
+    cuda_random: list[torch.Tensor]
+
+
 class PPOTrainer:
     """Owns the network, optimiser and schedule; `update` runs one PPO update on a batch."""
 
@@ -170,8 +240,49 @@ class PPOTrainer:
         self.forward: nn.Module = torch.compile(self.model) if learner.compile else self.model
         self.generator = np.random.default_rng(seed)
 
-    def update(self, batch: RolloutBatch) -> dict[str, float]:
+    def state(self) -> TrainerState:
+        """A copy of the trainer's state (tensors cloned on their device: no host transfer)."""
+        cuda = self.device.type == "cuda"
+        return TrainerState(
+            model={k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            optimizer=copy.deepcopy(self.optimizer.state_dict()),
+            scheduler=copy.deepcopy(self.scheduler.state_dict()),
+            scaler=self.scaler.state_dict() if self.scaler.is_enabled() else {},
+            numpy_random=copy.deepcopy(self.generator.bit_generator.state),
+            torch_random=torch.get_rng_state(),
+            cuda_random=list(torch.cuda.get_rng_state_all()) if cuda else [],
+        )
+
+    def load_state(self, state: TrainerState) -> None:
+        self.model.load_state_dict(state.model)
+        self.optimizer.load_state_dict(state.optimizer)
+        self.scheduler.load_state_dict(state.scheduler)
+        if state.scaler and self.scaler.is_enabled():
+            self.scaler.load_state_dict(state.scaler)
+        self.generator.bit_generator.state = state.numpy_random
+        torch.set_rng_state(state.torch_random)
+        if state.cuda_random and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(state.cuda_random)
+
+    def evaluate(
+        self, mb: dict[str, torch.Tensor], actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """-> (log-probabilities, entropies, values) of `actions`, with gradients: the network's
+        trunk under the configured autocast, its heads and the distributions in float32."""
+        with torch.autocast(
+            self.device.type,
+            dtype=self.autocast_dtype or torch.float32,
+            enabled=self.autocast_dtype is not None,
+        ):
+            logits, values = self.forward(mb)
+        log_probs, entropy = action_log_probs(logits, mb, actions)
+        return log_probs.float(), entropy.float(), values.float()
+
+    def update(self, batch: RolloutBatch, stop: threading.Event | None = None) -> dict[str, float] | None:
+        """One PPO update; None when `stop` was set before its last minibatch: the update is
+        abandoned and the trainer is back in the state it started from (see the module)."""
         started = time.perf_counter()
+        before = self.state() if stop is not None else None
         cfg = self.config
         n = len(batch)
         tensors = {k: torch.from_numpy(v).to(self.device) for k, v in batch.observations.items()}
@@ -181,29 +292,31 @@ class PPOTrainer:
         old_values = torch.from_numpy(batch.values).to(self.device)
         advantages = torch.from_numpy(batch.advantages).to(self.device)
         returns = torch.from_numpy(batch.returns).to(self.device)
-        sums = dict.fromkeys((*LOSS_TERMS, "grad_norm"), 0.0)
+        # Accumulated on the device: the one host synchronisation per minibatch is the finiteness
+        # check that decides whether its step is taken.
+        sums = torch.zeros(len(LOSS_TERMS) + 1, device=self.device)
+        kinds = len(KIND_NAMES)
+        by_kind = torch.zeros(len(KIND_TERMS) + 1, kinds, device=self.device)  # sums, then counts
         minibatches = skipped = 0
         self.model.train()
         for _ in range(cfg.epochs):
             order = torch.from_numpy(self.generator.permutation(n)).to(self.device)
             for start in range(0, n, cfg.minibatch_size):
+                if stop is not None and stop.is_set():
+                    assert before is not None
+                    self.load_state(before)
+                    return None
                 idx = order[start : start + cfg.minibatch_size]
                 mb = {k: v[idx] for k, v in tensors.items()}
                 if not self.compiled:  # a compiled network keeps one shape rather than recompile
                     mb = trim_padding(mb)
                 mb_actions = actions[idx][:, : mb["option_mask"].shape[1]]
-                with torch.autocast(
-                    self.device.type,
-                    dtype=self.autocast_dtype or torch.float32,
-                    enabled=self.autocast_dtype is not None,
-                ):
-                    logits, new_values = self.forward(mb)
-                    new_log_probs, entropy = action_log_probs(logits, mb, mb_actions)
+                new_log_probs, entropy, new_values = self.evaluate(mb, mb_actions)
                 terms = ppo_loss(
-                    new_log_probs.float(),
+                    new_log_probs,
                     old_log_probs[idx],
-                    entropy.float(),
-                    new_values.float(),
+                    entropy,
+                    new_values,
                     old_values[idx],
                     advantages[idx],
                     returns[idx],
@@ -213,23 +326,34 @@ class PPOTrainer:
                 self.scaler.scale(terms.loss).backward()
                 self.scaler.unscale_(self.optimizer)
                 grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
-                measured = {name: float(getattr(terms, name).detach()) for name in LOSS_TERMS}
-                measured["grad_norm"] = float(grad_norm)
-                finite = math.isfinite(measured["loss"]) and math.isfinite(measured["grad_norm"])
+                measured = torch.stack([*(getattr(terms, name).detach() for name in LOSS_TERMS), grad_norm])
+                finite = bool(torch.isfinite(measured).all())
                 if finite or self.scaler.is_enabled():  # the fp16 scaler skips a non-finite step itself
                     self.scaler.step(self.optimizer)
                     self.scaler.update()
                 if not finite:
-                    # One overflowing ratio would turn every weight into NaN, and the learner
-                    # would publish them: the minibatch is dropped instead, the weights kept.
+                    # A loss or gradient that is not finite would turn every weight into NaN, and
+                    # the learner would publish them: the minibatch is dropped, the weights kept.
                     skipped += 1
                     continue
                 minibatches += 1
-                for name, value in measured.items():
-                    sums[name] += value
+                sums += measured
+                one_hot = F.one_hot(mb["kind"], kinds).to(terms.sample_kl.dtype)
+                by_kind += (
+                    torch.stack([terms.sample_kl, terms.sample_clipped, torch.ones_like(terms.sample_kl)])
+                    @ one_hot
+                )
         if minibatches:  # the warmup counts updates that changed the weights
             self.scheduler.step()
-        stats = {name: total / minibatches if minibatches else float("nan") for name, total in sums.items()}
+        totals = (sums / max(minibatches, 1)).tolist()
+        stats = {
+            name: total if minibatches else float("nan")
+            for name, total in zip((*LOSS_TERMS, "grad_norm"), totals, strict=True)
+        }
+        kind_sums, kind_counts = by_kind[:-1].tolist(), by_kind[-1].tolist()
+        for term, row in zip(KIND_TERMS, kind_sums, strict=True):
+            for kind, total, count in zip(KIND_NAMES, row, kind_counts, strict=True):
+                stats[f"{term}:{kind}"] = total / count if count else float("nan")
         stats["skipped_minibatches"] = float(skipped)
         variance = float(np.var(batch.returns))
         stats["explained_variance"] = (

@@ -23,19 +23,25 @@ with the same seed on the next daemon, after the endpoints are resolved again (a
 pod has a new address), and left out after `ATTEMPTS` failures; a daemon that is full (`ERROR:
 busy`) is asked again a second later without that counting as a failure. When more than half of
 the games are left out the warm start fails with the last error rather than train on what is
-left. A stop request (SIGTERM) abandons the games in flight.
+left. A stop request (SIGTERM) abandons the games in flight and returns the games finished so
+far, by their place in the schedule; `observe(..., watched=...)` plays only the others, so a
+learner preempted while watching keeps what it saw (`tolaria.trainer.warm_progress`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from tolaria.matchmaking.schedule import ATTEMPTS, Match, schedule
 from tolaria.protocol import (
@@ -108,14 +114,24 @@ async def observe_game(client: AsyncDaemonClient, match: Match, game_timeout: fl
 
 @dataclass
 class Observation:
-    """What `observe` gathered."""
+    """What `observe` gathered: every scheduled game, or those finished before a stop."""
 
-    demonstrations: Demonstrations
-    games: int  # games learnt from
+    watched: dict[int, Demonstrations]  # by the game's index in the schedule
     failed: int  # games left out after ATTEMPTS failures
     seconds: float
+    complete: bool  # False: stopped before every game was played
     choices: int = 0  # the AI's choices in the games learnt from
     unmapped: int = 0  # of them, those that named no offered option (left out)
+
+    @property
+    def games(self) -> int:
+        """Games learnt from."""
+        return len(self.watched)
+
+    def demonstrations(self, empty: dict[str, np.ndarray]) -> Demonstrations:
+        """Every watched decision, game by game in the schedule's order (whatever order the games
+        finished in, so that a fit on them is reproducible); `empty` as `Encoder.empty(0)`."""
+        return Demonstrations.concatenate([self.watched[i] for i in sorted(self.watched)], empty)
 
 
 class WarmStart:
@@ -138,23 +154,39 @@ class WarmStart:
         self.gamma = gamma
         self.daemon_wait = daemon_wait
 
+    def fingerprint(self) -> str:
+        """What the demonstrations depend on (the schedule, the discount): saved progress of
+        another warm start is not resumed."""
+        matches = [[m.index, m.agent_deck, m.opponent_deck, m.agent_seat, m.seed] for m in self.matches]
+        text = json.dumps({"matches": matches, "gamma": self.gamma}, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
     def observe(
-        self, encoder: Encoder, stop: threading.Event, on_progress: Callable[[int], None] | None = None
-    ) -> Observation | None:
-        """Plays and encodes the games; None when `stop` was set first. `on_progress(games learnt
+        self,
+        encoder: Encoder,
+        stop: threading.Event,
+        on_progress: Callable[[int], None] | None = None,
+        watched: dict[int, Demonstrations] | None = None,
+    ) -> Observation:
+        """Plays and encodes the scheduled games that `watched` (games of an earlier, stopped
+        observation) lacks. A stop ends it early, with `complete` False. `on_progress(games learnt
         from so far)` after the first game, then at most once a second, and at the end."""
-        return asyncio.run(self._observe(encoder, stop, on_progress))
+        return asyncio.run(self._observe(encoder, stop, on_progress, dict(watched or {})))
 
     async def _observe(
-        self, encoder: Encoder, stop: threading.Event, on_progress: Callable[[int], None] | None
-    ) -> Observation | None:
+        self,
+        encoder: Encoder,
+        stop: threading.Event,
+        on_progress: Callable[[int], None] | None,
+        parts: dict[int, Demonstrations],
+    ) -> Observation:
         started = time.monotonic()
+        remaining = [m for m in self.matches if m.index not in parts]
         daemons = DaemonClients(self.endpoints, "tolaria-learner")
         try:
-            clients = await self._wait_for_daemons(daemons, stop)
+            clients = await self._wait_for_daemons(daemons, stop) if remaining else []
             if clients is None:
-                return None
-            parts: list[Demonstrations] = []
+                return Observation(parts, 0, time.monotonic() - started, complete=False)
             failures: list[str] = []
             choices = unmapped = 0
             gate = asyncio.Semaphore(self.config.games_in_flight)
@@ -168,7 +200,7 @@ class WarmStart:
                         client = clients[(position + attempt) % len(clients)]
                         try:
                             observed = await observe_game(client, match, self.config.game_timeout)
-                            parts.append(self._encode(encoder, observed))
+                            parts[match.index] = self._encode(encoder, observed)
                             choices += len(observed.replies) + observed.unmapped
                             unmapped += observed.unmapped
                             break
@@ -187,11 +219,11 @@ class WarmStart:
                     last_report = time.monotonic()
                     on_progress(len(parts))
 
-            tasks = [asyncio.create_task(one(i, m)) for i, m in enumerate(self.matches)]
+            tasks = [asyncio.create_task(one(m.index, m)) for m in remaining]
             try:
                 while not all(t.done() for t in tasks):
                     if stop.is_set():
-                        return None
+                        return Observation(dict(parts), len(failures), time.monotonic() - started, False)
                     await asyncio.wait(tasks, timeout=0.5)
                 for task in tasks:
                     task.result()
@@ -213,12 +245,12 @@ class WarmStart:
             if unmapped:
                 log.info("warm start: %d of the AI's %d choices named no offered option", unmapped, choices)
             return Observation(
-                Demonstrations.concatenate(parts, encoder.empty(0)),
-                len(parts),
+                parts,
                 len(failures),
                 time.monotonic() - started,
-                choices,
-                unmapped,
+                complete=True,
+                choices=choices,
+                unmapped=unmapped,
             )
         finally:
             await daemons.close()

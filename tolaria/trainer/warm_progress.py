@@ -1,0 +1,159 @@
+"""A warm start's progress in the checkpoint store, so that preemptions do not restart it.
+
+A warm start watches games for minutes and clones for minutes more; a learner pod preempted
+during it (SIGTERM, a spot reclaim) would otherwise start over, and repeated preemptions would
+never get past it. Two side objects of the checkpoint store keep what was done:
+
+- `warm-start-games.safetensors`: the demonstrations of the games watched so far, each decision
+  labelled with its game's index in the schedule (`match`), so that a resumed warm start plays
+  only the other games. Written when a stop interrupts the watching and once the watching is done
+  (then a stop while cloning has nothing large to write within the grace period).
+- `warm-start-clone.safetensors`: the network being fitted and the fit's `CloneProgress` (Adam's
+  state, epochs and minibatches done, the shuffler's state), in the checkpoint format. Written
+  when a stop interrupts the fit.
+
+Both carry a fingerprint of what they depend on (the network, the warm-start settings, the
+learner's seed, the game schedule); progress with another fingerprint is ignored, never resumed
+into a different warm start. Both are deleted once the warm start's copy is checkpointed.
+Safetensors and JSON only: nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.numpy import load as load_arrays
+from safetensors.numpy import save as save_arrays
+
+from tolaria.trainer.checkpoint import Checkpoint, CheckpointError, CheckpointStore, deserialize, serialize
+from tolaria.trainer.imitation import CloneProgress, Demonstrations
+
+log = logging.getLogger(__name__)
+
+GAMES_OBJECT = "warm-start-games.safetensors"
+CLONE_OBJECT = "warm-start-clone.safetensors"
+_META_KEY = "tolaria_warm_start"
+
+
+@dataclass
+class ClonedSoFar:
+    model_state: dict[str, torch.Tensor]
+    progress: CloneProgress
+
+
+class WarmStartProgress:
+    """Reads and writes one warm start's progress (identified by `fingerprint`) in `store`."""
+
+    def __init__(self, store: CheckpointStore, fingerprint: str):
+        self.store = store
+        self.fingerprint = fingerprint
+
+    # ---- the games watched ----------------------------------------------------------------
+    def save_games(self, watched: dict[int, Demonstrations]) -> None:
+        if not watched:
+            return
+        order = sorted(watched)
+        parts = [watched[i] for i in order]
+        arrays = {
+            f"obs/{k}": np.concatenate([p.observations[k] for p in parts]) for k in parts[0].observations
+        }
+        arrays["actions"] = np.concatenate([p.actions for p in parts])
+        arrays["returns"] = np.concatenate([p.returns for p in parts])
+        arrays["match"] = np.concatenate(
+            [np.full(len(p), i, np.int64) for i, p in zip(order, parts, strict=True)]
+        )
+        # a game whose every decision was left out still counts as watched
+        arrays["games"] = np.asarray(order, np.int64)
+        meta = {"fingerprint": self.fingerprint}
+        self.store.put_object(GAMES_OBJECT, save_arrays(arrays, metadata={_META_KEY: json.dumps(meta)}))
+        log.info("warm start: %d games watched saved to %s", len(order), self.store.uri)
+
+    def load_games(self) -> dict[int, Demonstrations]:
+        """The games a stopped warm start watched, by schedule index; {} when none were saved."""
+        data = self.store.get_object(GAMES_OBJECT)
+        if data is None:
+            return {}
+        try:
+            meta = _metadata(data)
+            arrays = load_arrays(data)
+            if meta.get("fingerprint") != self.fingerprint:
+                log.info("warm start: saved games belong to another warm start; ignored")
+                return {}
+            match, games = arrays.pop("match"), arrays.pop("games")
+            actions, returns = arrays.pop("actions"), arrays.pop("returns")
+            observations = {k[len("obs/") :]: v for k, v in arrays.items() if k.startswith("obs/")}
+            if not len(match) == len(actions) == len(returns) or any(
+                len(v) != len(match) for v in observations.values()
+            ):
+                raise ValueError("arrays of different lengths")
+        except (SafetensorError, ValueError, KeyError, TypeError) as e:
+            log.warning("warm start: saved games unreadable (%s); watching them again", e)
+            return {}
+        watched = {}
+        for index in games.tolist():
+            rows = match == index
+            watched[index] = Demonstrations(
+                {k: v[rows] for k, v in observations.items()}, actions[rows], returns[rows]
+            )
+        log.info("warm start: resuming with %d games already watched", len(watched))
+        return watched
+
+    # ---- the fit --------------------------------------------------------------------------
+    def save_clone(self, model_state: dict[str, torch.Tensor], progress: CloneProgress) -> None:
+        checkpoint = Checkpoint(
+            step=0,
+            policy_version=0,
+            counters={
+                "epochs": progress.epochs,
+                "minibatches": progress.minibatches,
+                "nll_sum": progress.nll_sum,
+            },
+            config={"fingerprint": self.fingerprint},
+            model_state=model_state,
+            optimizer_state=progress.optimizer_state,
+            random_state={"numpy": None, "torch": progress.shuffle_state, "cuda": []},
+        )
+        self.store.put_object(CLONE_OBJECT, serialize(checkpoint))
+        log.info("warm start: fit saved at epoch %d, minibatch %d", progress.epochs, progress.minibatches)
+
+    def load_clone(self) -> ClonedSoFar | None:
+        data = self.store.get_object(CLONE_OBJECT)
+        if data is None:
+            return None
+        try:
+            saved = deserialize(data, CLONE_OBJECT)
+        except CheckpointError as e:
+            log.warning("warm start: saved fit unreadable (%s); fitting from the start", e)
+            return None
+        if saved.config.get("fingerprint") != self.fingerprint or saved.random_state is None:
+            log.info("warm start: saved fit belongs to another warm start; ignored")
+            return None
+        counters = saved.counters
+        progress = CloneProgress(
+            epochs=int(counters["epochs"]),
+            minibatches=int(counters["minibatches"]),
+            shuffle_state=saved.random_state["torch"],
+            optimizer_state=saved.optimizer_state,
+            nll_sum=float(counters["nll_sum"]),
+        )
+        log.info(
+            "warm start: resuming the fit at epoch %d, minibatch %d", progress.epochs, progress.minibatches
+        )
+        return ClonedSoFar(saved.model_state, progress)
+
+    def clear(self) -> None:
+        """Forgets the progress (the warm start's copy is checkpointed)."""
+        for name in (GAMES_OBJECT, CLONE_OBJECT):
+            self.store.delete_object(name)
+
+
+def _metadata(data: bytes) -> dict[str, Any]:
+    header_len = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + header_len])
+    return dict(json.loads(header["__metadata__"][_META_KEY]))
