@@ -37,4 +37,5 @@ def test_parse_of_answer_text_gives_the_answer_back():
         "confirm_action",
         "choose_entity",
         "choose_cards",
+        "assign_combat_damage",
     } <= types.keys(), types

@@ -55,7 +55,7 @@ def test_every_decision_type_is_covered():
         "choose_cards",
         "choose_entity",
     }
-    assert types >= {"confirm_action", "play_trigger", "reveal", "announce_value"}
+    assert types >= {"confirm_action", "play_trigger", "reveal", "announce_value", "assign_combat_damage"}
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

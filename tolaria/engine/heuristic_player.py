@@ -6,6 +6,7 @@ it, so the targets chosen in the following choose_entity decisions match the rea
 
 from __future__ import annotations
 
+import itertools
 import random
 from functools import cache
 
@@ -13,6 +14,7 @@ from tolaria.engine.decision import Action, Answer, Decision
 from tolaria.engine.game import Game
 from tolaria.engine.mana import max_x
 from tolaria.engine.objects import BATTLEFIELD, Card, Player, StackItem
+from tolaria.protocol.replies import lethal_in_order
 
 _KEYWORD_VALUE = {
     "flying": 1.0,
@@ -90,6 +92,8 @@ class HeuristicPlayer:
             return True
         if t == "announce_value":
             return d.max
+        if t == "assign_combat_damage":
+            return self._assign_damage(d)
         return None
 
     # -- priority --------------------------------------------------------------------------
@@ -350,6 +354,25 @@ class HeuristicPlayer:
         pairs = plan_blocks(m, me.life, range(len(d.attackers)))
         return tuple((d.options[bi], d.attackers[ai]) for bi, ai in pairs)
 
+    def _assign_damage(self, d: Decision) -> tuple[int, ...]:
+        """Kill the most valuable set of blockers the damage can kill (lethal damage to each, in
+        the best order), then trample over; ties go to the order offered."""
+        game = d.game
+        lethal, trample = d.context.lethal, d.context.defender is not None
+        n = len(d.options)
+        orders = itertools.permutations(range(n)) if n <= 6 else [sorted(range(n), key=lambda i: lethal[i])]
+        best, best_score = None, -1.0
+        for order in orders:
+            split = lethal_in_order(d.min, [lethal[i] for i in order], trample)
+            amounts = [0] * n + ([split[-1]] if trample else [])
+            for i, give in zip(order, split, strict=False):
+                amounts[i] = give
+            killed = sum(creature_value(game, d.options[i]) for i in range(n) if amounts[i] >= lethal[i])
+            score = killed + (amounts[-1] * 0.01 if trample else 0.0)
+            if score > best_score:
+                best, best_score = tuple(amounts), score
+        return best
+
     # -- card choices ----------------------------------------------------------------------
     def _keep_hand(self, d: Decision) -> bool:
         me = d.game.players[d.seat]
@@ -362,16 +385,6 @@ class HeuristicPlayer:
         game = d.game
         me = game.players[d.seat]
         n = len(d.options)
-        if d.purpose == "damage_order":
-            return tuple(
-                sorted(
-                    range(n),
-                    key=lambda i: (
-                        game.toughness(d.options[i]) - d.options[i].damage,
-                        -creature_value(game, d.options[i]),
-                    ),
-                )
-            )
         if d.purpose in ("mulligan_bottom", "discard"):
             lands_total = sum(1 for c in d.options if c.cdef.is_land)
             keep_lands = (
@@ -395,14 +408,6 @@ class HeuristicPlayer:
                 i
                 for i, c in enumerate(d.options)
                 if (c.cdef.is_land and lands >= 5) or (not c.cdef.is_land and lands < 3)
-            )
-        if d.purpose == "damage_order_insert":
-            blocker, _ = d.context
-            first = d.options[0]
-            return (
-                (0,)
-                if game.toughness(blocker) - blocker.damage <= game.toughness(first) - first.damage
-                else ()
             )
         if d.purpose == "search":
             return (0,)
