@@ -125,6 +125,7 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str, str]] = [
         "1000000",
     ),
     ("no-decks", spec(decks=[]), "spec.decks", ""),
+    ("zero-turn-limit", spec(maxTurns=0), "spec.maxTurns", "0"),
     ("deck-escaping-the-deck-directory", spec(decks=["../secrets"]), "spec.decks[0]", "../secrets"),
     ("duplicate-deck", spec(decks=["red_aggro", "red_aggro"]), "spec.decks[1]", "red_aggro"),
     (

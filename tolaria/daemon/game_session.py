@@ -59,6 +59,7 @@ class GameSetup:
     game_timeout: float
     reply_timeout: float
     full_observability: bool = False
+    max_turns: int | None = None  # NEWGAME -l: none by default, games end by the rules
 
     def names(self) -> tuple[str, str]:
         return (self._name(0), self._name(1))
@@ -89,7 +90,11 @@ class GameSession:
         self.setup = setup
         self.names = setup.names()
         self.game = Game(
-            setup.decks, seed=setup.seed, names=self.names, full_observability=setup.full_observability
+            setup.decks,
+            seed=setup.seed,
+            names=self.names,
+            max_turns=setup.max_turns,
+            full_observability=setup.full_observability,
         )
         self.players: list[Any] = []
         for seat, controller in enumerate(setup.controllers):
