@@ -10,7 +10,15 @@ from tolaria.engine.answer_text import answer_text
 from tolaria.engine.objects import BATTLEFIELD, EXILE, GRAVEYARD, HAND, LIBRARY, STACK, Card, Player
 
 DECK_DIR = Path(__file__).resolve().parents[2] / "decks"
-DECK_NAMES = ("red_aggro", "white_weenie", "green_midrange", "blue_control")
+DECK_NAMES = (
+    "red_aggro",
+    "white_weenie",
+    "green_midrange",
+    "blue_control",
+    "gruul_midrange",
+    "azorius_control",
+    "orzhov_sanguine",
+)
 POOL = CardPool.default()
 
 

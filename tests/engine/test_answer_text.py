@@ -7,6 +7,7 @@ import itertools
 from collections import Counter
 from pathlib import Path
 
+from engine.helpers import DECK_NAMES
 from tolaria.engine import (
     CardPool,
     Game,
@@ -20,14 +21,13 @@ from tolaria.engine.answer_text import answer_text
 from tolaria.protocol import first_option_reply
 
 DECKS = Path(__file__).resolve().parents[2] / "decks"
-NAMES = ("red_aggro", "white_weenie", "green_midrange", "blue_control")
 
 
 def test_parse_of_answer_text_gives_the_answer_back():
     pool = CardPool.default()
-    decks = {name: load_deck(find_deck(name, [DECKS]), pool) for name in NAMES}
+    decks = {name: load_deck(find_deck(name, [DECKS]), pool) for name in DECK_NAMES}
     types: Counter[str] = Counter()
-    for seed, (a, b) in enumerate(itertools.permutations(NAMES, 2)):
+    for seed, (a, b) in enumerate(itertools.permutations(DECK_NAMES, 2)):
         for player_kind in (RandomPlayer, HeuristicPlayer):
             players = (player_kind(seed), player_kind(seed + 1))
             game = Game((decks[a], decks[b]), seed=seed)

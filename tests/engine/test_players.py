@@ -43,6 +43,27 @@ def test_heuristic_beats_random_play():
     assert wins >= 0.8 * games, f"heuristic won {wins} of {games}"
 
 
+def test_heuristic_wins_with_the_sanguine_bond_combo():
+    """The combo deck's wins come mostly from Sanguine Bond with Exquisite Blood, not combat."""
+    decks = {n: deck(n) for n in DECK_NAMES}
+    wins = combo_wins = 0
+    for i, other in enumerate(DECK_NAMES):
+        for k in range(6):
+            seed, seat = 10 * i + k, k % 2
+            pair = [decks[other], decks[other]]
+            pair[seat] = decks["orzhov_sanguine"]
+            game = Game(pair, seed=seed)
+            players = (HeuristicPlayer(seed), HeuristicPlayer(seed + 1))
+            d = game.start()
+            while d is not None:
+                d = game.submit(players[d.seat].choose(d) if d.expects_reply else None)
+            if game.result.winner == seat:
+                wins += 1
+                names = {c.name for c in game.players[seat].battlefield}
+                combo_wins += {"Sanguine Bond", "Exquisite Blood"} <= names
+    assert wins >= 0.35 * 6 * len(DECK_NAMES) and combo_wins >= wins / 2, (wins, combo_wins)
+
+
 def test_heuristic_aims_burn_at_a_killable_threat():
     from engine.helpers import Table
 

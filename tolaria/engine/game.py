@@ -466,6 +466,8 @@ class Game:
             ]
         if kind == "creature_of_target_player":
             return [c for c in prev.battlefield if c.cdef.is_creature and self.can_target(source, c)]
+        if kind == "opponent":
+            return [source.controller.opponent]
         if kind == "player":
             players = list(self.players)
             if next_kind == "creature_of_target_player":
@@ -572,6 +574,8 @@ class Game:
         amount = eff.get("amount")
         if amount == "X":
             amount = item.card.x_value
+        elif amount == "event":  # "that much": the life a life_gained / life_lost trigger saw
+            amount = item.event
         if op == "damage":
             if eff.get("landfall_amount") is not None and you.landfall_this_turn:
                 amount = eff.get("landfall_amount")
@@ -581,7 +585,7 @@ class Game:
                 amount = max(0, lki[target][1])
             self.gain_life(who or you, amount)
         elif op == "lose_life":
-            self.lose_life(who or you, amount)
+            self.lose_life(obj if isinstance(obj, Player) else who or you, amount)
         elif op == "draw":
             self._draw(obj or who or you, 1 if amount is None else amount)
         elif op == "scry":
@@ -595,6 +599,13 @@ class Game:
                 self._move(obj.card, GRAVEYARD)
         elif op == "exile":
             self._move(obj, EXILE)
+        elif op == "destroy":
+            self._move(obj, GRAVEYARD)
+        elif op == "destroy_all_creatures":
+            for c in [c for p in self.players for c in p.battlefield if c.cdef.is_creature]:
+                self._move(c, GRAVEYARD)
+        elif op == "search_card":
+            yield from self._search_card(you)
         elif op == "bounce":
             self._move(obj, HAND)
         elif op == "search_basic_land":
@@ -679,6 +690,31 @@ class Game:
             land.tapped = tapped
         self.rng.shuffle(p.library)
 
+    def _search_card(self, p: Player) -> Flow:
+        """Search your library for a card (one option per name: copies are alike), put it into
+        your hand, then shuffle. A player may fail to find (701.19b), and still shuffles."""
+        by_name: dict[str, Card] = {}
+        for c in p.library:
+            by_name.setdefault(c.name, c)
+        if by_name:
+            options = sorted(by_name.values(), key=lambda c: c.name)
+            picks = yield from self._ask(
+                Decision(
+                    self,
+                    p.seat,
+                    "choose_cards",
+                    "Search your library for a card to put into your hand",
+                    options,
+                    purpose="tutor",
+                    min=0,
+                    max=1,
+                    optional=True,
+                )
+            )
+            if picks:
+                self._move(options[picks[0]], HAND)
+        self.rng.shuffle(p.library)
+
     def _reveal_top_land(self, defender: Player, attacker: Player) -> Flow:
         if not defender.library:
             return
@@ -752,6 +788,8 @@ class Game:
         card.playable_until = -1
         if dest == BATTLEFIELD:
             card.controller = controller or card.owner
+            if card.cdef.enters_tapped:
+                card.tapped = self._enters_tapped(card)
             card.controller.battlefield.append(card)
             self._entered(card)
             return
@@ -764,6 +802,14 @@ class Game:
             zone.insert(0, card)
         else:
             zone.append(card)
+
+    @staticmethod
+    def _enters_tapped(card: Card) -> bool:
+        """True, or "unless you control a <subtype> or a <subtype>" (checked before it enters)."""
+        rule = card.cdef.enters_tapped
+        if rule is True:
+            return True
+        return not any(s in rule for c in card.controller.battlefield for s in c.cdef.subtypes)
 
     def _entered(self, card: Card) -> None:
         cdef = card.cdef
@@ -929,6 +975,15 @@ class Game:
         if amount > 0:
             p.life -= amount
             p.lost_life_this_turn = True
+            self._life_changed("life_lost", p, amount)
+
+    def _life_changed(self, event: str, p: Player, amount: int) -> None:
+        """Trigger "whenever you / an opponent gain(s) / lose(s) life"; the event is the amount."""
+        for side in self.players:
+            for src in side.battlefield:
+                for t in src.cdef.triggers:
+                    if t.on == event and (t.by == "any" or (t.by == "you") == (side is p)):
+                        self.pending_triggers.append((src, t, amount))
 
     def _deal_damage(self, source: Card, to: Card | Player | None, amount: int) -> int:
         if to is None or amount <= 0:
@@ -950,6 +1005,7 @@ class Game:
     def gain_life(self, p: Player, amount: int) -> None:
         if amount > 0 and not self.no_lifegain:
             p.life += amount
+            self._life_changed("life_gained", p, amount)
 
     # -- state-based actions ---------------------------------------------------------------
     def _state_based_actions(self) -> Flow:

@@ -127,21 +127,26 @@ class HeuristicPlayer:
         if cdef.is_creature:
             return (10.0 + cdef.mana_value, []) if main else (0.0, [])
         if "Enchantment" in cdef.types and not cdef.effects:
-            return (9.0, []) if main and me.creatures() else (0.0, [])
+            # an anthem wants creatures to pump; an enchantment with triggers works on its own
+            return (9.0, []) if main and (cdef.triggers or me.creatures()) else (0.0, [])
         if not cdef.effects:
             return (0.0, [])
         op = cdef.effects[-1].op if cdef.effects[0].op == "turn_rule" else cdef.effects[0].op
         if op == "damage":
             return self._score_burn(game, me, opp, a, main, my_turn)
-        if op == "exile":
+        if op in ("exile", "destroy"):
             return self._score_removal(game, me, opp, a)
+        if op == "destroy_all_creatures":
+            return self._score_wrath(game, me, opp) if main else (0.0, [])
+        if op == "search_card":
+            return (8.5 if main else 0.0, [])
         if op == "detain":
             return self._score_detain(game, opp, a, main)
         if op == "counter":
             return self._score_counter(game, me, opp, a)
         if op == "pump":
             return self._score_pump(game, me, a)
-        if op in ("draw", "scry", "exile_top_playable"):
+        if op in ("draw", "scry", "exile_top_playable", "gain_life"):
             if cdef.cost.x and max_x(a.cost, game.mana_available(me)[1]) < 2:
                 return (0.0, [])  # an X draw spell is worth a card only for two or more
             if "Sorcery" in cdef.types:
@@ -215,6 +220,16 @@ class HeuristicPlayer:
                     best, best_v = c, v
         if best is not None and (best_v >= 4.5 or (best.attacking and game.power(best) >= 2)):
             return (8.0 + best_v / 10, [best])
+        return (0.0, [])
+
+    def _score_wrath(self, game: Game, me: Player, opp: Player) -> tuple[float, list]:
+        """Sweep the board when it kills clearly more of theirs than of mine, or saves my life."""
+        theirs = [c for c in opp.battlefield if c.cdef.is_creature]
+        mine = [c for c in me.battlefield if c.cdef.is_creature]
+        lost = sum(creature_value(game, c) for c in theirs) - sum(creature_value(game, c) for c in mine)
+        threatened = sum(game.power(c) for c in theirs) >= me.life
+        if theirs and (threatened or (len(theirs) >= 2 and lost >= 5.0)):
+            return (8.0 + lost / 10, [])
         return (0.0, [])
 
     def _score_detain(self, game: Game, opp: Player, a: Action, main: bool) -> tuple[float, list]:
@@ -411,7 +426,22 @@ class HeuristicPlayer:
             )
         if d.purpose == "search":
             return (0,)
+        if d.purpose == "tutor":
+            return (self._tutor_pick(me, d.options),)
         return tuple(range(d.min))
+
+    @staticmethod
+    def _tutor_pick(me: Player, options: list[Card]) -> int:
+        """A card whose triggers work beyond its arrival (a combo piece, an engine) that I hold
+        no copy of, else the costliest spell: lands last."""
+        held = {c.name for c in (*me.hand, *me.battlefield)}
+
+        def worth(i: int) -> tuple:
+            c = options[i].cdef
+            lasting = any(t.on != "etb" for t in c.triggers)
+            return (not c.is_land, lasting and c.name not in held, c.name not in held, c.mana_value)
+
+        return max(range(len(options)), key=worth)
 
 
 class Matchups:

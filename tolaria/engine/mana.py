@@ -1,8 +1,9 @@
 """Mana costs: parsing "{X}{2}{W}{G/W}", affordability and deterministic automatic payment.
 
-Every mana source in the card pool produces one mana of one colour, so payment is a matter of
-matching cost symbols to single-colour sources; the payer fills the most constrained symbols
-first (coloured, then hybrid, then generic).
+Every mana source in the card pool makes one mana, of one colour or (dual lands) of one of
+several: payment matches cost symbols to sources; with single-colour sources alone the most
+constrained symbols fill first (coloured, then hybrid, then generic), and with dual sources a
+small backtracking search finds a matching that spends basics before duals.
 """
 
 from __future__ import annotations
@@ -89,7 +90,17 @@ def max_x(cost: ManaCost, available: dict[str, int]) -> int:
 
 
 def can_pay(cost: ManaCost, available: dict[str, int]) -> bool:
-    """Whether single-colour sources counted by colour ({"R": 3, ...}) can pay `cost`."""
+    """Whether sources counted by the colours each makes ({"R": 3, "RG": 1, ...}) can pay `cost`."""
+    if all(len(k) == 1 for k in available):
+        return _can_pay_single(cost, available)
+    left = dict(available)
+    if not _match([*cost.colored, *cost.hybrid], left):
+        return False
+    return sum(left.values()) >= cost.generic
+
+
+def _can_pay_single(cost: ManaCost, available: dict[str, int]) -> bool:
+    """can_pay when every source makes one colour: symbols fill greedily."""
     left = dict(available)
     for c in cost.colored:
         n = left.get(c, 0)
@@ -105,34 +116,45 @@ def can_pay(cost: ManaCost, available: dict[str, int]) -> bool:
     return sum(left.values()) >= cost.generic
 
 
+def _match(symbols: list[str], left: dict[str, int]) -> bool:
+    """Assign each coloured symbol (a string of the colours that pay it) a source kind that makes
+    one of them, taking from `left` (kind -> count; updated on success). Backtracking over the
+    few symbols of a cost; kinds that make fewer colours are tried first, so that a dual land is
+    kept while a basic can pay."""
+    if not symbols:
+        return True
+    symbol, rest = symbols[0], symbols[1:]
+    for kind in sorted((k for k, n in left.items() if n > 0 and any(c in k for c in symbol)), key=len):
+        left[kind] -= 1
+        if _match(rest, left):
+            return True
+        left[kind] += 1
+    return False
+
+
 def choose_sources(cost: ManaCost, sources: list) -> list | None:
-    """Pick the sources (objects with a `.produces` colour, in preference order) that pay `cost`.
+    """Pick the sources (objects with a `.produces` string of colours, in preference order) that
+    pay `cost`.
 
-    Returns None when the sources cannot pay. Deterministic: earlier sources are used first.
+    Returns None when the sources cannot pay. Deterministic: earlier sources are used first, and
+    sources that make fewer colours before those that make more.
     """
-    free = list(sources)
-    used = []
-
-    def take(colors: str) -> bool:
-        for i, s in enumerate(free):
-            if s.produces in colors:
-                used.append(free.pop(i))
-                return True
-        return False
-
-    for c in cost.colored:
-        if not take(c):
-            return None
-    for h in cost.hybrid:
-        counts = {h[0]: 0, h[1]: 0}
-        for s in free:
-            if s.produces in counts:
-                counts[s.produces] += 1
-        if counts[h[0]] == 0 and counts[h[1]] == 0:
-            return None
-        if not take(h[0] if counts[h[0]] >= counts[h[1]] else h[1]):
-            return None
-    if len(free) < cost.generic:
+    counts: dict[str, int] = {}
+    for s in sources:
+        counts[s.produces] = counts.get(s.produces, 0) + 1
+    if not can_pay(cost, counts):
         return None
+    left = dict(counts)
+    _match([*cost.colored, *cost.hybrid], left)
+    taken = {kind: counts[kind] - left[kind] for kind in counts}
+    used = []
+    free = []
+    for s in sources:
+        if taken.get(s.produces, 0) > 0:
+            taken[s.produces] -= 1
+            used.append(s)
+        else:
+            free.append(s)
+    free.sort(key=lambda s: len(s.produces))  # stable: generic mana from basics before duals
     used.extend(free[: cost.generic])
     return used
