@@ -968,6 +968,12 @@ class Game:
         kinds = card.cdef.targets
         if not kinds:
             return True
+        if kinds[0] == "any":  # a player is always there to target
+            return True
+        if kinds[0] == "creature":  # checked for every priority: stop at the first candidate
+            return any(
+                c.cdef.is_creature and self.can_target(card, c) for p in self.players for c in p.battlefield
+            )
         return bool(self.target_candidates(kinds[0], card, None, len(kinds) > 1 and kinds[1]))
 
     # -- damage and life -------------------------------------------------------------------

@@ -91,7 +91,10 @@ def max_x(cost: ManaCost, available: dict[str, int]) -> int:
 
 def can_pay(cost: ManaCost, available: dict[str, int]) -> bool:
     """Whether sources counted by the colours each makes ({"R": 3, "RG": 1, ...}) can pay `cost`."""
-    if all(len(k) == 1 for k in available):
+    for kind in available:  # a plain loop: this runs for every action offered
+        if len(kind) > 1:
+            break
+    else:
         return _can_pay_single(cost, available)
     left = dict(available)
     if not _match([*cost.colored, *cost.hybrid], left):
@@ -142,6 +145,8 @@ def choose_sources(cost: ManaCost, sources: list) -> list | None:
     counts: dict[str, int] = {}
     for s in sources:
         counts[s.produces] = counts.get(s.produces, 0) + 1
+    if all(len(kind) == 1 for kind in counts):
+        return _choose_single(cost, sources)
     if not can_pay(cost, counts):
         return None
     left = dict(counts)
@@ -156,5 +161,35 @@ def choose_sources(cost: ManaCost, sources: list) -> list | None:
         else:
             free.append(s)
     free.sort(key=lambda s: len(s.produces))  # stable: generic mana from basics before duals
+    used.extend(free[: cost.generic])
+    return used
+
+
+def _choose_single(cost: ManaCost, sources: list) -> list | None:
+    """choose_sources when every source makes one colour: the most constrained symbols first."""
+    free = list(sources)
+    used = []
+
+    def take(colors: str) -> bool:
+        for i, s in enumerate(free):
+            if s.produces in colors:
+                used.append(free.pop(i))
+                return True
+        return False
+
+    for c in cost.colored:
+        if not take(c):
+            return None
+    for h in cost.hybrid:
+        counts = {h[0]: 0, h[1]: 0}
+        for s in free:
+            if s.produces in counts:
+                counts[s.produces] += 1
+        if counts[h[0]] == 0 and counts[h[1]] == 0:
+            return None
+        if not take(h[0] if counts[h[0]] >= counts[h[1]] else h[1]):
+            return None
+    if len(free) < cost.generic:
+        return None
     used.extend(free[: cost.generic])
     return used
