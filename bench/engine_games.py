@@ -2,8 +2,9 @@
 
     python bench/engine_games.py --games 200
 
-Plays heuristic vs heuristic and random vs random for every ordered deck pairing, in this
-one process (one core), and prints a table plus the totals.
+Plays heuristic vs heuristic and random vs random for every ordered deck pairing of the pool
+(`--pool`, all seven decks by default), with no turn limit, in this one process (one core), and
+prints a table plus the totals.
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ from pathlib import Path
 
 from tolaria.engine import CardPool, Game, HeuristicPlayer, RandomPlayer, load_deck
 
-DECKS = ("red_aggro", "white_weenie", "green_midrange", "blue_control")
+DECKS = (
+    "red_aggro",
+    "white_weenie",
+    "green_midrange",
+    "blue_control",
+    "gruul_midrange",
+    "azorius_control",
+    "orzhov_sanguine",
+)
 PLAYERS = {"heuristic": HeuristicPlayer, "random": RandomPlayer}
 
 
@@ -43,9 +52,11 @@ def main() -> None:
     ap.add_argument("--games", type=int, default=100, help="games per pairing and player kind")
     ap.add_argument("--decks", default=str(Path(__file__).resolve().parents[1] / "decks"))
     ap.add_argument("--players", default="heuristic,random", help="comma-separated: heuristic, random")
+    ap.add_argument("--pool", default=",".join(DECKS), help="comma-separated deck names (default: all seven)")
     args = ap.parse_args()
     pool = CardPool.default()
-    decks = {n: load_deck(Path(args.decks) / f"{n}.dck", pool) for n in DECKS}
+    names = args.pool.split(",")
+    decks = {n: load_deck(Path(args.decks) / f"{n}.dck", pool) for n in names}
     print(
         f"# {platform.processor() or platform.machine()}, Python {platform.python_version()}, 1 core, {args.games} games per row"
     )
@@ -54,7 +65,7 @@ def main() -> None:
     )
     for kind in args.players.split(","):
         total_s = total_games = total_dec = 0
-        for a, b in itertools.product(DECKS, repeat=2):
+        for a, b in itertools.product(names, repeat=2):
             secs, dec, turns, wins = run_pairing((decks[a], decks[b]), PLAYERS[kind], args.games, seed0=1000)
             total_s += secs
             total_games += args.games

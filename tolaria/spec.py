@@ -683,6 +683,14 @@ class TrainingRunSpec(ApiModel):
         False, description="Scale daemons and actors to zero and stop the learner after a checkpoint."
     )
     seed: int | None = Field(None, ge=0, le=2**31 - 1, description="Base seed of games and training.")
+    max_turns: int | None = Field(
+        None,
+        ge=1,
+        le=100_000,
+        description="Game length limit in turns: a game still going after it is a draw (reason"
+        " turn_limit). Unset (the default): no limit, games end by the rules (a library running out"
+        " ends every game).",
+    )
     progress_deadline: str = Field(
         "30m",
         max_length=32,

@@ -81,6 +81,16 @@ def test_quiet_leaves_out_start_and_seed(shared_daemon):
     assert not any(line.startswith(("GAME_START", "SEED")) for line in game.lines)
 
 
+def test_games_have_no_turn_limit_unless_newgame_sets_one(shared_daemon):
+    with shared_daemon.client() as client:
+        hello = client.hello()
+        assert "turn-limit" in hello.capabilities
+        limited, _ = play(client, GameOptions(seed=4, max_turns=3), decks=("blue_control", "blue_control"))
+        assert limited.result.is_draw and limited.result.reason == "turn_limit" and limited.result.turns == 3
+        free, _ = play(client, GameOptions(seed=4), decks=("blue_control", "blue_control"))
+        assert free.result.reason != "turn_limit" and free.result.turns > 3
+
+
 def test_ai_vs_ai_is_silent(shared_daemon):
     with shared_daemon.client() as client:
         game, decisions = play(client, GameOptions(seed=4))

@@ -6,10 +6,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from tolaria.engine import CardPool, Decision, Deck, Game, load_deck
+from tolaria.engine.answer_text import answer_text
 from tolaria.engine.objects import BATTLEFIELD, EXILE, GRAVEYARD, HAND, LIBRARY, STACK, Card, Player
 
 DECK_DIR = Path(__file__).resolve().parents[2] / "decks"
-DECK_NAMES = ("red_aggro", "white_weenie", "green_midrange", "blue_control")
+DECK_NAMES = (
+    "red_aggro",
+    "white_weenie",
+    "green_midrange",
+    "blue_control",
+    "gruul_midrange",
+    "azorius_control",
+    "orzhov_sanguine",
+)
 POOL = CardPool.default()
 
 
@@ -28,7 +37,7 @@ class Table:
         library: str = "Plains",
         library_size: int = 20,
         seed: int = 1,
-        max_turns: int = 60,
+        max_turns: int | None = None,
         pool: CardPool = POOL,
     ):
         self.pool = pool
@@ -128,7 +137,10 @@ class Table:
                 and (turn is None or self.game.turn == turn)
             ):
                 return d
-            self.answer("" if d.type != "confirm_action" else "n")
+            if d.type == "assign_combat_damage":  # the default division, as a passing player gets
+                self.answer(answer_text(d, d.default()))
+            else:
+                self.answer("n" if d.type == "confirm_action" else "")
         raise AssertionError(f"never reached {phase}")
 
     def resolve(self) -> Decision | None:
@@ -181,7 +193,9 @@ def check_invariants(game: Game, decks: tuple[Deck, Deck], decision: Decision | 
         assert len(set(stack_cards)) == len(stack_cards)
     if decision is None:
         assert game.result is not None
-        assert 0 < game.result.turns <= game.max_turns
+        assert game.result.turns > 0
+        assert game.max_turns is None or game.result.turns <= game.max_turns
+        assert game.result.reason != "turn_limit" or game.max_turns is not None
         return
     assert game.result is None
     t = decision.type
@@ -206,3 +220,9 @@ def check_invariants(game: Game, decks: tuple[Deck, Deck], decision: Decision | 
         assert len(decision.options) >= 2
     elif t == "choose_cards":
         assert decision.max >= 1 and decision.min <= decision.max <= len(decision.options)
+    elif t == "assign_combat_damage":
+        attacker = decision.context.attacker
+        assert decision.seat == game.active.seat and attacker in game.attackers
+        assert decision.min == decision.max == game.power(attacker) > 0
+        assert len(decision.options) >= 2 or decision.context.defender is not None
+        assert all(b.blocking is attacker for b in decision.options)

@@ -1,4 +1,5 @@
-"""answer_text is the inverse of Decision.parse, for every decision the engine asks."""
+"""answer_text is the inverse of Decision.parse, for every decision the engine asks; the
+protocol's first_option_reply is a legal reply to each."""
 
 from __future__ import annotations
 
@@ -6,18 +7,27 @@ import itertools
 from collections import Counter
 from pathlib import Path
 
-from tolaria.engine import CardPool, Game, HeuristicPlayer, RandomPlayer, find_deck, load_deck
+from engine.helpers import DECK_NAMES
+from tolaria.engine import (
+    CardPool,
+    Game,
+    HeuristicPlayer,
+    RandomPlayer,
+    decision_payload,
+    find_deck,
+    load_deck,
+)
 from tolaria.engine.answer_text import answer_text
+from tolaria.protocol import first_option_reply
 
 DECKS = Path(__file__).resolve().parents[2] / "decks"
-NAMES = ("red_aggro", "white_weenie", "green_midrange", "blue_control")
 
 
 def test_parse_of_answer_text_gives_the_answer_back():
     pool = CardPool.default()
-    decks = {name: load_deck(find_deck(name, [DECKS]), pool) for name in NAMES}
+    decks = {name: load_deck(find_deck(name, [DECKS]), pool) for name in DECK_NAMES}
     types: Counter[str] = Counter()
-    for seed, (a, b) in enumerate(itertools.permutations(NAMES, 2)):
+    for seed, (a, b) in enumerate(itertools.permutations(DECK_NAMES, 2)):
         for player_kind in (RandomPlayer, HeuristicPlayer):
             players = (player_kind(seed), player_kind(seed + 1))
             game = Game((decks[a], decks[b]), seed=seed)
@@ -29,6 +39,8 @@ def test_parse_of_answer_text_gives_the_answer_back():
                     assert "\n" not in text
                     assert decision.parse(text) == answer, (decision, answer, text)
                     types[decision.type] += 1
+                    if types[decision.type] <= 20:  # the protocol's instant policy is legal too
+                        decision.parse(first_option_reply(decision_payload(decision)))
                 decision = game.submit(answer)
     assert {
         "choose_action",
@@ -37,4 +49,5 @@ def test_parse_of_answer_text_gives_the_answer_back():
         "confirm_action",
         "choose_entity",
         "choose_cards",
+        "assign_combat_damage",
     } <= types.keys(), types

@@ -95,6 +95,9 @@ def test_garruks_companion_tramples_and_has_protection_from_red():
     d = t.pass_until("COMBAT_DECLARE_BLOCKERS", seat=1, type="declare_blockers")
     assert [c.name for c in d.options] == ["Llanowar Elves"]  # red Goblin Guide cannot block it
     t.answer("0:0")
+    d = t.pass_until("COMBAT_DAMAGE", seat=0, type="assign_combat_damage")
+    assert d.context.lethal == (1,) and d.context.defender is t.opp
+    t.answer("1,2")
     t.pass_until("MAIN2", seat=0)
     assert t.opp.life == 20 - 2  # 3 power: 1 to the Elves, 2 trample over
     assert companion.zone == "battlefield"
@@ -162,6 +165,8 @@ def test_colossal_dreadmaw_tramples_over_a_chump_blocker():
     t.start()
     t.answer("0")
     t.answer("0:0")
+    t.expect("assign_combat_damage", 0)
+    t.answer("1,5")
     t.pass_all()
     assert t.opp.life == 15
 

@@ -134,7 +134,7 @@ def test_brimaz_attacks_with_a_vigilant_cat_token():
 
 
 def test_brimaz_blocks_with_a_cat_token_blocking_the_same_creature():
-    for placement, cats_left in (("0", 0), ("", 1)):
+    for division, cats_left in (("0,3", 0), ("3,0", 1)):
         t = Table()
         t.battlefield(0, "Centaur Courser")
         t.battlefield(1, "Brimaz, King of Oreskos")
@@ -142,12 +142,11 @@ def test_brimaz_blocks_with_a_cat_token_blocking_the_same_creature():
         t.answer("0")
         t.expect("declare_blockers", 1)
         t.answer("0:0")
-        # the attacking player places the new blocker in the damage assignment order
-        d = t.expect("choose_cards", 0)
-        assert d.purpose == "damage_order_insert" and [c.name for c in d.options] == [
-            "Brimaz, King of Oreskos"
-        ]
-        t.answer(placement)
+        t.pass_until("COMBAT_DAMAGE", seat=0, type="assign_combat_damage")
+        # the token blocks the same attacker: the attacking player divides among both
+        d = t.decision
+        assert [c.name for c in d.options] == ["Brimaz, King of Oreskos", "Cat Soldier"]
+        t.answer(division)
         t.pass_all()
         assert [c.name for c in t.me.graveyard] == ["Centaur Courser"]  # 3 + 1 damage
         assert sum(c.name == "Cat Soldier" for c in t.opp.battlefield) == cats_left

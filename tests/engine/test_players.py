@@ -43,6 +43,27 @@ def test_heuristic_beats_random_play():
     assert wins >= 0.8 * games, f"heuristic won {wins} of {games}"
 
 
+def test_heuristic_wins_with_the_sanguine_bond_combo():
+    """The combo deck's wins come mostly from Sanguine Bond with Exquisite Blood, not combat."""
+    decks = {n: deck(n) for n in DECK_NAMES}
+    wins = combo_wins = 0
+    for i, other in enumerate(DECK_NAMES):
+        for k in range(6):
+            seed, seat = 10 * i + k, k % 2
+            pair = [decks[other], decks[other]]
+            pair[seat] = decks["orzhov_sanguine"]
+            game = Game(pair, seed=seed)
+            players = (HeuristicPlayer(seed), HeuristicPlayer(seed + 1))
+            d = game.start()
+            while d is not None:
+                d = game.submit(players[d.seat].choose(d) if d.expects_reply else None)
+            if game.result.winner == seat:
+                wins += 1
+                names = {c.name for c in game.players[seat].battlefield}
+                combo_wins += {"Sanguine Bond", "Exquisite Blood"} <= names
+    assert wins >= 0.35 * 6 * len(DECK_NAMES) and combo_wins >= wins / 2, (wins, combo_wins)
+
+
 def test_heuristic_aims_burn_at_a_killable_threat():
     from engine.helpers import Table
 
@@ -113,6 +134,47 @@ def test_heuristic_blocks_to_kill_and_chumps_only_to_survive():
     t.opp.life = 6
     pairs = HeuristicPlayer(0).choose(d)
     assert ("Elite Vanguard", "Colossal Dreadmaw") in [(b.name, a.name) for b, a in pairs]
+
+
+def test_heuristic_divides_damage_to_kill_the_most_valuable_blockers_then_tramples():
+    from engine.helpers import Table
+
+    t = Table()
+    t.battlefield(0, "Centaur Courser")
+    t.battlefield(1, "Llanowar Elves", "Savannah Lions", "Kalonian Tusker")
+    t.start()
+    t.answer("0")
+    t.answer("0:0,1:0,2:0")
+    d = t.pass_until("COMBAT_DAMAGE", seat=0, type="assign_combat_damage")
+    # 3 damage: the Tusker (3 lethal) is worth more than the Elves and the Lions (1 each) together
+    assert HeuristicPlayer(0).choose(d) == (0, 0, 3)
+
+    t = Table()
+    t.battlefield(0, "Colossal Dreadmaw")
+    t.battlefield(1, "Savannah Lions", "Elite Vanguard")
+    t.start()
+    t.answer("0")
+    t.answer("0:0,1:0")
+    d = t.pass_until("COMBAT_DAMAGE", seat=0, type="assign_combat_damage")
+    assert HeuristicPlayer(0).choose(d) == (1, 1, 4)
+
+
+def test_random_player_divides_damage_uniformly_over_legal_divisions():
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from tolaria.engine.decision import DamageAssignment
+
+    player = RandomPlayer(0)
+    split = SimpleNamespace(
+        type="assign_combat_damage", options=["x", "y"], min=3, context=DamageAssignment(None, (3, 1))
+    )
+    seen = Counter(player.choose(split) for _ in range(4000))
+    assert set(seen) == {(0, 3), (1, 2), (2, 1), (3, 0)} and all(800 < n < 1200 for n in seen.values())
+    trample = SimpleNamespace(
+        type="assign_combat_damage", options=["x"], min=3, context=DamageAssignment(None, (2,), "Bob")
+    )
+    assert {player.choose(trample) for _ in range(400)} == {(3, 0), (2, 1)}
 
 
 class _Attacker:

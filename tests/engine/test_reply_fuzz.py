@@ -10,11 +10,16 @@ from engine.helpers import DECK_NAMES, deck
 from tolaria.engine import Game, RandomPlayer, ReplyError
 
 
+def _pair(seed: int):
+    n = len(DECK_NAMES)
+    return (deck(DECK_NAMES[seed % n]), deck(DECK_NAMES[(seed // n) % n]))
+
+
 def _decisions():
     """A spread of real pending decisions of every type the engine emits."""
     out = {}
-    for seed in range(40):
-        pair = (deck(DECK_NAMES[seed % 4]), deck(DECK_NAMES[(seed // 4) % 4]))
+    for seed in range(len(DECK_NAMES) ** 2):
+        pair = _pair(seed)
         g = Game(pair, seed=seed)
         players = (RandomPlayer(seed), RandomPlayer(seed + 1))
         d = g.start()
@@ -38,7 +43,7 @@ REPLY_TEXT = st.one_of(
 
 def _pending(kind: tuple[str, str], seed: int):
     """Replay game `seed` with random players until the first decision of `kind`."""
-    g = Game((deck(DECK_NAMES[seed % 4]), deck(DECK_NAMES[(seed // 4) % 4])), seed=seed)
+    g = Game(_pair(seed), seed=seed)
     players = (RandomPlayer(seed), RandomPlayer(seed + 1))
     d = g.start()
     while (d.type, d.purpose) != kind:
@@ -55,7 +60,7 @@ def test_every_decision_type_is_covered():
         "choose_cards",
         "choose_entity",
     }
-    assert types >= {"confirm_action", "play_trigger", "reveal", "announce_value"}
+    assert types >= {"confirm_action", "play_trigger", "reveal", "announce_value", "assign_combat_damage"}
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -9,12 +9,13 @@ import pytest
 
 from engine.helpers import POOL, Table, deck
 from tolaria.engine import CardPool, Game, RandomPlayer, ReplyError, decision_payload
+from tolaria.engine.answer_text import answer_text
 from tolaria.engine.cards import parse_card_file
 
 # -- combat -------------------------------------------------------------------------------
 
 
-def _two_blockers(order: str) -> Table:
+def _two_blockers(division: str) -> Table:
     t = Table()
     t.battlefield(0, "Centaur Courser")
     t.battlefield(1, "Kalonian Tusker", "Savannah Lions")
@@ -22,19 +23,102 @@ def _two_blockers(order: str) -> Table:
     t.answer("0")
     t.expect("declare_blockers", 1)
     t.answer("0:0,1:0")
-    d = t.expect("choose_cards", 0)
-    assert d.purpose == "damage_order" and d.min == d.max == 2
-    t.answer(order)
+    t.pass_until("COMBAT_DAMAGE", seat=0, type="assign_combat_damage")
+    t.answer(division)
     t.pass_all()
     return t
 
 
-def test_damage_assignment_order_decides_which_blocker_dies():
-    t = _two_blockers("0,1")  # Tusker first: all 3 damage to it, none left for the Lions
+def test_the_attacking_player_divides_damage_among_blockers():
+    """510.1c-d: no damage assignment order (gone since Magic Foundations): the attacking player
+    divides the damage at the combat damage step, lethal or not, in any split."""
+    t = Table()
+    t.battlefield(0, "Centaur Courser")
+    t.battlefield(1, "Kalonian Tusker", "Savannah Lions")
+    t.start()
+    t.answer("0")
+    t.answer("0:0,1:0")
+    d = t.pass_until("COMBAT_DAMAGE", seat=0, type="assign_combat_damage")
+    assert d.min == d.max == 3 and d.context.lethal == (3, 1) and d.context.defender is None
+    assert [c.name for c in d.options] == ["Kalonian Tusker", "Savannah Lions"]
+    for bad, why in (
+        ("3", "expected 2 amounts"),
+        ("2,2", "add up to 4"),
+        ("4,-1", "negative"),
+        ("", "amounts"),
+    ):
+        with pytest.raises(ReplyError, match=why):
+            d.parse(bad)
+    assert d.default() == (3, 0)
+    assert d.parse("2,1") == (2, 1)  # not lethal to the first: allowed without an order
+
+
+def test_damage_division_decides_which_blocker_dies():
+    t = _two_blockers("3,0")  # all 3 to the Tusker, none to the Lions
     assert sorted(c.name for c in t.opp.graveyard) == ["Kalonian Tusker"]
-    t = _two_blockers("1,0")  # Lions first: 1 lethal to the Lions, 2 to the Tusker
+    t = _two_blockers("2,1")  # 1 lethal to the Lions, 2 to the Tusker
     assert sorted(c.name for c in t.opp.graveyard) == ["Savannah Lions"]
     assert [c.name for c in t.me.graveyard] == ["Centaur Courser"]  # 5 damage back
+    t = _two_blockers("0,3")  # more than lethal to one blocker is allowed
+    assert sorted(c.name for c in t.opp.graveyard) == ["Savannah Lions"]
+
+
+def test_trample_reaches_the_player_only_past_lethal_damage_to_every_blocker():
+    t = Table()
+    t.battlefield(0, "Colossal Dreadmaw")
+    t.battlefield(1, "Kalonian Tusker", "Savannah Lions")
+    t.start()
+    t.answer("0")
+    t.answer("0:0,1:0")
+    d = t.pass_until("COMBAT_DAMAGE", seat=0, type="assign_combat_damage")
+    assert d.context.lethal == (3, 1) and d.context.defender is t.opp
+    payload = decision_payload(d)
+    assert payload["damage"] == 6 and payload["trample"] is True
+    assert [b["lethal"] for b in payload["blockers"]] == [3, 1]
+    assert payload["defender"] == {"index": 2, "type": "player", "name": "Bob"}
+    with pytest.raises(ReplyError, match="trample"):
+        d.parse("2,1,3")
+    assert d.parse("5,1,0") == (5, 1, 0)  # trample need not reach the player
+    assert d.default() == (3, 1, 2)
+    t.answer("3,1,2")
+    t.pass_all()
+    assert t.opp.life == 18 and len(t.opp.graveyard) == 2
+
+
+def test_a_lone_blocker_without_trample_takes_all_the_damage_unasked():
+    t = Table()
+    t.battlefield(0, "Centaur Courser")
+    lions = t.battlefield(1, "Savannah Lions")[0]
+    t.start()
+    t.answer("0")
+    t.answer("0:0")
+    t.pass_all()  # the next decision is Alice's attack of turn 3: nothing was asked in between
+    assert lions.zone == "graveyard" and t.decision.type == "declare_attackers" and t.game.turn == 3
+
+
+def test_first_strike_damage_counts_toward_lethal_in_the_regular_step():
+    t = Table()
+    ace = t.battlefield(0, "Fencing Ace")[0]
+    t.hand(0, "Giant Growth")
+    t.battlefield(0, "Forest")
+    wall, baloth = t.battlefield(1, "Wall of Air", "Leatherback Baloth")
+    t.start()
+    t.pass_until("COMBAT_DECLARE_ATTACKERS", type="declare_attackers")
+    t.answer("0")
+    t.pass_until("COMBAT_DECLARE_BLOCKERS", seat=1, type="declare_blockers")
+    t.answer("0:0,1:0")
+    t.act("Cast Giant Growth")  # a 4/4 double striker
+    t.target(ace)
+    t.resolve()
+    d = t.pass_until("COMBAT_FIRST_STRIKE_DAMAGE", seat=0, type="assign_combat_damage")
+    assert d.context.lethal == (5, 5)
+    t.answer("3,1")
+    d = t.pass_until("COMBAT_DAMAGE", seat=0, type="assign_combat_damage")
+    assert d.context.lethal == (2, 4)  # the first-strike damage is marked already
+    t.answer("2,2")
+    t.pass_all()
+    assert (wall.zone, baloth.zone, ace.zone) == ("graveyard", "battlefield", "graveyard")
+    assert baloth.damage == 0  # cleanup: the 3 damage wore off
 
 
 def test_first_strike_damage_step_only_when_a_first_striker_fights():
@@ -127,8 +211,9 @@ text = "Trample, deathtouch"
     t.start()
     t.answer("0")
     t.answer("0:0,1:0")
-    t.expect("choose_cards", 0)
-    t.answer("0,1")
+    d = t.expect("assign_combat_damage", 0)
+    assert d.context.lethal == (1, 1)  # deathtouch: 1 is lethal
+    t.answer("1,1,3")
     t.pass_all()
     assert t.opp.graveyard and len(t.opp.graveyard) == 2
     assert t.opp.life == 17  # 1 + 1 to the blockers, 3 tramples over
@@ -144,8 +229,8 @@ def test_menace_needs_two_blockers():
     with pytest.raises(ReplyError, match="menace"):
         d.parse("0:0")
     t.answer("0:0,1:0")
-    t.expect("choose_cards", 0)
-    t.answer("0,1")
+    t.expect("assign_combat_damage", 0)
+    t.answer("1,2")
     t.pass_all()
     assert t.opp.life == 20 and len(t.opp.graveyard) == 2
 
@@ -335,6 +420,21 @@ def test_drawing_from_an_empty_library_loses():
     assert t.game.result.winner == 0 and t.game.result.reason == "decking"
 
 
+def test_there_is_no_turn_limit_by_default_decking_ends_the_game():
+    t = Table(library_size=80)
+    assert t.game.max_turns is None
+    t.start()
+    while t.decision is not None:
+        t.answer(answer_text(t.decision, t.decision.default()))
+    assert t.game.result.reason == "decking" and t.game.result.turns == 162
+    assert t.game.result.winner == 0  # Bob draws from turn 2 on: his 81st draw comes first
+
+
+def test_a_turn_limit_must_be_positive():
+    with pytest.raises(ValueError, match="max_turns"):
+        Table(max_turns=0)
+
+
 def test_turn_limit_is_a_draw():
     t = Table(max_turns=4)
     t.battlefield(0, "Savannah Lions")
@@ -438,18 +538,53 @@ def test_simultaneous_triggers_go_on_the_stack_active_player_first():
 # -- mulligans and determinism ---------------------------------------------------------------
 
 
-def test_london_mulligan_draws_seven_and_bottoms_one():
+def test_mulligans_follow_rule_103_4_round_by_round_in_turn_order():
+    """Both draw seven; each declares in turn order; declared mulligans are taken together (a new
+    seven, one card per mulligan to the bottom); the next round asks only who mulliganed."""
     g = Game((deck("red_aggro"), deck("white_weenie")), seed=11)
     d = g.start()
-    assert d.type == "confirm_action" and d.purpose == "mulligan"
-    p = g.players[d.seat]
+    first, second = g.active, g.active.opponent
+    assert len(first.hand) == len(second.hand) == 7  # both hands drawn before anyone declares
+    assert (d.type, d.purpose, d.seat) == ("confirm_action", "mulligan", first.seat)
+    first_hand = list(first.hand)
     d = g.submit(d.parse("n"))
-    assert d.type == "confirm_action" and len(p.hand) == 7 and p.mulligans == 1
-    d = g.submit(d.parse("y"))
-    assert d.type == "choose_cards" and d.min == d.max == 1 and d.seat == p.seat
+    # the other player declares before the starting player's mulligan is taken
+    assert (d.type, d.purpose, d.seat) == ("confirm_action", "mulligan", second.seat)
+    assert first.hand == first_hand and first.mulligans == 0
+    d = g.submit(d.parse("n"))
+    # both mulligans at once, in turn order: each draws seven and puts one on the bottom
+    assert (d.type, d.purpose, d.seat, d.min, d.max) == ("choose_cards", "mulligan_bottom", first.seat, 1, 1)
+    assert first.mulligans == second.mulligans == 1 and len(first.hand) == 7
     bottom = d.options[0]
     d = g.submit(d.parse("0"))
-    assert len(p.hand) == 6 and p.library[-1] is bottom and len(p.library) == 54
+    assert len(first.hand) == 6 and first.library[-1] is bottom and len(first.library) == 54
+    assert (d.type, d.purpose, d.seat) == ("choose_cards", "mulligan_bottom", second.seat)
+    d = g.submit(d.parse("0"))
+    assert len(second.hand) == 6
+    # round two: the starting player keeps its six, the other takes a second mulligan
+    assert (d.type, d.seat) == ("confirm_action", first.seat) and "6 cards" in d.message
+    d = g.submit(d.parse("y"))
+    assert (d.type, d.seat) == ("confirm_action", second.seat)
+    d = g.submit(d.parse("n"))
+    assert (d.type, d.seat, d.min) == ("choose_cards", second.seat, 2)
+    d = g.submit(d.parse("0,1"))
+    # round three asks the second player alone; keeping starts the game
+    assert (d.type, d.seat) == ("confirm_action", second.seat) and "5 cards" in d.message
+    d = g.submit(d.parse("y"))
+    assert g.turn == 1 and len(first.hand) == 6 and len(second.hand) == 5
+    assert len(first.library) + 6 == len(second.library) + 5 == 60
+
+
+def test_a_player_keeps_a_hand_of_zero_cards_without_being_asked():
+    g = Game((deck("red_aggro"), deck("white_weenie")), seed=4)
+    d = g.start()
+    first = g.active
+    while g.turn == 0:
+        if d.type == "confirm_action":
+            d = g.submit(d.parse("n" if d.seat == first.seat else "y"))
+        else:
+            d = g.submit(d.default())
+    assert first.mulligans == 7 and first.hand == [] and len(first.library) == 60
 
 
 def _transcript(seed: int) -> list[str]:

@@ -156,12 +156,14 @@ def test_newgame_format_parse_round_trip():
         p1="agent",
         p2="ai",
         compact=True,
+        max_turns=80,
     )
     command = NewGame("red_aggro", "sub/white.dck", options)
     assert (
         command.line()
-        == "NEWGAME red_aggro sub/white.dck -i -q -c 30 -t 2.5 -s -7 -p1 agent -p2 ai -x compact"
+        == "NEWGAME red_aggro sub/white.dck -i -q -c 30 -t 2.5 -s -7 -p1 agent -p2 ai -x compact -l 80"
     )
+    assert options.required_capabilities() == {"seats", "compact", "turn-limit"}
     assert parse_command(command.line()) == command
     assert parse_command("NEWGAME a b") == NewGame("a", "b")
     assert parse_command("NEWGAME a b -o").options.observe
@@ -188,6 +190,9 @@ def test_newgame_format_parse_round_trip():
         ("NEWGAME a b -x fancy", "flag -x knows only compact, not 'fancy'"),
         ("NEWGAME a b -i -o", "-i and -o exclude each other"),
         ("NEWGAME a b -z", "Unknown flag: -z"),
+        ("NEWGAME a b -l", "flag -l needs a value"),
+        ("NEWGAME a b -l many", "flag -l needs a whole number of turns, not 'many'"),
+        ("NEWGAME a b -l 0", "max_turns (-l) must be a positive number of turns, not 0"),
     ],
 )
 def test_bad_commands_name_the_culprit(line, message):

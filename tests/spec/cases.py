@@ -81,6 +81,12 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str, str]] = [
         "exactly one of managed: true and url",
     ),
     (
+        "redis-url-with-credentials",
+        spec(redis={"url": "redis://:hunter2@redis.shared:6379/0"}),
+        "spec.redis.url",
+        "url must not carry credentials",
+    ),
+    (
         "checkpoint-uri-scheme",
         spec(checkpoints={"uri": "gs://bucket/runs"}),
         "spec.checkpoints.uri",
@@ -141,6 +147,7 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str, str]] = [
         "1000000",
     ),
     ("no-decks", spec(decks=[]), "spec.decks", ""),
+    ("zero-turn-limit", spec(maxTurns=0), "spec.maxTurns", "0"),
     ("deck-escaping-the-deck-directory", spec(decks=["../secrets"]), "spec.decks[0]", "../secrets"),
     ("duplicate-deck", spec(decks=["red_aggro", "red_aggro"]), "spec.decks[1]", "red_aggro"),
     (

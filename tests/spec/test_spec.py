@@ -55,6 +55,8 @@ def test_minimal_spec_gets_a_whole_topology_by_default():
     assert spec.daemons.autoscaling.scale_up_stabilization_seconds == 0
     # PPO from random weights unless a warm start is asked for
     assert spec.learner.warm_start.games == 0
+    # no game length limit: games end by the rules
+    assert spec.max_turns is None
 
 
 def test_wire_names_are_camel_case_and_round_trip():

@@ -237,6 +237,38 @@ def announce_value() -> dict[str, Any]:
     return p
 
 
+def assign_combat_damage(trample: bool = False) -> dict[str, Any]:
+    p = _base("assign_combat_damage", "COMBAT_DAMAGE")
+    p.update(
+        attacker={"card_id": 12, "name": "Goblin Guide", "power": 5, "toughness": 2, "keywords": []},
+        damage=5,
+        blockers=[
+            {
+                "index": 0,
+                "card_id": 21,
+                "name": "Serra Angel",
+                "power": 4,
+                "toughness": 4,
+                "damage": 0,
+                "lethal": 4,
+            },
+            {
+                "index": 1,
+                "card_id": 22,
+                "name": "Wall of Omens",
+                "power": 0,
+                "toughness": 4,
+                "damage": 2,
+                "lethal": 2,
+            },
+        ],
+        trample=trample,
+    )
+    if trample:
+        p["defender"] = {"index": 2, "type": "player", "name": OPP}
+    return p
+
+
 def every_decision_type() -> list[dict[str, Any]]:
     return [
         choose_action(),
@@ -250,6 +282,8 @@ def every_decision_type() -> list[dict[str, Any]]:
         choose_entity(True),
         choose_entity(False),
         announce_value(),
+        assign_combat_damage(False),
+        assign_combat_damage(True),
     ]
 
 
@@ -321,6 +355,15 @@ def legal_reply(payload: dict[str, Any], reply: str) -> bool:
             return value in _indices(payload["entities"]) or (value == -1 and bool(payload.get("optional")))
         if dtype == "announce_value":
             return payload["min"] <= int(reply) <= payload["max"]
+        if dtype == "assign_combat_damage":
+            amounts = _int_list(reply)
+            lethal = [int(b["lethal"]) for b in payload["blockers"]]
+            trample = bool(payload.get("trample"))
+            if len(amounts) != len(lethal) + trample or min(amounts) < 0 or sum(amounts) != payload["damage"]:
+                return False
+            return not (
+                trample and amounts[-1] > 0 and any(a < n for a, n in zip(amounts, lethal, strict=False))
+            )
     except (ValueError, KeyError):
         return False
     raise AssertionError(f"unknown decision type {dtype}")

@@ -43,8 +43,9 @@ def test_shapes_and_kinds_of_every_decision_type():
     assert kinds["declare_blockers"] == KIND_PAIRS
     assert kinds["choose_action"] == kinds["confirm_action"] == kinds["announce_value"] == KIND_ONE
     offered = arrays["option_mask"].sum(1).tolist()
-    # actions 3, attackers 1, blockers 2, abilities 2, y/n x3, cards 3, entities 3 + none, 3, values 0..5
-    assert offered == [3, 1, 2, 2, 2, 2, 2, 3, 4, 3, 6]
+    # actions 3, attackers 1, blockers 2, abilities 2, y/n x3, cards 3, entities 3 + none, 3,
+    # values 0..5, damage divisions 2 and 2
+    assert offered == [3, 1, 2, 2, 2, 2, 2, 3, 4, 3, 6, 2, 2]
     assert (arrays["card_mask"].sum(1) == 4).all()  # Mountain, Goblin Guide, Serra Angel, Lightning Bolt
     ENCODER.validate(arrays)
 
@@ -136,6 +137,21 @@ def test_announce_value_range_is_clipped():
     p.update(min=2, max=1000)
     tokens = ENCODER.options(p).tokens
     assert tokens[0] == "2" and len(tokens) == ENCODER.max_options and int(tokens[-1]) < 1000
+
+
+def test_damage_divisions_offer_every_set_of_blockers_the_damage_can_kill():
+    # 5 damage, blockers with 4 and 2 lethal: kill the first (4,1) or the second (3,2)
+    offered = ENCODER.options(P.assign_combat_damage())
+    assert offered.kind == KIND_ONE and offered.tokens == ["4,1", "3,2"]
+    assert [o.card_id for o in offered.options] == [21, 22]
+    p = P.assign_combat_damage(trample=True)
+    p.update(damage=9)
+    assert ENCODER.options(p).tokens == ["4,2,3"]  # both lethal, the rest tramples over
+    p["blockers"] = [dict(p["blockers"][0], index=i, card_id=40 + i, lethal=1) for i in range(8)]
+    tokens = ENCODER.options(p).tokens  # past six blockers: one order, by lethal damage
+    assert tokens == ["1,1,1,1,1,1,1,1,1"]
+    for payload in (P.assign_combat_damage(), p):
+        assert all(P.legal_reply(payload, t) for t in ENCODER.options(payload).tokens)
 
 
 def test_bad_payloads_get_clear_errors():

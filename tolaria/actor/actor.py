@@ -88,6 +88,7 @@ class ActorSettings:
     policy_sync_interval: float = 5.0
     endpoint_refresh_interval: float = 15.0
     game_timeout: float = 120.0
+    max_turns: int | None = None  # the spec's game length limit (None: none)
     max_batch: int = 256
     max_wait: float = 0.002
     grace_period: float = 20.0
@@ -405,6 +406,8 @@ class Actor:
         if plan.opponent.kind == "league" and opponent_batcher is None:
             plan = replace(plan, opponent=OpponentChoice("self_play"))
         compact = "compact" in capabilities
+        # a daemon without the extension (Forge's) has no turn limit: the game timeout bounds games
+        max_turns = self.settings.max_turns if "turn-limit" in capabilities else None
         if plan.opponent.kind in _DAEMON_SEATS:
             opponent = _DAEMON_SEATS[plan.opponent.kind]
             seats = ("agent", opponent) if plan.match.agent_seat == 1 else (opponent, "agent")
@@ -415,6 +418,7 @@ class Actor:
                 p2=seats[1],
                 compact=compact,
                 game_timeout=self.settings.game_timeout,
+                max_turns=max_turns,
             )
         else:
             options = GameOptions(
@@ -423,6 +427,7 @@ class Actor:
                 seed=plan.match.seed,
                 compact=compact,
                 game_timeout=self.settings.game_timeout,
+                max_turns=max_turns,
             )
         shaping = (self.settings.reward_shaping.life_delta, self.settings.reward_shaping.card_advantage)
         learning_seats = {1, 2} if plan.opponent.kind == "self_play" else {plan.match.agent_seat}

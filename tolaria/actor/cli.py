@@ -174,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
             policy_sync_interval=spec.actors.policy_sync_interval_seconds,
             endpoint_refresh_interval=args.endpoint_refresh_seconds,
             game_timeout=args.game_timeout,
+            max_turns=spec.max_turns,
             max_batch=args.max_batch,
             max_wait=args.batch_wait_ms / 1000,
             grace_period=args.grace_period,

@@ -64,6 +64,7 @@ class GameSetup:
     full_observability: bool = False
     forge: bool = False  # Forge's dialect (tolaria.daemon.forge_dialect)
     announce_seed: bool = True  # the SEED line (Forge prints it only for -s)
+    max_turns: int | None = None  # NEWGAME -l: none by default, games end by the rules
 
     def names(self) -> tuple[str, str]:
         return (self._name(0), self._name(1))
@@ -96,7 +97,11 @@ class GameSession:
         # Forge shows both hands in every payload.
         full_observability = setup.full_observability or setup.forge
         self.game = Game(
-            setup.decks, seed=setup.seed, names=self.names, full_observability=full_observability
+            setup.decks,
+            seed=setup.seed,
+            names=self.names,
+            max_turns=setup.max_turns,
+            full_observability=full_observability,
         )
         self.players: list[Any] = []
         for seat, controller in enumerate(setup.controllers):

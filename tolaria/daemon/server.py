@@ -28,7 +28,7 @@ from tolaria.protocol.status import DaemonStatus
 
 log = logging.getLogger(__name__)
 
-CAPABILITIES = ("persistent", "seats", "compact", "result-fields", "observe")
+CAPABILITIES = ("persistent", "seats", "compact", "result-fields", "observe", "turn-limit")
 SHUTDOWN_ABORT_WAIT_S = 5.0
 
 
@@ -272,6 +272,7 @@ class DaemonServer:
             game_timeout=options.game_timeout or self.config.default_game_timeout,
             reply_timeout=self.config.reply_timeout,
             full_observability=self.config.full_observability,
+            max_turns=options.max_turns,
         )
         outcome = await self._run_game(conn, setup, command)
         return True if outcome is None else outcome.keeps_connection

@@ -2,7 +2,7 @@
 
     pool = CardPool.default()                       # tolaria/engine/cards/*.toml, parsed once
     deck = load_deck(find_deck("red_aggro", [Path("decks")]), pool)
-    game = Game((deck, other), seed=42, names=(...), max_turns=60, full_observability=False)
+    game = Game((deck, other), seed=42, names=(...), full_observability=False)
     d = game.start()                                # first Decision, or None when over
     while d is not None:
         d = game.submit(player.choose(d) if d.expects_reply else None)   # or d.parse(text)

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from tolaria.protocol.replies import PASS, blocks_reply, index_reply, indices_reply, value_reply, yes_no_reply
+from tolaria.protocol.replies import (
+    PASS,
+    amounts_reply,
+    blocks_reply,
+    index_reply,
+    indices_reply,
+    value_reply,
+    yes_no_reply,
+)
 
 _YES_NO_TYPES = frozenset({"confirm_action", "play_trigger", "play_from_effect"})
 
@@ -32,6 +40,8 @@ def answer_text(decision: Any, answer: Any) -> str:
         return PASS if answer is None else index_reply(answer)
     if kind == "announce_value":
         return value_reply(answer)
+    if kind == "assign_combat_damage":
+        return amounts_reply(answer)
     raise ValueError(f"no wire text for an answer to a {kind} decision")
 
 

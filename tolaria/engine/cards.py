@@ -6,7 +6,8 @@ CardDataError naming the file, the card and the key.
 
 A card: name, cost ("{1}{W}", hybrid "{G/W}", "{X}" announced on casting: amount = "X"), types (with "Legendary"/"Basic"), subtypes,
 power/toughness, keywords (KEYWORDS), protection (PROTECTIONS), text (the oracle text), mana
-(the colour a "{T}: Add" ability makes), targets (TARGET_KINDS, in order) and effects (a list of
+(the colours a "{T}: Add" ability makes: "G", or "RG" for "{R} or {G}"), enters_tapped (true, or
+the land subtypes of "unless you control a Mountain or a Forest"), targets (TARGET_KINDS, in order) and effects (a list of
 {op = ..., params} from EFFECT_KEYS, `target = i` naming a target, `player = ...` a PLAYER_REFS
 player), [[card.trigger]] (on = TRIGGER_EVENTS, by, spell filters, targets, effects, optional),
 [[card.static]] (kind = STATIC_KEYS), suspend = {time, cost}, spectacle = "{R}", token = true.
@@ -51,6 +52,7 @@ TARGET_KINDS = {
     "player",
     "creature_of_target_player",  # "target creature that player controls" (the previous target)
     "creature_an_opponent_controls",
+    "opponent",  # "target opponent"
     "spell",
     "creature_spell",
     "noncreature_spell",
@@ -60,12 +62,16 @@ TARGET_KINDS = {
 EFFECT_KEYS: dict[str, set[str]] = {
     "damage": {"amount", "target", "player", "landfall_amount"},
     "gain_life": {"amount", "target", "player"},
-    "lose_life": {"amount", "player"},
+    "lose_life": {"amount", "player", "target"},
     "draw": {"amount", "player", "target"},
     "scry": {"amount"},
     "pump": {"target", "power", "toughness"},
     "counter": {"target"},
     "exile": {"target"},
+    "destroy": {"target"},
+    "destroy_all_creatures": set(),
+    # search your library for any card, put it into your hand, then shuffle
+    "search_card": set(),
     "bounce": {"target"},
     "search_basic_land": {"player", "target", "tapped"},
     "create_token": {"token", "count", "attacking", "blocking"},
@@ -78,7 +84,9 @@ EFFECT_KEYS: dict[str, set[str]] = {
 PLAYER_REFS = {"you", "caster", "defending", "target_controller", "target"}
 TURN_RULES = {"no_lifegain", "no_damage_prevention"}
 # upkeep: at the beginning of the upkeep of `by` (you: your upkeep; opponent; any: each upkeep)
-TRIGGER_EVENTS = {"etb", "attacks", "blocks", "spell_cast", "landfall", "upkeep"}
+# life_gained / life_lost: whenever `by` gains / loses life; amount = "event" is "that much"
+TRIGGER_EVENTS = {"etb", "attacks", "blocks", "spell_cast", "landfall", "upkeep", "life_gained", "life_lost"}
+LIFE_EVENTS = {"life_gained", "life_lost"}
 TRIGGER_KEYS = {
     "on",
     "by",
@@ -112,6 +120,7 @@ CARD_KEYS = {
     "trigger",
     "static",
     "mana",
+    "enters_tapped",
     "suspend",
     "spectacle",
     "token",
@@ -191,6 +200,7 @@ class CardDef:
         "colors",
         "cost",
         "effects",
+        "enters_tapped",
         "is_creature",
         "is_instant",
         "is_instant_or_sorcery",
@@ -259,7 +269,7 @@ def _parse_targets(where: str, raw: Any) -> tuple[str, ...]:
     return tuple(raw)
 
 
-def _parse_effects(where: str, raw: Any, n_targets: int) -> tuple[Effect, ...]:
+def _parse_effects(where: str, raw: Any, n_targets: int, event_amount: bool = False) -> tuple[Effect, ...]:
     if not isinstance(raw, list):
         raise _fail(where, "'effects' must be a list of tables")
     out = []
@@ -283,6 +293,10 @@ def _parse_effects(where: str, raw: Any, n_targets: int) -> tuple[Effect, ...]:
             raise _fail(where, f"effect {op!r} has unknown player reference {player!r}")
         if op == "turn_rule" and params.get("rule") not in TURN_RULES:
             raise _fail(where, f"unknown turn rule {params.get('rule')!r}")
+        if params.get("amount") == "event" and not event_amount:
+            raise _fail(
+                where, f"effect {op!r} amount 'event' (that much) needs a life_gained or life_lost trigger"
+            )
         out.append(Effect(op, params))
     return tuple(out)
 
@@ -323,7 +337,11 @@ def _parse_card(where: str, raw: dict) -> CardDef:
     effects = _parse_effects(where, raw.get("effects", []), len(targets))
     for e in effects:
         amount = e.get("amount")
-        if isinstance(amount, str) and amount != "target_power" and (amount != "X" or not cost.x):
+        if (
+            isinstance(amount, str)
+            and amount not in ("target_power", "event")
+            and (amount != "X" or not cost.x)
+        ):
             raise _fail(where, f"effect {e.op!r} amount {amount!r} needs an {{X}} in the cost")
     triggers = []
     for t in raw.get("trigger", []):
@@ -341,7 +359,9 @@ def _parse_card(where: str, raw: dict) -> CardDef:
                 spell_multicolored=bool(t.get("spell_multicolored", False)),
                 spell_noncreature=bool(t.get("spell_noncreature", False)),
                 targets=t_targets,
-                effects=_parse_effects(f"{where} trigger", t.get("effects", []), len(t_targets)),
+                effects=_parse_effects(
+                    f"{where} trigger", t.get("effects", []), len(t_targets), t["on"] in LIFE_EVENTS
+                ),
                 text=t.get("text", ""),
                 optional=bool(t.get("optional", False)),
             )
@@ -378,8 +398,20 @@ def _parse_card(where: str, raw: dict) -> CardDef:
     if is_creature and ("power" not in raw or "toughness" not in raw):
         raise _fail(where, "creature without power/toughness")
     mana = raw.get("mana")
-    if mana is not None and mana not in COLOR_NAMES:
-        raise _fail(where, f"bad mana colour {mana!r}")
+    if mana is not None and (
+        not isinstance(mana, str)
+        or not mana
+        or any(c not in COLOR_NAMES for c in mana)
+        or len(set(mana)) != len(mana)
+    ):
+        raise _fail(where, f"bad mana colours {mana!r} (one to five of W, U, B, R, G)")
+    enters_tapped = raw.get("enters_tapped", False)
+    if isinstance(enters_tapped, list):
+        if not enters_tapped or not all(isinstance(t, str) for t in enters_tapped):
+            raise _fail(where, "'enters_tapped' must be true or a list of land subtypes")
+        enters_tapped = tuple(enters_tapped)
+    elif not isinstance(enters_tapped, bool):
+        raise _fail(where, "'enters_tapped' must be true or a list of land subtypes")
     return CardDef(
         name=raw["name"],
         cost=cost,
@@ -397,6 +429,7 @@ def _parse_card(where: str, raw: dict) -> CardDef:
         triggers=tuple(triggers),
         statics=tuple(statics),
         mana=mana,
+        enters_tapped=enters_tapped,
         suspend=suspend,
         spectacle=spectacle,
         token=bool(raw.get("token", False)),

@@ -8,12 +8,16 @@ Answers are plain Python values, by decision type:
   choose_entity      int | None  index into `options`, None = no choice (optional only)
   confirm_action, play_trigger   bool
   announce_value     int in [min, max]
+  assign_combat_damage  tuple[int, ...]  damage per blocker (options), then the defending
+                     player's share when the attacker has trample (context.defender)
   reveal             None (never answered)
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from tolaria.protocol.replies import lethal_in_order
 
 if TYPE_CHECKING:
     from tolaria.engine.objects import Card
@@ -41,6 +45,38 @@ class Action:
 
     def __repr__(self) -> str:
         return f"<Action {self.description}>"
+
+
+class DamageAssignment(NamedTuple):
+    """What an assign_combat_damage decision is about: the attacker, the lethal damage of each
+    blocker (in the order of the decision's options), and the defending player when the
+    attacker has trample (None otherwise)."""
+
+    attacker: Card
+    lethal: tuple[int, ...]
+    defender: Any = None
+
+    def default(self, total: int) -> tuple[int, ...]:
+        """Lethal damage to each blocker in turn, the rest to the player (trample) or the last
+        blocker."""
+        return tuple(lethal_in_order(total, self.lethal, self.defender is not None))
+
+    def check(self, amounts: tuple[int, ...], total: int) -> None:
+        """ReplyError unless `amounts` is a legal division of `total` (510.1c-d, 702.19b)."""
+        parts = len(self.lethal) + (self.defender is not None)
+        if len(amounts) != parts:
+            who = "each blocker" + (" and the defending player" if self.defender is not None else "")
+            raise ReplyError(f"expected {parts} amounts (one for {who}), got {len(amounts)}")
+        if any(n < 0 for n in amounts):
+            raise ReplyError("a damage amount is negative")
+        if sum(amounts) != total:
+            raise ReplyError(f"the amounts add up to {sum(amounts)}, not the {total} damage to assign")
+        if self.defender is not None and amounts[-1] > 0:
+            for i, need in enumerate(self.lethal):
+                if amounts[i] < need:
+                    raise ReplyError(
+                        f"trample: blocker {i} needs {need} (lethal) before damage goes to the player"
+                    )
 
 
 class Decision:
@@ -91,7 +127,7 @@ class Decision:
         self.optional = optional
         self.attackers = attackers  # declare_blockers: the attacking creatures
         # what the decision is about: (stack item, target index) for targets, the legal attacker
-        # indices of each blocker for declare_blockers, the attacker for damage order, ...
+        # indices of each blocker for declare_blockers, a DamageAssignment for combat damage, ...
         self.context = context
         self.decision_id = 0
 
@@ -114,6 +150,8 @@ class Decision:
             return False
         if t == "announce_value":
             return self.min
+        if t == "assign_combat_damage":
+            return self.context.default(self.min)
         return None
 
     def parse(self, text: str | None) -> Answer:
@@ -164,6 +202,12 @@ class Decision:
             if not self.min <= v <= self.max:
                 raise ReplyError(f"value {v} out of range {self.min}..{self.max}")
             return v
+        if t == "assign_combat_damage":
+            if not s:
+                raise ReplyError("expected comma-separated damage amounts")
+            amounts = tuple(_int(p, "comma-separated damage amounts") for p in s.split(","))
+            self.context.check(amounts, self.min)
+            return amounts
         raise ReplyError(f"decision type {t} takes no reply")
 
     def _parse_blocks(self, s: str) -> tuple:

@@ -12,7 +12,7 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
 from tolaria.engine.cards import CardDef
-from tolaria.engine.decision import Action, Decision
+from tolaria.engine.decision import Action, DamageAssignment, Decision
 from tolaria.engine.deck import Deck
 from tolaria.engine.mana import ManaCost, can_pay, choose_sources, max_x
 from tolaria.engine.objects import (
@@ -36,7 +36,7 @@ Flow = Generator[Decision, object, None]
 class GameResult:
     winner: int | None  # seat, None for a draw
     turns: int
-    reason: str  # "life", "decking", "turn_limit", "concede", "draw"
+    reason: str  # "life", "decking", "draw" (both lost at once), "concede", "turn_limit" (opt-in)
 
 
 class GameOver(Exception):
@@ -51,11 +51,16 @@ class Game:
         decks: Sequence[Deck],
         seed: int = 0,
         names: Sequence[str] | None = None,
-        max_turns: int = 60,
+        max_turns: int | None = None,
         full_observability: bool = False,
     ):
+        """`max_turns` is an optional length limit: a game still going after that many turns is a
+        draw with reason "turn_limit". Magic has none (None, the default): every game ends by the
+        rules, at the latest when a library runs out."""
         if len(decks) != 2:
             raise ValueError("a game needs exactly two decks")
+        if max_turns is not None and max_turns < 1:
+            raise ValueError(f"max_turns must be a positive number of turns or None, not {max_turns!r}")
         names = names or (f"Player(1)-{decks[0].name}", f"Player(2)-{decks[1].name}")
         self.rng = random.Random(seed)
         self.seed = seed
@@ -142,46 +147,71 @@ class Game:
     def _game(self, skip_mulligans: bool) -> Flow:
         if not skip_mulligans:
             self.active = self.players[self.rng.randrange(2)]
-            for p in (self.active, self.active.opponent):
-                yield from self._mulligan(p)
+            yield from self._mulligans()
         while True:
             self.turn += 1
-            if self.turn > self.max_turns:
+            if self.max_turns is not None and self.turn > self.max_turns:
                 self.turn = self.max_turns
                 self._end(None, "turn_limit")
             yield from self._take_turn()
             self.active = self.active.opponent
 
-    def _mulligan(self, p: Player) -> Flow:
-        self.rng.shuffle(p.library)
-        self._draw(p, HAND_SIZE)
-        while p.mulligans < HAND_SIZE:
-            bottom = p.mulligans
-            msg = f"Keep this hand of {len(p.hand)} cards?" + (f" ({bottom} to the bottom)" if bottom else "")
-            keep = yield from self._ask(Decision(self, p.seat, "confirm_action", msg, purpose="mulligan"))
-            if keep:
-                break
-            p.mulligans += 1
-            for c in list(p.hand):
-                self._move(c, LIBRARY)
+    def _mulligans(self) -> Flow:
+        """Rule 103.4 (London mulligan): both players draw seven; then, round by round, each
+        player still deciding declares keep or mulligan in turn order, and the mulligans declared
+        in a round are taken at the same time: shuffle the hand away, draw seven, put one card
+        per mulligan taken so far on the bottom. A hand of zero cards is kept without asking."""
+        order = (self.active, self.active.opponent)
+        for p in order:
             self.rng.shuffle(p.library)
             self._draw(p, HAND_SIZE)
+        deciding = list(order)
+        while deciding:
+            mulligans = []
+            for p in deciding:
+                if p.mulligans >= HAND_SIZE:
+                    continue
+                keep = yield from self._ask(
+                    Decision(
+                        self,
+                        p.seat,
+                        "confirm_action",
+                        f"Keep this hand of {len(p.hand)} cards?",
+                        purpose="mulligan",
+                    )
+                )
+                if not keep:
+                    mulligans.append(p)
+            for p in mulligans:  # taken at the same time: every new hand is drawn ...
+                p.mulligans += 1
+                for c in list(p.hand):
+                    self._move(c, LIBRARY)
+                self.rng.shuffle(p.library)
+                self._draw(p, HAND_SIZE)
+            for p in mulligans:  # ... before anyone chooses what goes to the bottom
+                yield from self._bottom_after_mulligan(p)
+            deciding = mulligans
+
+    def _bottom_after_mulligan(self, p: Player) -> Flow:
         n = min(p.mulligans, HAND_SIZE)
-        if n:
+        if n == HAND_SIZE:
+            bottom = list(p.hand)
+        else:
             picks = yield from self._ask(
                 Decision(
                     self,
                     p.seat,
                     "choose_cards",
-                    f"Choose {n} card(s) to put on the bottom of your library",
+                    f"Mulligan {p.mulligans}: choose {n} card(s) to put on the bottom of your library",
                     list(p.hand),
                     purpose="mulligan_bottom",
                     min=n,
                     max=n,
                 )
             )
-            for c in [p.hand[i] for i in picks]:
-                self._move(c, LIBRARY, top=False)
+            bottom = [p.hand[i] for i in picks]
+        for c in bottom:
+            self._move(c, LIBRARY, top=False)
 
     def _take_turn(self) -> Flow:
         ap = self.active
@@ -436,6 +466,8 @@ class Game:
             ]
         if kind == "creature_of_target_player":
             return [c for c in prev.battlefield if c.cdef.is_creature and self.can_target(source, c)]
+        if kind == "opponent":
+            return [source.controller.opponent]
         if kind == "player":
             players = list(self.players)
             if next_kind == "creature_of_target_player":
@@ -542,6 +574,8 @@ class Game:
         amount = eff.get("amount")
         if amount == "X":
             amount = item.card.x_value
+        elif amount == "event":  # "that much": the life a life_gained / life_lost trigger saw
+            amount = item.event
         if op == "damage":
             if eff.get("landfall_amount") is not None and you.landfall_this_turn:
                 amount = eff.get("landfall_amount")
@@ -551,7 +585,7 @@ class Game:
                 amount = max(0, lki[target][1])
             self.gain_life(who or you, amount)
         elif op == "lose_life":
-            self.lose_life(who or you, amount)
+            self.lose_life(obj if isinstance(obj, Player) else who or you, amount)
         elif op == "draw":
             self._draw(obj or who or you, 1 if amount is None else amount)
         elif op == "scry":
@@ -565,12 +599,19 @@ class Game:
                 self._move(obj.card, GRAVEYARD)
         elif op == "exile":
             self._move(obj, EXILE)
+        elif op == "destroy":
+            self._move(obj, GRAVEYARD)
+        elif op == "destroy_all_creatures":
+            for c in [c for p in self.players for c in p.battlefield if c.cdef.is_creature]:
+                self._move(c, GRAVEYARD)
+        elif op == "search_card":
+            yield from self._search_card(you)
         elif op == "bounce":
             self._move(obj, HAND)
         elif op == "search_basic_land":
             yield from self._search_basic_land(who or you, eff.get("tapped", False))
         elif op == "create_token":
-            yield from self._create_tokens(item, eff)
+            self._create_tokens(item, eff)
         elif op == "reveal_top_land_to_hand":
             yield from self._reveal_top_land(who, you)
         elif op == "exile_top_playable":
@@ -649,6 +690,31 @@ class Game:
             land.tapped = tapped
         self.rng.shuffle(p.library)
 
+    def _search_card(self, p: Player) -> Flow:
+        """Search your library for a card (one option per name: copies are alike), put it into
+        your hand, then shuffle. A player may fail to find (701.19b), and still shuffles."""
+        by_name: dict[str, Card] = {}
+        for c in p.library:
+            by_name.setdefault(c.name, c)
+        if by_name:
+            options = sorted(by_name.values(), key=lambda c: c.name)
+            picks = yield from self._ask(
+                Decision(
+                    self,
+                    p.seat,
+                    "choose_cards",
+                    "Search your library for a card to put into your hand",
+                    options,
+                    purpose="tutor",
+                    min=0,
+                    max=1,
+                    optional=True,
+                )
+            )
+            if picks:
+                self._move(options[picks[0]], HAND)
+        self.rng.shuffle(p.library)
+
     def _reveal_top_land(self, defender: Player, attacker: Player) -> Flow:
         if not defender.library:
             return
@@ -668,7 +734,7 @@ class Game:
         if top.cdef.is_land:
             self._move(top, HAND)
 
-    def _create_tokens(self, item: StackItem, eff) -> Flow:
+    def _create_tokens(self, item: StackItem, eff) -> None:
         cdef = self._pool[eff.get("token")]
         you = item.controller
         for _ in range(eff.get("count", 1)):
@@ -682,33 +748,14 @@ class Game:
             if eff.get("blocking"):
                 attacker = item.event
                 if attacker is not None and attacker.attacking and attacker in self.attackers:
-                    yield from self._add_blocker(token, attacker)
+                    self._add_blocker(token, attacker)
             self._entered(token)
 
-    def _add_blocker(self, blocker: Card, attacker: Card) -> Flow:
-        """A creature put onto the battlefield blocking: the attacking player places it in the
-        attacker's damage assignment order (the others keep their relative order)."""
+    def _add_blocker(self, blocker: Card, attacker: Card) -> None:
+        """A creature put onto the battlefield blocking (509.1h-like, by an effect)."""
         blocker.blocking = attacker
         self.blocked.add(attacker.id)
-        group = self.blockers_of[attacker.id]
-        at = 0
-        if group:
-            picks = yield from self._ask(
-                Decision(
-                    self,
-                    self.active.seat,
-                    "choose_cards",
-                    f"Place {blocker.name} in the damage assignment order of {attacker.name}: "
-                    "choose the blocker it goes before, or none to put it last",
-                    list(group),
-                    purpose="damage_order_insert",
-                    min=0,
-                    max=1,
-                    context=(blocker, attacker),
-                )
-            )
-            at = picks[0] if picks else len(group)
-        group.insert(at, blocker)
+        self.blockers_of[attacker.id].append(blocker)
 
     # -- zones -----------------------------------------------------------------------------
     def _draw(self, p: Player, n: int) -> None:
@@ -741,6 +788,8 @@ class Game:
         card.playable_until = -1
         if dest == BATTLEFIELD:
             card.controller = controller or card.owner
+            if card.cdef.enters_tapped:
+                card.tapped = self._enters_tapped(card)
             card.controller.battlefield.append(card)
             self._entered(card)
             return
@@ -753,6 +802,14 @@ class Game:
             zone.insert(0, card)
         else:
             zone.append(card)
+
+    @staticmethod
+    def _enters_tapped(card: Card) -> bool:
+        """True, or "unless you control a <subtype> or a <subtype>" (checked before it enters)."""
+        rule = card.cdef.enters_tapped
+        if rule is True:
+            return True
+        return not any(s in rule for c in card.controller.battlefield for s in c.cdef.subtypes)
 
     def _entered(self, card: Card) -> None:
         cdef = card.cdef
@@ -911,6 +968,12 @@ class Game:
         kinds = card.cdef.targets
         if not kinds:
             return True
+        if kinds[0] == "any":  # a player is always there to target
+            return True
+        if kinds[0] == "creature":  # checked for every priority: stop at the first candidate
+            return any(
+                c.cdef.is_creature and self.can_target(card, c) for p in self.players for c in p.battlefield
+            )
         return bool(self.target_candidates(kinds[0], card, None, len(kinds) > 1 and kinds[1]))
 
     # -- damage and life -------------------------------------------------------------------
@@ -918,6 +981,15 @@ class Game:
         if amount > 0:
             p.life -= amount
             p.lost_life_this_turn = True
+            self._life_changed("life_lost", p, amount)
+
+    def _life_changed(self, event: str, p: Player, amount: int) -> None:
+        """Trigger "whenever you / an opponent gain(s) / lose(s) life"; the event is the amount."""
+        for side in self.players:
+            for src in side.battlefield:
+                for t in src.cdef.triggers:
+                    if t.on == event and (t.by == "any" or (t.by == "you") == (side is p)):
+                        self.pending_triggers.append((src, t, amount))
 
     def _deal_damage(self, source: Card, to: Card | Player | None, amount: int) -> int:
         if to is None or amount <= 0:
@@ -939,6 +1011,7 @@ class Game:
     def gain_life(self, p: Player, amount: int) -> None:
         if amount > 0 and not self.no_lifegain:
             p.life += amount
+            self._life_changed("life_gained", p, amount)
 
     # -- state-based actions ---------------------------------------------------------------
     def _state_based_actions(self) -> Flow:
@@ -1047,13 +1120,13 @@ class Game:
             fighters = self.attackers + [b for bl in self.blockers_of.values() for b in bl]
             if any(c.has("first_strike") or c.has("double_strike") for c in fighters):
                 self.phase = "COMBAT_FIRST_STRIKE_DAMAGE"
-                self._combat_damage(first=True, split=True)
+                yield from self._combat_damage(first=True, split=True)
                 yield from self._priority()
                 self.phase = "COMBAT_DAMAGE"
-                self._combat_damage(first=False, split=True)
+                yield from self._combat_damage(first=False, split=True)
             else:
                 self.phase = "COMBAT_DAMAGE"
-                self._combat_damage(first=False, split=False)
+                yield from self._combat_damage(first=False, split=False)
             yield from self._priority()
         self.phase = "COMBAT_END"
         yield from self._priority()
@@ -1098,23 +1171,6 @@ class Game:
             for t in b.cdef.triggers:
                 if t.on == "blocks":
                     self.pending_triggers.append((b, t, a))
-        for a in attackers:
-            group = self.blockers_of[a.id]
-            if len(group) > 1:
-                order = yield from self._ask(
-                    Decision(
-                        self,
-                        self.active.seat,
-                        "choose_cards",
-                        f"Order the blockers of {a.name}: damage assignment order, first to last",
-                        list(group),
-                        purpose="damage_order",
-                        min=len(group),
-                        max=len(group),
-                        context=a,
-                    )
-                )
-                self.blockers_of[a.id] = [group[i] for i in order]
 
     def _deals_damage_now(self, c: Card, first: bool, split: bool) -> bool:
         if not split:
@@ -1124,35 +1180,27 @@ class Game:
             return strikes_first
         return not c.has("first_strike") or c.has("double_strike")
 
-    def _combat_damage(self, first: bool, split: bool) -> None:
+    def _combat_damage(self, first: bool, split: bool) -> Flow:
+        """510.1-2: the attacking player announces how each attacker assigns its damage, then
+        the blockers assign theirs (each blocks one attacker: all to it), and all is dealt at once."""
         dp = self.active.opponent
         hits: list[tuple[Card, Card | Player, int]] = []
-        for a in self.attackers:
+        for a in list(self.attackers):
             if not self._deals_damage_now(a, first, split):
                 continue
             power = self.power(a)
             if power <= 0:
                 continue
             blockers = [b for b in self.blockers_of.get(a.id, ()) if b.zone == BATTLEFIELD]
-            if a.id not in self.blocked:
-                hits.append((a, dp, power))
+            if a.id not in self.blocked or (not blockers and a.has("trample")):
+                hits.append((a, dp, power))  # 702.19e: a trampler whose blockers are gone hits the player
                 continue
             if not blockers:
-                if a.has("trample"):
-                    hits.append((a, dp, power))
                 continue
-            left = power
-            for i, b in enumerate(blockers):
-                if left <= 0:
-                    break
-                lethal = 1 if a.has("deathtouch") else max(0, self.toughness(b) - b.damage)
-                last = i == len(blockers) - 1
-                give = left if last and not a.has("trample") else min(left, lethal)
-                if give > 0:
-                    hits.append((a, b, give))
-                left -= give
-            if left > 0:
-                hits.append((a, dp, left))
+            amounts = yield from self._assign_damage(a, blockers, power, dp)
+            hits.extend((a, b, n) for b, n in zip(blockers, amounts, strict=False) if n > 0)
+            if len(amounts) > len(blockers) and amounts[-1] > 0:
+                hits.append((a, dp, amounts[-1]))
         for bl in self.blockers_of.values():
             for b in bl:
                 if b.zone != BATTLEFIELD or not self._deals_damage_now(b, first, split):
@@ -1163,6 +1211,40 @@ class Game:
                     hits.append((b, a, power))
         for source, to, amount in hits:
             self._deal_damage(source, to, amount)
+
+    def lethal_damage(self, attacker: Card, blocker: Card) -> int:
+        """702.2c, 510.1c: the damage that counts as lethal to `blocker` (marked damage counted)."""
+        if attacker.has("deathtouch"):
+            return 1
+        return max(0, self.toughness(blocker) - blocker.damage)
+
+    def _assign_damage(
+        self, attacker: Card, blockers: list[Card], power: int, defender: Player
+    ) -> Generator[Decision, object, tuple[int, ...]]:
+        """510.1c-d (since Magic Foundations, 2024: no damage assignment order): the attacking
+        player divides a blocked creature's damage among its blockers as they choose; with trample
+        (702.19b) the rest may go to the player once every blocker is assigned lethal damage.
+        Asked only when there is more than one way to do it."""
+        lethal = tuple(self.lethal_damage(attacker, b) for b in blockers)
+        trample = attacker.has("trample")
+        if len(blockers) == 1 and not (trample and power > lethal[0]):
+            return (power,)
+        return (
+            yield from self._ask(
+                Decision(
+                    self,
+                    attacker.controller.seat,
+                    "assign_combat_damage",
+                    f"Assign {power} combat damage of {attacker.name} among its blockers"
+                    + (f" and {defender.name}" if trample else ""),
+                    list(blockers),
+                    purpose="combat_damage",
+                    min=power,
+                    max=power,
+                    context=DamageAssignment(attacker, lethal, defender if trample else None),
+                )
+            )
+        )
 
 
 COLOR_WORD = {"W": "white", "U": "blue", "B": "black", "R": "red", "G": "green"}

@@ -6,6 +6,7 @@ it, so the targets chosen in the following choose_entity decisions match the rea
 
 from __future__ import annotations
 
+import itertools
 import random
 from functools import cache
 
@@ -13,6 +14,7 @@ from tolaria.engine.decision import Action, Answer, Decision
 from tolaria.engine.game import Game
 from tolaria.engine.mana import max_x
 from tolaria.engine.objects import BATTLEFIELD, Card, Player, StackItem
+from tolaria.protocol.replies import lethal_in_order
 
 _KEYWORD_VALUE = {
     "flying": 1.0,
@@ -90,6 +92,8 @@ class HeuristicPlayer:
             return True
         if t == "announce_value":
             return d.max
+        if t == "assign_combat_damage":
+            return self._assign_damage(d)
         return None
 
     # -- priority --------------------------------------------------------------------------
@@ -123,21 +127,26 @@ class HeuristicPlayer:
         if cdef.is_creature:
             return (10.0 + cdef.mana_value, []) if main else (0.0, [])
         if "Enchantment" in cdef.types and not cdef.effects:
-            return (9.0, []) if main and me.creatures() else (0.0, [])
+            # an anthem wants creatures to pump; an enchantment with triggers works on its own
+            return (9.0, []) if main and (cdef.triggers or me.creatures()) else (0.0, [])
         if not cdef.effects:
             return (0.0, [])
         op = cdef.effects[-1].op if cdef.effects[0].op == "turn_rule" else cdef.effects[0].op
         if op == "damage":
             return self._score_burn(game, me, opp, a, main, my_turn)
-        if op == "exile":
+        if op in ("exile", "destroy"):
             return self._score_removal(game, me, opp, a)
+        if op == "destroy_all_creatures":
+            return self._score_wrath(game, me, opp) if main else (0.0, [])
+        if op == "search_card":
+            return (8.5 if main else 0.0, [])
         if op == "detain":
             return self._score_detain(game, opp, a, main)
         if op == "counter":
             return self._score_counter(game, me, opp, a)
         if op == "pump":
             return self._score_pump(game, me, a)
-        if op in ("draw", "scry", "exile_top_playable"):
+        if op in ("draw", "scry", "exile_top_playable", "gain_life"):
             if cdef.cost.x and max_x(a.cost, game.mana_available(me)[1]) < 2:
                 return (0.0, [])  # an X draw spell is worth a card only for two or more
             if "Sorcery" in cdef.types:
@@ -211,6 +220,16 @@ class HeuristicPlayer:
                     best, best_v = c, v
         if best is not None and (best_v >= 4.5 or (best.attacking and game.power(best) >= 2)):
             return (8.0 + best_v / 10, [best])
+        return (0.0, [])
+
+    def _score_wrath(self, game: Game, me: Player, opp: Player) -> tuple[float, list]:
+        """Sweep the board when it kills clearly more of theirs than of mine, or saves my life."""
+        theirs = [c for c in opp.battlefield if c.cdef.is_creature]
+        mine = [c for c in me.battlefield if c.cdef.is_creature]
+        lost = sum(creature_value(game, c) for c in theirs) - sum(creature_value(game, c) for c in mine)
+        threatened = sum(game.power(c) for c in theirs) >= me.life
+        if theirs and (threatened or (len(theirs) >= 2 and lost >= 5.0)):
+            return (8.0 + lost / 10, [])
         return (0.0, [])
 
     def _score_detain(self, game: Game, opp: Player, a: Action, main: bool) -> tuple[float, list]:
@@ -350,6 +369,25 @@ class HeuristicPlayer:
         pairs = plan_blocks(m, me.life, range(len(d.attackers)))
         return tuple((d.options[bi], d.attackers[ai]) for bi, ai in pairs)
 
+    def _assign_damage(self, d: Decision) -> tuple[int, ...]:
+        """Kill the most valuable set of blockers the damage can kill (lethal damage to each, in
+        the best order), then trample over; ties go to the order offered."""
+        game = d.game
+        lethal, trample = d.context.lethal, d.context.defender is not None
+        n = len(d.options)
+        orders = itertools.permutations(range(n)) if n <= 6 else [sorted(range(n), key=lambda i: lethal[i])]
+        best, best_score = None, -1.0
+        for order in orders:
+            split = lethal_in_order(d.min, [lethal[i] for i in order], trample)
+            amounts = [0] * n + ([split[-1]] if trample else [])
+            for i, give in zip(order, split, strict=False):
+                amounts[i] = give
+            killed = sum(creature_value(game, d.options[i]) for i in range(n) if amounts[i] >= lethal[i])
+            score = killed + (amounts[-1] * 0.01 if trample else 0.0)
+            if score > best_score:
+                best, best_score = tuple(amounts), score
+        return best
+
     # -- card choices ----------------------------------------------------------------------
     def _keep_hand(self, d: Decision) -> bool:
         me = d.game.players[d.seat]
@@ -362,16 +400,6 @@ class HeuristicPlayer:
         game = d.game
         me = game.players[d.seat]
         n = len(d.options)
-        if d.purpose == "damage_order":
-            return tuple(
-                sorted(
-                    range(n),
-                    key=lambda i: (
-                        game.toughness(d.options[i]) - d.options[i].damage,
-                        -creature_value(game, d.options[i]),
-                    ),
-                )
-            )
         if d.purpose in ("mulligan_bottom", "discard"):
             lands_total = sum(1 for c in d.options if c.cdef.is_land)
             keep_lands = (
@@ -396,17 +424,24 @@ class HeuristicPlayer:
                 for i, c in enumerate(d.options)
                 if (c.cdef.is_land and lands >= 5) or (not c.cdef.is_land and lands < 3)
             )
-        if d.purpose == "damage_order_insert":
-            blocker, _ = d.context
-            first = d.options[0]
-            return (
-                (0,)
-                if game.toughness(blocker) - blocker.damage <= game.toughness(first) - first.damage
-                else ()
-            )
         if d.purpose == "search":
             return (0,)
+        if d.purpose == "tutor":
+            return (self._tutor_pick(me, d.options),)
         return tuple(range(d.min))
+
+    @staticmethod
+    def _tutor_pick(me: Player, options: list[Card]) -> int:
+        """A card whose triggers work beyond its arrival (a combo piece, an engine) that I hold
+        no copy of, else the costliest spell: lands last."""
+        held = {c.name for c in (*me.hand, *me.battlefield)}
+
+        def worth(i: int) -> tuple:
+            c = options[i].cdef
+            lasting = any(t.on != "etb" for t in c.triggers)
+            return (not c.is_land, lasting and c.name not in held, c.name not in held, c.mana_value)
+
+        return max(range(len(options)), key=worth)
 
 
 class Matchups:

@@ -1,8 +1,9 @@
 """Mana costs: parsing "{X}{2}{W}{G/W}", affordability and deterministic automatic payment.
 
-Every mana source in the card pool produces one mana of one colour, so payment is a matter of
-matching cost symbols to single-colour sources; the payer fills the most constrained symbols
-first (coloured, then hybrid, then generic).
+Every mana source in the card pool makes one mana, of one colour or (dual lands) of one of
+several: payment matches cost symbols to sources; with single-colour sources alone the most
+constrained symbols fill first (coloured, then hybrid, then generic), and with dual sources a
+small backtracking search finds a matching that spends basics before duals.
 """
 
 from __future__ import annotations
@@ -89,7 +90,20 @@ def max_x(cost: ManaCost, available: dict[str, int]) -> int:
 
 
 def can_pay(cost: ManaCost, available: dict[str, int]) -> bool:
-    """Whether single-colour sources counted by colour ({"R": 3, ...}) can pay `cost`."""
+    """Whether sources counted by the colours each makes ({"R": 3, "RG": 1, ...}) can pay `cost`."""
+    for kind in available:  # a plain loop: this runs for every action offered
+        if len(kind) > 1:
+            break
+    else:
+        return _can_pay_single(cost, available)
+    left = dict(available)
+    if not _match([*cost.colored, *cost.hybrid], left):
+        return False
+    return sum(left.values()) >= cost.generic
+
+
+def _can_pay_single(cost: ManaCost, available: dict[str, int]) -> bool:
+    """can_pay when every source makes one colour: symbols fill greedily."""
     left = dict(available)
     for c in cost.colored:
         n = left.get(c, 0)
@@ -105,11 +119,54 @@ def can_pay(cost: ManaCost, available: dict[str, int]) -> bool:
     return sum(left.values()) >= cost.generic
 
 
-def choose_sources(cost: ManaCost, sources: list) -> list | None:
-    """Pick the sources (objects with a `.produces` colour, in preference order) that pay `cost`.
+def _match(symbols: list[str], left: dict[str, int]) -> bool:
+    """Assign each coloured symbol (a string of the colours that pay it) a source kind that makes
+    one of them, taking from `left` (kind -> count; updated on success). Backtracking over the
+    few symbols of a cost; kinds that make fewer colours are tried first, so that a dual land is
+    kept while a basic can pay."""
+    if not symbols:
+        return True
+    symbol, rest = symbols[0], symbols[1:]
+    for kind in sorted((k for k, n in left.items() if n > 0 and any(c in k for c in symbol)), key=len):
+        left[kind] -= 1
+        if _match(rest, left):
+            return True
+        left[kind] += 1
+    return False
 
-    Returns None when the sources cannot pay. Deterministic: earlier sources are used first.
+
+def choose_sources(cost: ManaCost, sources: list) -> list | None:
+    """Pick the sources (objects with a `.produces` string of colours, in preference order) that
+    pay `cost`.
+
+    Returns None when the sources cannot pay. Deterministic: earlier sources are used first, and
+    sources that make fewer colours before those that make more.
     """
+    counts: dict[str, int] = {}
+    for s in sources:
+        counts[s.produces] = counts.get(s.produces, 0) + 1
+    if all(len(kind) == 1 for kind in counts):
+        return _choose_single(cost, sources)
+    if not can_pay(cost, counts):
+        return None
+    left = dict(counts)
+    _match([*cost.colored, *cost.hybrid], left)
+    taken = {kind: counts[kind] - left[kind] for kind in counts}
+    used = []
+    free = []
+    for s in sources:
+        if taken.get(s.produces, 0) > 0:
+            taken[s.produces] -= 1
+            used.append(s)
+        else:
+            free.append(s)
+    free.sort(key=lambda s: len(s.produces))  # stable: generic mana from basics before duals
+    used.extend(free[: cost.generic])
+    return used
+
+
+def _choose_single(cost: ManaCost, sources: list) -> list | None:
+    """choose_sources when every source makes one colour: the most constrained symbols first."""
     free = list(sources)
     used = []
 

@@ -228,6 +228,31 @@ def decision_payload(d: Decision, seen: set[str] | None = None) -> dict:
         out["announce"] = "X"
         out["min"] = d.min
         out["max"] = d.max
+    elif t == "assign_combat_damage":
+        a = d.context.attacker
+        out["attacker"] = {
+            "card_id": a.id,
+            "name": a.name,
+            "power": game.power(a),
+            "toughness": game.toughness(a),
+            "keywords": sorted(_KEYWORD_TEXT[k] for k in a.cdef.keywords),
+        }
+        out["damage"] = d.min
+        out["blockers"] = [
+            {
+                "index": i,
+                "card_id": b.id,
+                "name": b.name,
+                "power": game.power(b),
+                "toughness": game.toughness(b),
+                "damage": b.damage,
+                "lethal": d.context.lethal[i],
+            }
+            for i, b in enumerate(d.options)
+        ]
+        out["trample"] = d.context.defender is not None
+        if d.context.defender is not None:
+            out["defender"] = {"index": len(d.options), "type": "player", "name": d.context.defender.name}
     elif t == "reveal":
         zone, owner = d.context
         out["zone"] = zone

@@ -8,7 +8,9 @@ from tolaria.engine.deck import Deck
 from tolaria.engine.game import Game, GameResult
 
 
-def play_game(decks: Sequence[Deck], players: Sequence, seed: int = 0, max_turns: int = 60) -> GameResult:
+def play_game(
+    decks: Sequence[Deck], players: Sequence, seed: int = 0, max_turns: int | None = None
+) -> GameResult:
     """Play one game; players[i] answers seat i through `.choose(decision)`."""
     game = Game(decks, seed=seed, max_turns=max_turns)
     decision = game.start()

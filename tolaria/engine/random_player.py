@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 
-from tolaria.engine.decision import Answer, Decision
+from tolaria.engine.decision import Answer, Decision, ReplyError
 
 
 class RandomPlayer:
@@ -24,10 +24,6 @@ class RandomPlayer:
             return random_blocks(d, rng)
         if t == "choose_cards":
             n = len(d.options)
-            if d.purpose == "damage_order":
-                order = list(range(n))
-                rng.shuffle(order)
-                return tuple(order)
             # Uniform over the legal subsets: a size in proportion to how many subsets it has.
             sizes = range(d.min, d.max + 1)
             k = rng.choices(sizes, weights=[math.comb(n, size) for size in sizes])[0]
@@ -39,10 +35,30 @@ class RandomPlayer:
             return rng.random() < 0.5
         if t == "announce_value":
             return rng.randint(d.min, d.max)
+        if t == "assign_combat_damage":
+            return random_division(d, rng)
         return None
 
 
 MAX_BLOCK_DRAWS = 1000
+MAX_DIVISION_DRAWS = 100
+
+
+def random_division(d: Decision, rng: random.Random) -> tuple[int, ...]:
+    """A damage division drawn uniformly over all ways to split the damage among the blockers
+    (and the player, with trample), drawn again while trample would reach the player before
+    every blocker has lethal damage (after MAX_DIVISION_DRAWS tries: the default division)."""
+    parts = len(d.options) + (d.context.defender is not None)
+    for _ in range(MAX_DIVISION_DRAWS):
+        bars = sorted(rng.sample(range(d.min + parts - 1), parts - 1))
+        edges = [-1, *bars, d.min + parts - 1]
+        amounts = tuple(edges[i + 1] - edges[i] - 1 for i in range(parts))
+        try:
+            d.context.check(amounts, d.min)
+        except ReplyError:
+            continue
+        return amounts
+    return d.default()
 
 
 def random_blocks(d: Decision, rng: random.Random) -> tuple:

@@ -85,6 +85,7 @@ class EvaluationSettings:
     greedy: bool = True
     seed: int = 0
     game_timeout: float = 300.0
+    max_turns: int | None = None  # the spec's game length limit (None: none)
 
     def __post_init__(self) -> None:
         unknown = [b for b in self.baselines if b not in BASELINE_ORDER]
@@ -118,6 +119,7 @@ class EvaluationSettings:
             "league_size": evaluation.league_size,
             "greedy": evaluation.action_selection == "greedy",
             "seed": spec.seed or 0,
+            "max_turns": spec.max_turns,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -350,6 +352,7 @@ class Evaluator:
             self.settings.games_in_flight,
             self.settings.game_timeout,
             on_outcome=count,
+            max_turns=self.settings.max_turns,
         )
 
     async def _play_league(

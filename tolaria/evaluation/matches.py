@@ -45,13 +45,19 @@ async def play_match(
     agent: InferenceBatcher,
     opponent: str | InferenceBatcher,
     game_timeout: float,
+    max_turns: int | None = None,
 ) -> MatchOutcome:
     """One game; raises DaemonError when the daemon fails it."""
     hello = await client.hello()
     compact = hello is not None and "compact" in hello.capabilities
     if isinstance(opponent, InferenceBatcher):
         options = GameOptions(
-            interactive=True, quiet=True, seed=match.seed, compact=compact, game_timeout=game_timeout
+            interactive=True,
+            quiet=True,
+            seed=match.seed,
+            compact=compact,
+            game_timeout=game_timeout,
+            max_turns=max_turns,
         )
     else:
         controller = DAEMON_OPPONENTS[opponent]
@@ -63,6 +69,7 @@ async def play_match(
             p2=controllers[1],
             compact=compact,
             game_timeout=game_timeout,
+            max_turns=max_turns,
         )
     expander = CompactExpander()
     game = await client.start_game(*match.decks, options)
@@ -105,6 +112,7 @@ async def play_matches(
     games_in_flight: int,
     game_timeout: float = 300.0,
     on_outcome: Callable[[MatchOutcome], None] | None = None,
+    max_turns: int | None = None,
 ) -> list[MatchOutcome]:
     """Play all matches, at most `games_in_flight` at once, spread over the daemons; the
     outcomes in match order."""
@@ -118,7 +126,7 @@ async def play_matches(
             for attempt in range(ATTEMPTS):
                 client = clients[(position + attempt) % len(clients)]
                 try:
-                    outcome = await play_match(client, match, agent, opponent, game_timeout)
+                    outcome = await play_match(client, match, agent, opponent, game_timeout, max_turns)
                     break
                 except (DaemonError, ValueError) as e:
                     error = f"{type(e).__name__}: {e}"

@@ -29,6 +29,7 @@ class GameOptions:
     p1: str | None = None  # -p1 agent|ai|random (extension)
     p2: str | None = None  # -p2 (extension)
     compact: bool = False  # -x compact (extension)
+    max_turns: int | None = None  # -l turns: a length limit, the game a draw past it (extension)
 
     def __post_init__(self) -> None:
         for name in ("p1", "p2"):
@@ -39,6 +40,8 @@ class GameOptions:
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise CommandError(f"{name} must be a positive number of seconds, not {value!r}")
+        if self.max_turns is not None and (isinstance(self.max_turns, bool) or self.max_turns < 1):
+            raise CommandError(f"max_turns (-l) must be a positive number of turns, not {self.max_turns!r}")
         if self.interactive and self.observe:
             raise CommandError("-i and -o exclude each other")
         if self.seed is not None and not SEED_RANGE[0] <= self.seed <= SEED_RANGE[1]:
@@ -51,13 +54,17 @@ class GameOptions:
             needed.add("seats")
         if self.compact:
             needed.add("compact")
+        if self.max_turns is not None:
+            needed.add("turn-limit")
         return needed
 
     def check_supported(self, capabilities: frozenset[str] | None, address: str) -> None:
         """CommandError when the daemon (None: no HELLO, a Forge daemon) lacks a flag's extension."""
         missing = self.required_capabilities() - (capabilities or frozenset())
         if missing:
-            raise CommandError(f"{address} does not support {', '.join(sorted(missing))} (-p1/-p2/-x flags)")
+            raise CommandError(
+                f"{address} does not support {', '.join(sorted(missing))} (-p1/-p2/-x/-l flags)"
+            )
 
     def flags(self) -> list[str]:
         words: list[str] = []
@@ -79,6 +86,8 @@ class GameOptions:
             words += ["-p2", self.p2]
         if self.compact:
             words += ["-x", "compact"]
+        if self.max_turns is not None:
+            words += ["-l", str(self.max_turns)]
         return words
 
 
@@ -175,6 +184,12 @@ def _parse_newgame(words: list[str]) -> NewGame:
                 raise CommandError(f"flag -s needs an integer seed, not {_shorten(text)!r}") from None
         elif flag in ("-p1", "-p2"):
             values[flag[1:]] = argument(flag)
+        elif flag == "-l":
+            text = argument(flag)
+            try:
+                values["max_turns"] = int(text)
+            except ValueError:
+                raise CommandError(f"flag -l needs a whole number of turns, not {_shorten(text)!r}") from None
         elif flag == "-x":
             mode = argument(flag)
             if mode not in COMPACT_MODES:

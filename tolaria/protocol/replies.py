@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 PASS = "-1"
 
@@ -32,6 +32,27 @@ def value_reply(value: int) -> str:
     return str(int(value))
 
 
+def amounts_reply(amounts: Iterable[int]) -> str:
+    """assign_combat_damage: the damage to each blocker in the offered order, then the defending
+    player's share when the attacker has trample."""
+    return ",".join(str(int(n)) for n in amounts)
+
+
+def lethal_in_order(damage: int, lethal: Sequence[int], trample: bool) -> list[int]:
+    """A legal assign_combat_damage division: lethal damage to each blocker in the given order,
+    the rest to the defending player (trample) or else to the last of them."""
+    left, out = damage, []
+    for need in lethal:
+        give = min(left, max(0, int(need)))
+        out.append(give)
+        left -= give
+    if trample:
+        out.append(left)
+    elif out:
+        out[-1] += left
+    return out
+
+
 def first_option_reply(payload: dict) -> str:
     """The first legal reply to a DECISION payload: the first offered action, entity, ability or
     cards, `y` to optional plays, no attack and no block. A client answering with it can never
@@ -50,4 +71,9 @@ def first_option_reply(payload: dict) -> str:
         return index_reply(0 if payload.get("entities") else -1)
     if kind == "announce_value":
         return value_reply(int(payload.get("min") or 0))
+    if kind == "assign_combat_damage":
+        lethal = [b.get("lethal", 0) for b in payload.get("blockers") or []]
+        return amounts_reply(
+            lethal_in_order(int(payload.get("damage") or 0), lethal, bool(payload.get("trample")))
+        )
     return index_reply(0)

@@ -180,6 +180,7 @@ class WarmStartConfig:
     minibatch_size: int = 512
     games_in_flight: int = 16
     game_timeout: float = 300.0
+    max_turns: int | None = None  # the spec's game length limit (None: none)
 
     def __post_init__(self) -> None:
         checks = {
@@ -265,5 +266,6 @@ def trainer_config_from_spec(
             epochs=learner.warm_start.epochs,
             learning_rate=learner.warm_start.learning_rate,
             games_in_flight=learner.warm_start.games_in_flight,
+            max_turns=spec.max_turns,
         ),
     )

@@ -26,12 +26,17 @@ reply, so the network is never offered a slot the reply cannot name):
   up a reply that would be short of the real minimum with the first cards not offered;
 - declare_attackers / declare_blockers: the first attackers / blockers; blockers choose among
   the first `max_block_targets - 1` attackers or no block.
+- assign_combat_damage: one option per distinct division that gives lethal damage to the
+  blockers in some order (the rest to the player with trample, else to the last blocker): every
+  set of blockers the damage can kill is on offer, first the offered order's; an option refers
+  to the card of the first blocker of its order.
 Every decision keeps at least one legal reply (pass, no attack, no block, min cards, ...).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from tolaria.protocol.replies import amounts_reply, lethal_in_order
 from tolaria.trainer.config import NetworkConfig
 
 DECISION_TYPES: tuple[str, ...] = (
@@ -53,6 +59,7 @@ DECISION_TYPES: tuple[str, ...] = (
     "choose_cards",
     "choose_entity",
     "announce_value",
+    "assign_combat_damage",
 )
 YES_NO_TYPES = frozenset({"play_trigger", "play_from_effect", "confirm_action"})
 DECISION_INDEX = {name: i for i, name in enumerate(DECISION_TYPES)}
@@ -392,6 +399,8 @@ def offered_options(
             for v in values
         ]
         return OfferedOptions(KIND_ONE, options)
+    if dtype == "assign_combat_damage":
+        return OfferedOptions(KIND_ONE, _damage_divisions(payload, max_options))
     if dtype == "declare_attackers":
         attackers = list(payload.get("attackers") or [])[:max_options]
         options = [_card_option(a, i, me) for i, a in enumerate(attackers)]
@@ -433,6 +442,42 @@ def offered_options(
                 sorted({slot_of_attacker[str(int(a))] for a in allowed if str(int(a)) in slot_of_attacker})
             )
     return OfferedOptions(KIND_PAIRS, options, targets=targets, block_targets=block_targets)
+
+
+MAX_ORDERED_BLOCKERS = 6  # beyond, one order only (by lethal damage): 7! divisions is too many
+
+
+def _damage_divisions(payload: dict[str, Any], max_options: int) -> list[_Option]:
+    blockers = [_card_dict(b) for b in payload.get("blockers") or []]
+    damage = int(_number(payload.get("damage")))
+    trample = bool(payload.get("trample"))
+    lethal = [int(_number(b.get("lethal"))) for b in blockers]
+    n = len(blockers)
+    if n <= MAX_ORDERED_BLOCKERS:
+        orders: Iterable[Sequence[int]] = itertools.permutations(range(n))
+    else:
+        orders = [sorted(range(n), key=lambda i: lethal[i])]
+    options: list[_Option] = []
+    seen: set[str] = set()
+    for order in orders:
+        split = lethal_in_order(damage, [lethal[i] for i in order], trample)
+        amounts = [0] * n + split[n:]
+        for i, give in zip(order, split, strict=False):
+            amounts[i] = give
+        token = amounts_reply(amounts)
+        if token in seen:
+            continue
+        seen.add(token)
+        first = blockers[order[0]] if n else {}
+        option = _card_option(first, 0, None)
+        option.token = token
+        killed = sum(1 for i in range(n) if amounts[i] >= lethal[i])
+        option.features[_OPT_VALUE_FRAC] = killed / max(1, n)
+        option.features[_OPT_VALUE] = (amounts[n] if trample else 0) / 10.0
+        options.append(option)
+        if len(options) >= max_options:
+            break
+    return options or [_Option(amounts_reply([damage]), "damage")]
 
 
 def _players(payload: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:

@@ -324,6 +324,24 @@ class PayloadFactory:
                     }
                 )
             payload.update(entities=entities, optional=optional)
+        elif dtype == "assign_combat_damage":
+            attacker = self.card("battlefield")
+            blockers = [self.card("battlefield") for _ in range(rng.randint(1, 9 if many else 4))]
+            opp["battlefield"].extend(blockers)
+            trample = rng.random() < 0.3
+            payload.update(
+                attacker={
+                    "card_id": attacker["id"],
+                    "name": attacker["name"],
+                    "power": attacker.get("power"),
+                },
+                damage=rng.randint(1, 12),
+                blockers=[
+                    {"index": i, "card_id": c["id"], "name": c["name"], "lethal": rng.randint(1, 6)}
+                    for i, c in enumerate(blockers)
+                ],
+                trample=trample,
+            )
         elif dtype == "announce_value":
             low = rng.randint(0, 3)
             payload.update(

@@ -78,7 +78,9 @@ class ObservedGame:
     unmapped: int = 0  # choices of the AI that name no offered option (left out)
 
 
-async def observe_game(client: AsyncDaemonClient, match: Match, game_timeout: float) -> ObservedGame:
+async def observe_game(
+    client: AsyncDaemonClient, match: Match, game_timeout: float, max_turns: int | None = None
+) -> ObservedGame:
     """One game of the built-in AI against itself; raises DaemonError when the daemon fails it."""
     hello = await client.hello()
     options = GameOptions(
@@ -87,6 +89,7 @@ async def observe_game(client: AsyncDaemonClient, match: Match, game_timeout: fl
         seed=match.seed,
         compact=hello is not None and "compact" in hello.capabilities,
         game_timeout=game_timeout,
+        max_turns=max_turns if hello is not None and "turn-limit" in hello.capabilities else None,
     )
     expander = CompactExpander()
     observed = ObservedGame()
@@ -199,7 +202,9 @@ class WarmStart:
                     while attempt < ATTEMPTS:
                         client = clients[(position + attempt) % len(clients)]
                         try:
-                            observed = await observe_game(client, match, self.config.game_timeout)
+                            observed = await observe_game(
+                                client, match, self.config.game_timeout, self.config.max_turns
+                            )
                             parts[match.index] = self._encode(encoder, observed)
                             choices += len(observed.replies) + observed.unmapped
                             unmapped += observed.unmapped
