@@ -645,6 +645,18 @@ class StopSpec(ApiModel):
         return None if self.max_wall_clock is None else parse_duration(self.max_wall_clock)
 
 
+class NetworkPolicySpec(ApiModel):
+    """NetworkPolicies that admit only the run's own traffic to its daemons, Redis and metrics."""
+
+    enabled: bool = Field(True, description="Create the run's NetworkPolicies.")
+    metrics_namespace: str = Field(
+        "monitoring",
+        max_length=63,
+        pattern=K8S_NAME_PATTERN,
+        description="The namespace whose pods may scrape the metrics port of the run's pods.",
+    )
+
+
 class RewardShaping(ApiModel):
     """Dense reward terms added to the +1/-1/0 game outcome; all zero (off) by default.
 
@@ -679,6 +691,7 @@ class TrainingRunSpec(ApiModel):
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     stop: StopSpec = Field(default_factory=StopSpec)
     reward_shaping: RewardShaping = Field(default_factory=RewardShaping)
+    network_policies: NetworkPolicySpec = Field(default_factory=NetworkPolicySpec)
     suspend: bool = Field(
         False, description="Scale daemons and actors to zero and stop the learner after a checkpoint."
     )

@@ -705,7 +705,13 @@ def running_real_cluster(bin_dir: Path, workdir: Path) -> Iterator[Testbed]:
             bed = plane.start()
             node_kubeconfig = kubeconfig_yaml(bed.server.replace("127.0.0.1", NODE_LINK_HOST), plane.pki)
             node = RealNode(
-                bin_dir, workdir / "node", network, node_kubeconfig, plane.pki.ca.cert_pem, layout
+                bin_dir,
+                workdir / "node",
+                network,
+                node_kubeconfig,
+                plane.pki.ca.cert_pem,
+                layout,
+                SERVICE_CIDR,
             )
             node.start()
             with bed.api_client() as api:

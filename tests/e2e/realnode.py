@@ -1,4 +1,5 @@
-"""One real node for the test bed: containerd, runc, kubelet, kube-proxy and CoreDNS, running pods.
+"""One real node for the test bed: containerd, runc, kubelet, kube-proxy, CoreDNS and a NetworkPolicy
+enforcer, running pods.
 
 kwok's nodes run no containers, so they cannot show that an image starts, that a pod finds its
 Service by name, or that SIGTERM reaches a learner. This node does. It lives in a network
@@ -9,7 +10,9 @@ namespace of its own, joined to the host by a veth pair (host NODE_LINK_HOST, no
 - kubelet (cgroupfs driver, this host's cgroup v1 accepted, image GC off), registered as NODE_NAME;
 - kube-proxy in iptables mode, masquerading Service traffic, so Services work without
   br_netfilter;
-- CoreDNS on NODE_IP:53 serving cluster.local from the API (the kubelet's clusterDNS).
+- CoreDNS on NODE_IP:53 serving cluster.local from the API (the kubelet's clusterDNS);
+- kube-router as a NetworkPolicy controller only (firewall on; no routing, no service proxy),
+  so the runs' NetworkPolicies are enforced as on a cluster with a policy-aware CNI.
 
 All of them are children of one `ip netns exec` shell, so they share one mount namespace: the
 kubelet's volume mounts are visible to containerd, and every mount they make (overlay roots,
@@ -45,8 +48,8 @@ NODE_IP = "10.240.0.2"
 NODE_LINK_PREFIX = 30
 NODE_POD_CIDR = "10.245.0.0/24"
 CNI_BIN_DIR = Path("/usr/lib/cni")
-HOST_TOOLS = ("containerd", "runc", "ip", "iptables", "conntrack", "ctr")
-NODE_BINARIES = ("kubelet", "kube-proxy", "coredns")
+HOST_TOOLS = ("containerd", "runc", "ip", "iptables", "conntrack", "ctr", "ipset")
+NODE_BINARIES = ("kubelet", "kube-proxy", "coredns", "kube-router")
 CGROUP_ROOT = "tolaria-node"
 CGROUP_V1 = Path("/sys/fs/cgroup")
 CACHE = Path(os.environ.get("TOLARIA_CACHE", Path.home() / ".cache" / "tolaria"))
@@ -63,7 +66,7 @@ def missing_prerequisites(bin_dir: Path) -> list[str]:
     if os.geteuid() != 0:
         missing.append("root (the node creates a network namespace, cgroups and mounts)")
     missing += [
-        f"{tool} (Debian packages containerd, runc, iptables, conntrack)"
+        f"{tool} (Debian packages containerd, runc, iptables, conntrack, ipset)"
         for tool in HOST_TOOLS
         if shutil.which(tool) is None
     ]
@@ -280,7 +283,7 @@ def cgroup_mounts() -> str:
     return "\n".join(lines)
 
 
-def node_script(bin_dir: Path, work: Path, config: Path, socket: Path) -> str:
+def node_script(bin_dir: Path, work: Path, config: Path, socket: Path, service_cidr: str) -> str:
     """The shell that runs inside the node's namespaces: every node process is its child."""
     logs = work / "logs"
     return f"""set -u
@@ -293,6 +296,10 @@ for _ in $(seq 300); do [ -S {socket} ] && break; sleep 0.1; done
   --node-ip={NODE_IP} --node-labels=tolaria.dev/testbed=real --v=1 >{logs}/kubelet.log 2>&1 &
 {bin_dir}/kube-proxy --config={config / "kube-proxy.yaml"} --v=1 >{logs}/kube-proxy.log 2>&1 &
 {bin_dir}/coredns -conf {config / "Corefile"} >{logs}/coredns.log 2>&1 &
+{bin_dir}/kube-router --run-firewall=true --run-router=false --run-service-proxy=false \
+  --kubeconfig={config / "kubeconfig"} --hostname-override={NODE_NAME} \
+  --service-cluster-ip-range={service_cidr} --health-port=0 --iptables-sync-period=10s \
+  >{logs}/kube-router.log 2>&1 &
 echo started >{work / "started"}
 wait
 """
@@ -309,8 +316,10 @@ class RealNode:
         kubeconfig_text: str,
         ca_pem: bytes,
         layout: Path,
+        service_cidr: str,
     ):
         self.bin_dir = bin_dir
+        self.service_cidr = service_cidr
         self.work = workdir
         self.network = network
         self.kubeconfig_text = kubeconfig_text
@@ -345,7 +354,9 @@ class RealNode:
         )
         (config / "kube-proxy.yaml").write_text(yaml.safe_dump(kube_proxy_config(config / "kubeconfig")))
         (config / "Corefile").write_text(corefile(config / "kubeconfig"))
-        (self.work / "node.sh").write_text(node_script(self.bin_dir, self.work, config, self.socket))
+        (self.work / "node.sh").write_text(
+            node_script(self.bin_dir, self.work, config, self.socket, self.service_cidr)
+        )
 
         self._netns_handles = set(os.listdir(NETNS_DIR)) if NETNS_DIR.is_dir() else set()
         self.proc = subprocess.Popen(

@@ -320,6 +320,26 @@ def _train_from_helm_install(real_cluster, namespace: str, s3) -> None:
     }
     assert_no_secret_shows(real_cluster, namespace, secrets)
 
+    # NetworkPolicies, enforced by kube-router: a pod of another run, or in another namespace,
+    # reaches neither the run's daemons nor its Redis; a pod labelled as the run's actor does.
+    daemon_ip = running_pod(real_cluster, namespace, "daemon")["status"]["podIP"]
+    targets = {"daemon": f"{daemon_ip}:17171", "redis": f"ember-redis.{namespace}.svc:6379"}
+    actor = {"tolaria.dev/run": "ember", "tolaria.dev/component": "actor"}
+    assert reachable(real_cluster, namespace, "as-actor", actor, targets) == {"daemon": True, "redis": True}
+    intruder = {"tolaria.dev/run": "intruder", "tolaria.dev/component": "actor"}
+    assert reachable(real_cluster, namespace, "other-run", intruder, targets) == {
+        "daemon": False,
+        "redis": False,
+    }
+    elsewhere = real_cluster.create_namespace("elsewhere", labels=RESTRICTED)
+    try:
+        assert reachable(real_cluster, elsewhere, "other-ns", actor, targets) == {
+            "daemon": False,
+            "redis": False,
+        }
+    finally:
+        real_cluster.kubectl("delete", "namespace", elsewhere, "--wait=false")
+
     # The namespaced operator cannot touch a run in another namespace: nothing is created there.
     other = real_cluster.create_namespace("other")
     try:
@@ -332,6 +352,35 @@ def _train_from_helm_install(real_cluster, namespace: str, s3) -> None:
         assert children.stdout.strip() == ""
     finally:
         real_cluster.kubectl("delete", "namespace", other, "--wait=false")
+
+
+def reachable(
+    bed, namespace: str, name: str, labels: dict[str, str], targets: dict[str, str]
+) -> dict[str, bool]:
+    """Whether a pod with `labels` in `namespace` can open a TCP connection to each target."""
+    script = (
+        "import json, socket, sys\n"
+        "out = {}\n"
+        "for name, address in json.loads(sys.argv[1]).items():\n"
+        "    host, port = address.rsplit(':', 1)\n"
+        "    try:\n"
+        "        socket.create_connection((host, int(port)), timeout=5).close()\n"
+        "        out[name] = True\n"
+        "    except OSError:\n"
+        "        out[name] = False\n"
+        "print(json.dumps(out))\n"
+    )
+    pod = restricted_pod(
+        name,
+        {"name": "probe", "image": TRAINER_IMAGE, "command": ["python", "-c", script, json.dumps(targets)]},
+        restartPolicy="Never",
+        metadata={"labels": labels},
+    )
+    bed.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(pod))
+    done = wait_for_pod_phase(bed, namespace, name, {"Succeeded", "Failed"}, timeout=120)
+    logs = bed.kubectl("logs", name, "-n", namespace).stdout
+    assert done["status"]["phase"] == "Succeeded", logs
+    return json.loads(logs.strip().splitlines()[-1])
 
 
 def assert_no_secret_shows(bed, namespace: str, secrets: dict[str, str]) -> None:
@@ -503,6 +552,8 @@ def test_a_run_lives_through_the_faults_of_a_week_on_real_pods(real_cluster, nam
         "volumeClaim": checkpoint_volume(bed, namespace, tmp_path / "checkpoints"),
         "everyUpdates": 2,
     }
+    # The metrics are scraped from a pod of the run's namespace (below).
+    run["spec"]["networkPolicies"] = {"metricsNamespace": namespace}
     bed.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(run))
 
     def status() -> dict:

@@ -128,7 +128,7 @@ def owner_reference(run: TrainingRun) -> dict[str, Any]:
     }
 
 
-def _metadata(run: TrainingRun, name: str, component: str | None) -> dict[str, Any]:
+def child_metadata(run: TrainingRun, name: str, component: str | None) -> dict[str, Any]:
     labels = (
         component_labels(run, component)
         if component
@@ -165,7 +165,7 @@ def config_map(run: TrainingRun) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": _metadata(run, config_map_name(run), None),
+        "metadata": child_metadata(run, config_map_name(run), None),
         "data": {SPEC_FILE: yaml.safe_dump(run_document(run), sort_keys=True)},
     }
 
@@ -405,7 +405,7 @@ def daemon_deployment(run: TrainingRun, replicas: int) -> dict[str, Any]:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _metadata(run, child_name(run, "daemon"), "daemon"),
+        "metadata": child_metadata(run, child_name(run, "daemon"), "daemon"),
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": selector_labels(run, "daemon")},
@@ -461,7 +461,7 @@ def daemon_service(run: TrainingRun) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _metadata(run, child_name(run, "daemon"), "daemon"),
+        "metadata": child_metadata(run, child_name(run, "daemon"), "daemon"),
         "spec": {"clusterIP": "None", "selector": selector_labels(run, "daemon"), "ports": ports},
     }
 
@@ -520,7 +520,7 @@ def _player_deployment(run: TrainingRun, component: str, replicas: int, grace: i
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _metadata(run, child_name(run, component), component),
+        "metadata": child_metadata(run, child_name(run, component), component),
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": selector_labels(run, component)},
@@ -576,7 +576,7 @@ def learner_job(run: TrainingRun, suspend: bool) -> dict[str, Any]:
     if spec.tolerations:
         pod_spec["tolerations"] = [t.to_wire() for t in spec.tolerations]
     template = {"metadata": _pod_metadata(run, "learner"), "spec": pod_spec}
-    metadata = _metadata(run, child_name(run, "learner"), "learner")
+    metadata = child_metadata(run, child_name(run, "learner"), "learner")
     # The template of a Job is immutable: this hash on the Job tells when it must be replaced.
     metadata["annotations"] = {TEMPLATE_HASH_ANNOTATION: _digest(template)}
     return {
@@ -680,7 +680,7 @@ def redis_deployment(run: TrainingRun, persistent: bool) -> dict[str, Any]:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _metadata(run, child_name(run, "redis"), "redis"),
+        "metadata": child_metadata(run, child_name(run, "redis"), "redis"),
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": selector_labels(run, "redis")},
@@ -711,7 +711,7 @@ def redis_volume_claim(run: TrainingRun) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": _metadata(run, child_name(run, "redis"), "redis"),
+        "metadata": child_metadata(run, child_name(run, "redis"), "redis"),
         "spec": spec,
     }
 
@@ -723,7 +723,7 @@ def redis_disruption_budget(run: TrainingRun) -> dict[str, Any]:
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
-        "metadata": _metadata(run, child_name(run, "redis"), "redis"),
+        "metadata": child_metadata(run, child_name(run, "redis"), "redis"),
         "spec": {"minAvailable": 1, "selector": {"matchLabels": selector_labels(run, "redis")}},
     }
 
@@ -733,7 +733,7 @@ def redis_password_secret(run: TrainingRun, password: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": _metadata(run, child_name(run, "redis-auth"), "redis"),
+        "metadata": child_metadata(run, child_name(run, "redis-auth"), "redis"),
         "type": "Opaque",
         "stringData": {GENERATED_PASSWORD_KEY: password},
     }
@@ -743,7 +743,7 @@ def redis_service(run: TrainingRun) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _metadata(run, child_name(run, "redis"), "redis"),
+        "metadata": child_metadata(run, child_name(run, "redis"), "redis"),
         "spec": {
             "selector": selector_labels(run, "redis"),
             "ports": [{"name": "redis", "port": REDIS_PORT, "targetPort": "redis", "protocol": "TCP"}],

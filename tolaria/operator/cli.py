@@ -63,6 +63,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics-port", type=int, default=9090, help="Prometheus /metrics port, 0 disables")
     parser.add_argument("--health-port", type=int, default=8080, help="liveness /healthz port, 0 disables")
     parser.add_argument(
+        "--operator-pods",
+        metavar="SELECTOR",
+        help="labels of the operator's own pods (key=value,...), in the namespace $POD_NAMESPACE: each"
+        " run's Redis NetworkPolicy admits them. Without it only the run's pods reach its Redis",
+    )
+    parser.add_argument(
         "--log-level", type=str.lower, default="info", choices=LOG_LEVELS, help="log verbosity (default info)"
     )
 
@@ -73,6 +79,19 @@ def run(args: argparse.Namespace) -> int:
             raise SystemExit(f"tolaria operator: {name} must be a TCP port (0-65535), got {port}")
     if args.priority is not None and args.peering is None:
         raise SystemExit("tolaria operator: --priority needs --peering")
+    operator_pods = None
+    if args.operator_pods is not None:
+        from tolaria.operator.network_policies import OperatorPods
+
+        namespace = os.environ.get("POD_NAMESPACE")
+        if not namespace:
+            raise SystemExit(
+                "tolaria operator: --operator-pods needs $POD_NAMESPACE, the operator's namespace"
+            )
+        try:
+            operator_pods = OperatorPods.parse(namespace, args.operator_pods)
+        except ValueError as e:
+            raise SystemExit(f"tolaria operator: --operator-pods: {e}") from None
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -97,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     metrics = OperatorMetrics()
     if args.metrics_port:
         metrics.serve(args.metrics_port)
-    context = handlers.OperatorContext(kube=Kube(api_client), metrics=metrics)
+    context = handlers.OperatorContext(kube=Kube(api_client), metrics=metrics, operator_pods=operator_pods)
     peered = args.peering is not None
     priority = args.priority if args.priority is not None else random.randint(1, 2**31 - 1)
     pod = os.environ.get("POD_NAME")

@@ -24,6 +24,7 @@ import kopf
 from tolaria.operator.children import RUN_LABEL
 from tolaria.operator.kube import Kube
 from tolaria.operator.metrics import OperatorMetrics
+from tolaria.operator.network_policies import OperatorPods
 from tolaria.operator.reconcile import ERROR_RETRY_SECONDS, RunLoop
 from tolaria.spec import GROUP, PLURAL, VERSION
 
@@ -41,6 +42,7 @@ class OperatorContext:
 
     kube: Kube
     metrics: OperatorMetrics
+    operator_pods: OperatorPods | None = None
     wakeups: dict[RunKey, asyncio.Event] = field(default_factory=dict)
 
     def wake(self, key: RunKey) -> None:
@@ -106,6 +108,11 @@ def child_disruption_budgets(namespace: str, labels: kopf.Labels, body: kopf.Bod
     return _child_entry("policy/v1", "PodDisruptionBudget", namespace, labels, body)
 
 
+@kopf.index("networking.k8s.io", "v1", "networkpolicies", id="child_network_policies", **_CHILDREN)
+def child_network_policies(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
+    return _child_entry("networking.k8s.io/v1", "NetworkPolicy", namespace, labels, body)
+
+
 # -- wake-ups
 
 
@@ -115,6 +122,7 @@ def child_disruption_budgets(namespace: str, labels: kopf.Labels, body: kopf.Bod
 @kopf.on.event("v1", "configmaps", **_CHILDREN)
 @kopf.on.event("v1", "persistentvolumeclaims", **_CHILDREN)
 @kopf.on.event("policy", "v1", "poddisruptionbudgets", **_CHILDREN)
+@kopf.on.event("networking.k8s.io", "v1", "networkpolicies", **_CHILDREN)
 def child_changed(namespace: str, labels: kopf.Labels, memo: OperatorContext, **_: Any) -> None:
     memo.wake((namespace, labels[RUN_LABEL]))
 
@@ -141,6 +149,7 @@ async def control_loop(
     child_configmaps: kopf.Index,
     child_claims: kopf.Index,
     child_disruption_budgets: kopf.Index,
+    child_network_policies: kopf.Index,
     **_: Any,
 ) -> None:
     key = (namespace, name)
@@ -151,6 +160,7 @@ async def control_loop(
         child_configmaps,
         child_claims,
         child_disruption_budgets,
+        child_network_policies,
     )
 
     def children() -> dict[tuple[str, str], dict[str, Any]]:
@@ -164,7 +174,7 @@ async def control_loop(
         kopf.event(body, type=type_, reason=reason, message=message)
 
     wake = memo.wakeups.setdefault(key, asyncio.Event())
-    loop = RunLoop(memo.kube, namespace, name, children, memo.metrics, emit)
+    loop = RunLoop(memo.kube, namespace, name, children, memo.metrics, emit, memo.operator_pods)
     try:
         while True:
             wake.clear()

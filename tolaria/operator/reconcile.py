@@ -32,6 +32,7 @@ from tolaria.operator.autoscale import AutoscalePolicy, ScalingState, decide
 from tolaria.operator.drift import drifted
 from tolaria.operator.kube import Kube, KubeError
 from tolaria.operator.metrics import OperatorMetrics
+from tolaria.operator.network_policies import OperatorPods, network_policies
 from tolaria.operator.observe import RedisSample, RedisUnavailable, RunRedis, queue_observation
 from tolaria.operator.status import (
     TERMINAL_PHASES,
@@ -65,6 +66,7 @@ class RunLoop:
         children: ChildrenSource,
         metrics: OperatorMetrics,
         emit: EventSink,
+        operator_pods: OperatorPods | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.kube = kube
@@ -73,6 +75,7 @@ class RunLoop:
         self.children = children
         self.metrics = metrics
         self.emit = emit
+        self.operator_pods = operator_pods
         self.clock = clock
         self.scaling = ScalingState()
         self.sample: RedisSample | None = None
@@ -411,7 +414,7 @@ class RunLoop:
         try:
             manifests = build.desired_children(
                 run, daemons, actors, stopped=stopped, redis_persistent=redis_persistent, released=released
-            )
+            ) + network_policies(run, self.operator_pods)
         except build.PodAnnotationsError as e:
             self.metrics.errors.labels("spec").inc()
             return "InvalidPodAnnotations", str(e)

@@ -84,6 +84,10 @@ blockOwnerDeletion needs update on trainingruns/finalizers (OwnerReferencesPermi
 - apiGroups: [""]
   resources: [services, configmaps, persistentvolumeclaims]
   verbs: [get, list, watch, create, update, patch, delete]
+# The run's NetworkPolicies.
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [get, list, watch, create, update, patch, delete]
 # The managed Redis's PodDisruptionBudget.
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
