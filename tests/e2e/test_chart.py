@@ -230,16 +230,29 @@ def test_install_runs_the_operator_with_least_privilege(testbed, namespace):
             ("delete", "jobs.batch"),
             ("create", "services"),
             ("create", "configmaps"),
+            ("create", "persistentvolumeclaims"),
+            ("patch", "poddisruptionbudgets.policy"),
+            ("patch", "networkpolicies.networking.k8s.io"),
             ("get", "secrets"),
+            ("create", "secrets"),
             ("list", "pods"),
+            ("list", "storageclasses.storage.k8s.io"),
             ("create", "events"),
         ]:
             assert can(testbed, account, verb, resource, elsewhere), (verb, resource)
+        # Only what the operator uses: no PUT anywhere but the finalizers, no Secret listing.
         for verb, resource in [
             ("create", "trainingruns.tolaria.dev"),
             ("delete", "trainingruns.tolaria.dev"),
+            ("update", "trainingruns.tolaria.dev"),
+            ("update", "trainingruns.tolaria.dev/status"),
+            ("update", "deployments.apps"),
+            ("update", "jobs.batch"),
             ("list", "secrets"),
-            ("create", "secrets"),
+            ("watch", "secrets"),
+            ("delete", "secrets"),
+            ("get", "pods"),
+            ("watch", "pods"),
             ("create", "pods"),
             ("delete", "pods"),
             ("create", "roles.rbac.authorization.k8s.io"),
@@ -263,6 +276,10 @@ def test_namespaced_install_grants_nothing_outside_its_namespace(testbed, namesp
         assert can(testbed, account, "create", "deployments.apps", namespace)
         assert not can(testbed, account, "patch", "trainingruns.tolaria.dev", "default")
         assert not can(testbed, account, "create", "deployments.apps", "default")
+        assert not can(testbed, account, "get", "secrets", "default")
+        # Cluster-wide, a namespaced install may only list StorageClasses.
+        assert can(testbed, account, "list", "storageclasses.storage.k8s.io", "default")
+        assert not can(testbed, account, "list", "persistentvolumes", "default")
     finally:
         testbed.helm("uninstall", release, "-n", namespace, check=False)
 

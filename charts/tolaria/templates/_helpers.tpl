@@ -64,43 +64,46 @@ and the namespaced Roles. kopf keeps its progress and finalizers in annotations 
 blockOwnerDeletion needs update on trainingruns/finalizers (OwnerReferencesPermissionEnforcement).
 */}}
 {{- define "tolaria.operatorRules" -}}
+# kopf keeps its progress in annotations and its finalizer in metadata (patch); status goes
+# through the status subresource (patch). Nothing is ever written with PUT (no update verb).
 - apiGroups: [tolaria.dev]
   resources: [trainingruns]
-  verbs: [get, list, watch, patch, update]
+  verbs: [get, list, watch, patch]
 - apiGroups: [tolaria.dev]
   resources: [trainingruns/status]
-  verbs: [get, patch, update]
+  verbs: [patch]
 - apiGroups: [tolaria.dev]
   resources: [trainingruns/finalizers]
   verbs: [update]
-# Children: daemon, actor, evaluator and managed Redis Deployments, their Services, the learner
-# Job, the run's ConfigMap and the managed Redis's claim.
+# Children, written by server-side apply (patch; create where missing), watched through kopf's
+# indexes (list, watch), pruned and replaced (delete): daemon, actor, evaluator and managed
+# Redis Deployments, their Services, the learner Job, the run's ConfigMap, the Redis's claim and
+# PodDisruptionBudget, and the run's NetworkPolicies.
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [get, list, watch, create, update, patch, delete]
+  verbs: [list, watch, create, patch, delete]
 - apiGroups: [batch]
   resources: [jobs]
-  verbs: [get, list, watch, create, update, patch, delete]
+  verbs: [list, watch, create, patch, delete]
 - apiGroups: [""]
   resources: [services, configmaps, persistentvolumeclaims]
-  verbs: [get, list, watch, create, update, patch, delete]
-# The run's NetworkPolicies.
+  verbs: [list, watch, create, patch, delete]
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
-  verbs: [get, list, watch, create, update, patch, delete]
-# The managed Redis's PodDisruptionBudget.
+  verbs: [list, watch, create, patch, delete]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
-  verbs: [get, list, watch, create, update, patch, delete]
+  verbs: [list, watch, create, patch, delete]
 # Secrets: the operator checks that referenced ones exist (metadata only), creates the password
 # of a managed Redis once, and reads that password (or passwordSecret's) to sample queue depth.
+# Never listed or watched, so no other Secret's value reaches it.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, create]
-# Readiness of daemons and actors, and why a learner pod failed.
+# Why a learner pod failed (listed when the learner Job counts a new failure).
 - apiGroups: [""]
   resources: [pods]
-  verbs: [get, list, watch]
+  verbs: [list]
 # Events on TrainingRuns (kopf posts core/v1 Events; scaling decisions too).
 - apiGroups: [""]
   resources: [events]
