@@ -53,7 +53,7 @@ NODE_BINARIES = ("kubelet", "kube-proxy", "coredns", "kube-router")
 CGROUP_ROOT = "tolaria-node"
 CGROUP_V1 = Path("/sys/fs/cgroup")
 CACHE = Path(os.environ.get("TOLARIA_CACHE", Path.home() / ".cache" / "tolaria"))
-PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
+REPO = Path(__file__).resolve().parents[2]
 NETNS_DIR = Path("/run/netns")
 
 
@@ -145,6 +145,15 @@ class NodeNetwork:
         subprocess.run(["ip", "link", "delete", self.host_link], capture_output=True, check=False)
 
 
+def pause_image() -> str:
+    """The pod sandbox image, as `scripts/images` names its stand-in (one name, kept there)."""
+    names = subprocess.run(
+        [str(REPO / "scripts" / "images"), "names"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    (pause,) = [n for n in names if n.rsplit(":", 1)[0].endswith("/pause")]
+    return pause
+
+
 def containerd_config(root: Path, state: Path, socket: Path, cni_conf_dir: Path) -> str:
     return f"""version = 2
 root = "{root}"
@@ -160,7 +169,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   path = "{state}/opt"
 
 [plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "{PAUSE_IMAGE}"
+  sandbox_image = "{pause_image()}"
   restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
