@@ -305,10 +305,13 @@ for _ in $(seq 300); do [ -S {socket} ] && break; sleep 0.1; done
   --node-ip={NODE_IP} --node-labels=tolaria.dev/testbed=real --v=1 >{logs}/kubelet.log 2>&1 &
 {bin_dir}/kube-proxy --config={config / "kube-proxy.yaml"} --v=1 >{logs}/kube-proxy.log 2>&1 &
 {bin_dir}/coredns -conf {config / "Corefile"} >{logs}/coredns.log 2>&1 &
-{bin_dir}/kube-router --run-firewall=true --run-router=false --run-service-proxy=false \
-  --kubeconfig={config / "kubeconfig"} --hostname-override={NODE_NAME} \
-  --service-cluster-ip-range={service_cidr} --health-port=0 --iptables-sync-period=10s \
-  >{logs}/kube-router.log 2>&1 &
+# kube-router exits when the node is not registered yet: it tries again until the kubelet has.
+(for _ in $(seq 60); do
+  {bin_dir}/kube-router --run-firewall=true --run-router=false --run-service-proxy=false \
+    --kubeconfig={config / "kubeconfig"} --hostname-override={NODE_NAME} \
+    --service-cluster-ip-range={service_cidr} --health-port=0 --iptables-sync-period=10s
+  sleep 2
+done) >{logs}/kube-router.log 2>&1 &
 echo started >{work / "started"}
 wait
 """
