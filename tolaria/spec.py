@@ -307,6 +307,13 @@ class ActorSpec(ApiModel):
     replicas: int | None = Field(None, ge=0, le=1000)
     per_daemon: float | None = Field(None, gt=0, le=64)
     image: str = Field(DEFAULT_TRAINER_IMAGE, min_length=1, max_length=512)
+    service_account_name: str | None = Field(
+        None,
+        max_length=253,
+        pattern=K8S_NAME_PATTERN,
+        description="ServiceAccount of these pods, for a cloud identity (IRSA, Workload Identity) that"
+        " reaches the checkpoint store without a credentials Secret; unset: the namespace's default.",
+    )
     games_in_flight: int = Field(64, ge=1, le=8192, description="Concurrent games of one actor.")
     policy_sync_interval_seconds: float = Field(5.0, gt=0, le=3600)
     opponents: OpponentMix = Field(default_factory=OpponentMix)
@@ -397,6 +404,13 @@ class LearnerSpec(ApiModel):
     """The PPO learner (a Job; restarted from its newest checkpoint up to maxRestarts times)."""
 
     image: str = Field(DEFAULT_TRAINER_IMAGE, min_length=1, max_length=512)
+    service_account_name: str | None = Field(
+        None,
+        max_length=253,
+        pattern=K8S_NAME_PATTERN,
+        description="ServiceAccount of these pods, for a cloud identity (IRSA, Workload Identity) that"
+        " reaches the checkpoint store without a credentials Secret; unset: the namespace's default.",
+    )
     gpus: int = Field(1, ge=0, le=16, description="nvidia.com/gpu devices; 0 trains on CPU.")
     node_selector: dict[str, str] = Field(default_factory=dict)
     tolerations: list[Toleration] = Field(default_factory=list, max_length=32)

@@ -238,6 +238,25 @@ def test_s3_checkpoints_need_no_volume():
     assert build.checkpoints_persist(run)
 
 
+def test_pods_that_reach_the_checkpoint_store_can_run_as_a_cloud_identity():
+    run = make_run(
+        {
+            "checkpoints": {"uri": "s3://bucket/p"},
+            "learner": {"serviceAccountName": "trainer-irsa"},
+            "actors": {"perDaemon": 1.0, "serviceAccountName": "player-irsa"},
+        }
+    )
+    manifests = by_kind(build.desired_children(run, 1, 1, False, redis_persistent=False))
+    pod = lambda kind, name: manifests[(kind, name)]["spec"]["template"]["spec"]  # noqa: E731
+    assert pod("Job", "r1-learner")["serviceAccountName"] == "trainer-irsa"
+    assert pod("Deployment", "r1-actor")["serviceAccountName"] == "player-irsa"
+    assert pod("Deployment", "r1-evaluator")["serviceAccountName"] == "player-irsa"
+    assert "serviceAccountName" not in pod("Deployment", "r1-daemon")
+    assert "envFrom" not in container(manifests[("Job", "r1-learner")])  # no credentials Secret
+    plain = by_kind(build.desired_children(make_run(), 1, 1, False, redis_persistent=False))
+    assert "serviceAccountName" not in plain[("Job", "r1-learner")]["spec"]["template"]["spec"]
+
+
 def test_cpu_learner_requests_no_gpu():
     c = container(build.learner_job(make_run({"learner": {"gpus": 0}}), suspend=True))
     assert "nvidia.com/gpu" not in json.dumps(c["resources"])

@@ -316,9 +316,12 @@ _CACHE_ENV = [
 ]
 
 
-def _sealed(pod_spec: dict[str, Any]) -> dict[str, Any]:
-    """A child pod as every child runs: no API token (no child talks to the API server) and
-    a writable /tmp beside the read-only root filesystem."""
+def _sealed(pod_spec: dict[str, Any], service_account: str | None = None) -> dict[str, Any]:
+    """A child pod as every child runs: no API token (no child talks to the API server; a cloud
+    identity's webhook projects a token of its own) and a writable /tmp beside the read-only root
+    filesystem; `service_account` for the pods that reach the checkpoint store."""
+    if service_account is not None:
+        pod_spec["serviceAccountName"] = service_account
     pod_spec["automountServiceAccountToken"] = False
     pod_spec.setdefault("volumes", []).append({"name": "tmp", "emptyDir": {}})
     for container in pod_spec["containers"]:
@@ -526,7 +529,7 @@ def _player_deployment(run: TrainingRun, component: str, replicas: int, grace: i
             "selector": {"matchLabels": selector_labels(run, component)},
             "template": {
                 "metadata": _pod_metadata(run, component),
-                "spec": _sealed(_with_checkpoints(run, pod_spec)),
+                "spec": _sealed(_with_checkpoints(run, pod_spec), spec.service_account_name),
             },
         },
     }
@@ -570,7 +573,7 @@ def learner_job(run: TrainingRun, suspend: bool) -> dict[str, Any]:
         "containers": [container],
         "volumes": [_config_volume(run)],
     }
-    _sealed(_with_checkpoints(run, pod_spec))
+    _sealed(_with_checkpoints(run, pod_spec), spec.service_account_name)
     if spec.node_selector:
         pod_spec["nodeSelector"] = dict(spec.node_selector)
     if spec.tolerations:
