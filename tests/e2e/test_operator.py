@@ -868,6 +868,10 @@ def test_example_trainingrun_creates_every_child(testbed, namespace, operator, r
         ("service", "redis"),
         ("poddisruptionbudget", "redis"),
         ("secret", "redis-auth"),
+        # The API server accepted the run's NetworkPolicies as the operator built them.
+        ("networkpolicy", "daemon"),
+        ("networkpolicy", "redis"),
+        ("networkpolicy", "trainer"),
     }
     testbed.wait_for(
         lambda: all(
