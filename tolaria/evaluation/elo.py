@@ -28,7 +28,7 @@ evaluated baselines, the anchor is only that virtual opponent: differences betwe
 meaningful, the absolute level does not.
 
 Cost: one dense solve of (players - 1) unknowns per Newton step, a few milliseconds for a few
-hundred players and under a second for two thousand (`bench/elo_fit.py`).
+hundred players, seconds for two thousand (`bench/elo_fit.py`, BENCHMARKS.md).
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ Results, written in one MULTI/EXEC (keys `tolaria.keys.RunKeys`, fields `EvalFie
   counts of wins, draws and losses between each pair of players (`EloGamesField`);
 - `...:elo` hash: every rating, `v<version>` for policy versions and the baseline names, replaced
   whole by a Bradley-Terry fit over all the counts (`tolaria.evaluation.elo`: `random` anchored
-  at 1000, independent of the order of the games).
+  at 1000, independent of the order of the games). A run begun before these counts existed has
+  its ratings fitted afresh from the games recorded since; its reports keep the old values.
 
 Promotion gate (when `evaluation.promotionMargin` is set): actors play the promoted policy,
 `...:policy:promoted` (safetensors bytes of the same format as `...:policy`, carrying their
