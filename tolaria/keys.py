@@ -2,7 +2,7 @@
 
 Several runs can share one Redis, so every key is prefixed `tolaria:{namespace}/{name}:`.
 Writers and readers name keys through `RunKeys` and hash fields through `StatsField`,
-`EvalField` and `EloField`, never by hand, so that a renamed field cannot silently split them.
+`EvalField`, `EloField` and `EloGamesField`, never by hand, so that a renamed field cannot silently split them.
 
 Processes that talk to a run's Redis (learner, actors, evaluator) take its password from the
 environment variable `REDIS_PASSWORD_ENV` when it is set (the operator fills it from
@@ -84,8 +84,15 @@ class RunKeys:
 
     @property
     def elo(self) -> str:
-        """Hash of Elo ratings; fields in `EloField`."""
+        """Hash of Elo ratings; fields in `EloField`. Replaced whole after each evaluation by the
+        fit over `elo_games` (`tolaria.evaluation.elo`)."""
         return self.prefix + "elo"
+
+    @property
+    def elo_games(self) -> str:
+        """Hash of every game the ratings are fitted from, counted per pair of players and
+        outcome; fields in `EloGamesField`."""
+        return self.prefix + "elo:games"
 
 
 class StatsField:
@@ -176,3 +183,31 @@ class EloField:
         if field.startswith("v") and field[1:].isdigit():
             return int(field[1:])
         return None
+
+
+class EloGamesField:
+    """Fields of the `...:elo:games` hash: `<first>:<second>:<outcome>` counts the games between
+    two rated players (named as in `EloField`, first < second in string order) that the first
+    won (`wins`), drew (`draws`) or lost (`losses`). The evaluator adds each evaluation's games
+    with HINCRBY, in the MULTI/EXEC that writes its results."""
+
+    OUTCOMES = ("wins", "draws", "losses")
+
+    @staticmethod
+    def check_player(player: str) -> None:
+        if not player or ":" in player or player != player.strip():
+            raise ValueError(f"{player!r} cannot name a rated player (empty, blank-edged or with ':')")
+
+    @staticmethod
+    def pair(first: str, second: str, outcome: str) -> str:
+        if outcome not in EloGamesField.OUTCOMES:
+            raise ValueError(f"outcome must be one of {', '.join(EloGamesField.OUTCOMES)}, not {outcome!r}")
+        return f"{first}:{second}:{outcome}"
+
+    @staticmethod
+    def parse(field: str) -> tuple[str, str, str]:
+        """(first, second, outcome) of a field; ValueError for a field of another format."""
+        parts = field.split(":")
+        if len(parts) != 3 or parts[2] not in EloGamesField.OUTCOMES or not parts[0] or not parts[1]:
+            raise ValueError(f"not of the form <first>:<second>:<{'|'.join(EloGamesField.OUTCOMES)}>")
+        return parts[0], parts[1], parts[2]

@@ -610,7 +610,13 @@ class EvaluationSpec(ApiModel):
         " (none until the first evaluated version has joined the league).",
         json_schema_extra=SET_LIST,
     )
-    elo_k: float = Field(32.0, gt=0, le=400, description="Elo K-factor (ratings start at 1200).")
+    elo_k: float = Field(
+        32.0,
+        gt=0,
+        le=400,
+        description="Deprecated, ignored: ratings are a Bradley-Terry fit over all evaluation games, with"
+        " the random player anchored at 1000, and have no K-factor. Accepted so that existing runs stay valid.",
+    )
     league_size: int = Field(
         20,
         ge=1,
@@ -626,8 +632,9 @@ class EvaluationSpec(ApiModel):
         None,
         ge=0,
         le=1,
-        description="When set, a new policy reaches the actors only if it scores at least 0.5 - margin"
-        " against the current one.",
+        description="When set, a new policy reaches the actors only if the lower end of the 95% confidence"
+        " interval of its win rate against the current one (evaluation.games games) is at least 0.5 - margin:"
+        " 0 asks for a policy shown to be better, 0.05 for one not shown to be worse by more than 5 points.",
     )
 
     rules = (

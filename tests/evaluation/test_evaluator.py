@@ -15,11 +15,15 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
+from tolaria.evaluation.confidence import WinRate
+from tolaria.evaluation.elo import GameCounts, fit_ratings
 from tolaria.evaluation.evaluator import EvaluationSettings, Evaluator
+from tolaria.evaluation.record import EvaluationRecord
 from tolaria.keys import LEARNER_GROUP, RunKeys
 from tolaria.matchmaking.league import League
 from tolaria.protocol import DaemonClient, parse_endpoints
 from tolaria.protocol.daemon_clients import DaemonClients
+from tolaria.trainer.checkpoint import open_store
 
 from .conftest import REPO, policy_bytes
 
@@ -111,10 +115,18 @@ def test_fresh_policy_against_random_and_heuristic(redis_server, daemon):
     assert float(stats["win_rate:random"]) == pytest.approx(random_rate["win_rate"])
     assert float(stats["win_rate:heuristic"]) == pytest.approx(heuristic["win_rate"])
 
+    # the games behind the ratings, and the Bradley-Terry fit over them (random anchored at 1000)
+    recorded = GameCounts.from_fields(r.hgetall(KEYS.elo_games))
+    assert recorded.between("v1", "random") == WinRate(*(random_rate[k] for k in ("wins", "draws", "losses")))
+    assert recorded.between("v1", "heuristic") == WinRate(
+        *(heuristic[k] for k in ("wins", "draws", "losses"))
+    )
+    assert recorded.games == 16
     elo = {k: float(v) for k, v in text_map(r.hgetall(KEYS.elo)).items()}
-    assert set(elo) == {"v1", "random", "heuristic"}
-    assert sum(elo.values()) == pytest.approx(3 * 1200, abs=0.01)  # Elo points are conserved
+    assert elo == pytest.approx(fit_ratings(recorded), abs=1e-3)
+    assert set(elo) == {"v1", "random", "heuristic"} and elo["random"] == 1000.0
     assert float(evaluation["elo"]) == pytest.approx(elo["v1"], abs=1e-3)
+    assert report["elo"] == pytest.approx(fit_ratings(recorded))
     assert not r.exists(KEYS.policy_promoted)  # no promotion gate in this spec
 
 
@@ -144,17 +156,60 @@ def test_league_opponents_and_promotion_gate(redis_server, daemon, tmp_path):
     assert r.get(KEYS.policy_promoted_version) == b"2"
     assert league.versions() == [1, 2]
     elo = text_map(r.hgetall(KEYS.elo))
-    assert {"v1", "v2", "random"} <= set(elo)
+    assert set(elo) == {"v1", "v2", "random"}
+    # v2's league games and its gate games against v1 are both in the counts
+    recorded = GameCounts.from_fields(r.hgetall(KEYS.elo_games))
+    assert recorded.between("v2", "v1").games == 4 + 4
+    assert recorded.between("v2", "random").games == 4 and recorded.games == 4 + 4 + 8
 
-    # margin 0: v3 is promoted exactly when it scores at least half against v2
+    # margin 0: v3 is promoted exactly when its interval's lower end is at least half
     strict = settings(baselines=("random",), promotion_margin=0.0, games=4)
     publish(r, 3)
     third = asyncio.run(evaluate(redis_server.url, daemon, strict, league))
     gate_result = third["promotion"]
     assert gate_result["threshold"] == 0.5
-    assert gate_result["promoted"] == (gate_result["win_rate"] >= 0.5)
+    assert gate_result["promoted"] == (gate_result["games"] > 0 and gate_result["ci_low"] >= 0.5)
+    assert gate_result["promoted"] is False  # 4 games can never show a policy better than even
     assert r.get(KEYS.policy_promoted_version) == (b"3" if gate_result["promoted"] else b"2")
     assert r.xlen(KEYS.rollouts) == 0
+
+
+def test_ratings_survive_redis_losing_them_and_do_not_depend_on_the_order(redis_server, daemon, tmp_path):
+    r = redis.Redis.from_url(redis_server.url)
+    record = EvaluationRecord(open_store(f"file://{tmp_path}/checkpoints"))
+    league = League.open(f"file://{tmp_path}/checkpoints", size=10)
+    s = settings(games=4, baselines=("random", "league"))
+
+    async def evaluate_with_record() -> dict:
+        client = aioredis.Redis.from_url(redis_server.url)
+        pool = DaemonClients(parse_endpoints(daemon.endpoint), "tolaria-evaluator")
+        try:
+            return await Evaluator(s, client, KEYS, pool, league, record=record).evaluate_published()
+        finally:
+            await pool.close()
+            await client.aclose()
+
+    for version in (1, 2):
+        publish(r, version)
+        asyncio.run(evaluate_with_record())
+    ratings_before = text_map(r.hgetall(KEYS.elo))
+    games_before = r.hgetall(KEYS.elo_games)
+    assert GameCounts.from_fields(games_before).games == 4 + 4 + 4
+
+    r.flushall()  # Redis lost everything; the next evaluation puts the record back first
+    publish(r, 3)
+    third = asyncio.run(evaluate_with_record())
+    recorded = GameCounts.from_fields(r.hgetall(KEYS.elo_games))
+    assert recorded.games == 12 + 4 + 4  # the restored games and v3's
+    assert third["elo"]["v3"] == pytest.approx(fit_ratings(recorded)["v3"])
+
+    # The same games, recorded in the other order (v3's first), fit to the same ratings; and
+    # the restored counts alone give back exactly the ratings Redis had lost.
+    earlier = GameCounts.from_fields(games_before)
+    v3_games = GameCounts({pair: outcomes for pair, outcomes in recorded.pairs().items() if "v3" in pair})
+    assert v3_games.games == 8 and v3_games + earlier == recorded
+    assert fit_ratings(v3_games + earlier) == fit_ratings(recorded)
+    assert {k: str(round(v, 3)) for k, v in fit_ratings(earlier).items()} == ratings_before
 
 
 def test_cadence_every_n_versions(redis_server, daemon):

@@ -15,8 +15,12 @@ pytestmark = pytest.mark.integration
 KEYS = RunKeys("team", "r1")
 
 
-async def _hashes(client: aioredis.Redis) -> tuple[dict, dict]:
-    return await client.hgetall(KEYS.eval), await client.hgetall(KEYS.elo)
+async def _hashes(client: aioredis.Redis) -> tuple[dict, dict, dict]:
+    return (
+        await client.hgetall(KEYS.eval),
+        await client.hgetall(KEYS.elo),
+        await client.hgetall(KEYS.elo_games),
+    )
 
 
 def test_a_wiped_redis_gets_the_record_back(redis_server, s3_server):
@@ -34,6 +38,7 @@ def test_a_wiped_redis_gets_the_record_back(redis_server, s3_server):
                 },
             )
             await client.hset(KEYS.elo, mapping={"v20": 1100.5, "v40": 1180.25, "random": 1000})
+            await client.hset(KEYS.elo_games, mapping={"random:v20:losses": 150, "v20:v40:draws": 3})
             await record.save(client, KEYS)
             before = await _hashes(client)
             assert await record.restore(client, KEYS) == 0  # nothing lost: nothing written
@@ -41,6 +46,7 @@ def test_a_wiped_redis_gets_the_record_back(redis_server, s3_server):
             await client.flushall()
             assert await record.restore(client, KEYS) == 2
             assert await _hashes(client) == before
+            assert before[2] == {b"random:v20:losses": b"150", b"v20:v40:draws": b"3"}
 
             # An evaluation that wrote before the restore keeps its own fields.
             await client.flushall()

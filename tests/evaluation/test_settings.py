@@ -38,7 +38,7 @@ def test_settings_from_spec():
             "evaluation": {
                 "games": 10,
                 "baselines": ["league", "random"],
-                "eloK": 16,
+                "eloK": 16,  # deprecated: still accepted, ignored
                 "promotionMargin": 0.05,
             },
             "stop": {"targetBaseline": "random"},
@@ -47,7 +47,8 @@ def test_settings_from_spec():
     )
     s = EvaluationSettings.from_spec(spec, games_in_flight=8, games=None)
     assert s.baselines == ("random", "league")
-    assert s.games == 10 and s.elo_k == 16 and s.promotion_margin == 0.05 and s.seed == 9
+    assert s.games == 10 and s.promotion_margin == 0.05 and s.seed == 9
+    assert not hasattr(s, "elo_k")
     assert s.headline == "random" and s.games_in_flight == 8
     # no matchups: every ordered pair of decks, mirrors included
     assert set(s.pairings) == {(a, b) for a in spec.decks for b in spec.decks}

@@ -168,7 +168,7 @@ def test_sample_real_redis(redis_server):
 @pytest.mark.integration
 def test_what_the_evaluator_and_learner_write_is_what_the_operator_reads(redis_server, tmp_path):
     """The Redis contract end to end: the evaluator's and learner's own writers, the operator's reader."""
-    from tolaria.evaluation.elo import EloTable
+    from tolaria.evaluation.elo import GameCounts
     from tolaria.evaluation.evaluator import EvaluationSettings, Evaluator
     from tolaria.protocol.daemon_clients import DaemonClients
     from tolaria.trainer.checkpoint import Checkpoint, open_store
@@ -192,7 +192,7 @@ def test_what_the_evaluator_and_learner_write_is_what_the_operator_reads(redis_s
 
         client = aioredis.Redis.from_url(redis_server.url)
         evaluator = Evaluator(settings, client, keys, DaemonClients([], "tolaria-evaluator"))
-        await evaluator._write(report, EloTable(32.0, {"v7": 1312.6, "random": 1000.0}), None)
+        await evaluator._write(report, {"v7": 1312.6, "random": 1000.0}, GameCounts(), None)
         await client.aclose()
         reader = RunRedis(redis_server.url, None, keys)
         try:

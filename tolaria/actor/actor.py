@@ -11,7 +11,8 @@ league), and the agent's seat alternates between games. Seat control:
   `random` (both need the daemon's `seats` capability; against a daemon without it, such as
   Forge's, the game is played as self-play instead); only the agent's trajectory is shipped;
 - league: `-i`, the agent's seat answered by the current policy, the other by the snapshot's own
-  batcher; only the agent's trajectory is shipped.
+  batcher; only the agent's trajectory is shipped. Snapshots stay loaded while they are in the
+  league and are released when they leave it (`tolaria.actor.league_opponents`).
 
 Policy versions: the learner and the evaluator's promotion announce each new version on a Redis
 channel (`RunKeys.policy_announce`); the actor follows it and installs the version at once, so the
@@ -46,6 +47,7 @@ from redis.asyncio import Redis
 
 from tolaria.actor.backpressure import QueueGate
 from tolaria.actor.daemons import DaemonPool, Endpoint
+from tolaria.actor.league_opponents import LeagueOpponents
 from tolaria.actor.metrics import ActorMetrics
 from tolaria.actor.policy_source import PolicySource, PublishedVersions
 from tolaria.actor.shipper import REDIS_FAILURES, RolloutShipper
@@ -159,7 +161,7 @@ class Actor:
         self.memory = StaticMemory()  # shared by every backend (see PolicyBackend)
         self.latest_version = 0
         self.league_versions: list[int] = []
-        self._league_batchers: dict[int, InferenceBatcher] = {}
+        self.league_opponents = LeagueOpponents(self._load_snapshot, settings.max_batch, settings.max_wait)
         self._exit = contextlib.AsyncExitStack()
         self._game_index = itertools.count()  # the agent's seat alternates with it
         self._stopping = asyncio.Event()
@@ -211,6 +213,7 @@ class Actor:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
             await self._exit.aclose()
+            await self.league_opponents.close()
             flushed = await self.shipper.flush(timeout=min(5.0, max(1.0, self.settings.grace_period / 2)))
             shipper_stop.set()
             shipper_task.cancel()
@@ -256,6 +259,9 @@ class Actor:
                     self.league_versions = await asyncio.to_thread(self.league.versions)
                 except (CheckpointError, OSError) as e:
                     log.warning("league unreadable: %s", e)
+                else:
+                    await self.league_opponents.retain(self.league_versions)
+                    self.metrics.league_snapshots.set(len(self.league_opponents.versions))
             await asyncio.sleep(self.settings.policy_sync_interval)
 
     async def _follow_announcements(self) -> None:
@@ -381,28 +387,38 @@ class Actor:
     async def _play_one(self, endpoint: Endpoint) -> None:
         plan = self._plan()
         trajectories = {1: Trajectory(), 2: Trajectory()}
-        try:
-            plan, result = await self._play(endpoint, plan, trajectories)
-        except (DaemonError, GameFailed, EncodingError, ValueError) as e:
-            reason = e.reason if isinstance(e, GameFailed) else type(e).__name__
-            self._failed(endpoint, plan, reason, e, trajectories)
-            return
-        except asyncio.CancelledError:
-            self._count_decisions(trajectories)
-            raise
+        snapshot = (
+            plan.opponent.version if plan.opponent.kind == "league" and self.league is not None else None
+        )
+        async with (
+            contextlib.nullcontext(None) if snapshot is None else self.league_opponents.playing(snapshot)
+        ) as opponent_batcher:
+            try:
+                plan, result = await self._play(endpoint, plan, trajectories, opponent_batcher)
+            except (DaemonError, GameFailed, EncodingError, ValueError) as e:
+                reason = e.reason if isinstance(e, GameFailed) else type(e).__name__
+                self._failed(endpoint, plan, reason, e, trajectories)
+                return
+            except asyncio.CancelledError:
+                self._count_decisions(trajectories)
+                raise
         self.pool.succeeded(endpoint)
         self._finished(plan, result, trajectories)
 
     async def _play(
-        self, endpoint: Endpoint, plan: GamePlan, trajectories: dict[int, Trajectory]
+        self,
+        endpoint: Endpoint,
+        plan: GamePlan,
+        trajectories: dict[int, Trajectory],
+        opponent_batcher: InferenceBatcher | None,
     ) -> tuple[GamePlan, GameResult]:
+        """One game; `opponent_batcher` answers the other seat against a league snapshot."""
         assert self.batcher is not None
         client = endpoint.client
         hello = await client.hello()
         capabilities = hello.capabilities if hello is not None else frozenset()
         if plan.opponent.kind in _DAEMON_SEATS and "seats" not in capabilities:
             plan = replace(plan, opponent=OpponentChoice("self_play"))
-        opponent_batcher = await self._opponent_batcher(plan)
         if plan.opponent.kind == "league" and opponent_batcher is None:
             plan = replace(plan, opponent=OpponentChoice("self_play"))
         compact = "compact" in capabilities
@@ -465,23 +481,10 @@ class Actor:
         assert game.result is not None
         return plan, game.result
 
-    async def _opponent_batcher(self, plan: GamePlan) -> InferenceBatcher | None:
-        """The batcher of a league snapshot (loaded once and kept: the league is small)."""
-        version = plan.opponent.version
-        if plan.opponent.kind != "league" or version is None or self.league is None:
-            return None
-        if version not in self._league_batchers:
-            try:
-                weights = await asyncio.to_thread(self.league.load, version)
-                backend = await asyncio.to_thread(PolicyBackend, weights, self.device, self.memory)
-            except (KeyError, CheckpointError, OSError, ValueError) as e:
-                log.warning("league snapshot v%d unavailable (%s): playing self-play instead", version, e)
-                return None
-            if version not in self._league_batchers:
-                self._league_batchers[version] = await self._exit.enter_async_context(
-                    InferenceBatcher(backend, self.settings.max_batch, self.settings.max_wait)
-                )
-        return self._league_batchers[version]
+    def _load_snapshot(self, version: int) -> PolicyBackend:
+        """The backend of a league snapshot (in a worker thread, by `LeagueOpponents`)."""
+        assert self.league is not None
+        return PolicyBackend(self.league.load(version), self.device, self.memory)
 
     def _finished(self, plan: GamePlan, result: GameResult, trajectories: dict[int, Trajectory]) -> None:
         winner = result.winner_seat

@@ -70,6 +70,9 @@ class ActorMetrics:
             registry=r,
         )
         self.games_in_flight = Gauge("tolaria_actor_games_in_flight", "Games being played", registry=r)
+        self.league_snapshots = Gauge(
+            "tolaria_actor_league_snapshots", "League snapshots held in memory as opponents", registry=r
+        )
         self.daemon_endpoints = Gauge("tolaria_actor_daemon_endpoints", "Daemon endpoints known", registry=r)
 
     def serve(self, port: int) -> None:

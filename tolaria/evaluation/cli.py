@@ -1,7 +1,7 @@
 """`tolaria evaluator`: measure policy versions against baselines and the league; keep Elo ratings.
 
 Configuration: the TrainingRun spec file (`--spec`, as mounted from a ConfigMap) gives the
-decks and pairings, `evaluation` (cadence, games, baselines, eloK, promotionMargin, leagueSize,
+decks and pairings, `evaluation` (cadence, games, baselines, promotionMargin, leagueSize,
 actionSelection; `--games`, `--league-size` and `--action-selection` override them) and the
 checkpoint URI (whose `league/` holds the league's snapshots); flags and environment variables
 give the process-level settings, TOLARIA_REDIS_PASSWORD the Redis password when set. Without

@@ -18,14 +18,19 @@ Results, written in one MULTI/EXEC (keys `tolaria.keys.RunKeys`, fields `EvalFie
   `winrate`, `winrate_ci_low`, `winrate_ci_high` and `elo` of the evaluated version; `latest`
   and `v<version>`: the whole report as JSON (the `v<version>` fields are the learning curve);
 - `...:stats` hash: `win_rate:<baseline>` (what the operator reads) and `eval_policy_version`;
-- `...:elo` hash: every rating, `v<version>` for policy versions and the baseline names.
+- `...:elo:games` hash: this evaluation's games (league and gate games included) added to the
+  counts of wins, draws and losses between each pair of players (`EloGamesField`);
+- `...:elo` hash: every rating, `v<version>` for policy versions and the baseline names, replaced
+  whole by a Bradley-Terry fit over all the counts (`tolaria.evaluation.elo`: `random` anchored
+  at 1000, independent of the order of the games). A run begun before these counts existed has
+  its ratings fitted afresh from the games recorded since; its reports keep the old values.
 
 Promotion gate (when `evaluation.promotionMargin` is set): actors play the promoted policy,
 `...:policy:promoted` (safetensors bytes of the same format as `...:policy`, carrying their
 version) with its version in `...:policy:promoted:version`, instead of the newest one. The
 first evaluated version is promoted at once; a later one is played against the promoted
-version (`evaluation.games` games, both seats) and promoted when it scores at least
-0.5 - margin. Without the gate neither key exists (a running evaluator deletes them when the
+version (`evaluation.games` games, both seats) and promoted when the lower end of its win rate's
+95% confidence interval is at least 0.5 - margin (`tolaria.evaluation.gate`). Without the gate neither key exists (a running evaluator deletes them when the
 gate is switched off) and actors follow `...:policy`. While the
 promoted version exists the learner measures rollout staleness against it, not against its own
 newest version (`tolaria.trainer.learner`).
@@ -49,7 +54,8 @@ import redis.asyncio as aioredis
 import torch
 
 from tolaria.evaluation.confidence import WinRate
-from tolaria.evaluation.elo import EloTable, policy_player
+from tolaria.evaluation.elo import GameCounts, fit_ratings, policy_player
+from tolaria.evaluation.gate import promotes, promotion_threshold
 from tolaria.evaluation.matches import MatchOutcome, play_matches
 from tolaria.evaluation.metrics import EvaluatorMetrics
 from tolaria.evaluation.record import EvaluationRecord
@@ -74,7 +80,6 @@ class EvaluationSettings:
     games: int
     baselines: tuple[str, ...]
     pairings: tuple[tuple[str, str], ...]
-    elo_k: float = 32.0
     every_updates: int = 50
     every_minutes: float = 0.0
     promotion_margin: float | None = None
@@ -111,7 +116,6 @@ class EvaluationSettings:
             "games": evaluation.games,
             "baselines": baselines,
             "pairings": pairings,
-            "elo_k": evaluation.elo_k,
             "every_updates": evaluation.every_updates,
             "every_minutes": evaluation.every_minutes,
             "promotion_margin": evaluation.promotion_margin,
@@ -257,9 +261,8 @@ class Evaluator:
         started = time.monotonic()
         clients = await self.daemons.refresh()
         await self.restore_record()
-        elo = EloTable(s.elo_k, await self._ratings())
+        games = GameCounts()  # this evaluation's games, for the ratings
         me = policy_player(weights.version)
-        elo.rating(me)
         report: dict[str, Any] = {
             "policy_version": weights.version,
             "action_selection": "greedy" if s.greedy else "sampled",
@@ -274,23 +277,26 @@ class Evaluator:
                     outcomes = [o for _, o in played]
                     summary = summarise(outcomes)
                     summary["opponents"] = sorted({v for v, _ in played})
-                    elo.record_all((me, policy_player(v), o.score) for v, o in played if o.score is not None)
+                    games.add_all((me, policy_player(v), o.score) for v, o in played if o.score is not None)
                 else:
                     matches = schedule(s.games, s.pairings, baseline, s.seed)
                     outcomes = await self._play(clients, matches, agent, baseline, baseline)
                     summary = summarise(outcomes)
-                    elo.record_all((me, baseline, o.score) for o in outcomes if o.score is not None)
+                    games.add_all((me, baseline, o.score) for o in outcomes if o.score is not None)
                 report["baselines"][baseline] = summary
             errors = sum(result["errors"] for result in report["baselines"].values())
             if errors and not any(result["games"] for result in report["baselines"].values()):
                 raise ConnectionError(f"all {errors} evaluation games of policy v{weights.version} failed")
-            promotion = await self._gate(clients, agent, weights_bytes, weights.version, elo)
+            promotion = await self._gate(clients, agent, weights_bytes, weights.version, games)
         if promotion is not None:
             report["promotion"] = promotion
-        report["elo"] = {me: elo.rating(me), **{b: elo.ratings[b] for b in s.baselines if b in elo.ratings}}
+        ratings = await asyncio.to_thread(fit_ratings, await self._recorded_games() + games)
+        report["elo"] = {p: ratings[p] for p in (me, *s.baselines) if p in ratings}
         report["seconds"] = round(time.monotonic() - started, 3)
         report["evaluated_at"] = time.time()
-        await self._write(report, elo, weights_bytes if promotion and promotion["promoted"] else None)
+        await self._write(
+            report, ratings, games, weights_bytes if promotion and promotion["promoted"] else None
+        )
         await self._save_record()
         if self.league is not None:
             await asyncio.to_thread(self.league.add, weights)
@@ -384,7 +390,7 @@ class Evaluator:
         agent: InferenceBatcher,
         weights_bytes: bytes,
         version: int,
-        elo: EloTable,
+        games: GameCounts,
     ) -> dict[str, Any] | None:
         margin = self.settings.promotion_margin
         if margin is None:
@@ -408,33 +414,41 @@ class Evaluator:
         async with self._player(current) as opponent:
             matches = schedule(self.settings.games, self.settings.pairings, "promotion", self.settings.seed)
             outcomes = await self._play(clients, matches, agent, opponent, "promoted")
-        elo.record_all(
+        games.add_all(
             (policy_player(version), policy_player(current.version), o.score)
             for o in outcomes
             if o.score is not None
         )
         summary = summarise(outcomes)
-        promoted = summary["win_rate"] is not None and summary["win_rate"] >= 0.5 - margin
         return {
             "candidate": version,
             "against": current.version,
-            "promoted": promoted,
-            "threshold": 0.5 - margin,
+            "promoted": promotes(outcome_rate(outcomes), margin),
+            "threshold": promotion_threshold(margin),  # for the interval's lower end
             **{k: summary[k] for k in ("games", "win_rate", "ci_low", "ci_high")},
         }
 
     # ---- Redis --------------------------------------------------------------------------------
-    async def _ratings(self) -> dict[str, float]:
-        raw = await self.redis.hgetall(self.keys.elo)
-        return {k.decode() if isinstance(k, bytes) else str(k): float(v) for k, v in raw.items()}
+    async def _recorded_games(self) -> GameCounts:
+        """The games every earlier evaluation recorded (`...:elo:games`); a field that is not a
+        count of games (written by hand?) is left out of the fit, with an error in the log."""
+        invalid: list[str] = []
+        counts = GameCounts.from_fields(await self.redis.hgetall(self.keys.elo_games), invalid)
+        for problem in invalid:
+            log.error("%s: %s; left out of the ratings", self.keys.elo_games, problem)
+        return counts
 
-    async def _write(self, report: dict[str, Any], elo: EloTable, promote: bytes | None) -> None:
+    async def _write(
+        self, report: dict[str, Any], ratings: dict[str, float], games: GameCounts, promote: bytes | None
+    ) -> None:
         s, version = self.settings, report["policy_version"]
         fields: dict[str, Any] = {
             EvalField.POLICY_VERSION: version,
             EvalField.EVALUATED_AT: report["evaluated_at"],
-            EvalField.ELO: elo.rating(policy_player(version)),
         }
+        rating = ratings.get(policy_player(version))  # None: the version finished no rated game
+        if rating is not None:
+            fields[EvalField.ELO] = round(rating, 3)
         stats: dict[str, Any] = {StatsField.EVAL_POLICY_VERSION: version}
         for baseline, result in report["baselines"].items():
             if result["win_rate"] is None:
@@ -463,7 +477,12 @@ class Evaluator:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.keys.eval, mapping=fields)
             pipe.hset(self.keys.stats, mapping=stats)
-            pipe.hset(self.keys.elo, mapping={k: round(v, 3) for k, v in elo.ratings.items()})
+            if rating is None:  # not the previous version's
+                pipe.hdel(self.keys.eval, EvalField.ELO)
+            for field, count in games.to_fields().items():
+                pipe.hincrby(self.keys.elo_games, field, count)
+            pipe.delete(self.keys.elo)
+            pipe.hset(self.keys.elo, mapping={k: round(v, 3) for k, v in ratings.items()})
             if promote is not None:
                 pipe.set(self.keys.policy_promoted, promote)
                 pipe.set(self.keys.policy_promoted_version, version)

@@ -1,10 +1,12 @@
 """The evaluator's record of a run, kept in the checkpoint store as well as in Redis.
 
 Redis holds the record the operator and the summary read (the `...:eval` hash: the headline and
-one report per evaluated version, the learning curve; the `...:elo` hash: the ratings). Redis
-may lose it (a managed Redis pod lost with its volume, an external one flushed), so after each
-evaluation the evaluator also writes both hashes, whole, as one JSON document beside the run's
-checkpoints; an evaluator that finds the record gone from Redis puts it back from there.
+one report per evaluated version, the learning curve; the `...:elo` hash: the ratings; the
+`...:elo:games` hash: the games between each pair of players that the ratings are fitted from).
+Redis may lose it (a managed Redis pod lost with its volume, an external one flushed), so after
+each evaluation the evaluator also writes the three hashes, whole, as one JSON document beside the
+run's checkpoints; an evaluator that finds the record gone from Redis puts it back from there, and
+the next fit, over the restored games, gives the ratings it would have given without the loss.
 """
 
 from __future__ import annotations
@@ -34,10 +36,12 @@ class EvaluationRecord:
         async with redis_client.pipeline(transaction=True) as pipe:
             pipe.hgetall(keys.eval)
             pipe.hgetall(keys.elo)
-            evaluation, elo = await pipe.execute()
+            pipe.hgetall(keys.elo_games)
+            evaluation, elo, games = await pipe.execute()
         document = {
             "eval": {_text(k): _text(v) for k, v in evaluation.items()},
             "elo": {_text(k): _text(v) for k, v in elo.items()},
+            "elo_games": {_text(k): _text(v) for k, v in games.items()},
         }
         await asyncio.to_thread(self.store.write_document, DOCUMENT, document)
 
@@ -54,5 +58,8 @@ class EvaluationRecord:
                 pipe.hsetnx(keys.eval, field, value)
             for field, value in (document.get("elo") or {}).items():
                 pipe.hsetnx(keys.elo, field, value)
+            # a record from before the Bradley-Terry ratings has none: the fit starts afresh
+            for field, value in (document.get("elo_games") or {}).items():
+                pipe.hsetnx(keys.elo_games, field, value)
             await pipe.execute()
         return sum(1 for field in document["eval"] if field.startswith("v") and field[1:].isdigit())
