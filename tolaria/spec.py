@@ -308,6 +308,7 @@ class CurriculumStage(ApiModel):
             "!has(self.matchups) || size(self.matchups) == 0 || !has(self.deckPools)",
             "matchups and deckPools are alternatives: set at most one",
             lambda m: not (m.matchups and m.deck_pools is not None),
+            ".deckPools",
         ),
     )
 
@@ -900,6 +901,7 @@ class TrainingRunSpec(ApiModel):
             "!has(self.matchups) || size(self.matchups) == 0 || !has(self.deckPools)",
             "matchups and deckPools are alternatives: set at most one",
             lambda m: not (m.matchups and m.deck_pools is not None),
+            ".deckPools",
         ),
         Rule(
             "!has(self.deckPools) || (self.deckPools.agent.all(p, p.deck in self.decks)"
