@@ -148,7 +148,8 @@ def final_evaluation(client: redis.Redis, keys: RunKeys) -> dict[str, Any]:
 
 def evaluation_history(client: redis.Redis, keys: RunKeys) -> list[dict[str, Any]]:
     """Every evaluated version, oldest first: policy_version, evaluated_at and per baseline
-    win_rate, ci_low, ci_high and games (the evaluator's `v<version>` reports)."""
+    win_rate, ci_low, ci_high, games and their splits by deck and by pairing (the evaluator's
+    `v<version>` reports)."""
     history = []
     for name, value in client.hgetall(keys.eval).items():
         name = _text(name)
@@ -160,7 +161,7 @@ def evaluation_history(client: redis.Redis, keys: RunKeys) -> list[dict[str, Any
                 "policy_version": int(report["policy_version"]),
                 "evaluated_at": report.get("evaluated_at"),
                 "baselines": {
-                    b: {k: r[k] for k in ("win_rate", "ci_low", "ci_high", "games")}
+                    b: {k: r[k] for k in ("win_rate", "ci_low", "ci_high", "games", *SPLITS) if k in r}
                     for b, r in report.get("baselines", {}).items()
                     if r.get("win_rate") is not None
                 },
