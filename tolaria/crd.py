@@ -47,6 +47,12 @@ PRINTER_COLUMNS = (
     },
     {"name": "Queue", "type": "integer", "jsonPath": ".status.queueDepth"},
     {"name": "Policy", "type": "integer", "jsonPath": ".status.policyVersion"},
+    {
+        "name": "Stage",
+        "type": "string",
+        "jsonPath": ".status.stage",
+        "description": "curriculum stage: name(number/stages)",
+    },
     {"name": "WinRate", "type": "number", "jsonPath": ".status.winRate"},
     {"name": "Elo", "type": "integer", "jsonPath": ".status.elo"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},

@@ -122,6 +122,12 @@ class StatsField:
     # stop.targetWinRate) and the policy version those rates belong to
     WIN_RATE_PREFIX = "win_rate:"
     EVAL_POLICY_VERSION = "eval_policy_version"
+    # evaluator: the curriculum stage whose pairings those win rates were measured on
+    EVAL_STAGE = "eval_stage"
+    # the curriculum's keeper (the operator; local mode's runner), HSET together when a stage
+    # begins: its index and the `games` counter then. Actors and the evaluator read the index.
+    CURRICULUM_STAGE = "curriculum_stage"
+    CURRICULUM_STAGE_GAMES = "curriculum_stage_games"
 
     @staticmethod
     def win_rate(baseline: str) -> str:

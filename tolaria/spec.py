@@ -199,6 +199,7 @@ class SecretKeyRef(ApiModel):
 
 
 DeckName = Annotated[str, Field(min_length=1, max_length=128, pattern=DECK_PATTERN)]
+Baseline = Literal["random", "heuristic", "league"]
 
 
 class Matchup(ApiModel):
@@ -207,6 +208,131 @@ class Matchup(ApiModel):
     agent_deck: DeckName = Field(description="Deck of the learning agent's seat.")
     opponent_deck: DeckName = Field(description="Deck of the opponent's seat.")
     weight: float = Field(1.0, gt=0, le=1000, description="Relative frequency of this pairing.")
+
+
+class PoolDeck(ApiModel):
+    """A deck of a pool, drawn with probability proportional to weight."""
+
+    deck: DeckName
+    weight: float = Field(1.0, gt=0, le=1000, description="Relative frequency of this deck in its pool.")
+
+
+def _pool_rule(pool: str) -> Rule:
+    return Rule(
+        f"self.{pool}.all(a, self.{pool}.exists_one(b, b.deck == a.deck))",
+        f"a deck is listed more than once in {pool}",
+        lambda m: len({p.deck for p in getattr(m, pool)}) == len(getattr(m, pool)),
+        f".{pool}",
+    )
+
+
+class DeckPools(ApiModel):
+    """Deck randomisation: each game draws the agent's deck from `agent` and the opponent's from
+    `opponent` (empty: the agent pool), independently, by weight; with `mirrors: false` a draw of
+    the same deck twice is drawn again (so the pairings keep their relative odds)."""
+
+    agent: list[PoolDeck] = Field(
+        min_length=1, max_length=32, description="Decks of the learning agent's seat."
+    )
+    opponent: list[PoolDeck] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Decks of the opponent's seat; empty: the agent pool.",
+    )
+    mirrors: bool = Field(True, description="Whether a game may pit a deck against itself.")
+
+    rules = (
+        _pool_rule("agent"),
+        _pool_rule("opponent"),
+        Rule(
+            "!has(self.mirrors) || self.mirrors || ((has(self.opponent) && size(self.opponent) > 0)"
+            " ? self.agent.exists(a, self.opponent.exists(o, o.deck != a.deck)) : size(self.agent) > 1)",
+            "mirrors: false leaves no pairing: the pools must hold two different decks",
+            lambda m: m.mirrors or any(a.deck != o.deck for a in m.agent for o in (m.opponent or m.agent)),
+            ".mirrors",
+        ),
+    )
+
+    def pairings(self) -> list[tuple[str, str, float]]:
+        """(agent deck, opponent deck, weight): the product of the two pools, mirrors left out
+        when they are not allowed (an independent draw, redrawn on a mirror, has these odds)."""
+        opponents = self.opponent or self.agent
+        return [
+            (a.deck, o.deck, a.weight * o.weight)
+            for a in self.agent
+            for o in opponents
+            if self.mirrors or a.deck != o.deck
+        ]
+
+
+class StageEnd(ApiModel):
+    """When a curriculum stage ends: the first of an evaluated win rate and a number of games."""
+
+    win_rate: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Win rate against baseline that ends the stage, measured by an evaluation of the"
+        " stage's own pairings.",
+    )
+    baseline: Baseline = Field("heuristic", description="The baseline winRate is measured against.")
+    games: int | None = Field(None, ge=1, le=10**12, description="Games played during the stage that end it.")
+
+    rules = (
+        Rule(
+            "has(self.winRate) || has(self.games)",
+            "until needs winRate or games (or both: the first reached ends the stage)",
+            lambda m: m.win_rate is not None or m.games is not None,
+        ),
+    )
+
+
+STAGE_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+class CurriculumStage(ApiModel):
+    """One stage: the pairings its games are drawn from (`matchups` or `deckPools`; neither: the
+    run's own) and when it ends."""
+
+    name: str = Field(max_length=40, pattern=STAGE_NAME_PATTERN, description="Shown in status and progress.")
+    matchups: list[Matchup] = Field(
+        default_factory=list, max_length=32, description="Deck pairings with weights."
+    )
+    deck_pools: DeckPools | None = None
+    until: StageEnd | None = Field(
+        None, description="When the stage ends; every stage but the last has one, the last has none."
+    )
+
+    rules = (
+        Rule(
+            "!has(self.matchups) || size(self.matchups) == 0 || !has(self.deckPools)",
+            "matchups and deckPools are alternatives: set at most one",
+            lambda m: not (m.matchups and m.deck_pools is not None),
+            ".deckPools",
+        ),
+    )
+
+
+class Curriculum(ApiModel):
+    """Stages that games move through in order, such as aggro mirrors, then all aggro, then the
+    whole pool. A stage ends on its `until`; the last lasts until the run stops."""
+
+    stages: list[CurriculumStage] = Field(min_length=1, max_length=8)
+
+    rules = (
+        Rule(
+            "self.stages.all(s, self.stages.exists_one(t, t.name == s.name))",
+            "stage names must be unique",
+            lambda m: len({s.name for s in m.stages}) == len(m.stages),
+            ".stages",
+        ),
+        Rule(
+            "self.stages.all(s, has(s.until) != (s.name == self.stages[size(self.stages) - 1].name))",
+            "every stage but the last needs until, and the last has none (it lasts until the run stops)",
+            lambda m: all((s.until is not None) != (i == len(m.stages) - 1) for i, s in enumerate(m.stages)),
+            ".stages",
+        ),
+    )
 
 
 class Autoscaling(ApiModel):
@@ -588,9 +714,6 @@ class CheckpointSpec(ApiModel):
     )
 
 
-Baseline = Literal["random", "heuristic", "league"]
-
-
 class EvaluationSpec(ApiModel):
     """The evaluator: plays the current policy against baselines and keeps Elo ratings."""
 
@@ -690,6 +813,15 @@ class RewardShaping(ApiModel):
     card_advantage: float = Field(0.0, ge=-10, le=10)
 
 
+def _pool_decks(pools: DeckPools) -> set[str]:
+    return {p.deck for p in pools.agent} | {p.deck for p in pools.opponent}
+
+
+def _stage_decks(stage: CurriculumStage) -> set[str]:
+    decks = {d for m in stage.matchups for d in (m.agent_deck, m.opponent_deck)}
+    return decks | (_pool_decks(stage.deck_pools) if stage.deck_pools is not None else set())
+
+
 class TrainingRunSpec(ApiModel):
     """Desired state of a training run: what to play, with what, and when to stop."""
 
@@ -702,7 +834,16 @@ class TrainingRunSpec(ApiModel):
     matchups: list[Matchup] = Field(
         default_factory=list,
         max_length=64,
-        description="Deck pairings with weights; empty: every ordered pair of decks, mirrors included, weight 1.",
+        description="Deck pairings with weights; empty (and no deckPools): every ordered pair of decks,"
+        " mirrors included, weight 1.",
+    )
+    deck_pools: DeckPools | None = Field(
+        None, description="Deck randomisation, instead of matchups: the two seats' decks drawn from pools."
+    )
+    curriculum: Curriculum | None = Field(
+        None,
+        description="Stages of pairings that games move through; a stage without pairings of its own"
+        " plays the run's (matchups, deckPools or every pair of decks).",
     )
     daemons: DaemonSpec = Field(default_factory=DaemonSpec)
     actors: ActorSpec = Field(default_factory=lambda: ActorSpec(per_daemon=1.0))
@@ -778,6 +919,45 @@ class TrainingRunSpec(ApiModel):
             ".matchups",
         ),
         Rule(
+            "!has(self.matchups) || size(self.matchups) == 0 || !has(self.deckPools)",
+            "matchups and deckPools are alternatives: set at most one",
+            lambda m: not (m.matchups and m.deck_pools is not None),
+            ".deckPools",
+        ),
+        Rule(
+            "!has(self.deckPools) || (self.deckPools.agent.all(p, p.deck in self.decks)"
+            " && (!has(self.deckPools.opponent) || self.deckPools.opponent.all(p, p.deck in self.decks)))",
+            "every deckPools deck must be listed in decks",
+            lambda m: m.deck_pools is None or _pool_decks(m.deck_pools) <= set(m.decks),
+            ".deckPools",
+        ),
+        Rule(
+            "!has(self.curriculum) || self.curriculum.stages.all(s,"
+            " (!has(s.matchups) || s.matchups.all(x, x.agentDeck in self.decks && x.opponentDeck in self.decks))"
+            " && (!has(s.deckPools) || (s.deckPools.agent.all(p, p.deck in self.decks)"
+            " && (!has(s.deckPools.opponent) || s.deckPools.opponent.all(p, p.deck in self.decks)))))",
+            "every deck of a curriculum stage must be listed in decks",
+            lambda m: (
+                m.curriculum is None or all(_stage_decks(s) <= set(m.decks) for s in m.curriculum.stages)
+            ),
+            ".curriculum",
+        ),
+        Rule(
+            "!has(self.curriculum) || self.curriculum.stages.all(s, !has(s.until) || !has(s.until.winRate)"
+            " || (has(self.evaluation) && self.evaluation.enabled && s.until.baseline in self.evaluation.baselines))",
+            "a stage's until.winRate needs evaluation enabled with until.baseline among evaluation.baselines",
+            lambda m: (
+                m.curriculum is None
+                or all(
+                    s.until is None
+                    or s.until.win_rate is None
+                    or (m.evaluation.enabled and s.until.baseline in m.evaluation.baselines)
+                    for s in m.curriculum.stages
+                )
+            ),
+            ".curriculum",
+        ),
+        Rule(
             "!has(self.stop) || !has(self.stop.targetWinRate) || (has(self.evaluation)"
             " && self.evaluation.enabled && self.stop.targetBaseline in self.evaluation.baselines)",
             "stop.targetWinRate needs evaluation enabled with stop.targetBaseline among evaluation.baselines",
@@ -790,10 +970,27 @@ class TrainingRunSpec(ApiModel):
     )
 
     def pairings(self) -> list[tuple[str, str, float]]:
-        """(agent deck, opponent deck, weight) of every pairing games are drawn from."""
+        """(agent deck, opponent deck, weight) of every pairing the run's games are drawn from
+        (outside a curriculum, and in its stages that name no pairings of their own)."""
         if self.matchups:
             return [(m.agent_deck, m.opponent_deck, m.weight) for m in self.matchups]
+        if self.deck_pools is not None:
+            return self.deck_pools.pairings()
         return [(a, b, 1.0) for a in self.decks for b in self.decks]
+
+    def stage_pairings(self) -> list[list[tuple[str, str, float]]]:
+        """The pairings of each curriculum stage, in order; one entry, the run's, without one."""
+        if self.curriculum is None:
+            return [self.pairings()]
+        stages = []
+        for stage in self.curriculum.stages:
+            if stage.matchups:
+                stages.append([(m.agent_deck, m.opponent_deck, m.weight) for m in stage.matchups])
+            elif stage.deck_pools is not None:
+                stages.append(stage.deck_pools.pairings())
+            else:
+                stages.append(self.pairings())
+        return stages
 
 
 # ---------------------------------------------------------------------------------------
@@ -836,6 +1033,15 @@ class LearnerStatus(StatusModel):
     restarts: int = Field(0, ge=0)
 
 
+class CurriculumStatus(StatusModel):
+    """Where the run is in its curriculum (the operator also keeps it in the run's Redis)."""
+
+    stage: int = Field(0, ge=0, description="Index of the current stage, from 0.")
+    name: str = Field("", max_length=64)
+    stage_start_games: int = Field(0, ge=0, description="gamesPlayed when the stage began.")
+    stage_start_time: Timestamp | None = None
+
+
 class CheckpointRef(StatusModel):
     uri: str = Field(max_length=2048)
     time: Timestamp
@@ -867,6 +1073,12 @@ class TrainingRunStatus(StatusModel):
     elo: int | None = Field(None, description="Elo rating of evaluatedPolicyVersion (rounded).")
     evaluated_policy_version: int | None = Field(
         None, ge=0, description="The policy version the latest evaluation measured (winRate, elo)."
+    )
+    curriculum: CurriculumStatus | None = None
+    stage: str | None = Field(
+        None,
+        max_length=64,
+        description="The curriculum stage as name(number/stages), such as all-aggro(2/3).",
     )
     last_checkpoint: CheckpointRef | None = None
     start_time: Timestamp | None = None

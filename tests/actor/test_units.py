@@ -220,3 +220,55 @@ def test_the_pool_prefers_the_least_loaded_endpoint_and_backs_off_a_failing_one(
         await pool.close()
 
     asyncio.run(main())
+
+
+def test_games_are_drawn_from_the_curriculum_stage_read_from_redis(redis_server):
+    from collections import Counter
+
+    from tolaria.actor.actor import Actor, ActorSettings
+    from tolaria.actor.daemons import DaemonPool
+    from tolaria.keys import StatsField
+    from tolaria.spec import TrainingRunSpec
+
+    spec = TrainingRunSpec(
+        decks=["a", "b", "c"],
+        deck_pools={"agent": [{"deck": "a", "weight": 3}, {"deck": "b"}], "mirrors": False},
+        curriculum={
+            "stages": [
+                {
+                    "name": "mirror",
+                    "matchups": [{"agentDeck": "c", "opponentDeck": "c"}],
+                    "until": {"games": 5},
+                },
+                {"name": "pools"},
+            ]
+        },
+    )
+    keys = RunKeys("ns", "draws")
+
+    async def scenario():
+        client = aioredis.Redis.from_url(redis_server.url)
+        settings = ActorSettings(pairings=spec.pairings(), stage_pairings=spec.stage_pairings(), seed=3)
+        actor = Actor(settings, client, keys, DaemonPool([]))
+        try:
+            await actor._read_stage()  # nothing written yet: the first stage
+            first = Counter(
+                (p.match.agent_deck, p.match.opponent_deck) for p in (actor._plan() for _ in range(50))
+            )
+            await client.hset(keys.stats, StatsField.CURRICULUM_STAGE, 1)
+            await actor._read_stage()
+            second = Counter(
+                (p.match.agent_deck, p.match.opponent_deck) for p in (actor._plan() for _ in range(2000))
+            )
+            await client.hset(keys.stats, StatsField.CURRICULUM_STAGE, 9)  # a shortened curriculum: its last
+            await actor._read_stage()
+            return first, second, actor.stage
+        finally:
+            await client.aclose()
+
+    first, second, clamped = asyncio.run(scenario())
+    assert first == Counter({("c", "c"): 50})
+    # pools a (3) and b (1), no mirrors: a-b and b-a, each weight 3
+    assert set(second) == {("a", "b"), ("b", "a")}
+    assert abs(second["a", "b"] / 2000 - 0.5) < 0.05
+    assert clamped == 1

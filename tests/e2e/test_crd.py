@@ -13,6 +13,7 @@ from spec.cases import BAD_SPECS, MINIMAL, merged
 
 from tolaria.spec import (
     CheckpointRef,
+    CurriculumStatus,
     DaemonsStatus,
     LearnerStatus,
     SpecError,
@@ -157,6 +158,8 @@ def status_of_a_running_run() -> dict:
         actors_ready=2,
         learner=LearnerStatus(state="Running", restarts=0),
         policy_version=17,
+        curriculum=CurriculumStatus(stage=1, name="all-aggro", stage_start_games=9000),
+        stage="all-aggro(2/3)",
         win_rate=0.625,
         baseline="heuristic",
         elo=1287,
@@ -192,11 +195,22 @@ def test_status_subresource_and_printer_columns(testbed, namespace):
         "DAEMONS",
         "QUEUE",
         "POLICY",
+        "STAGE",
         "WINRATE",
         "ELO",
         "AGE",
     ]
-    assert table[1].split()[:8] == ["columns", "Running", "12345", "3/4", "321", "17", "0.625", "1287"]
+    assert table[1].split()[:9] == [
+        "columns",
+        "Running",
+        "12345",
+        "3/4",
+        "321",
+        "17",
+        "all-aggro(2/3)",
+        "0.625",
+        "1287",
+    ]
     short = testbed.kubectl("get", "tr", "columns", "-n", namespace, "--no-headers").stdout.split()
     assert short[:2] == ["columns", "Running"]
 

@@ -549,7 +549,13 @@ def test_a_redis_that_lost_the_runs_state_gets_the_games_counter_back(
 
 
 def test_max_games_ends_the_run_and_releases_compute(testbed, namespace, operator, redis_server, report):
-    apply(testbed, namespace, manifest("stop", redis_server.url, {"stop": {"maxGames": 500}}))
+    # a curriculum of two stages, the first ending after 100 games: the operator moves it on
+    curriculum = {"stages": [{"name": "mirrors", "until": {"games": 100}}, {"name": "whole-pool"}]}
+    apply(
+        testbed,
+        namespace,
+        manifest("stop", redis_server.url, {"stop": {"maxGames": 500}, "curriculum": curriculum}),
+    )
     wait_running(testbed, namespace, "stop")
     keys = RunKeys(namespace, "stop")
     client = redis.Redis.from_url(redis_server.url)
@@ -569,12 +575,28 @@ def test_max_games_ends_the_run_and_releases_compute(testbed, namespace, operato
     assert (current["policyVersion"], current["evaluatedPolicyVersion"]) == (3, 2)
     assert (current["winRate"], current["baseline"], current["elo"]) == (0.625, "heuristic", 1234)
     assert current["lastCheckpoint"]["uri"] == "file:///ck/stop/3"
+    testbed.wait_for(
+        lambda: status(testbed, namespace, "stop").get("stage") == "whole-pool(2/2)", "stage 2 began", 30
+    )
+    assert status(testbed, namespace, "stop")["curriculum"]["stageStartGames"] == 120
+    assert client.hget(keys.stats, "curriculum_stage") == b"1"
     # `kubectl get trainingruns` tells the story from what the operator wrote.
     header, row = testbed.kubectl("get", "trainingruns", "stop", "-n", namespace).stdout.splitlines()[:2]
-    assert header.split() == ["NAME", "PHASE", "GAMES", "DAEMONS", "QUEUE", "POLICY", "WINRATE", "ELO", "AGE"]
+    assert header.split() == [
+        "NAME",
+        "PHASE",
+        "GAMES",
+        "DAEMONS",
+        "QUEUE",
+        "POLICY",
+        "STAGE",
+        "WINRATE",
+        "ELO",
+        "AGE",
+    ]
     cells = dict(zip(header.split(), row.split(), strict=True))
-    shown = tuple(cells[c] for c in ("PHASE", "GAMES", "QUEUE", "POLICY", "WINRATE", "ELO"))
-    assert shown == ("Running", "120", "0", "3", "0.625", "1234")
+    shown = tuple(cells[c] for c in ("PHASE", "GAMES", "QUEUE", "POLICY", "STAGE", "WINRATE", "ELO"))
+    assert shown == ("Running", "120", "0", "3", "whole-pool(2/2)", "0.625", "1234")
 
     client.hset(keys.stats, "games", 500)
     testbed.wait_for(lambda: status(testbed, namespace, "stop").get("phase") == "Succeeded", "Succeeded", 30)

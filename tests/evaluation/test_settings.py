@@ -79,3 +79,57 @@ def test_settings_refuse_nonsense():
         settings(baselines=("chess",))
     with pytest.raises(ValueError, match="at least 2 games"):
         settings(games=1)
+
+
+def test_results_split_by_pairing_and_by_the_agents_deck():
+    from tolaria.evaluation.evaluator import summarise
+    from tolaria.evaluation.matches import MatchOutcome
+    from tolaria.matchmaking.schedule import Match
+
+    games = [
+        ("red", "white", 1, 1.0),
+        ("red", "white", 2, 0.0),
+        ("red", "red", 1, 1.0),
+        ("white", "red", 2, 0.5),
+        ("white", "red", 1, None),  # failed: no score
+    ]
+    outcomes = [MatchOutcome(Match(i, a, o, seat, i), score) for i, (a, o, seat, score) in enumerate(games)]
+    summary = summarise(outcomes)
+    assert summary["games"] == 4 and summary["errors"] == 1
+    assert {k: v["win_rate"] for k, v in summary["by_pairing"].items()} == {
+        "red vs red": 1.0,
+        "red vs white": 0.5,
+        "white vs red": 0.5,
+    }
+    assert {k: (v["win_rate"], v["games"]) for k, v in summary["by_deck"].items()} == {
+        "red": (2 / 3, 3),
+        "white": (0.5, 1),
+    }
+    assert set(summary["by_setting"]) == {
+        "red vs red, agent seat 1",
+        "red vs white, agent seat 1",
+        "red vs white, agent seat 2",
+        "white vs red, agent seat 2",
+        "white vs red, agent seat 1",
+    }
+
+
+def test_with_a_curriculum_each_stage_is_evaluated_on_its_pairings():
+    spec = TrainingRunSpec(
+        decks=["a", "b"],
+        curriculum={
+            "stages": [
+                {
+                    "name": "mirror",
+                    "matchups": [{"agentDeck": "a", "opponentDeck": "a"}],
+                    "until": {"games": 9},
+                },
+                {"name": "all"},
+            ]
+        },
+    )
+    settings = EvaluationSettings.from_spec(spec)
+    assert settings.pairings_for(0) == (("a", "a"),)
+    assert settings.pairings_for(1) == settings.pairings == (("a", "a"), ("a", "b"), ("b", "a"), ("b", "b"))
+    assert settings.pairings_for(5) == settings.pairings_for(1)
+    assert EvaluationSettings.from_spec(TrainingRunSpec(decks=["a"])).pairings_for(3) == (("a", "a"),)

@@ -155,3 +155,61 @@ def test_read_snapshot_and_final_evaluation_from_a_real_redis(redis_server):
         for v, r in ((1, 0.5), (3, 0.75))
     ]
     client.close()
+
+
+def test_the_curriculum_stage_shows_after_the_games():
+    criteria = StopCriteria(None, None, None, "random")
+    line = render_line(snap(10, stage=1, stage_label="all-aggro(2/3)"), criteria, None)
+    assert "| games 10 | stage all-aggro(2/3) | policy v0 |" in line
+    assert "stage" not in render_line(snap(10), criteria, None)
+
+
+def test_the_summary_shows_win_rates_by_deck_and_by_pairing(tmp_path):
+    from tolaria.local.summary import build_summary, pairing_table, plot_pairings, summary_text
+
+    def rate(win_rate, games):
+        return {"win_rate": win_rate, "ci_low": win_rate - 0.1, "ci_high": win_rate + 0.1, "games": games}
+
+    evaluation = {
+        "policy_version": 12,
+        "elo": 1300.0,
+        "baselines": {
+            "heuristic": {
+                **rate(0.55, 40),
+                "by_deck": {"red": rate(0.6, 20), "white": rate(0.5, 20)},
+                "by_pairing": {
+                    "red vs red": rate(0.7, 10),
+                    "red vs white": rate(0.5, 10),
+                    "white vs red": rate(0.4, 10),
+                    "white vs white": rate(0.6, 10),
+                },
+            }
+        },
+    }
+    summary = build_summary(
+        name="r",
+        outcome="succeeded",
+        reason="maxGames reached",
+        last=snap(100, stage=2, stage_label="whole-pool(3/3)"),
+        evaluation=evaluation,
+        history=[],
+        restarts={},
+        checkpoint_uri="file://c",
+    )
+    text = summary_text(summary)
+    assert "  stage     whole-pool(3/3)" in text
+    assert (
+        "vs heuristic, by the agent's deck:" in text and "      red    0.600  [0.500, 0.700]  over 20" in text
+    )
+    assert "vs heuristic, by pairing:" in text and "      white vs red    0.400" in text
+    assert pairing_table(evaluation["baselines"]["heuristic"]["by_pairing"]) == (
+        ["red", "white"],
+        ["red", "white"],
+        [[0.7, 0.5], [0.4, 0.6]],
+    )
+    assert (
+        plot_pairings(evaluation, tmp_path / "pairings.png")
+        and (tmp_path / "pairings.png").stat().st_size > 0
+    )
+    assert not plot_pairings({"baselines": {"random": rate(0.9, 10)}}, tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()

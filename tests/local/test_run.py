@@ -118,6 +118,13 @@ def test_shortened_quickstart_runs_from_start_to_summary(tmp_path):
     text = (run_dir / "summary.txt").read_text()
     assert "run quickstart: succeeded" in text and "vs random" in text and text in out
     assert (run_dir / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
+    # the final evaluation by pairing: both pairings of the quickstart
+    assert set(evaluation["baselines"]["heuristic"]["by_pairing"]) == {
+        "red_aggro vs white_weenie",
+        "white_weenie vs red_aggro",
+    }
+    assert "vs heuristic, by pairing:" in text
+    assert (run_dir / "pairings.png").read_bytes()[:4] == b"\x89PNG"
     effective = load_trainingrun(run_dir / "spec.yaml")
     assert effective.spec.checkpoints.uri == f"file://{(run_dir / 'checkpoints').resolve()}"
     checkpoint = open_store(effective.spec.checkpoints.uri).latest()

@@ -178,4 +178,118 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str, str]] = [
         "newest",
     ),
     ("name-too-long", {"metadata": {"name": "r" * 51}}, "metadata.name", "50"),
+    (
+        "matchups-and-deck-pools",
+        spec(
+            matchups=[{"agentDeck": "red_aggro", "opponentDeck": "white_weenie"}],
+            deckPools={"agent": [{"deck": "red_aggro"}]},
+        ),
+        "spec.deckPools",
+        "matchups and deckPools are alternatives",
+    ),
+    (
+        "deck-pool-deck-not-listed",
+        spec(deckPools={"agent": [{"deck": "red_aggro"}], "opponent": [{"deck": "blue_tempo"}]}),
+        "spec.deckPools",
+        "every deckPools deck must be listed in decks",
+    ),
+    (
+        "deck-pool-deck-twice",
+        spec(deckPools={"agent": [{"deck": "red_aggro"}, {"deck": "red_aggro", "weight": 2}]}),
+        "spec.deckPools.agent",
+        "a deck is listed more than once in agent",
+    ),
+    (
+        "deck-pools-only-mirrors-refused",
+        spec(deckPools={"agent": [{"deck": "red_aggro"}], "mirrors": False}),
+        "spec.deckPools.mirrors",
+        "mirrors: false leaves no pairing",
+    ),
+    (
+        "deck-pool-weight-zero",
+        spec(deckPools={"agent": [{"deck": "red_aggro", "weight": 0}]}),
+        "spec.deckPools.agent[0].weight",
+        "should be greater than 0",
+    ),
+    (
+        "curriculum-stage-without-until",
+        spec(curriculum={"stages": [{"name": "mirrors"}, {"name": "whole-pool"}]}),
+        "spec.curriculum.stages",
+        "every stage but the last needs until",
+    ),
+    (
+        "curriculum-last-stage-with-until",
+        spec(curriculum={"stages": [{"name": "mirrors", "until": {"games": 1000}}]}),
+        "spec.curriculum.stages",
+        "the last has none",
+    ),
+    (
+        "curriculum-stage-names-repeat",
+        spec(
+            curriculum={
+                "stages": [
+                    {"name": "aggro", "until": {"games": 10}},
+                    {"name": "aggro", "until": {"games": 10}},
+                ]
+            }
+        ),
+        "spec.curriculum.stages",
+        "stage names must be unique",
+    ),
+    (
+        "curriculum-until-empty",
+        spec(curriculum={"stages": [{"name": "mirrors", "until": {"baseline": "random"}}, {"name": "all"}]}),
+        "spec.curriculum.stages[0].until",
+        "until needs winRate or games",
+    ),
+    (
+        "curriculum-stage-deck-not-listed",
+        spec(
+            curriculum={
+                "stages": [
+                    {
+                        "name": "mirrors",
+                        "matchups": [{"agentDeck": "blue_tempo", "opponentDeck": "blue_tempo"}],
+                        "until": {"games": 1000},
+                    },
+                    {"name": "all"},
+                ]
+            }
+        ),
+        "spec.curriculum",
+        "every deck of a curriculum stage must be listed in decks",
+    ),
+    (
+        "curriculum-stage-matchups-and-pools",
+        spec(
+            curriculum={
+                "stages": [
+                    {
+                        "name": "mirrors",
+                        "matchups": [{"agentDeck": "red_aggro", "opponentDeck": "red_aggro"}],
+                        "deckPools": {"agent": [{"deck": "red_aggro"}]},
+                        "until": {"games": 1000},
+                    },
+                    {"name": "all"},
+                ]
+            }
+        ),
+        "spec.curriculum.stages[0].deckPools",
+        "matchups and deckPools are alternatives",
+    ),
+    (
+        "curriculum-win-rate-baseline-not-evaluated",
+        spec(
+            evaluation={"baselines": ["random"]},
+            curriculum={"stages": [{"name": "mirrors", "until": {"winRate": 0.6}}, {"name": "all"}]},
+        ),
+        "spec.curriculum",
+        "until.baseline among evaluation.baselines",
+    ),
+    (
+        "curriculum-stage-name-not-a-label",
+        spec(curriculum={"stages": [{"name": "Whole Pool"}]}),
+        "spec.curriculum.stages[0].name",
+        "Whole Pool",
+    ),
 ]

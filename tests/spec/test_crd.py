@@ -69,6 +69,7 @@ def test_printer_columns():
         "DAEMONS",
         "QUEUE",
         "POLICY",
+        "STAGE",
         "WINRATE",
         "ELO",
         "AGE",

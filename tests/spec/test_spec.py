@@ -31,6 +31,7 @@ def test_examples_load(name):
 
 def test_every_example_is_tested():
     assert sorted(p.name for p in EXAMPLES.glob("*.yaml")) == [
+        "curriculum.yaml",
         "minimal.yaml",
         "quickstart.yaml",
         "trainingrun.yaml",
@@ -204,3 +205,47 @@ def test_the_trainer_reads_the_warm_start_from_the_spec():
     warm_start = trainer_config_from_spec(spec).warm_start
     assert (warm_start.games, warm_start.epochs, warm_start.learning_rate) == (300, 5, 0.002)
     assert warm_start.games_in_flight == 16
+
+
+def test_deck_pools_pair_every_agent_deck_with_every_opponent_deck_by_weight():
+    pools = {
+        "agent": [{"deck": "a", "weight": 2}, {"deck": "b"}],
+        "opponent": [{"deck": "a"}, {"deck": "c", "weight": 3}],
+    }
+    spec = TrainingRunSpec(decks=["a", "b", "c"], deck_pools=pools)
+    assert spec.pairings() == [("a", "a", 2.0), ("a", "c", 6.0), ("b", "a", 1.0), ("b", "c", 3.0)]
+    # no mirrors: the same draw, redrawn on a mirror, keeps the other pairings' odds
+    spec = TrainingRunSpec(decks=["a", "b", "c"], deck_pools={**pools, "mirrors": False})
+    assert spec.pairings() == [("a", "c", 6.0), ("b", "a", 1.0), ("b", "c", 3.0)]
+    # no opponent pool: the agent's
+    spec = TrainingRunSpec(
+        decks=["a", "b"], deck_pools={"agent": [{"deck": "a"}, {"deck": "b"}], "mirrors": False}
+    )
+    assert spec.pairings() == [("a", "b", 1.0), ("b", "a", 1.0)]
+
+
+def test_each_curriculum_stage_has_its_pairings_or_the_runs():
+    spec = TrainingRunSpec(
+        decks=["a", "b"],
+        matchups=[{"agentDeck": "a", "opponentDeck": "b"}],
+        curriculum={
+            "stages": [
+                {
+                    "name": "mirror",
+                    "matchups": [{"agentDeck": "a", "opponentDeck": "a"}],
+                    "until": {"games": 9},
+                },
+                {"name": "pools", "deckPools": {"agent": [{"deck": "b"}]}, "until": {"games": 9}},
+                {"name": "run"},
+            ]
+        },
+    )
+    assert spec.stage_pairings() == [[("a", "a", 1.0)], [("b", "b", 1.0)], [("a", "b", 1.0)]]
+    assert TrainingRunSpec(decks=["a"]).stage_pairings() == [[("a", "a", 1.0)]]
+
+
+def test_the_curriculum_example_loads_with_its_stages():
+    run = load_trainingrun(EXAMPLES / "curriculum.yaml")
+    names = [s.name for s in run.spec.curriculum.stages]
+    assert len(names) >= 3 and run.spec.curriculum.stages[-1].until is None
+    assert all(run.spec.stage_pairings())

@@ -1,7 +1,8 @@
 """The actor: many concurrent games against the daemon pool, one batched policy, rollouts to Redis.
 
 `games_in_flight` workers each play one game after another. Every game draws its deck pairing
-(the spec's matchups, by weight) and its opponent (`tolaria.matchmaking`'s `OpponentSampler`:
+(by weight, from the pairings of the curriculum stage the actor last read from Redis, polled
+with the policy version; without a curriculum, the spec's matchups or deck pools) and its opponent (`tolaria.matchmaking`'s `OpponentSampler`:
 self-play, the daemon's built-in AI or random player, or a past policy snapshot from the
 league), and the agent's seat alternates between games. Seat control:
 
@@ -81,6 +82,8 @@ _DAEMON_SEATS = {"builtin_ai": "ai", "random_player": "random"}
 @dataclass
 class ActorSettings:
     pairings: list[tuple[str, str, float]]  # (agent deck, opponent deck, weight)
+    # the pairings of each curriculum stage (`TrainingRunSpec.stage_pairings`); empty: `pairings`
+    stage_pairings: list[list[tuple[str, str, float]]] = field(default_factory=list)
     opponents: OpponentMix = field(default_factory=OpponentMix)
     reward_shaping: RewardShaping = field(default_factory=RewardShaping)
     gamma: float = 0.99  # the learner's discount (ppo.gamma), which reward shaping must match
@@ -103,8 +106,8 @@ class ActorSettings:
     actor_id: str = "actor"
 
     def __post_init__(self) -> None:
-        if not self.pairings:
-            raise ValueError("the actor needs at least one deck pairing")
+        if not self.pairings or not all(self.stage_pairings):
+            raise ValueError("the actor needs at least one deck pairing (in every curriculum stage)")
         if self.games_in_flight < 1 or self.segment_steps < 1:
             raise ValueError(
                 f"games_in_flight ({self.games_in_flight}) and segment_steps ({self.segment_steps}) must be >= 1"
@@ -160,6 +163,7 @@ class Actor:
         self.batcher: InferenceBatcher | None = None
         self.memory = StaticMemory()  # shared by every backend (see PolicyBackend)
         self.latest_version = 0
+        self.stage = 0  # the curriculum stage, as last read from Redis
         self.league_versions: list[int] = []
         self.league_opponents = LeagueOpponents(self._load_snapshot, settings.max_batch, settings.max_wait)
         self._exit = contextlib.AsyncExitStack()
@@ -184,6 +188,8 @@ class Actor:
                 InferenceBatcher(backend, self.settings.max_batch, self.settings.max_wait, self._on_batch)
             )
             self.metrics.policy_version.set(backend.version)
+            with contextlib.suppress(*REDIS_FAILURES):  # else the policy sync reads it soon
+                await self._read_stage()
             background = [
                 asyncio.create_task(self._sync_policy(), name="policy-sync"),
                 asyncio.create_task(self._follow_announcements(), name="policy-announcements"),
@@ -251,6 +257,7 @@ class Actor:
             try:
                 versions = await self.source.versions()
                 await self._install(versions)
+                await self._read_stage()
             except REDIS_FAILURES as e:
                 self.metrics.redis_errors.inc()
                 log.debug("policy sync: redis unreachable: %s", e)
@@ -263,6 +270,21 @@ class Actor:
                     await self.league_opponents.retain(self.league_versions)
                     self.metrics.league_snapshots.set(len(self.league_opponents.versions))
             await asyncio.sleep(self.settings.policy_sync_interval)
+
+    async def _read_stage(self) -> None:
+        """The curriculum stage games are drawn from (`tolaria.matchmaking.curriculum`)."""
+        if len(self.settings.stage_pairings) < 2:
+            return
+        raw = await self.redis.hget(self.keys.stats, StatsField.CURRICULUM_STAGE)
+        stage = min(int(raw or 0), len(self.settings.stage_pairings) - 1)
+        if stage != self.stage:
+            log.info("curriculum stage %d from the next game on", stage + 1)
+            self.stage = stage
+
+    def pairings(self) -> list[tuple[str, str, float]]:
+        """The pairings the next game is drawn from."""
+        stages = self.settings.stage_pairings
+        return stages[min(self.stage, len(stages) - 1)] if stages else self.settings.pairings
 
     async def _follow_announcements(self) -> None:
         """Installs each announced version at once (see the module); resubscribes after a failure."""
@@ -376,7 +398,7 @@ class Actor:
                 waiter.cancel()
 
     def _plan(self) -> GamePlan:
-        pairings = self.settings.pairings
+        pairings = self.pairings()
         agent_deck, opponent_deck, _ = self.rng.choices(pairings, weights=[w for _, _, w in pairings])[0]
         opponent = self.sampler.sample(self.batcher.version if self.batcher else 0, self.league_versions)
         index = next(self._game_index)

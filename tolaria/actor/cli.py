@@ -165,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
         host = socket.gethostname()
         settings = ActorSettings(
             pairings=spec.pairings(),
+            stage_pairings=spec.stage_pairings() if spec.curriculum is not None else [],
             opponents=spec.actors.opponents,
             reward_shaping=spec.reward_shaping,
             gamma=spec.learner.ppo.gamma,

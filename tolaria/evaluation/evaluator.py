@@ -6,7 +6,10 @@ when the version moved) it takes the published policy (`...:policy`) and plays
 - `random`, `heuristic`: the daemon's random player and heuristic AI;
 - `league`: the newest past snapshots of the league (at most `league_opponents` of them,
   the games split evenly), each a policy in the other seat;
-spread evenly over the spec's deck pairings and both seat orders (`tolaria.matchmaking.schedule`).
+spread evenly over the deck pairings and both seat orders (`tolaria.matchmaking.schedule`): the
+spec's, or with a curriculum those of the stage in `...:stats` when the evaluation begins
+(`tolaria.matchmaking.curriculum`), so that a stage's `until.winRate` is measured on what it trains.
+Each result carries its split by pairing (both seats), by the agent's deck, and by pairing and seat.
 The games go to the daemons only; nothing is ever written to the rollout stream, so evaluation
 games never feed the learner. After the evaluation the version joins the league.
 
@@ -17,7 +20,8 @@ Results, written in one MULTI/EXEC (keys `tolaria.keys.RunKeys`, fields `EvalFie
   headline `baseline` (stop.targetBaseline when evaluated, else heuristic, else the first),
   `winrate`, `winrate_ci_low`, `winrate_ci_high` and `elo` of the evaluated version; `latest`
   and `v<version>`: the whole report as JSON (the `v<version>` fields are the learning curve);
-- `...:stats` hash: `win_rate:<baseline>` (what the operator reads) and `eval_policy_version`;
+- `...:stats` hash: `win_rate:<baseline>` (what the operator reads), `eval_policy_version` and
+  `eval_stage` (the curriculum stage measured; 0 without a curriculum);
 - `...:elo:games` hash: this evaluation's games (league and gate games included) added to the
   counts of wins, draws and losses between each pair of players (`EloGamesField`);
 - `...:elo` hash: every rating, `v<version>` for policy versions and the baseline names, replaced
@@ -80,6 +84,8 @@ class EvaluationSettings:
     games: int
     baselines: tuple[str, ...]
     pairings: tuple[tuple[str, str], ...]
+    # with a curriculum, the pairings of each stage (`pairings` is then the run's own)
+    stage_pairings: tuple[tuple[tuple[str, str], ...], ...] = ()
     every_updates: int = 50
     every_minutes: float = 0.0
     promotion_margin: float | None = None
@@ -100,14 +106,25 @@ class EvaluationSettings:
             )
         if self.games < 2:
             raise ValueError(f"evaluation needs at least 2 games per baseline (both seats), got {self.games}")
-        if not self.pairings:
-            raise ValueError("evaluation needs at least one deck pairing")
+        if not self.pairings or not all(self.stage_pairings):
+            raise ValueError("evaluation needs at least one deck pairing (in every curriculum stage)")
+
+    def pairings_for(self, stage: int) -> tuple[tuple[str, str], ...]:
+        """The pairings an evaluation during curriculum stage `stage` plays."""
+        if not self.stage_pairings:
+            return self.pairings
+        return self.stage_pairings[min(max(stage, 0), len(self.stage_pairings) - 1)]
 
     @classmethod
     def from_spec(cls, spec: TrainingRunSpec, **overrides: Any) -> EvaluationSettings:
         evaluation = spec.evaluation
         baselines = tuple(b for b in BASELINE_ORDER if b in evaluation.baselines)
         pairings = tuple(dict.fromkeys((a, b) for a, b, _ in spec.pairings()))
+        stage_pairings = (
+            tuple(tuple(dict.fromkeys((a, b) for a, b, _ in stage)) for stage in spec.stage_pairings())
+            if spec.curriculum is not None
+            else ()
+        )
         if spec.stop.target_baseline in baselines:
             headline = spec.stop.target_baseline
         else:
@@ -116,6 +133,7 @@ class EvaluationSettings:
             "games": evaluation.games,
             "baselines": baselines,
             "pairings": pairings,
+            "stage_pairings": stage_pairings,
             "every_updates": evaluation.every_updates,
             "every_minutes": evaluation.every_minutes,
             "promotion_margin": evaluation.promotion_margin,
@@ -137,18 +155,28 @@ def outcome_rate(outcomes: Sequence[MatchOutcome]) -> WinRate:
     return rate
 
 
+def pairing_name(agent_deck: str, opponent_deck: str) -> str:
+    """How reports name a pairing: `agent deck vs opponent deck`."""
+    return f"{agent_deck} vs {opponent_deck}"
+
+
 def summarise(outcomes: Sequence[MatchOutcome]) -> dict[str, Any]:
-    """Win rate, interval and errors of a set of games, with the split by pairing and seat."""
-    by_setting: dict[str, list[MatchOutcome]] = {}
+    """Win rate, interval and errors of a set of games, with its splits: by pairing (both
+    seats), by the agent's deck (every opponent deck and seat) and by pairing and seat."""
+    groups: dict[str, dict[str, list[MatchOutcome]]] = {"by_pairing": {}, "by_deck": {}, "by_setting": {}}
     for outcome in outcomes:
         m = outcome.match
-        by_setting.setdefault(f"{m.agent_deck} vs {m.opponent_deck}, agent seat {m.agent_seat}", []).append(
-            outcome
-        )
+        pairing = pairing_name(m.agent_deck, m.opponent_deck)
+        groups["by_pairing"].setdefault(pairing, []).append(outcome)
+        groups["by_deck"].setdefault(m.agent_deck, []).append(outcome)
+        groups["by_setting"].setdefault(f"{pairing}, agent seat {m.agent_seat}", []).append(outcome)
     return {
         **outcome_rate(outcomes).to_dict(),
         "errors": sum(1 for o in outcomes if o.score is None),
-        "by_setting": {name: outcome_rate(group).to_dict() for name, group in sorted(by_setting.items())},
+        **{
+            split: {name: outcome_rate(group).to_dict() for name, group in sorted(by_name.items())}
+            for split, by_name in groups.items()
+        },
     }
 
 
@@ -191,6 +219,8 @@ class Evaluator:
         self.record = record
         self.last_version: int | None = None
         self.last_time: float | None = None
+        self.stage = 0  # the curriculum stage of the evaluation under way
+        self.pairings = settings.pairings  # ... and its pairings
 
     # ---- cadence ------------------------------------------------------------------------------
     async def restore_record(self) -> None:
@@ -261,11 +291,14 @@ class Evaluator:
         started = time.monotonic()
         clients = await self.daemons.refresh()
         await self.restore_record()
+        await self._read_stage()
         games = GameCounts()  # this evaluation's games, for the ratings
         me = policy_player(weights.version)
         report: dict[str, Any] = {
             "policy_version": weights.version,
             "action_selection": "greedy" if s.greedy else "sampled",
+            "stage": self.stage,
+            "pairings": [pairing_name(a, b) for a, b in self.pairings],
             "baselines": {},
         }
         async with self._player(weights) as agent:
@@ -279,7 +312,7 @@ class Evaluator:
                     summary["opponents"] = sorted({v for v, _ in played})
                     games.add_all((me, policy_player(v), o.score) for v, o in played if o.score is not None)
                 else:
-                    matches = schedule(s.games, s.pairings, baseline, s.seed)
+                    matches = schedule(s.games, self.pairings, baseline, s.seed)
                     outcomes = await self._play(clients, matches, agent, baseline, baseline)
                     summary = summarise(outcomes)
                     games.add_all((me, baseline, o.score) for o in outcomes if o.score is not None)
@@ -314,6 +347,13 @@ class Evaluator:
             report["seconds"],
         )
         return report
+
+    async def _read_stage(self) -> None:
+        """The curriculum stage this evaluation measures, and its pairings."""
+        if self.settings.stage_pairings:
+            raw = await self.redis.hget(self.keys.stats, StatsField.CURRICULUM_STAGE)
+            self.stage = min(int(raw or 0), len(self.settings.stage_pairings) - 1)
+        self.pairings = self.settings.pairings_for(self.stage)
 
     async def _save_record(self) -> None:
         if self.record is None:
@@ -377,7 +417,7 @@ class Evaluator:
                 log.warning("league opponent v%d skipped: %s", version, e)
                 continue
             share = max(2, self.settings.games // len(opponents))
-            matches = schedule(share, self.settings.pairings, f"league-v{version}", self.settings.seed)
+            matches = schedule(share, self.pairings, f"league-v{version}", self.settings.seed)
             async with self._player(weights) as opponent:
                 played += [
                     (version, o) for o in await self._play(clients, matches, agent, opponent, "league")
@@ -412,7 +452,7 @@ class Evaluator:
                 "reason": "not newer than the promoted version",
             }
         async with self._player(current) as opponent:
-            matches = schedule(self.settings.games, self.settings.pairings, "promotion", self.settings.seed)
+            matches = schedule(self.settings.games, self.pairings, "promotion", self.settings.seed)
             outcomes = await self._play(clients, matches, agent, opponent, "promoted")
         games.add_all(
             (policy_player(version), policy_player(current.version), o.score)
@@ -449,7 +489,10 @@ class Evaluator:
         rating = ratings.get(policy_player(version))  # None: the version finished no rated game
         if rating is not None:
             fields[EvalField.ELO] = round(rating, 3)
-        stats: dict[str, Any] = {StatsField.EVAL_POLICY_VERSION: version}
+        stats: dict[str, Any] = {
+            StatsField.EVAL_POLICY_VERSION: version,
+            StatsField.EVAL_STAGE: report.get("stage", 0),
+        }
         for baseline, result in report["baselines"].items():
             if result["win_rate"] is None:
                 continue

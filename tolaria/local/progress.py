@@ -42,6 +42,10 @@ class Snapshot:
     win_rates: dict[str, float] = field(default_factory=dict)  # evaluated, by baseline
     warm_start_games: int | None = None  # observed so far, while the learner warm-starts
     warm_start_epochs: int | None = None  # then the epochs of cloning done
+    evaluated_stage: int | None = None  # the curriculum stage `win_rates` were measured on
+    stage: int | None = None  # the curriculum stage (`tolaria.matchmaking.curriculum`)
+    stage_start_games: int | None = None  # games when it began
+    stage_label: str | None = None  # as shown: name(number/stages)
 
     @property
     def games(self) -> int:
@@ -69,6 +73,8 @@ def read_snapshot(client: redis.Redis, keys: RunKeys, elapsed: float, previous: 
         if name.startswith(StatsField.WIN_RATE_PREFIX)
     }
     eval_version = stats.get(StatsField.EVAL_POLICY_VERSION)
+    evaluated_stage, stage = stats.get(StatsField.EVAL_STAGE), stats.get(StatsField.CURRICULUM_STAGE)
+    stage_games = stats.get(StatsField.CURRICULUM_STAGE_GAMES)
     warm_games, warm_epochs = stats.get(StatsField.WARM_START_GAMES), stats.get(StatsField.WARM_START_EPOCHS)
     snapshot = Snapshot(
         time=time.time(),
@@ -81,6 +87,9 @@ def read_snapshot(client: redis.Redis, keys: RunKeys, elapsed: float, previous: 
         win_rates=win_rates,
         warm_start_games=None if warm_games is None else int(float(warm_games)),
         warm_start_epochs=None if warm_epochs is None else int(float(warm_epochs)),
+        evaluated_stage=None if evaluated_stage is None else int(evaluated_stage),
+        stage=None if stage is None else int(stage),
+        stage_start_games=None if stage_games is None else int(stage_games),
     )
     if previous is not None and snapshot.time > previous.time:
         span = snapshot.time - previous.time
@@ -104,8 +113,13 @@ def queue_depth(client: redis.Redis, keys: RunKeys) -> int | None:
     return int(client.xlen(keys.rollouts))
 
 
+# The evaluator's splits of a baseline's games that the summary keeps.
+SPLITS = ("by_deck", "by_pairing")
+
+
 def final_evaluation(client: redis.Redis, keys: RunKeys) -> dict[str, Any]:
-    """The evaluator's latest results: version, Elo and per baseline win rate with its interval."""
+    """The evaluator's latest results: version, Elo, the curriculum stage measured, and per
+    baseline win rate with its interval, and the same by the agent's deck and by pairing."""
     fields = {_text(k): _text(v) for k, v in client.hgetall(keys.eval).items()}
     if EvalField.POLICY_VERSION not in fields:
         return {}
@@ -120,16 +134,22 @@ def final_evaluation(client: redis.Redis, keys: RunKeys) -> dict[str, Any]:
                 "ci_high": float(fields[EvalField.winrate_ci_high_vs(baseline)]),
                 "games": int(float(fields[EvalField.games_vs(baseline)])),
             }
+    latest = json.loads(fields[EvalField.LATEST]) if EvalField.LATEST in fields else {}
+    for baseline, result in latest.get("baselines", {}).items():
+        if baseline in baselines:
+            baselines[baseline].update({k: result[k] for k in SPLITS if k in result})
     return {
         "policy_version": int(float(fields[EvalField.POLICY_VERSION])),
         "elo": float(fields[EvalField.ELO]) if EvalField.ELO in fields else None,
+        **({"stage": latest["stage"]} if "stage" in latest else {}),
         "baselines": baselines,
     }
 
 
 def evaluation_history(client: redis.Redis, keys: RunKeys) -> list[dict[str, Any]]:
     """Every evaluated version, oldest first: policy_version, evaluated_at and per baseline
-    win_rate, ci_low, ci_high and games (the evaluator's `v<version>` reports)."""
+    win_rate, ci_low, ci_high, games and their splits by deck and by pairing (the evaluator's
+    `v<version>` reports)."""
     history = []
     for name, value in client.hgetall(keys.eval).items():
         name = _text(name)
@@ -141,7 +161,7 @@ def evaluation_history(client: redis.Redis, keys: RunKeys) -> list[dict[str, Any
                 "policy_version": int(report["policy_version"]),
                 "evaluated_at": report.get("evaluated_at"),
                 "baselines": {
-                    b: {k: r[k] for k in ("win_rate", "ci_low", "ci_high", "games")}
+                    b: {k: r[k] for k in ("win_rate", "ci_low", "ci_high", "games", *SPLITS) if k in r}
                     for b, r in report.get("baselines", {}).items()
                     if r.get("win_rate") is not None
                 },
@@ -220,6 +240,7 @@ def _fields(snapshot: Snapshot, criteria: StopCriteria, games_per_second: float 
         f"elapsed {format_duration(snapshot.elapsed)}",
         f"eta {format_duration(remaining)}",
         games,
+        *([f"stage {snapshot.stage_label}"] if snapshot.stage_label else []),
         policy,
         win,
         f"dec/s {rate:.0f}" if rate is not None else "dec/s -",

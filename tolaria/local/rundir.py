@@ -64,6 +64,10 @@ class RunDirectory:
     def curve_png(self) -> Path:
         return self.root / "learning_curve.png"
 
+    @property
+    def pairings_png(self) -> Path:
+        return self.root / "pairings.png"
+
     # ---- creation ------------------------------------------------------------------------
     @classmethod
     def create(cls, root: Path, run: TrainingRun) -> RunDirectory:

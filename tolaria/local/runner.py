@@ -25,7 +25,7 @@ from typing import TextIO
 
 import redis
 
-from tolaria.keys import redis_password
+from tolaria.keys import StatsField, redis_password
 from tolaria.local import topology
 from tolaria.local.progress import (
     COUNTERS,
@@ -38,8 +38,9 @@ from tolaria.local.progress import (
     render_line,
 )
 from tolaria.local.rundir import RunDirectory
-from tolaria.local.summary import build_summary, plot_learning_curve, write_summary
+from tolaria.local.summary import build_summary, plot_learning_curve, plot_pairings, write_summary
 from tolaria.local.supervisor import ChildFailed, ChildSpec, RestartPolicy, Supervisor
+from tolaria.matchmaking.curriculum import StageState, advance, current_index, stage_label
 from tolaria.spec import TrainingRun
 
 EXIT_SUCCEEDED, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
@@ -211,8 +212,11 @@ class LocalRun:
         records = self.directory.read_metrics()
         if not records or self.client.exists(self.run.keys.stats):
             return
-        counters = Snapshot.from_record(records[-1]).counters
-        saved = {k: v for k, v in counters.items() if k in COUNTERS and v}
+        last = Snapshot.from_record(records[-1])
+        saved: dict[str, int] = {k: v for k, v in last.counters.items() if k in COUNTERS and v}
+        if last.stage is not None:
+            saved[StatsField.CURRICULUM_STAGE] = last.stage
+            saved[StatsField.CURRICULUM_STAGE_GAMES] = last.stage_start_games or 0
         if saved:
             self.client.hset(self.run.keys.stats, mapping=saved)
             self._print(f"restored counters from {self.directory.metrics_path}: {saved}")
@@ -245,6 +249,7 @@ class LocalRun:
         except (redis.ConnectionError, redis.TimeoutError) as e:
             self._event(f"Redis unavailable ({e}); waiting")
             return None
+        self._keep_curriculum(snapshot)
         self.last = snapshot
         self.directory.append_metrics(snapshot.to_record())
         self.directory.write_state(
@@ -256,6 +261,29 @@ class LocalRun:
         )
         self._show(snapshot)
         return snapshot
+
+    def _keep_curriculum(self, snapshot: Snapshot) -> None:
+        """Local mode is the curriculum's keeper (`tolaria.matchmaking.curriculum`): it begins
+        the first stage and moves to the next when the current one's `until` is met."""
+        assert self.client is not None
+        curriculum = self.run.spec.curriculum
+        if curriculum is None:
+            return
+        state = StageState(snapshot.stage or 0, snapshot.stage_start_games or 0)
+        moved = advance(curriculum, state, snapshot.games, snapshot.evaluated_stage, snapshot.win_rates)
+        if moved is not None:
+            state = moved.state
+            self._event(moved.reason)
+        if moved is not None or snapshot.stage is None:
+            self.client.hset(
+                self.run.keys.stats,
+                mapping={
+                    StatsField.CURRICULUM_STAGE: state.index,
+                    StatsField.CURRICULUM_STAGE_GAMES: state.start_games,
+                },
+            )
+        snapshot.stage, snapshot.stage_start_games = state.index, state.start_games
+        snapshot.stage_label = stage_label(curriculum, current_index(curriculum, state.index))
 
     def _games_per_second(self, snapshot: Snapshot) -> float | None:
         now = time.monotonic()
@@ -355,8 +383,10 @@ class LocalRun:
         records = self.directory.read_metrics()
         if records:
             plot_learning_curve(records, self.history, self.directory.curve_png)
+        plotted = plot_pairings(self.evaluation, self.directory.pairings_png)
         self._print(text.rstrip("\n"))
-        self._print(f"run directory: {self.directory.root} (summary.txt, learning_curve.png, logs/)")
+        plots = "learning_curve.png, pairings.png" if plotted else "learning_curve.png"
+        self._print(f"run directory: {self.directory.root} (summary.txt, {plots}, logs/)")
         if outcome == "interrupted":
             self._print(f"continue with: tolaria run --resume {self.directory.root}")
 

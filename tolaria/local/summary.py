@@ -1,4 +1,5 @@
-"""The end of a local run: summary.json, its human text and the learning-curve plot."""
+"""The end of a local run: summary.json, its human text, the learning-curve plot and the plot of
+the final evaluation by deck and by pairing."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def build_summary(
         "training_results": {k: counters.get(k, 0) for k in ("wins", "losses", "draws", "errors")},
         "policy_version": last.policy_version if last else 0,
         "learner_step": last.learner_step if last else 0,
+        **({"curriculum_stage": last.stage_label} if last and last.stage_label else {}),
         "evaluation": evaluation,
         "evaluations": history,  # every evaluated version: the learning curve
         "restarts": restarts,
@@ -47,6 +49,8 @@ def summary_text(summary: dict[str, Any]) -> str:
         f"  games     {summary['games']} ({summary['decisions']} decisions)",
         f"  policy    version {summary['policy_version']} after {summary['learner_step']} PPO updates",
     ]
+    if summary.get("curriculum_stage"):
+        lines.append(f"  stage     {summary['curriculum_stage']}")
     evaluation = summary["evaluation"]
     if evaluation.get("baselines"):
         elo = evaluation.get("elo")
@@ -60,6 +64,8 @@ def summary_text(summary: dict[str, Any]) -> str:
                 f"    vs {baseline:<10} {r['win_rate']:.3f}  [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
                 f"  over {r['games']} games"
             )
+        for baseline, r in sorted(evaluation["baselines"].items()):
+            lines.extend(_split_lines(baseline, r))
     else:
         lines.append("  no evaluation finished")
     crashed = {k: v for k, v in summary["restarts"].items() if v}
@@ -67,6 +73,24 @@ def summary_text(summary: dict[str, Any]) -> str:
         lines.append("  restarts  " + ", ".join(f"{k} {v}" for k, v in sorted(crashed.items())))
     lines.append(f"  checkpoints {summary['checkpoints']}")
     return "\n".join(lines) + "\n"
+
+
+def _split_lines(baseline: str, result: dict[str, Any]) -> list[str]:
+    """The win rates of one baseline's games by the agent's deck and by pairing (a pairing's
+    results count both seats)."""
+    lines = []
+    for split, title in (("by_deck", "by the agent's deck"), ("by_pairing", "by pairing")):
+        groups = {k: r for k, r in (result.get(split) or {}).items() if r.get("win_rate") is not None}
+        if len(groups) < 2:
+            continue  # one deck or one pairing: the line above says it all
+        lines.append(f"    vs {baseline}, {title}:")
+        width = max(len(name) for name in groups)
+        for name, r in sorted(groups.items()):
+            lines.append(
+                f"      {name:<{width}}  {r['win_rate']:.3f}  [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+                f"  over {r['games']} games"
+            )
+    return lines
 
 
 def write_summary(directory: RunDirectory, summary: dict[str, Any]) -> str:
@@ -136,3 +160,55 @@ def plot_learning_curve(records: list[dict[str, Any]], history: list[dict[str, A
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def pairing_table(
+    by_pairing: dict[str, dict[str, Any]],
+) -> tuple[list[str], list[str], list[list[float | None]]]:
+    """(agent decks, opponent decks, win rate of each agent deck (row) against each opponent
+    deck (column), None where the pairing was not played) from a result's `by_pairing`."""
+    rates: dict[tuple[str, str], float] = {}
+    for name, r in by_pairing.items():
+        agent, _, opponent = name.partition(" vs ")
+        if r.get("win_rate") is not None:
+            rates[agent, opponent] = r["win_rate"]
+    agents = sorted({a for a, _ in rates})
+    opponents = sorted({o for _, o in rates})
+    return agents, opponents, [[rates.get((a, o)) for o in opponents] for a in agents]
+
+
+def plot_pairings(evaluation: dict[str, Any], path: Path) -> bool:
+    """The final evaluation's win rate of every pairing, one heat map per baseline (agent's
+    deck by row, opponent's by column); False, and no file, when it has no split by pairing."""
+    baselines = {
+        b: r["by_pairing"]
+        for b, r in sorted((evaluation.get("baselines") or {}).items())
+        if r.get("by_pairing")
+    }
+    if not baselines:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, len(baselines), figsize=(5.5 * len(baselines), 5), squeeze=False)
+    for axis, (baseline, by_pairing) in zip(axes[0], baselines.items(), strict=True):
+        agents, opponents, table = pairing_table(by_pairing)
+        values = np.array([[np.nan if v is None else v for v in row] for row in table], dtype=float)
+        image = axis.imshow(values, vmin=0, vmax=1, cmap="RdYlGn")
+        for i, row in enumerate(table):
+            for j, value in enumerate(row):
+                if value is not None:
+                    axis.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8)
+        axis.set_xticks(range(len(opponents)), opponents, rotation=45, ha="right", fontsize=8)
+        axis.set_yticks(range(len(agents)), agents, fontsize=8)
+        axis.set_xlabel("opponent's deck")
+        axis.set_ylabel("agent's deck")
+        axis.set_title(f"win rate vs {baseline}, policy v{evaluation.get('policy_version')}")
+        fig.colorbar(image, ax=axis, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True

@@ -183,6 +183,7 @@ def _sections(run: TrainingRun, component: str) -> dict[str, Any]:
         return {
             "decks": spec["decks"],
             "matchups": spec["matchups"],
+            **{k: spec[k] for k in ("deckPools", "curriculum") if k in spec},
             "actors": actors,
             "network": network,
             **shared,
@@ -193,6 +194,7 @@ def _sections(run: TrainingRun, component: str) -> dict[str, Any]:
         return {
             "decks": spec["decks"],
             "matchups": spec["matchups"],
+            **{k: spec[k] for k in ("deckPools", "curriculum") if k in spec},
             "evaluation": spec["evaluation"],
             "network": spec["learner"]["network"],
             "targetBaseline": spec["stop"]["targetBaseline"],

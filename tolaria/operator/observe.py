@@ -14,7 +14,10 @@ What the other components keep (keys `tolaria.keys.RunKeys`, fields `StatsField`
 - `...:stats` hash: `games` (games finished, from the actors), `checkpoint_uri` and
   `checkpoint_time` (unix seconds) of the newest checkpoint (from the learner),
   `win_rate:<baseline>` (latest evaluated win rate against that baseline, 0..1, from the
-  evaluator; what stop.targetWinRate is checked against);
+  evaluator; what stop.targetWinRate is checked against) and `eval_stage` (the curriculum stage
+  they were measured on); `curriculum_stage` and `curriculum_stage_games`, the curriculum's
+  stage and the games counter when it began, which the operator itself keeps
+  (`tolaria.matchmaking.curriculum`);
 - `...:policy:version`: the published policy version;
 - `...:eval` hash: the evaluator's headline of the last evaluated version, `policy_version`,
   `baseline`, `winrate` and `elo`: the WINRATE and ELO columns. (Evaluation runs every N
@@ -54,6 +57,9 @@ class RedisSample:
     games: int | None = None
     policy_version: int | None = None
     win_rates: dict[str, float] = field(default_factory=dict)
+    evaluated_stage: int | None = None  # the curriculum stage `win_rates` were measured on
+    stage: int | None = None  # the curriculum stage (None: not written yet)
+    stage_start_games: int | None = None
     evaluated_version: int | None = None
     baseline: str | None = None
     win_rate: float | None = None
@@ -179,6 +185,9 @@ def parse_sample(
         games=_int(stats_map.get(StatsField.GAMES)),
         policy_version=_int(_text(policy_version)),
         win_rates=win_rates,
+        evaluated_stage=_int(stats_map.get(StatsField.EVAL_STAGE)),
+        stage=_int(stats_map.get(StatsField.CURRICULUM_STAGE)),
+        stage_start_games=_int(stats_map.get(StatsField.CURRICULUM_STAGE_GAMES)),
         evaluated_version=_int(eval_map.get(EvalField.POLICY_VERSION)),
         baseline=eval_map.get(EvalField.BASELINE),
         win_rate=_fraction(eval_map.get(EvalField.WINRATE)),
@@ -231,6 +240,18 @@ class RunRedis:
         """Add to the games counter (HINCRBY: the actors' own increments meanwhile are kept)."""
         try:
             await self._client.hincrby(self.keys.stats, StatsField.GAMES, games)
+        except (RedisError, OSError) as e:
+            raise RedisUnavailable(
+                f"cannot write Redis at {redacted(self.url)}: {type(e).__name__}: {e}"
+            ) from None
+
+    async def set_stage(self, index: int, start_games: int) -> None:
+        """Begin a curriculum stage: its index and the games counter then, in one HSET."""
+        try:
+            await self._client.hset(
+                self.keys.stats,
+                mapping={StatsField.CURRICULUM_STAGE: index, StatsField.CURRICULUM_STAGE_GAMES: start_games},
+            )
         except (RedisError, OSError) as e:
             raise RedisUnavailable(
                 f"cannot write Redis at {redacted(self.url)}: {type(e).__name__}: {e}"

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tolaria.keys import RunKeys
+from tolaria.matchmaking.curriculum import StageState, advance
 from tolaria.operator import children as build
 from tolaria.operator.autoscale import AutoscalePolicy, ScalingState, decide
 from tolaria.operator.drift import drifted
@@ -189,6 +190,7 @@ class RunLoop:
             client = await self._redis_client(run)
             sample = await client.sample(mono)
             sample = await self._restore_lost_games(run, client, sample)
+            sample = await self._keep_curriculum(run, client, sample)
         except (RedisUnavailable, KubeError) as e:
             self.metrics.errors.labels("redis").inc()
             self.redis_error = str(e)
@@ -228,6 +230,36 @@ class RunLoop:
         log.warning("%s/%s: %s", self.namespace, self.name, message)
         self.emit(run_ref(run), "Warning", "RedisStateLost", message)
         return dataclasses.replace(sample, games=recorded + seen)
+
+    async def _keep_curriculum(self, run: TrainingRun, client: RunRedis, sample: RedisSample) -> RedisSample:
+        """The curriculum's keeper (`tolaria.matchmaking.curriculum`): puts back the stage the
+        status recorded when Redis lost it (stages only move forward, so one behind the status is
+        a loss), then moves to the next stage when the current one's `until` is met."""
+        curriculum = run.spec.curriculum
+        if curriculum is None:
+            return sample
+        recorded = run.status.curriculum if run.status is not None else None
+        state = StageState(sample.stage or 0, sample.stage_start_games or 0)
+        if recorded is not None and (sample.stage is None or sample.stage < recorded.stage):
+            state = StageState(recorded.stage, recorded.stage_start_games)
+            await client.set_stage(state.index, state.start_games)
+            if sample.stage is not None or recorded.stage > 0:
+                had = "no curriculum stage" if sample.stage is None else f"curriculum stage {sample.stage}"
+                message = (
+                    f"Redis had {had}, behind the stage {recorded.stage} recorded in the status: it lost "
+                    f"the run's state; stage {recorded.stage} is restored"
+                )
+                log.warning("%s/%s: %s", self.namespace, self.name, message)
+                self.emit(run_ref(run), "Warning", "RedisStateLost", message)
+        elif sample.stage is None:
+            await client.set_stage(0, 0)  # the first stage began with the run
+        moved = advance(curriculum, state, sample.games, sample.evaluated_stage, sample.win_rates)
+        if moved is not None:
+            state = moved.state
+            await client.set_stage(state.index, state.start_games)
+            log.info("%s/%s: %s", self.namespace, self.name, moved.reason)
+            self.emit(run_ref(run), "Normal", "CurriculumStage", moved.reason)
+        return dataclasses.replace(sample, stage=state.index, stage_start_games=state.start_games)
 
     async def _redis_client(self, run: TrainingRun) -> RunRedis:
         url = build.redis_url(run)

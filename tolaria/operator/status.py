@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tolaria.matchmaking.curriculum import current_index, stage_label
 from tolaria.operator.observe import RedisSample
 from tolaria.spec import (
     CheckpointRef,
+    CurriculumStatus,
     DaemonsStatus,
     LearnerStatus,
     TrainingRun,
@@ -252,9 +254,33 @@ def build_status(
             status.evaluated_policy_version = sample.evaluated_version
         if sample.checkpoint_uri and sample.checkpoint_time is not None:
             status.last_checkpoint = CheckpointRef(uri=sample.checkpoint_uri, time=sample.checkpoint_time)
+    _set_curriculum(status, run.spec, sample, now)
 
     _set_conditions(status, run, observation, outcome, now)
     return status
+
+
+def _set_curriculum(
+    status: TrainingRunStatus, spec: TrainingRunSpec, sample: RedisSample | None, now: datetime
+) -> None:
+    """The stage the operator keeps in Redis (recorded, so that it survives losing Redis)."""
+    curriculum = spec.curriculum
+    if curriculum is None:
+        status.curriculum = status.stage = None
+        return
+    recorded = status.curriculum
+    index = recorded.stage if recorded is not None else 0
+    start_games = recorded.stage_start_games if recorded is not None else 0
+    if sample is not None and sample.stage is not None:
+        index, start_games = sample.stage, sample.stage_start_games or 0
+    index = current_index(curriculum, index)
+    if recorded is None or recorded.stage != index:
+        started = now if recorded is not None or status.start_time is None else status.start_time
+        recorded = CurriculumStatus(stage=index, stage_start_time=started)
+    recorded.name = curriculum.stages[index].name
+    recorded.stage_start_games = start_games
+    status.curriculum = recorded
+    status.stage = stage_label(curriculum, index)
 
 
 def _set_conditions(
