@@ -262,6 +262,9 @@ def _train_from_helm_install(real_cluster, namespace: str, s3) -> None:
     # Through stdin: a secret value never goes on a command line.
     real_cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(credentials))
     run = small_run("ember")
+    # The learner first clones the daemons' AI from games it watches: the learner's pod reaches
+    # the daemons through the run's NetworkPolicy too.
+    run["spec"]["learner"]["warmStart"] = {"games": 6, "epochs": 2}
     run["spec"]["checkpoints"] = {
         "uri": "s3://tolaria/runs/ember",
         "endpointUrl": s3.endpoint,
@@ -297,6 +300,10 @@ def _train_from_helm_install(real_cluster, namespace: str, s3) -> None:
             real_cluster, namespace, f"tolaria.dev/run=ember,app.kubernetes.io/component={component}"
         )
         assert any(p["status"]["phase"] == "Running" for p in found), component
+
+    first = running_pod(real_cluster, namespace, "learner")
+    log = real_cluster.kubectl("logs", first["metadata"]["name"], "-n", namespace).stdout
+    assert "warm start: cloned" in log, log[-3000:]
 
     # A replacement learner resumes from the checkpoint the first one wrote to S3.
     old = delete_pod(real_cluster, namespace, "learner")
