@@ -3,12 +3,11 @@
 One `RunLoop` per run, driven by a kopf daemon. Each step reads the run and its children
 from kopf's watches (the run through `cache.RunView`, the children from indexes), so a step
 costs no reads from the API server; the run's Redis password is read once and kept
-(`cache.PasswordCache`). It samples Redis when
-the autoscaling interval is due, decides the daemon pool size and the run's outcome with the
-pure functions of `autoscale` and `status`, applies only the children that are missing or
-drifted, and writes the status when it changed. A step is triggered by the interval, by a
-change of the run's spec, or by any change to one of its children (a child deleted or edited
-by hand is restored within a step).
+(`cache.PasswordCache`). It samples Redis when the autoscaling interval is due, decides the
+daemon pool size and the run's outcome with the pure functions of `autoscale` and `status`,
+applies only the children that are missing or drifted, and writes the status when it changed.
+A step is triggered by the interval, by a change of the run's spec, or by any change to one of
+its children (a child deleted or edited by hand is restored within a step).
 
 All state a step needs survives an operator restart in the cluster itself: the pool size is
 the daemon Deployment's replicas, the phase and start time are in the status. Only the
