@@ -28,6 +28,8 @@ from conftest import free_port, wait_for_port
 from tolaria.keys import RunKeys
 from tolaria.operator.children import POD_ANNOTATIONS_ANNOTATION
 
+from .apicount import client_identity
+
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,11 +43,19 @@ OOM = json.dumps({"testbed.tolaria.dev/outcome": "oom"})
 class Operator:
     """`tolaria operator` as a subprocess watching one namespace."""
 
-    def __init__(self, testbed, namespace: str, log_path: Path, extra_args: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        testbed,
+        namespace: str,
+        log_path: Path,
+        extra_args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ):
         self.testbed = testbed
         self.namespace = namespace
         self.log_path = log_path
         self.extra_args = extra_args
+        self.env = env if env is not None else testbed.env
         self.metrics_port = free_port()
         self.health_port = free_port()
         self.proc: subprocess.Popen | None = None
@@ -67,7 +77,7 @@ class Operator:
                     *self.extra_args,
                 ],
                 cwd=REPO,
-                env=self.testbed.env,
+                env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -977,3 +987,54 @@ def test_managed_redis_keeps_its_data_on_a_claim_of_the_default_storage_class(
         assert "emptyDir" not in condition(testbed, namespace, "durable", "Degraded").get("message", "")
     finally:
         testbed.kubectl("delete", "storageclass", storage_class, "--wait=false")
+
+
+def test_a_steady_run_costs_the_api_server_no_reads(testbed, crd, tmp_path, redis_server):
+    """The operator takes the run from its watch and keeps the Redis password it read: at
+    every tick of a steady run it asks the API server for neither (counted by the API server,
+    tests/e2e/apicount.py)."""
+    namespace = testbed.create_namespace("reads")
+    identity = client_identity(testbed, namespace, "tolaria-operator", tmp_path)
+    redis.Redis.from_url(redis_server.url).config_set("requirepass", "steady-password")
+    testbed.kubectl(
+        "create",
+        "secret",
+        "generic",
+        "redis-auth",
+        "-n",
+        namespace,
+        "--from-literal=password=steady-password",
+    )
+    operator = Operator(testbed, namespace, tmp_path / "operator.log", env=identity.env())
+    operator.start()
+    try:
+        spec = {
+            "redis": {"passwordSecret": {"name": "redis-auth", "key": "password"}},
+            "daemons": {"autoscaling": {"minReplicas": 1, "maxReplicas": 1, "pollIntervalSeconds": 1}},
+        }
+        apply(testbed, namespace, manifest("steady", redis_server.url, spec))
+        testbed.wait_for(
+            lambda: (
+                status(testbed, namespace, "steady").get("daemonsSummary") == "1/1"
+                and condition(testbed, namespace, "steady", "Ready").get("status") == "True"
+            ),
+            "steady Ready with its daemon",
+            60,
+        )
+        before = identity.counts()
+        steps = operator.metric("tolaria_operator_reconcile_duration_seconds_count")
+        time.sleep(6)
+        after = identity.counts()
+        assert operator.metric("tolaria_operator_reconcile_duration_seconds_count") - steps >= 4
+        assert after["get-runs"] - before["get-runs"] == 0
+        # At most one existence check of the Secret (once a minute); its value is kept.
+        assert after["get-secrets"] - before["get-secrets"] <= 1
+        assert condition(testbed, namespace, "steady", "Degraded").get("status") == "False"
+    except BaseException:
+        print(f"--- operator log ---\n{operator.log_tail()}")
+        raise
+    finally:
+        testbed.kubectl("delete", "trainingruns", "--all", "-n", namespace, "--timeout=60s", check=False)
+        operator.stop()
+        identity.remove()
+        testbed.kubectl("delete", "namespace", namespace, "--wait=false")

@@ -41,7 +41,7 @@ def test_the_operator_keeps_the_stage_in_redis_and_in_status(redis_server):
     keys = RunKeys("team", "cur")
     plain = redis.Redis.from_url(redis_server.url, decode_responses=True)
     events: list[tuple[str, str, str]] = []
-    loop = RunLoop(None, "team", "cur", dict, OperatorMetrics(), lambda _body, *e: events.append(e))
+    loop = RunLoop(None, "team", "cur", dict, dict, OperatorMetrics(), lambda _body, *e: events.append(e))
 
     def stage_in_redis():
         stats = plain.hgetall(keys.stats)

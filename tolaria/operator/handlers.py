@@ -2,7 +2,8 @@
 
 - Indexes of the runs' children (Deployments, Jobs, Services, ConfigMaps labelled
   `tolaria.dev/run`), fed by kopf's watches: the control loops read children from them.
-- A daemon per TrainingRun runs its `RunLoop` until the run is deleted.
+- A daemon per TrainingRun runs its `RunLoop` until the run is deleted. The loop reads the run
+  from kopf's live body of it (kept current by kopf's watch), never from the API server.
 - Watch events wake a run's loop at once: a spec change (new generation) of the run, or any
   change to one of its children (so a child deleted or edited by hand is restored promptly).
 
@@ -142,6 +143,7 @@ def run_changed(
 async def control_loop(
     namespace: str,
     name: str,
+    body: kopf.Body,
     memo: OperatorContext,
     child_deployments: kopf.Index,
     child_jobs: kopf.Index,
@@ -170,11 +172,15 @@ async def control_loop(
                 found[(body["kind"], body["metadata"]["name"])] = body
         return found
 
-    def emit(body: dict[str, Any], type_: str, reason: str, message: str) -> None:
-        kopf.event(body, type=type_, reason=reason, message=message)
+    def watched() -> dict[str, Any]:
+        # kopf replaces what `body` shows with every watch event: a step works on a copy.
+        return copy.deepcopy(dict(body))
+
+    def emit(about: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        kopf.event(about, type=type_, reason=reason, message=message)
 
     wake = memo.wakeups.setdefault(key, asyncio.Event())
-    loop = RunLoop(memo.kube, namespace, name, children, memo.metrics, emit, memo.operator_pods)
+    loop = RunLoop(memo.kube, namespace, name, watched, children, memo.metrics, emit, memo.operator_pods)
     try:
         while True:
             wake.clear()

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import AuthenticationError, RedisError, ResponseError
 
 from tolaria.keys import LEARNER_GROUP, EvalField, RunKeys, StatsField, redacted
 from tolaria.operator.autoscale import QueueObservation
@@ -40,6 +40,10 @@ from tolaria.operator.autoscale import QueueObservation
 
 class RedisUnavailable(Exception):
     """Redis could not be read; the message names the server but never its password."""
+
+
+class RedisAuthFailed(RedisUnavailable):
+    """Redis refused the password (or wants one and was given none)."""
 
 
 @dataclass(frozen=True)
@@ -225,13 +229,14 @@ class RunRedis:
                 pipe.hgetall(keys.eval)
                 stream, groups, stats, version, evaluation = await pipe.execute(raise_on_error=False)
         except (RedisError, OSError) as e:
-            raise RedisUnavailable(
-                f"cannot read Redis at {redacted(self.url)}: {type(e).__name__}: {e}"
-            ) from None
+            unavailable = RedisAuthFailed if isinstance(e, AuthenticationError) else RedisUnavailable
+            raise unavailable(f"cannot read Redis at {redacted(self.url)}: {type(e).__name__}: {e}") from None
         # A stream that does not exist yet answers XINFO with "no such key": nothing produced.
         if isinstance(stream, ResponseError):
             stream, groups = None, []
         for reply in (stream, groups, stats, version, evaluation):
+            if isinstance(reply, AuthenticationError):
+                raise RedisAuthFailed(f"cannot read Redis at {redacted(self.url)}: {reply}")
             if isinstance(reply, Exception):
                 raise RedisUnavailable(f"cannot read Redis at {redacted(self.url)}: {reply}")
         return parse_sample(at, stream, groups, stats, version, evaluation)

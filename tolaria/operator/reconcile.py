@@ -1,12 +1,13 @@
 """The control loop of one TrainingRun: observe, decide, apply, report.
 
 One `RunLoop` per run, driven by a kopf daemon. Each step reads the run and its children
-(children come from watch-fed indexes, so a step costs no reads of them), samples Redis when
-the autoscaling interval is due, decides the daemon pool size and the run's outcome with the
-pure functions of `autoscale` and `status`, applies only the children that are missing or
-drifted, and writes the status when it changed. A step is triggered by the interval, by a
-change of the run's spec, or by any change to one of its children (a child deleted or edited
-by hand is restored within a step).
+from kopf's watches (the run through `cache.RunView`, the children from indexes), so a step
+costs no reads from the API server; the run's Redis password is read once and kept
+(`cache.PasswordCache`). It samples Redis when the autoscaling interval is due, decides the
+daemon pool size and the run's outcome with the pure functions of `autoscale` and `status`,
+applies only the children that are missing or drifted, and writes the status when it changed.
+A step is triggered by the interval, by a change of the run's spec, or by any change to one of
+its children (a child deleted or edited by hand is restored within a step).
 
 All state a step needs survives an operator restart in the cluster itself: the pool size is
 the daemon Deployment's replicas, the phase and start time are in the status. Only the
@@ -30,11 +31,18 @@ from tolaria.keys import RunKeys
 from tolaria.matchmaking.curriculum import StageState, advance
 from tolaria.operator import children as build
 from tolaria.operator.autoscale import AutoscalePolicy, ScalingState, decide
+from tolaria.operator.cache import PasswordCache, RunView, SecretPresence
 from tolaria.operator.drift import drifted
 from tolaria.operator.kube import Kube, KubeError
 from tolaria.operator.metrics import OperatorMetrics
 from tolaria.operator.network_policies import OperatorPods, network_policies
-from tolaria.operator.observe import RedisSample, RedisUnavailable, RunRedis, queue_observation
+from tolaria.operator.observe import (
+    RedisAuthFailed,
+    RedisSample,
+    RedisUnavailable,
+    RunRedis,
+    queue_observation,
+)
 from tolaria.operator.status import (
     TERMINAL_PHASES,
     LearnerObservation,
@@ -50,6 +58,8 @@ log = logging.getLogger(__name__)
 
 # (type, reason, message) -> None: posts a Kubernetes Event on the TrainingRun.
 EventSink = Callable[[dict[str, Any], str, str, str], None]
+# () -> the TrainingRun as its watch last saw it (a copy the step may keep); None once it is gone.
+RunSource = Callable[[], dict[str, Any] | None]
 # () -> {(kind, name): live object} of the run's children.
 ChildrenSource = Callable[[], Mapping[tuple[str, str], dict[str, Any]]]
 
@@ -64,6 +74,7 @@ class RunLoop:
         kube: Kube,
         namespace: str,
         name: str,
+        watched: RunSource,
         children: ChildrenSource,
         metrics: OperatorMetrics,
         emit: EventSink,
@@ -73,6 +84,8 @@ class RunLoop:
         self.kube = kube
         self.namespace = namespace
         self.name = name
+        self.watched = watched
+        self.view = RunView()
         self.children = children
         self.metrics = metrics
         self.emit = emit
@@ -87,6 +100,8 @@ class RunLoop:
         self.last_tick: float | None = None
         self.daemons: int | None = None
         self.missing_secret: str | None = None
+        self.secret_presence = SecretPresence()
+        self.passwords = PasswordCache()
         self.redis_password_ensured = False
         self.learner_failures_seen = 0
         self.learner_last_failure: str | None = None
@@ -108,9 +123,10 @@ class RunLoop:
             self.metrics.reconcile_duration.observe(self.clock() - started)
 
     async def _step(self) -> float | None:
-        body = await asyncio.to_thread(self.kube.get, API_VERSION, KIND, self.namespace, self.name)
-        if body is None or body["metadata"].get("deletionTimestamp"):
+        watched = self.watched()
+        if watched is None or watched["metadata"].get("deletionTimestamp"):
             return None
+        body = self.view.current(watched)
         try:
             run = load_trainingrun(body)
         except SpecError as e:
@@ -187,8 +203,16 @@ class RunLoop:
     async def _sample(self, run: TrainingRun, mono: float) -> None:
         was_unavailable = self.redis_error is not None
         try:
-            client = await self._redis_client(run)
-            sample = await client.sample(mono)
+            client, cached = await self._redis_client(run)
+            try:
+                sample = await client.sample(mono)
+            except RedisAuthFailed:
+                self.passwords.forget()
+                if not cached:
+                    raise
+                # Refused the password kept from an earlier reading: it was rotated.
+                client, _ = await self._redis_client(run)
+                sample = await client.sample(mono)
             sample = await self._restore_lost_games(run, client, sample)
             sample = await self._keep_curriculum(run, client, sample)
         except (RedisUnavailable, KubeError) as e:
@@ -261,32 +285,53 @@ class RunLoop:
             self.emit(run_ref(run), "Normal", "CurriculumStage", moved.reason)
         return dataclasses.replace(sample, stage=state.index, stage_start_games=state.start_games)
 
-    async def _redis_client(self, run: TrainingRun) -> RunRedis:
+    async def _redis_client(self, run: TrainingRun) -> tuple[RunRedis, bool]:
+        """The client of the run's Redis, and whether its password is one kept from before."""
         url = build.redis_url(run)
         secret = build.redis_password_ref(run)
         password = None
+        cached = False
         if secret is not None:
-            password = await asyncio.to_thread(
-                self.kube.secret_value, self.namespace, secret.name, secret.key
-            )
+            reference = (secret.name, secret.key)
+            password = self.passwords.get(reference)
+            cached = password is not None
             if password is None:
-                raise RedisUnavailable(
-                    f"the Redis password is not there: Secret {secret.name} is missing or has no key {secret.key}"
+                # The one Secret value the operator reads: without the password it cannot read
+                # the queue depth it scales the daemons by. Read once per reference and kept in
+                # memory (read again when Redis refuses it); the operator watches no Secrets, so
+                # no other Secret value ever reaches it.
+                password = await asyncio.to_thread(
+                    self.kube.secret_value, self.namespace, secret.name, secret.key
                 )
+                if password is None:
+                    raise RedisUnavailable(
+                        f"the Redis password is not there: Secret {secret.name} is missing or has no key {secret.key}"
+                    )
+                self.passwords.put(reference, password)
         if self.redis is None or self.redis_target != (url, password):
             await self.close()
             self.redis = RunRedis(url, password, RunKeys(self.namespace, self.name))
             self.redis_target = (url, password)
             self.previous_sample = self.sample = None
-        return self.redis
+        return self.redis, cached
 
     async def _missing_secret(self, run: TrainingRun) -> str | None:
-        """Which referenced Secret pods would fail to start without, as a message; None if all exist."""
+        """Which referenced Secret pods would fail to start without, as a message; None if all exist.
+        Checked at every tick while one is missing, then only every `cache.SECRET_RECHECK_SECONDS`."""
         references = []
         if run.spec.redis.password_secret is not None:
             references.append((run.spec.redis.password_secret.name, "spec.redis.passwordSecret"))
         if run.spec.checkpoints.credentials_secret is not None:
             references.append((run.spec.checkpoints.credentials_secret, "spec.checkpoints.credentialsSecret"))
+        checked = tuple(references)
+        now = self.clock()
+        if not self.secret_presence.due(checked, now):
+            return None
+        missing = await self._first_missing_secret(references)
+        self.secret_presence.checked(checked, now, all_present=missing is None)
+        return missing
+
+    async def _first_missing_secret(self, references: list[tuple[str, str]]) -> str | None:
         for name, field in references:
             try:
                 found = await asyncio.to_thread(self.kube.exists, "v1", "Secret", self.namespace, name)
@@ -549,12 +594,13 @@ class RunLoop:
         if patch is None:
             return
         try:
-            await asyncio.to_thread(self.kube.patch_status, self.namespace, self.name, patch)
+            written = await asyncio.to_thread(self.kube.patch_status, self.namespace, self.name, patch)
         except KubeError as e:
             if e.status == 404:
                 return
             self.metrics.errors.labels("status").inc()
             raise
+        self.view.wrote(written)
 
     async def _write_invalid(self, body: dict[str, Any], message: str) -> None:
         generation = body["metadata"].get("generation")
