@@ -105,8 +105,11 @@ def wait_for_running_operator(testbed, namespace: str, release: str) -> dict:
 
 
 def can(testbed, service_account: str, verb: str, resource: str, namespace: str) -> bool:
+    """`resource/sub` asks about a subresource (kubectl would read the part after / as a name)."""
+    resource, _, subresource = resource.partition("/")
+    extra = [f"--subresource={subresource}"] if subresource else []
     done = testbed.kubectl(
-        "auth", "can-i", verb, resource, f"--as={service_account}", "-n", namespace, check=False
+        "auth", "can-i", verb, resource, *extra, f"--as={service_account}", "-n", namespace, check=False
     )
     return done.stdout.strip() == "yes"
 

@@ -630,6 +630,37 @@ def test_max_games_ends_the_run_and_releases_compute(testbed, namespace, operato
     assert status(testbed, namespace, "stop")["phase"] == "Succeeded"
 
 
+def test_an_evicted_learner_does_not_count_against_max_restarts(
+    testbed, namespace, operator, redis_server, report
+):
+    apply(testbed, namespace, manifest("evicted", redis_server.url, {"learner": {"maxRestarts": 0}}))
+    wait_running(testbed, namespace, "evicted")
+
+    def running_learners() -> list[str]:
+        pods = items(testbed, namespace, "pods", "tolaria.dev/run=evicted,tolaria.dev/component=learner")
+        return [p["metadata"]["name"] for p in pods if p["status"].get("phase") == "Running"]
+
+    testbed.wait_for(lambda: len(running_learners()) == 1, "learner Running", 60)
+    first = running_learners()[0]
+    # A node drain or a preemption: the Eviction API marks the pod DisruptionTarget, then deletes it.
+    eviction = {
+        "apiVersion": "policy/v1",
+        "kind": "Eviction",
+        "metadata": {"name": first, "namespace": namespace},
+    }
+    testbed.kubectl(
+        "create", "--raw", f"/api/v1/namespaces/{namespace}/pods/{first}/eviction", "-f", "-",
+        input=json.dumps(eviction),
+    )  # fmt: skip
+    testbed.wait_for(
+        lambda: (names := running_learners()) != [] and first not in names, "a new learner pod Running", 90
+    )
+    current = status(testbed, namespace, "evicted")
+    # maxRestarts 0: a counted failure would have failed the run.
+    assert current["phase"] == "Running" and current["learner"]["restarts"] == 0, current
+    assert (get(testbed, namespace, "job", "evicted-learner")["status"].get("failed") or 0) <= 1
+
+
 def test_a_crashed_learner_is_restarted_and_the_run_recovers(
     testbed, namespace, operator, redis_server, report
 ):
