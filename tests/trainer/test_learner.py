@@ -324,8 +324,11 @@ def test_a_crashed_learner_and_a_wiped_redis_never_reuse_a_version(redis_server,
     proc, _ = _start_learner(spec, redis_server.url, env, log)
     try:
         _wait(lambda: client.get(keys.policy_version), 60, "initial weights", proc, log)
-        producer.push(12)  # 3 updates: a checkpoint after the second, none after the third
-        _wait(lambda: int(client.get(keys.policy_version)) >= 4, 120, "three updates", proc, log)
+        producer.push(8)  # 2 updates, then the checkpoint of every second update
+        store = open_store("s3://tolaria/runs/sigterm")
+        _wait(lambda: store.latest() is not None, 120, "the checkpoint after two updates", proc, log)
+        producer.push(4)  # a third update, published but never checkpointed
+        _wait(lambda: int(client.get(keys.policy_version)) >= 4, 120, "the third update", proc, log)
     finally:
         proc.kill()  # no last checkpoint
         proc.wait()
