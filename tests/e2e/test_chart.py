@@ -14,7 +14,7 @@ import yaml
 
 from tolaria import crd as crd_module
 
-from .test_crd import CRD_NAME, install_crd
+from .test_crd import CRD_NAME, install_crd, wait_established
 
 pytestmark = pytest.mark.e2e
 
@@ -219,7 +219,7 @@ def test_install_runs_the_operator_with_least_privilege(testbed, namespace):
     try:
         pod = wait_for_running_operator(testbed, namespace, release)
         assert pod["spec"]["nodeName"] in testbed.cpu_nodes
-        testbed.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+        wait_established(testbed)
         stored = json.loads(testbed.kubectl("get", "crd", CRD_NAME, "-o", "json").stdout)
         assert stored["spec"]["versions"] == crd_module.build_crd()["spec"]["versions"]
         account = f"system:serviceaccount:{namespace}:{release}"
@@ -304,7 +304,7 @@ def test_uninstall_leaves_trainingruns_alone(testbed, namespace):
 def test_uninstall_deletes_crd_and_runs_when_asked(testbed, namespace):
     release = install(testbed, namespace, "crds.keepOnUninstall=false")
     try:
-        testbed.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+        wait_established(testbed)
         testbed.kubectl("apply", "--server-side", "-n", namespace, "-f", "-", input=yaml.safe_dump(RUN))
         testbed.helm("uninstall", release, "-n", namespace, "--wait")
         testbed.wait_for(lambda: not crd_exists(testbed), "the CRD deleted by helm uninstall", timeout=90)
@@ -359,7 +359,7 @@ def test_upgrade_from_an_older_chart_updates_the_crd_and_rolls_out_a_standby(tes
         testbed.helm(*upgrade, "--set=replicas=2,peering.enabled=true,peering.name=tolaria-upgrade")
         stored = json.loads(testbed.kubectl("get", "crd", CRD_NAME, "-o", "json").stdout)
         assert stored["spec"]["versions"] == crd_module.build_crd()["spec"]["versions"]
-        testbed.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+        wait_established(testbed)
         suspended = {**RUN, "metadata": {"name": "suspended"}, "spec": {**RUN["spec"], "suspend": True}}
         testbed.kubectl("apply", "--server-side", "-n", namespace, "-f", "-", input=yaml.safe_dump(suspended))
         kept = json.loads(

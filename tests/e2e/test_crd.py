@@ -33,7 +33,21 @@ def install_crd(testbed) -> None:
     testbed.kubectl(
         "apply", "--server-side", "--force-conflicts", "--field-manager=tolaria-tests", "-f", str(CRD_FILE)
     )
-    testbed.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    wait_established(testbed)
+
+
+def wait_established(testbed, timeout: float = 60) -> None:
+    """Until the CRD is Established. (`kubectl wait --for=condition=Established` fails at once,
+    instead of waiting, when it reads a CRD created so recently that it has no conditions yet.)"""
+
+    def established() -> bool:
+        found = testbed.kubectl("get", "crd", CRD_NAME, "-o", "json", check=False)
+        if found.returncode != 0:
+            return False
+        conditions = json.loads(found.stdout).get("status", {}).get("conditions") or []
+        return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+    testbed.wait_for(established, f"CRD {CRD_NAME} Established", timeout=timeout)
 
 
 @pytest.fixture(scope="module")
