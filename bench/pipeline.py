@@ -13,12 +13,18 @@ One run, one machine, one daemon process (or --daemon-workers of them sharing th
 With --without-learner the pipeline phase publishes one policy itself and runs no learner, which
 separates the actor's cost from the learner's when they share the machine's cores.
 
-Reported: both rates (answered decisions per second), their ratio (target >= 0.70), the
+The phases are interleaved, `--rounds` pipeline windows each between two daemon-alone windows
+(alone, pipeline, alone, pipeline, ..., alone), so that each pipeline window is compared with the
+daemon as fast as it was just before and just after it: these machines are shared, and the same
+daemon alone has run at rates 40% apart within one sitting.
+
+Reported: the rates (answered decisions per second), each pipeline window's ratio to the mean of
+its two neighbouring daemon-alone windows (target >= 0.70) and the range of those ratios, the
 actor's mean inference batch size, the policy versions the learner published meanwhile, the
 rollout bytes per decision, and the CPU time per decision of the daemon, the actor and the
-learner over each window (stable where wall-clock rates are not: the machines are shared).
+learner over each window (stable where wall-clock rates are not).
 
-    python bench/pipeline.py --seconds 30 --games-in-flight 64
+    python bench/pipeline.py --seconds 30 --games-in-flight 64 --rounds 3
 """
 
 from __future__ import annotations
@@ -270,9 +276,17 @@ def main() -> None:
         action="store_true",
         help="publish one policy and run no learner (actor cost only)",
     )
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="pipeline windows, each between two daemon-alone windows"
+    )
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args()
 
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+
+    alone: list[dict] = []
+    through: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="tolaria-pipeline-") as tmp:
         workdir = Path(tmp)
         daemon_port = free_port()
@@ -284,14 +298,30 @@ def main() -> None:
         )  # fmt: skip
         try:
             wait_for_port(daemon_port, "the daemon")
-            alone = asyncio.run(
-                trivial_client(daemon_port, daemon.pid, args.games_in_flight, args.warmup, args.seconds)
-            )
-            print(f"daemon alone: {alone['decisions_per_s']} decisions/s", file=sys.stderr)
-            through = pipeline(args, daemon_port, daemon.pid, workdir)
-            print(f"pipeline:     {through['decisions_per_s']} decisions/s", file=sys.stderr)
+            for round_ in range(args.rounds + 1):
+                alone.append(
+                    asyncio.run(
+                        trivial_client(
+                            daemon_port, daemon.pid, args.games_in_flight, args.warmup, args.seconds
+                        )
+                    )
+                )
+                print(f"daemon alone: {alone[-1]['decisions_per_s']} decisions/s", file=sys.stderr)
+                if round_ == args.rounds:
+                    break
+                round_dir = workdir / f"round-{round_}"
+                round_dir.mkdir()
+                through.append(pipeline(args, daemon_port, daemon.pid, round_dir))
+                print(f"pipeline:     {through[-1]['decisions_per_s']} decisions/s", file=sys.stderr)
         finally:
             stop(daemon)
+    ratios = [
+        round(
+            window["decisions_per_s"] / max((before["decisions_per_s"] + after["decisions_per_s"]) / 2, 1e-9),
+            3,
+        )
+        for window, before, after in zip(through, alone, alone[1:], strict=False)
+    ]
     result = {
         "benchmark": "pipeline",
         "machine": {
@@ -302,7 +332,8 @@ def main() -> None:
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "daemon_alone": alone,
         "pipeline": through,
-        "ratio": round(through["decisions_per_s"] / max(alone["decisions_per_s"], 1e-9), 3),
+        "ratios": ratios,
+        "ratio_range": [min(ratios), max(ratios)],
         "target": 0.70,
     }
     text = json.dumps(result, indent=2)
