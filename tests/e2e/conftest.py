@@ -690,6 +690,7 @@ def running_real_cluster(bin_dir: Path, workdir: Path) -> Iterator[Testbed]:
         NodeUnavailable,
         RealNode,
         images_layout,
+        machine_lock,
         missing_prerequisites,
     )
 
@@ -698,44 +699,46 @@ def running_real_cluster(bin_dir: Path, workdir: Path) -> Iterator[Testbed]:
         raise StartupError("the real node needs " + "; ".join(missing))
     plane = ControlPlane(bin_dir, workdir / "plane", advertise_address=NODE_LINK_HOST)
     network = node = None
-    try:
+    with contextlib.ExitStack() as held:
         try:
-            layout = images_layout()
-            network = NodeNetwork.create(str(os.getpid() % 100000))
-            bed = plane.start()
-            node_kubeconfig = kubeconfig_yaml(bed.server.replace("127.0.0.1", NODE_LINK_HOST), plane.pki)
-            node = RealNode(
-                bin_dir,
-                workdir / "node",
-                network,
-                node_kubeconfig,
-                plane.pki.ca.cert_pem,
-                layout,
-                SERVICE_CIDR,
-            )
-            node.start()
-            with bed.api_client() as api:
-                core = client.CoreV1Api(api)
+            try:
+                layout = images_layout()
+                held.enter_context(machine_lock())
+                network = NodeNetwork.create(str(os.getpid() % 100000))
+                bed = plane.start()
+                node_kubeconfig = kubeconfig_yaml(bed.server.replace("127.0.0.1", NODE_LINK_HOST), plane.pki)
+                node = RealNode(
+                    bin_dir,
+                    workdir / "node",
+                    network,
+                    node_kubeconfig,
+                    plane.pki.ca.cert_pem,
+                    layout,
+                    SERVICE_CIDR,
+                )
+                node.start()
+                with bed.api_client() as api:
+                    core = client.CoreV1Api(api)
 
-                def node_ready() -> bool:
-                    found = core.read_node(NODE_NAME)
-                    return any(
-                        c.type == "Ready" and c.status == "True" for c in found.status.conditions or []
-                    )
+                    def node_ready() -> bool:
+                        found = core.read_node(NODE_NAME)
+                        return any(
+                            c.type == "Ready" and c.status == "True" for c in found.status.conditions or []
+                        )
 
-                wait_until(node_ready, STARTUP_TIMEOUT_S, f"node {NODE_NAME} to be Ready")
-        except (NodeUnavailable, StartupError, TimeoutError) as error:
-            report = node.report() if node is not None else ""
-            raise StartupError(
-                f"the real node did not start: {error}\n{plane.failure_report()}\n{report}"
-            ) from None
-        yield bed
-    finally:
-        if node is not None:
-            node.stop()
-        plane.stop()
-        if network is not None:
-            network.delete()
+                    wait_until(node_ready, STARTUP_TIMEOUT_S, f"node {NODE_NAME} to be Ready")
+            except (NodeUnavailable, StartupError, TimeoutError) as error:
+                report = node.report() if node is not None else ""
+                raise StartupError(
+                    f"the real node did not start: {error}\n{plane.failure_report()}\n{report}"
+                ) from None
+            yield bed
+        finally:
+            if node is not None:
+                node.stop()
+            plane.stop()
+            if network is not None:
+                network.delete()
 
 
 @pytest.fixture(scope="session")

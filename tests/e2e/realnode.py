@@ -37,6 +37,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +56,9 @@ CGROUP_V1 = Path("/sys/fs/cgroup")
 CACHE = Path(os.environ.get("TOLARIA_CACHE", Path.home() / ".cache" / "tolaria"))
 REPO = Path(__file__).resolve().parents[2]
 NETNS_DIR = Path("/run/netns")
+# The node's addresses, pod CIDR, cgroups and iptables chains are fixed, so one real node runs on a
+# machine at a time, whichever cache (TOLARIA_CACHE) or checkout it runs from.
+MACHINE_LOCK = Path("/run/lock/tolaria-real-node.lock")
 
 
 class NodeUnavailable(RuntimeError):
@@ -89,6 +93,18 @@ def images_layout() -> Path:
     if done.returncode != 0:
         raise NodeUnavailable(f"scripts/images build failed:\n{done.stderr[-4000:]}")
     return Path(done.stdout.strip().splitlines()[-1])
+
+
+@contextlib.contextmanager
+def machine_lock() -> Iterator[None]:
+    """Held while a real node exists on this machine; a second one waits for the first."""
+    MACHINE_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(MACHINE_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 @dataclass
@@ -340,14 +356,10 @@ class RealNode:
         self.proc: subprocess.Popen | None = None
         self.root = CACHE / "realnode" / "containerd"
         self.socket = self.work / "containerd.sock"
-        self._root_lock: int | None = None
         self._netns_handles: set[str] = set()
 
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        # One node at a time uses the cached containerd root.
-        self._root_lock = os.open(self.root.parent / "lock", os.O_CREAT | os.O_RDWR, 0o600)
-        fcntl.flock(self._root_lock, fcntl.LOCK_EX)
         config = self.work / "config"
         for path in (config, self.work / "logs", self.work / "cni", self.work / "state"):
             path.mkdir(parents=True)
@@ -477,8 +489,6 @@ class RealNode:
         self._kill_leftovers()
         self._remove_cgroups()
         self._remove_netns_handles()
-        if self._root_lock is not None:
-            os.close(self._root_lock)
 
     def _stop_pods(self) -> None:
         """Every sandbox stopped and removed, so no container outlives the node."""
