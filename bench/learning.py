@@ -573,6 +573,41 @@ def later_evaluations(run_dir: Path, since_seconds: float) -> dict[str, Any] | N
     }
 
 
+def ai_reference(args: argparse.Namespace, pool: Pool) -> dict[str, Any]:
+    """The built-in heuristic AI in the agent's seat, in process, on exactly the games of the final
+    measurement (its schedule and seeds, the daemon's seeds for each seat's built-in player): what
+    the targets ask beyond the AI the warm start copies, deal for deal."""
+    from tolaria.daemon.game_session import seat_seed
+    from tolaria.engine import CardPool, Game, HeuristicPlayer, RandomPlayer, load_deck
+    from tolaria.evaluation.evaluator import summarise
+    from tolaria.evaluation.matches import MatchOutcome
+    from tolaria.matchmaking.schedule import schedule
+
+    cards = CardPool.default()
+    decks = {name: load_deck(REPO / "decks" / f"{name}.dck", cards) for name in pool.decks}
+    opponents = {"random": RandomPlayer, "heuristic": HeuristicPlayer}
+    started = time.monotonic()
+    report: dict[str, Any] = {"policy_version": "-", "action_selection": "heuristic AI", "baselines": {}}
+    for baseline in BASELINES:
+        outcomes = []
+        for match in schedule(pool.even(args.games), pool.pairings, baseline, args.seed):
+            game = Game(tuple(decks[d] for d in match.decks), seed=match.seed)
+            agent = match.agent_seat - 1
+            players = [
+                (HeuristicPlayer if seat == agent else opponents[baseline])(seat_seed(match.seed, seat))
+                for seat in (0, 1)
+            ]
+            decision = game.start()
+            while decision is not None:
+                reply = players[decision.seat].choose(decision) if decision.expects_reply else None
+                decision = game.submit(reply)
+            winner = game.result.winner
+            outcomes.append(MatchOutcome(match, 0.5 if winner is None else float(winner == agent)))
+        report["baselines"][baseline] = summarise(outcomes)
+    report["wall_seconds"] = round(time.monotonic() - started, 1)
+    return report
+
+
 def verdicts(pool: Pool, report: dict[str, Any]) -> list[dict[str, Any]]:
     """Each target of the pool, with the measured win rate and whether it is met."""
     checks = [
@@ -625,12 +660,22 @@ def summary(
     later: dict[str, Any] | None = None,
 ) -> str:
     games = report["baselines"]["heuristic"]["games"]
+    subject = (
+        "the built-in heuristic AI in the agent's seat, in process"
+        if args.ai_reference
+        else f"final policy v{report['policy_version']}, {report['action_selection']} actions"
+    )
     lines = [
         f"## Learning benchmark ({platform.processor() or platform.machine()}, {args.cores} cores, pool {args.pool})",
         "",
-        f"Budget: {'%.1f' % (train_seconds / 60) if train_seconds else 'n/a'} minutes of local mode on "
-        f"{args.cores} cores (stated budget {args.budget_minutes} minutes); final policy v{report['policy_version']}, "
-        f"{report['action_selection']} actions; {games} games per baseline over {len(pool.pairings)} pairings, "
+        (
+            ""
+            if args.ai_reference
+            else f"Budget: {'%.1f' % (train_seconds / 60) if train_seconds else 'n/a'} minutes of local mode"
+            f" on {args.cores} cores (stated budget {args.budget_minutes} minutes); "
+        )
+        + f"{subject}; "
+        f"{games} games per baseline over {len(pool.pairings)} pairings, "
         f"both seats ({games // (2 * len(pool.pairings))} per pairing and seat); evaluation {report['wall_seconds']} s.",
         "",
         "| target | win rate | met |",
@@ -802,11 +847,20 @@ def main() -> int:
         metavar="RUN_DIR",
         help="nothing run: the mean and range of the figures of these runs' learning.json (one per seed)",
     )
+    ap.add_argument(
+        "--ai-reference",
+        action="store_true",
+        help="nothing trained: the built-in heuristic AI in the agent's seat, in process, on the games of the"
+        " final measurement (--games, --seed), against the same targets",
+    )
     args = ap.parse_args()
     if args.combine:
         print(combine(args.combine))
         return 0
     pool = POOLS[args.pool]
+    if args.ai_reference:
+        print(summary(args, pool, ai_reference(args, pool), [], None))
+        return 0
     run_dir = args.run_dir.resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
 
