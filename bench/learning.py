@@ -4,6 +4,7 @@
     python bench/learning.py --pool all --budget-minutes 60 --cores 2 --seed 1 --run-dir runs/pool-1 ...
     python bench/learning.py --eval-only file:///abs/checkpoints --games 200   # re-measure a run
     python bench/learning.py --combine runs/pool-1 runs/pool-2 runs/pool-3   # the spread over seeds
+    python bench/learning.py --pool all --ai-reference --seed 1   # the built-in AI on the same games
 
 The deck pool (`--pool`):
 - `quickstart` (issue 7, the default): red_aggro vs white_weenie in both matchups (the agent learns
@@ -45,7 +46,10 @@ The deck pool (`--pool`):
 
 Writes `learning.json` and `learning_curve.csv` (and `learning_curve.png` when matplotlib is
 installed) to the run directory and prints a Markdown summary for BENCHMARKS.md. `--combine`
-reads the `learning.json` of several runs (seeds) and prints each figure's mean and range.
+reads the `learning.json` of several runs (seeds) and prints each figure's mean, sd and range.
+`--ai-reference` trains nothing: the built-in AI plays the agent's seat of the final measurement's
+games, deal for deal, in process (half a minute for the whole pool), and the same summary shows how
+far the targets lie above the AI that the warm start copies.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ import platform
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -738,7 +743,7 @@ def summary(
 
 
 def combine(run_dirs: list[Path]) -> str:
-    """Mean and range over runs (seeds) of each figure of their learning.json."""
+    """Mean, standard deviation and range over runs (seeds) of each figure of their learning.json."""
     results = [json.loads((d / "learning.json").read_text()) for d in run_dirs]
     pool = POOLS[results[0].get("pool", "quickstart")]
     rows: list[tuple[str, list[float | None]]] = []
@@ -752,12 +757,15 @@ def combine(run_dirs: list[Path]) -> str:
             (f"run's own evaluations, second half, vs {baseline}", [x and x[baseline] for x in later])
         )
     lines = [
-        "| figure | " + " | ".join(f"seed {r.get('seed', '?')}" for r in results) + " | mean | range |",
-        "|---|" + "---:|" * (len(results) + 2),
+        "| figure | " + " | ".join(f"seed {r.get('seed', '?')}" for r in results) + " | mean | sd | range |",
+        "|---|" + "---:|" * (len(results) + 3),
     ]
     for name, values in rows:
         known = [v for v in values if v is not None]
-        spread = f"{sum(known) / len(known):.3f} | {min(known):.3f}-{max(known):.3f}" if known else " | "
+        spread = " | | "
+        if known:
+            sd = statistics.stdev(known) if len(known) > 1 else 0.0
+            spread = f"{statistics.fmean(known):.3f} | {sd:.3f} | {min(known):.3f}-{max(known):.3f}"
         lines.append(
             f"| {name} | " + " | ".join("" if v is None else f"{v:.3f}" for v in values) + f" | {spread} |"
         )
