@@ -248,7 +248,7 @@ class Learner:
         trainer = self.trainer
         load_weights(trainer.model, checkpoint.model_state, f"checkpoint {checkpoint.name}")
         if checkpoint.optimizer_state is not None:
-            trainer.optimizer.load_state_dict(checkpoint.optimizer_state)
+            trainer.load_optimizer_state(checkpoint.optimizer_state)
         if checkpoint.scheduler_state is not None:
             trainer.scheduler.load_state_dict(checkpoint.scheduler_state)
         if checkpoint.scaler_state and trainer.scaler.is_enabled():
