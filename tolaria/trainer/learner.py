@@ -29,6 +29,10 @@ log-probabilities, with the dual clip, keeps updates on data far behind the lear
 (see `tolaria.trainer.ppo`, which also says how lag in versions becomes lag in seconds). The
 `policy_lag` and `policy_age_seconds` metrics report the lag behind the learner.
 
+Batches: an update takes the oldest held segments that make up `ppo.batch_size` samples; on a
+GPU, when the held entries already make up the next batch too, that one is built while the update
+trains (`tolaria.trainer.prefetch`).
+
 Warm start: a learner that finds no checkpoint and has a `WarmStart` first clones the daemons'
 built-in AI (`tolaria.trainer.warm_start`), then publishes the copy as its first version and
 checkpoints it at step 0 before the first PPO update. A stop during the warm start saves the

@@ -67,9 +67,9 @@ from tolaria.trainer.encoding import (
 MASKED = -1e9  # finite, so that rows of another kind never produce NaN through torch.where
 _P_CLAMP = 1e-6
 # With bucketing, a slot width is rounded up to the slot count, its half, quarter or eighth: a
-# compiled learner meets a handful of shapes, not one per minibatch. Halves rather than multiples
-# of a few slots, because each combination of widths is a graph to compile (a minute or more),
-# while the slots padding adds cost little on a GPU, and a large minibatch uses nearly all of them.
+# compiled learner meets a handful of shapes, not one per minibatch. Halvings rather than
+# multiples of a few slots, because each combination of widths is a graph to compile (a minute or
+# more), while padding costs little on a GPU, and a large minibatch uses most slots anyway.
 SLOT_BUCKETS = 4
 
 

@@ -44,7 +44,7 @@
 - Value loss: 0.5 (V - R)^2, optionally clipped around the recorded value as CleanRL does.
 - Entropy bonus (per decision, whatever its kind: `tolaria.trainer.policy`), advantage
   normalisation per minibatch, global gradient-norm clipping, several
-  epochs over shuffled minibatches, AdamW (fused on CUDA), linear learning-rate warmup.
+  epochs over shuffled minibatches, AdamW (fused), linear learning-rate warmup.
 - Reported per decision kind (`KIND_NAMES`) besides overall: approx KL and clip fraction, as
   "approx_kl:<kind>" and "clip_fraction:<kind>".
 - A minibatch whose loss or gradient is not finite is skipped and counted (`skipped_minibatches`),
@@ -60,10 +60,12 @@
 - Shapes: on the CPU (eager) a minibatch keeps exactly the card, option and target slots its rows
   use, and the deepsets card MLP runs on the present cards only: the fastest on a CPU, with shapes
   that change every minibatch. Compiled (`learner.compile`) or on CUDA, the network runs every
-  slot it keeps (`static_shapes`), the widths are rounded up to buckets of `SLOT_BUCKETS` sizes,
-  and the minibatch size is marked dynamic (the last minibatch of an epoch is shorter): a run
-  compiles one graph per combination of buckets met, a handful, with no graph break. Outputs
-  are the same either way (to float tolerance).
+  slot it keeps (`static_shapes`), the widths are rounded up to buckets (the slot count, its
+  half, quarter or eighth: `minibatch_widths`), and the minibatch size is marked dynamic (the last
+  minibatch of an epoch is shorter): a run compiles one graph per combination of buckets it
+  meets, a handful, with no graph break. Outputs are the same either way, to float tolerance.
+  torch.compile covers the whole minibatch loss (network, distributions, PPO loss); on a CPU it
+  is slower than the eager path (BENCHMARKS.md), so it is for GPUs.
 - Preemption: `update` checks its `stop` event between minibatches. A stopped update is abandoned
   whole: the trainer goes back to the state it started from (weights, optimiser, scaler, random
   state), so that the learner can checkpoint at once and a resumed learner makes exactly the
