@@ -2,14 +2,21 @@
 
 Decisions come from real engine games (both seats played by the heuristic player, payloads
 encoded as the actor would); actions, log-probabilities and values come from the policy itself.
-One PPO update = `--epochs` passes over `--batch` samples in minibatches of `--minibatch`;
-samples/s counts samples x epochs per second of update time, as the learner's metric does.
+One PPO update = `--epochs` passes (the learner's default) over `--batch` samples in minibatches
+of `--minibatch`; samples/s counts each sample once per update: batch samples per second of
+update time, the rate at which a learner consumes rollouts. (The learner's
+`tolaria_learner_samples_per_second` counts samples x epochs.)
 
-CPU: at each thread count, wall-clock samples/s and samples per CPU-second of the process (the
-rate one fully used core gives, however loaded the machine is). CUDA (when present): fp32 and
-bf16 autocast, optionally torch.compile.
+Modes (`--modes`): fp32, bf16 (the trunk under bf16 autocast, as the learner runs on a GPU; the
+CPU learner trains in fp32, so on a CPU this is for comparison only) and compiled (torch.compile of
+the loss, bf16 on a GPU, fp32 on a CPU; its warmup update compiles, and the row says how many
+graphs it compiled and how many graph breaks it met). On the CPU each mode runs at each thread
+count (`--threads`), with wall-clock samples/s and samples per CPU-second of the process (the
+rate one fully used core gives, however loaded the machine is); on CUDA, when present, with
+`--cuda-batch` and `--cuda-minibatch`.
 
     python bench/learner_throughput.py --presets small,medium,large --threads 1,2 --json out.json
+    python bench/learner_throughput.py --presets large --no-cpu   # a GPU machine
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch._dynamo.utils import counters
 
 from tolaria.engine import CardPool, Game, HeuristicPlayer, decision_payload, find_deck, load_deck
 from tolaria.rollouts import Segment, encode_segment
@@ -84,51 +92,67 @@ def segments_for(trajectories: list[list[dict]], network: NetworkConfig) -> list
     return segments
 
 
+MODES = {"fp32": ("none", False), "bf16": ("bf16", False), "compiled": ("bf16", True)}
+
+
 def measure(
-    network: NetworkConfig,
-    segments: list[Segment],
-    args,
-    device: str,
-    precision: str,
-    compile_: bool,
-    threads: int,
+    network: NetworkConfig, segments: list[Segment], args, device: str, mode: str, threads: int
 ) -> dict:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
+    cuda = device.startswith("cuda")
+    precision, compile_ = MODES[mode]
+    if compile_ and not cuda:
+        precision = "none"  # the CPU learner trains in fp32
     ppo = PPOConfig(batch_size=args.batch, minibatch_size=args.minibatch, epochs=args.epochs)
     learner = LearnerConfig(device=device, mixed_precision=precision, compile=compile_, threads=threads)
     trainer = PPOTrainer(PolicyNetwork(network), ppo, learner)
+    if precision == "bf16" and not cuda:
+        trainer.autocast_dtype = torch.bfloat16  # what the learner runs on a GPU, here on the CPU
     batch = build_batch(segments, ppo)
     idx = np.arange(args.batch) % len(batch)
+
+    def rows(array: np.ndarray) -> np.ndarray:
+        # on a GPU in pinned memory, where the learner's prefetcher builds its batches
+        return torch.from_numpy(array[idx]).pin_memory().numpy() if cuda else array[idx]
+
     batch = dataclasses.replace(
         batch,
-        observations={k: v[idx] for k, v in batch.observations.items()},
-        actions=batch.actions[idx],
-        log_probs=batch.log_probs[idx],
-        values=batch.values[idx],
-        advantages=batch.advantages[idx],
-        returns=batch.returns[idx],
+        observations={k: rows(v) for k, v in batch.observations.items()},
+        actions=rows(batch.actions),
+        log_probs=rows(batch.log_probs),
+        values=rows(batch.values),
+        advantages=rows(batch.advantages),
+        returns=rows(batch.returns),
     )
+    torch._dynamo.reset()
+    counters.clear()
     for _ in range(args.warmup):
         trainer.update(batch)
-    if device.startswith("cuda"):
+    if cuda:
         torch.cuda.synchronize()
     wall0, cpu0 = time.perf_counter(), time.process_time()
     for _ in range(args.updates):
         trainer.update(batch)
-    if device.startswith("cuda"):
+    if cuda:
         torch.cuda.synchronize()
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-    samples = args.updates * args.batch * args.epochs
+    samples = args.updates * args.batch  # each sample once per update, whatever the epochs
     return {
         "preset": network.preset,
         "parameters": count_parameters(trainer.model),
         "device": device,
-        "precision": precision if device.startswith("cuda") else "fp32",
+        "mode": mode,
+        "precision": "bf16" if precision == "bf16" else "fp32",
         "compile": compile_,
+        "graphs": counters["stats"]["unique_graphs"] if compile_ else None,
+        "graph_breaks": sum(counters["graph_break"].values()) if compile_ else None,
         "threads": threads,
+        "batch": args.batch,
+        "minibatch": args.minibatch,
+        "epochs": args.epochs,
         "samples_per_s": round(samples / wall, 1),
-        "samples_per_cpu_s": round(samples / cpu, 1) if not device.startswith("cuda") else None,
+        "samples_per_cpu_s": None if cuda else round(samples / cpu, 1),
     }
 
 
@@ -141,13 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--games", type=int, default=8)
     parser.add_argument("--batch", type=int, default=4096)
     parser.add_argument("--minibatch", type=int, default=1024)
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=PPOConfig.epochs)
     parser.add_argument("--updates", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--modes", default="fp32,bf16,compiled", help=f"of {', '.join(MODES)}")
     parser.add_argument("--cpu", action=argparse.BooleanOptionalAction, default=True, help="measure on CPU")
     parser.add_argument("--cuda-batch", type=int, default=65536, help="--batch for the CUDA runs")
     parser.add_argument("--cuda-minibatch", type=int, default=8192)
-    parser.add_argument("--compile", action="store_true", help="also measure torch.compile on CUDA")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
 
@@ -183,19 +207,19 @@ def main(argv: list[str] | None = None) -> int:
         }
         results["rollout_bytes"].append(row)
         print(json.dumps(row), flush=True)
+        modes = args.modes.split(",")
         runs = []
         if args.cpu:
             runs += [
-                ("cpu", "fp32", False, int(t), args.batch, args.minibatch) for t in args.threads.split(",")
+                ("cpu", mode, int(t), args.batch, args.minibatch)
+                for mode in modes
+                for t in args.threads.split(",")
             ]
         if torch.cuda.is_available():
-            for precision in ("none", "bf16"):
-                runs.append(("cuda", precision, False, 1, args.cuda_batch, args.cuda_minibatch))
-                if args.compile:
-                    runs.append(("cuda", precision, True, 1, args.cuda_batch, args.cuda_minibatch))
-        for device, precision, compile_, threads, batch, minibatch in runs:
+            runs += [("cuda", mode, 1, args.cuda_batch, args.cuda_minibatch) for mode in modes]
+        for device, mode, threads, batch, minibatch in runs:
             run_args = argparse.Namespace(**{**vars(args), "batch": batch, "minibatch": minibatch})
-            row = measure(network, segments, run_args, device, precision, compile_, threads)
+            row = measure(network, segments, run_args, device, mode, threads)
             results["throughput"].append(row)
             print(json.dumps(row), flush=True)
     if torch.cuda.is_available():

@@ -29,6 +29,10 @@ log-probabilities, with the dual clip, keeps updates on data far behind the lear
 (see `tolaria.trainer.ppo`, which also says how lag in versions becomes lag in seconds). The
 `policy_lag` and `policy_age_seconds` metrics report the lag behind the learner.
 
+Batches: an update takes the oldest held segments that make up `ppo.batch_size` samples; on a
+GPU, when the held entries already make up the next batch too, that one is built while the update
+trains (`tolaria.trainer.prefetch`).
+
 Warm start: a learner that finds no checkpoint and has a `WarmStart` first clones the daemons'
 built-in AI (`tolaria.trainer.warm_start`), then publishes the copy as its first version and
 checkpoints it at step 0 before the first PPO update. A stop during the warm start saves the
@@ -67,7 +71,8 @@ from tolaria.trainer.encoding import KIND_NAMES, Encoder, EncodingError
 from tolaria.trainer.imitation import clone
 from tolaria.trainer.metrics import LearnerMetrics
 from tolaria.trainer.policy import PolicyNetwork, load_weights
-from tolaria.trainer.ppo import KIND_TERMS, LOSS_TERMS, PPOTrainer, build_batch, policy_lag
+from tolaria.trainer.ppo import KIND_TERMS, LOSS_TERMS, PPOTrainer, policy_lag
+from tolaria.trainer.prefetch import BatchPrefetcher
 from tolaria.trainer.warm_progress import WarmStartProgress
 from tolaria.trainer.warm_start import WarmStart
 from tolaria.trainer.weights import encode_weights
@@ -87,6 +92,17 @@ class _Held:
     ids: list[bytes] = field(default_factory=list)
     segments: list[Segment] = field(default_factory=list)
     samples: int = 0
+
+
+def _split_batch(held: _Held, batch_size: int) -> tuple[_Held, _Held]:
+    """-> (the oldest segments that make up one batch, the rest, which wait for a later update)."""
+    batch, rest = _Held(), _Held()
+    for entry_id, segment in zip(held.ids, held.segments, strict=True):
+        target = batch if batch.samples < batch_size else rest
+        target.ids.append(entry_id)
+        target.segments.append(segment)
+        target.samples += segment.steps
+    return batch, rest
 
 
 class Learner:
@@ -112,6 +128,8 @@ class Learner:
         self.trainer = PPOTrainer(
             PolicyNetwork(config.network), config.ppo, config.learner, seed=config.learner.seed
         )
+        cuda = self.trainer.device.type == "cuda"
+        self._prefetcher = BatchPrefetcher(config.ppo, background=cuda, pin_memory=cuda)
         self.step = 0
         self.version = 0
         self.counters: dict[str, float] = dict.fromkeys(COUNTERS, 0.0)
@@ -248,7 +266,7 @@ class Learner:
         trainer = self.trainer
         load_weights(trainer.model, checkpoint.model_state, f"checkpoint {checkpoint.name}")
         if checkpoint.optimizer_state is not None:
-            trainer.optimizer.load_state_dict(checkpoint.optimizer_state)
+            trainer.load_optimizer_state(checkpoint.optimizer_state)
         if checkpoint.scheduler_state is not None:
             trainer.scheduler.load_state_dict(checkpoint.scheduler_state)
         if checkpoint.scaler_state and trainer.scaler.is_enabled():
@@ -414,14 +432,12 @@ class Learner:
     def _update(self, stop: threading.Event) -> bool:
         """One update on the oldest held segments; False when `stop` abandoned it (the segments
         stay held and unacknowledged, the trainer as it was)."""
-        # the oldest segments that make up one batch; the rest wait for the next update
-        held, rest = _Held(), _Held()
-        for entry_id, segment in zip(self._held.ids, self._held.segments, strict=True):
-            target = held if held.samples < self.config.ppo.batch_size else rest
-            target.ids.append(entry_id)
-            target.segments.append(segment)
-            target.samples += segment.steps
-        batch = build_batch(held.segments, self.config.ppo)
+        batch_size = self.config.ppo.batch_size
+        held, rest = _split_batch(self._held, batch_size)
+        batch = self._prefetcher.batch(held.ids, held.segments)
+        if rest.samples >= batch_size:  # the next batch is held already: built while this one trains
+            upcoming, _ = _split_batch(rest, batch_size)
+            self._prefetcher.prefetch(upcoming.ids, upcoming.segments)
         versions = np.concatenate([s.policy_version for s in held.segments])
         stats = self.trainer.update(batch, stop)
         if stats is None:

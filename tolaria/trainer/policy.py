@@ -28,11 +28,24 @@ would keep those decisions near uniform.
 
 Under autocast the trunk runs in reduced precision, the heads in float32 (`forward`), so that
 the learner's log-probabilities agree with those the actors recorded in float32.
+
+Padding: slots past a decision's last card, option or block target are masked out everywhere, so a
+batch may drop the slots no row uses (`trim_padding`, `keep_slots`) or keep more of them, and the
+outputs of the slots it keeps do not change. Two ways to run, with the same outputs:
+- by default (`static_shapes=False`, the CPU learner and the actors) the deepsets card MLP runs on
+  the present cards only, gathered by the card mask: about half the slots of a batch are padding,
+  and on a CPU skipping them is the largest saving;
+- with `static_shapes=True` (torch.compile, CUDA) every card slot runs and padding is masked out in
+  the pooling: no shape depends on the values of the batch, so a compiled graph holds for every
+  batch of the same widths, and on CUDA nothing waits for the device to learn a shape. The
+  learner then pads the widths up to buckets (`minibatch_widths`), and passes the subset
+  programmes' width (`action_log_probs`) from the host.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -53,6 +66,11 @@ from tolaria.trainer.encoding import (
 
 MASKED = -1e9  # finite, so that rows of another kind never produce NaN through torch.where
 _P_CLAMP = 1e-6
+# With bucketing, a slot width is rounded up to the slot count, its half, quarter or eighth: a
+# compiled learner meets a handful of shapes, not one per minibatch. Halvings rather than
+# multiples of a few slots, because each combination of widths is a graph to compile (a minute or
+# more), while padding costs little on a GPU, and a large minibatch uses most slots anyway.
+SLOT_BUCKETS = 4
 
 
 def to_tensors(arrays: dict[str, np.ndarray], device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
@@ -72,9 +90,19 @@ def trim_padding(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     Slots past a decision's last card, option or target are masked out everywhere, so dropping
     the columns that are padding in every row changes no output, and the option heads (most
     decisions offer a few options of `max_options`) run on a fraction of the rows."""
-    cards = _used_width(batch["card_mask"].any(0))
-    options = _used_width(batch["option_mask"].any(0))
-    targets = _used_width(batch["block_mask"].any(1).any(0))
+    return keep_slots(
+        batch,
+        _used_width(batch["card_mask"].any(0)),
+        _used_width(batch["option_mask"].any(0)),
+        _used_width(batch["block_mask"].any(1).any(0)),
+    )
+
+
+def keep_slots(
+    batch: dict[str, torch.Tensor], cards: int, options: int, targets: int
+) -> dict[str, torch.Tensor]:
+    """The first `cards` card slots, `options` option slots and `targets` block-target slots of
+    every row (views)."""
     out = dict(batch)
     for name in ("card_name", "card_feat", "card_mask"):
         out[name] = batch[name][:, :cards]
@@ -90,6 +118,71 @@ def _used_width(used: torch.Tensor) -> int:
     """1 + the last used slot (at least 1, so that every row keeps a tensor to pool over)."""
     slots = used.nonzero()
     return max(1, int(slots[-1, 0]) + 1) if len(slots) else 1
+
+
+@dataclass(frozen=True)
+class SlotWidths:
+    """The card, option and block-target slots a minibatch keeps, and the option columns its
+    subset programmes cover (0: it holds no subset decision)."""
+
+    cards: int
+    options: int
+    targets: int
+    subset: int
+
+
+def slot_extents(observations: dict[str, np.ndarray]) -> np.ndarray:
+    """Per decision, [n, 4]: 1 + its last used card, option and block-target slot (0: none), and
+    the options it offers if it is a subset decision (else 0). Read on the host, so that a
+    minibatch's widths (`minibatch_widths`) never wait for the device."""
+
+    def extent(used: np.ndarray) -> np.ndarray:
+        return np.where(used.any(1), used.shape[1] - used[:, ::-1].argmax(1), 0)
+
+    options = observations["option_mask"]
+    return np.stack(
+        [
+            extent(observations["card_mask"]),
+            extent(options),
+            extent(observations["block_mask"].any(1)),
+            np.where(observations["kind"] == KIND_SUBSET, options.sum(1), 0),
+        ],
+        axis=1,
+    )
+
+
+def all_slots(observations: dict[str, np.ndarray]) -> SlotWidths:
+    """The slot counts of a batch (its arrays' widths): what no bucket exceeds."""
+    options = observations["option_mask"].shape[1]
+    return SlotWidths(
+        observations["card_mask"].shape[1], options, observations["block_mask"].shape[2], options
+    )
+
+
+def minibatch_widths(extents: np.ndarray, slots: SlotWidths, bucket: bool) -> SlotWidths:
+    """The widths that hold every row of a minibatch (`slot_extents` of its rows), at least one
+    slot of each (the subset width may be 0). With `bucket`, card and option widths are rounded
+    up to a bucket of their slot count; block targets keep all their slots (eight or ten: a
+    bucket would add graphs, not save work); the subset programmes cover every option kept (one
+    graph rather than one per subset width; a large minibatch's widest subset decision mostly
+    falls in the bucket of its widest decision anyway)."""
+    cards, options, targets, subset = (int(width) for width in extents.max(0))
+    if not bucket:
+        return SlotWidths(max(1, cards), max(1, options), max(1, targets), subset)
+    options = _bucket(max(1, options), slots.options)
+    return SlotWidths(_bucket(max(1, cards), slots.cards), options, slots.targets, options)
+
+
+def _bucket(width: int, slots: int) -> int:
+    """The smallest of `slots`, its half, quarter, ... (`SLOT_BUCKETS` in all, rounded up) that
+    holds `width` (>= 1)."""
+    bucket = slots
+    for _ in range(SLOT_BUCKETS - 1):
+        half = -(-bucket // 2)
+        if half < width:
+            break
+        bucket = half
+    return bucket
 
 
 class PolicyNetwork(nn.Module):
@@ -134,8 +227,11 @@ class PolicyNetwork(nn.Module):
         self.target_key = nn.Linear(d, d)
         self.value_head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, 1))
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """-> (logits by kind, value). Logits of masked-out slots are MASKED."""
+    def forward(
+        self, batch: dict[str, torch.Tensor], static_shapes: bool = False
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """-> (logits by kind, value). Logits of masked-out slots are MASKED. `static_shapes`: every
+        card slot runs, so that no shape depends on the batch's values (see the module)."""
         card_mask = batch["card_mask"]
         context = self.global_in(batch["global_feat"]) + self.decision_embedding(batch["decision_type"])
         if self.config.architecture == "transformer":
@@ -143,21 +239,34 @@ class PolicyNetwork(nn.Module):
             tokens = torch.cat([context.unsqueeze(1), cards], dim=1)
             pad = torch.cat([torch.zeros_like(card_mask[:, :1]), ~card_mask], dim=1)
             encoded = self.card_model(tokens, src_key_padding_mask=pad)
-            present = encoded[:, 1:][card_mask]
+            slots = encoded[:, 1:]
+            card_rows = slots.flatten(0, 1) if static_shapes else slots[card_mask]
             z = self.trunk(encoded[:, 0])
         else:
-            # The per-card MLP runs on the cards present only: about half the slots of a batch
-            # are padding, and pooling reads the present cards directly.
-            present = self.card_model(
-                self.name_embedding(batch["card_name"][card_mask])
-                + self.card_in(batch["card_feat"][card_mask])
-            )
-            mean, biggest = _pool(present, card_mask)
+            if static_shapes:
+                slots = self.card_model(
+                    self.name_embedding(batch["card_name"]) + self.card_in(batch["card_feat"])
+                )
+                mean, biggest = _pool_slots(slots, card_mask)
+                card_rows = slots.flatten(0, 1)
+            else:
+                # The per-card MLP runs on the cards present only: about half the slots of a batch
+                # are padding, and pooling reads the present cards directly.
+                card_rows = self.card_model(
+                    self.name_embedding(batch["card_name"][card_mask])
+                    + self.card_in(batch["card_feat"][card_mask])
+                )
+                mean, biggest = _pool(card_rows, card_mask)
             z = self.trunk(torch.cat([mean.to(context.dtype), biggest.to(context.dtype), context], dim=-1))
-        # Row 0 of `table` is "no card"; a present card's slot maps to its row (1 + its position
-        # among the batch's present cards, in row-major order).
-        table = F.pad(present, (0, 0, 1, 0))
-        row_of_slot = torch.where(card_mask, card_mask.flatten().cumsum(0).view_as(card_mask), 0)
+        # Row 0 of `table` is "no card"; a present card's slot maps to its row: 1 + the slot's flat
+        # index when every slot has a row, else 1 + its position among the batch's present cards
+        # (in row-major order).
+        table = F.pad(card_rows, (0, 0, 1, 0))
+        if static_shapes:
+            rows = torch.arange(1, card_mask.numel() + 1, device=card_mask.device).view_as(card_mask)
+        else:
+            rows = card_mask.flatten().cumsum(0).view_as(card_mask)
+        row_of_slot = torch.where(card_mask, rows, 0)
 
         options = self._option_vectors(
             batch["option_name"], batch["option_card"], batch["option_feat"], table, row_of_slot, z
@@ -229,6 +338,15 @@ def _pool(present: torch.Tensor, card_mask: torch.Tensor) -> tuple[torch.Tensor,
     return mean, biggest
 
 
+def _pool_slots(slots: torch.Tensor, card_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`_pool` from every slot's vector [B, C, d], padding masked out: the same mean and max."""
+    slots = slots.float()
+    present = card_mask.unsqueeze(-1)
+    mean = slots.masked_fill(~present, 0.0).sum(1) / card_mask.sum(1, keepdim=True).clamp(min=1)
+    biggest = slots.masked_fill(~present, -math.inf).amax(1)
+    return mean, torch.where(card_mask.any(1, keepdim=True), biggest, 0.0)
+
+
 def _subset_width(kind: torch.Tensor, option_mask: torch.Tensor) -> int:
     """Option columns the subset programmes must cover: the most options any KIND_SUBSET row offers
     (0 without one). Options fill slots from the left, and subset decisions offer few of them
@@ -246,8 +364,7 @@ def _subset_probabilities(logits: torch.Tensor, valid: torch.Tensor) -> torch.Te
 
 def _subset_log_partition(p: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
     batch, n = p.shape
-    dp = torch.zeros(batch, n + 1, dtype=p.dtype, device=p.device)
-    dp = dp.index_fill(1, torch.tensor([0], device=p.device), 1.0)
+    dp = F.pad(p.new_ones(batch, 1), (0, n))  # P(count = 0) = 1 before any option
     for i in range(n):
         pi = p[:, i : i + 1]
         dp = dp * (1 - pi) + F.pad(dp, (1, 0))[:, :-1] * pi
@@ -352,9 +469,14 @@ def _drop_lone_menace_blocks(pairs: torch.Tensor, menace: torch.Tensor) -> torch
 
 
 def action_log_probs(
-    logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], actions: torch.Tensor
+    logits: dict[str, torch.Tensor],
+    batch: dict[str, torch.Tensor],
+    actions: torch.Tensor,
+    subset_width: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """-> (log-probability [B], entropy [B]) of `actions` under the masked heads."""
+    """-> (log-probability [B], entropy [B]) of `actions` under the masked heads. `subset_width`:
+    the option columns the subset programmes cover, at least the most options a subset row offers
+    (`slot_extents`); by default read from the batch, which waits for the device."""
     kind, option_mask = batch["kind"], batch["option_mask"]
     valid = option_mask.to(torch.float64)
 
@@ -362,7 +484,7 @@ def action_log_probs(
     one_lp = one_logp.gather(1, actions[:, :1].clamp(0, one_logp.shape[1] - 1)).squeeze(1)
     one_ent = -(one_logp.exp() * one_logp).masked_fill(~option_mask, 0.0).sum(-1)
 
-    width = _subset_width(kind, option_mask)
+    width = _subset_width(kind, option_mask) if subset_width is None else subset_width
     valid = valid[:, :width]
     p = _subset_probabilities(logits["subset"][:, :width], option_mask[:, :width])
     x = actions[:, :width].clamp(0, 1).double() * valid

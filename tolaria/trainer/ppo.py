@@ -44,12 +44,28 @@
 - Value loss: 0.5 (V - R)^2, optionally clipped around the recorded value as CleanRL does.
 - Entropy bonus (per decision, whatever its kind: `tolaria.trainer.policy`), advantage
   normalisation per minibatch, global gradient-norm clipping, several
-  epochs over shuffled minibatches, AdamW (fused on CUDA), linear learning-rate warmup.
+  epochs over shuffled minibatches, AdamW (fused), linear learning-rate warmup.
 - Reported per decision kind (`KIND_NAMES`) besides overall: approx KL and clip fraction, as
-  "approx_kl:<kind>" and "clip_fraction:<kind>", accumulated on the device like the other terms.
-- A minibatch whose loss or gradient is not finite is skipped and counted (`skipped_minibatches`), so no update can turn the weights into NaN.
+  "approx_kl:<kind>" and "clip_fraction:<kind>".
+- A minibatch whose loss or gradient is not finite is skipped and counted (`skipped_minibatches`),
+  so no update can turn the weights into NaN. The device decides: the fused AdamW skips its whole
+  step (moments and step count included) when handed a found-inf flag, as it does for
+  GradScaler; with fp16 the scaler's own flag (a non-finite gradient) decides, as before.
+- One host synchronisation per update: loss terms, per-kind figures and the skipped count are
+  summed on the device and read once, at the end, and each minibatch's slot widths come from the
+  host's copy of the batch (`slot_extents`). A read per minibatch would make the host wait for the
+  GPU every time, and the GPU for the host's next launches.
 - On CUDA the forward pass runs under bf16 autocast (fp16 with a gradient scaler, or fp32, as
-  the spec says); heads, log-probabilities and losses stay in float32 (`evaluate`). Optional torch.compile of the network.
+  the spec says); heads, log-probabilities and losses stay in float32 (`evaluate`).
+- Shapes: on the CPU (eager) a minibatch keeps exactly the card, option and target slots its rows
+  use, and the deepsets card MLP runs on the present cards only: the fastest on a CPU, with shapes
+  that change every minibatch. Compiled (`learner.compile`) or on CUDA, the network runs every
+  slot it keeps (`static_shapes`), the widths are rounded up to buckets (the slot count, its
+  half, quarter or eighth: `minibatch_widths`), and the minibatch size is marked dynamic (the last
+  minibatch of an epoch is shorter): a run compiles one graph per combination of buckets it
+  meets, a handful, with no graph break. Outputs are the same either way, to float tolerance.
+  torch.compile covers the whole minibatch loss (network, distributions, PPO loss); on a CPU it
+  is slower than the eager path (BENCHMARKS.md), so it is for GPUs.
 - Preemption: `update` checks its `stop` event between minibatches. A stopped update is abandoned
   whole: the trainer goes back to the state it started from (weights, optimiser, scaler, random
   state), so that the learner can checkpoint at once and a resumed learner makes exactly the
@@ -69,13 +85,19 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from tolaria.inference.device import resolve_device
 from tolaria.rollouts import Segment
 from tolaria.trainer.config import LearnerConfig, PPOConfig
 from tolaria.trainer.encoding import KIND_NAMES
-from tolaria.trainer.policy import PolicyNetwork, action_log_probs, trim_padding
+from tolaria.trainer.policy import (
+    PolicyNetwork,
+    action_log_probs,
+    all_slots,
+    keep_slots,
+    minibatch_widths,
+    slot_extents,
+)
 
 
 def gae(
@@ -183,20 +205,31 @@ class RolloutBatch:
         return len(self.actions)
 
 
-def build_batch(segments: Sequence[Segment], config: PPOConfig) -> RolloutBatch:
+def build_batch(segments: Sequence[Segment], config: PPOConfig, pin_memory: bool = False) -> RolloutBatch:
+    """The segments' steps as one batch, with their advantages and returns. `pin_memory`: its
+    arrays live in page-locked memory, from which a copy to the GPU runs asynchronously."""
     advantages, returns = [], []
     for s in segments:
         adv, ret = gae(s.reward, s.value, s.done, s.bootstrap_value, config.gamma, config.gae_lambda)
         advantages.append(adv)
         returns.append(ret)
+
+    def concatenate(parts: Sequence[np.ndarray], dtype: np.dtype | None = None) -> np.ndarray:
+        if not pin_memory:
+            return np.concatenate(parts, dtype=dtype)
+        shape = (sum(len(p) for p in parts), *parts[0].shape[1:])
+        dtype = np.dtype(dtype or parts[0].dtype)
+        pinned = torch.empty(shape, dtype=torch.from_numpy(np.empty(0, dtype)).dtype, pin_memory=True)
+        return np.concatenate(parts, out=pinned.numpy())
+
     names = segments[0].observations.keys()
     return RolloutBatch(
-        observations={k: np.concatenate([s.observations[k] for s in segments]) for k in names},
-        actions=np.concatenate([s.action for s in segments]).astype(np.int64),
-        log_probs=np.concatenate([s.log_prob for s in segments]),
-        values=np.concatenate([s.value for s in segments]),
-        advantages=np.concatenate(advantages),
-        returns=np.concatenate(returns),
+        observations={k: concatenate([s.observations[k] for s in segments]) for k in names},
+        actions=concatenate([s.action for s in segments], np.int64),
+        log_probs=concatenate([s.log_prob for s in segments]),
+        values=concatenate([s.value for s in segments]),
+        advantages=concatenate(advantages),
+        returns=concatenate(returns),
     )
 
 
@@ -221,13 +254,14 @@ class PPOTrainer:
         self.config = ppo
         self.device = resolve_device(learner.device)
         self.model = model.to(self.device)
-        fused = self.device.type == "cuda"
+        # Fused on every device: its found-inf flag is how a non-finite minibatch is skipped
+        # without the host reading anything (see the module).
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(),
             lr=ppo.learning_rate,
             eps=ppo.adam_eps,
             weight_decay=ppo.weight_decay,
-            fused=fused,
+            fused=True,
         )
         warmup = ppo.warmup_updates
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -237,7 +271,10 @@ class PPOTrainer:
         self.autocast_dtype = precision if self.device.type == "cuda" else None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast_dtype == torch.float16)
         self.compiled = learner.compile
-        self.forward: nn.Module = torch.compile(self.model) if learner.compile else self.model
+        # Static shapes and bucketed widths where they pay: for torch.compile, and on CUDA, where
+        # the present-cards path would wait for the device to learn how many cards there are.
+        self.bucketed = learner.compile or self.device.type == "cuda"
+        self._loss = torch.compile(self._loss_terms, dynamic=False) if learner.compile else self._loss_terms
         self.generator = np.random.default_rng(seed)
 
     def state(self) -> TrainerState:
@@ -255,7 +292,7 @@ class PPOTrainer:
 
     def load_state(self, state: TrainerState) -> None:
         self.model.load_state_dict(state.model)
-        self.optimizer.load_state_dict(state.optimizer)
+        self.load_optimizer_state(state.optimizer)
         self.scheduler.load_state_dict(state.scheduler)
         if state.scaler and self.scaler.is_enabled():
             self.scaler.load_state_dict(state.scaler)
@@ -264,8 +301,14 @@ class PPOTrainer:
         if state.cuda_random and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(state.cuda_random)
 
+    def load_optimizer_state(self, state: dict[str, Any]) -> None:
+        """The optimiser's saved state, kept fused whatever the saving trainer used (a checkpoint of
+        an older CPU learner holds unfused groups): the skip of a non-finite step needs it."""
+        groups = [{**group, "fused": True, "foreach": None} for group in state["param_groups"]]
+        self.optimizer.load_state_dict({**state, "param_groups": groups})
+
     def evaluate(
-        self, mb: dict[str, torch.Tensor], actions: torch.Tensor
+        self, mb: dict[str, torch.Tensor], actions: torch.Tensor, subset_width: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> (log-probabilities, entropies, values) of `actions`, with gradients: the network's
         trunk under the configured autocast, its heads and the distributions in float32."""
@@ -274,9 +317,46 @@ class PPOTrainer:
             dtype=self.autocast_dtype or torch.float32,
             enabled=self.autocast_dtype is not None,
         ):
-            logits, values = self.forward(mb)
-        log_probs, entropy = action_log_probs(logits, mb, actions)
+            logits, values = self.model(mb, static_shapes=self.bucketed)
+        log_probs, entropy = action_log_probs(logits, mb, actions, subset_width)
         return log_probs.float(), entropy.float(), values.float()
+
+    def _loss_terms(
+        self,
+        mb: dict[str, torch.Tensor],
+        actions: torch.Tensor,
+        old_log_probs: torch.Tensor,
+        old_values: torch.Tensor,
+        advantages: torch.Tensor,
+        returns: torch.Tensor,
+        subset_width: int,
+    ) -> LossTerms:
+        """The minibatch's loss terms (`_loss` runs it, compiled when `learner.compile` says so)."""
+        new_log_probs, entropy, new_values = self.evaluate(mb, actions, subset_width)
+        return ppo_loss(
+            new_log_probs, old_log_probs, entropy, new_values, old_values, advantages, returns, self.config
+        )
+
+    def _to_device(self, array: np.ndarray) -> torch.Tensor:
+        """A host array on the device (indices as int64). The copy is asynchronous from pinned
+        memory (`build_batch(pin_memory=True)`); on the CPU it is no copy at all."""
+        tensor = torch.from_numpy(array).to(self.device, non_blocking=True)
+        return tensor.long() if tensor.dtype == torch.int32 else tensor
+
+    def _step(self, finite: torch.Tensor) -> None:
+        """The optimiser step, skipped on the device where `finite` (the minibatch's loss terms
+        and gradient norm) is false: a loss or gradient that is not finite would turn every
+        weight into NaN, and the learner would publish them."""
+        if self.scaler.is_enabled():  # fp16: the scaler skips a non-finite gradient's step itself
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            return
+        # The protocol GradScaler uses with fused optimisers: a float flag, 1 to skip.
+        self.optimizer.found_inf = (~finite).float()
+        try:
+            self.optimizer.step()
+        finally:
+            del self.optimizer.found_inf
 
     def update(self, batch: RolloutBatch, stop: threading.Event | None = None) -> dict[str, float] | None:
         """One PPO update; None when `stop` was set before its last minibatch: the update is
@@ -285,76 +365,75 @@ class PPOTrainer:
         before = self.state() if stop is not None else None
         cfg = self.config
         n = len(batch)
-        tensors = {k: torch.from_numpy(v).to(self.device) for k, v in batch.observations.items()}
-        tensors = {k: v.long() if v.dtype == torch.int32 else v for k, v in tensors.items()}
-        actions = torch.from_numpy(batch.actions).to(self.device)
-        old_log_probs = torch.from_numpy(batch.log_probs).to(self.device)
-        old_values = torch.from_numpy(batch.values).to(self.device)
-        advantages = torch.from_numpy(batch.advantages).to(self.device)
-        returns = torch.from_numpy(batch.returns).to(self.device)
-        # Accumulated on the device: the one host synchronisation per minibatch is the finiteness
-        # check that decides whether its step is taken.
+        observations = {k: self._to_device(v) for k, v in batch.observations.items()}
+        actions, old_log_probs, old_values, advantages, returns = (
+            self._to_device(a)
+            for a in (batch.actions, batch.log_probs, batch.values, batch.advantages, batch.returns)
+        )
+        extents, slots = slot_extents(batch.observations), all_slots(batch.observations)
+        orders = np.stack([self.generator.permutation(n) for _ in range(cfg.epochs)])
+        device_orders = self._to_device(orders)
+        # Summed on the device, read once at the end (see the module): the loss terms and the
+        # gradient norm, then per kind the sums of KL and clipped and the sample counts.
         sums = torch.zeros(len(LOSS_TERMS) + 1, device=self.device)
-        kinds = len(KIND_NAMES)
-        by_kind = torch.zeros(len(KIND_TERMS) + 1, kinds, device=self.device)  # sums, then counts
-        minibatches = skipped = 0
+        kinds = torch.arange(len(KIND_NAMES), device=self.device)
+        by_kind = torch.zeros(len(KIND_TERMS) + 1, len(kinds), device=self.device)
+        skipped = torch.zeros((), device=self.device)
+        minibatches = 0
         self.model.train()
-        for _ in range(cfg.epochs):
-            order = torch.from_numpy(self.generator.permutation(n)).to(self.device)
+        for epoch in range(cfg.epochs):
             for start in range(0, n, cfg.minibatch_size):
                 if stop is not None and stop.is_set():
                     assert before is not None
                     self.load_state(before)
                     return None
-                idx = order[start : start + cfg.minibatch_size]
-                mb = {k: v[idx] for k, v in tensors.items()}
-                if not self.compiled:  # a compiled network keeps one shape rather than recompile
-                    mb = trim_padding(mb)
-                mb_actions = actions[idx][:, : mb["option_mask"].shape[1]]
-                new_log_probs, entropy, new_values = self.evaluate(mb, mb_actions)
-                terms = ppo_loss(
-                    new_log_probs,
+                rows = slice(start, start + cfg.minibatch_size)
+                widths = minibatch_widths(extents[orders[epoch, rows]], slots, self.bucketed)
+                idx = device_orders[epoch, rows]
+                kept = keep_slots(observations, widths.cards, widths.options, widths.targets)
+                mb = {k: v[idx] for k, v in kept.items()}
+                inputs = (
+                    actions[:, : widths.options][idx],
                     old_log_probs[idx],
-                    entropy,
-                    new_values,
                     old_values[idx],
                     advantages[idx],
                     returns[idx],
-                    cfg,
                 )
+                if self.compiled:  # one graph for every minibatch size, the last one's included
+                    for tensor in (*mb.values(), *inputs):
+                        torch._dynamo.maybe_mark_dynamic(tensor, 0)
+                terms = self._loss(mb, *inputs, widths.subset)
                 self.optimizer.zero_grad(set_to_none=True)
                 self.scaler.scale(terms.loss).backward()
                 self.scaler.unscale_(self.optimizer)
                 grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
                 measured = torch.stack([*(getattr(terms, name).detach() for name in LOSS_TERMS), grad_norm])
-                finite = bool(torch.isfinite(measured).all())
-                if finite or self.scaler.is_enabled():  # the fp16 scaler skips a non-finite step itself
-                    self.scaler.step(self.optimizer)
-                    self.scaler.update()
-                if not finite:
-                    # A loss or gradient that is not finite would turn every weight into NaN, and
-                    # the learner would publish them: the minibatch is dropped, the weights kept.
-                    skipped += 1
-                    continue
+                finite = torch.isfinite(measured).all()
+                self._step(finite)
                 minibatches += 1
-                sums += measured
-                one_hot = F.one_hot(mb["kind"], kinds).to(terms.sample_kl.dtype)
-                by_kind += (
-                    torch.stack([terms.sample_kl, terms.sample_clipped, torch.ones_like(terms.sample_kl)])
-                    @ one_hot
+                skipped += (~finite).float()
+                sums += torch.where(finite, measured, 0.0)
+                in_kind = (mb["kind"].unsqueeze(1) == kinds).to(terms.sample_kl.dtype)
+                per_kind = torch.stack(
+                    [terms.sample_kl, terms.sample_clipped, torch.ones_like(terms.sample_kl)]
                 )
-        if minibatches:  # the warmup counts updates that changed the weights
+                by_kind += torch.where(finite, per_kind @ in_kind, 0.0)
+        figures = torch.cat([sums, by_kind.flatten(), skipped.view(1)]).tolist()  # the one read
+        skipped_count = int(figures[-1])
+        taken = minibatches - skipped_count
+        if taken:  # the warmup counts updates that changed the weights
             self.scheduler.step()
-        totals = (sums / max(minibatches, 1)).tolist()
+        totals = figures[: len(sums)]
         stats = {
-            name: total if minibatches else float("nan")
+            name: total / taken if taken else float("nan")
             for name, total in zip((*LOSS_TERMS, "grad_norm"), totals, strict=True)
         }
-        kind_sums, kind_counts = by_kind[:-1].tolist(), by_kind[-1].tolist()
-        for term, row in zip(KIND_TERMS, kind_sums, strict=True):
+        kind_figures = np.array(figures[len(sums) : -1]).reshape(by_kind.shape)
+        kind_counts = kind_figures[-1]
+        for term, row in zip(KIND_TERMS, kind_figures[:-1], strict=True):
             for kind, total, count in zip(KIND_NAMES, row, kind_counts, strict=True):
-                stats[f"{term}:{kind}"] = total / count if count else float("nan")
-        stats["skipped_minibatches"] = float(skipped)
+                stats[f"{term}:{kind}"] = float(total / count) if count else float("nan")
+        stats["skipped_minibatches"] = float(skipped_count)
         variance = float(np.var(batch.returns))
         stats["explained_variance"] = (
             float("nan") if variance == 0 else 1.0 - float(np.var(batch.returns - batch.values)) / variance
