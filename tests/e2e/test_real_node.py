@@ -29,6 +29,9 @@ VERSION = "0.1.0"
 DAEMON_IMAGE = f"ghcr.io/tolaria/daemon:{VERSION}"
 TRAINER_IMAGE = f"ghcr.io/tolaria/trainer:{VERSION}"
 OPERATOR_IMAGE = f"ghcr.io/tolaria/operator:{VERSION}"
+# Dockerfile.daemon's Forge stage around a stand-in forge.jar that runs Tolaria's emulation of Forge's
+# dialect: real Forge cannot be fetched here (scripts/images, "the Forge stand-in").
+FORGE_STANDIN_IMAGE = f"localhost/tolaria/forge-standin:{VERSION}"
 SMALL = {"requests": {"cpu": "50m", "memory": "128Mi"}}
 
 
@@ -156,7 +159,7 @@ def test_node_is_real_and_runs_only_real_pods(real_cluster):
     def images_present() -> bool:
         node = json.loads(real_cluster.kubectl("get", "node", NODE_NAME, "-o", "json").stdout)
         names = {name for image in node["status"].get("images") or [] for name in image.get("names") or []}
-        return {DAEMON_IMAGE, TRAINER_IMAGE, OPERATOR_IMAGE} <= names
+        return {DAEMON_IMAGE, TRAINER_IMAGE, OPERATOR_IMAGE, FORGE_STANDIN_IMAGE} <= names
 
     real_cluster.wait_for(images_present, "the node to report Tolaria's images", timeout=60)
 
@@ -695,3 +698,114 @@ def test_a_run_lives_through_the_faults_of_a_week_on_real_pods(real_cluster, nam
         bed.wait_for(lambda: not children(), "every child of the deleted run to go", timeout=180)
     except TimeoutError:
         raise AssertionError(f"left behind: {children()}") from None
+
+
+def test_an_engine_forge_run_trains_on_forge_daemon_pods(real_cluster, namespace):
+    """`daemons.engine: forge` on real pods, with Dockerfile.daemon's Forge stage as scripts/images
+    builds it around a stand-in forge.jar (Tolaria's emulation of Forge's dialect: real Forge cannot
+    be fetched here). The daemon pod is Ready through the forge-status probe, its JVM has the heap
+    derived from the pod's memory and its home on the emptyDir, and the stand-in finds its decks
+    through forge.profile.properties; the learner clones Forge's AI in observe mode, the actors play
+    themselves in Forge's dialect, the evaluator measures against the league (the only baseline a
+    Forge daemon allows), and the run goes with all its pods when deleted."""
+    bed = real_cluster
+    install_operator(bed, namespace, "namespaced=true")
+    run = small_run("forge")
+    spec = run["spec"]
+    spec["daemons"] |= {
+        "engine": "forge",
+        "image": FORGE_STANDIN_IMAGE,
+        "gamesPerDaemon": 10,
+        "resources": {"requests": {"cpu": "50m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+    }
+    # Forge's pool runs 10 games at once for every client: actors, warm start and evaluator share it.
+    spec["actors"] |= {"gamesInFlight": 4, "opponents": {"selfPlay": 1.0, "randomPlayer": 0.0, "league": 0.0}}
+    spec["learner"]["warmStart"] = {"games": 4, "epochs": 2, "gamesInFlight": 4}
+    spec["learner"]["ppo"] = {"batchSize": 128, "minibatchSize": 64, "epochs": 1}
+    spec["evaluation"] = {"enabled": True, "everyUpdates": 1, "games": 4, "baselines": ["league"]}
+    applied = time.monotonic()
+    bed.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(run))
+
+    def trained() -> bool:
+        status = run_status(bed, namespace, "forge")
+        return (
+            status.get("daemonsSummary") == "1/1"
+            and (status.get("gamesPlayed") or 0) > 0
+            and (status.get("policyVersion") or 0) >= 3
+            and status.get("baseline") == "league"
+            and status.get("winRate") is not None
+            and status.get("elo") is not None
+        )
+
+    try:
+        bed.wait_for(trained, "DAEMONS 1/1, GAMES > 0, POLICY >= 3 and a WINRATE and ELO vs the league", 300)
+    except TimeoutError:
+        listing = bed.kubectl("get", "pods,trainingruns", "-n", namespace, "-o", "wide").stdout
+        events = bed.kubectl("get", "events", "-n", namespace, "--sort-by=.lastTimestamp").stdout
+        raise AssertionError(f"{listing}\n{events[-6000:]}") from None
+    print(f"engine forge trained on real pods {time.monotonic() - applied:.0f}s after kubectl apply")
+
+    daemon = running_pod(bed, namespace, "daemon", run="forge")
+    assert daemon is not None and daemon["spec"]["containers"][0]["image"] == FORGE_STANDIN_IMAGE
+    container = daemon["spec"]["containers"][0]
+    assert container["readinessProbe"]["exec"]["command"] == ["/opt/forge/bin/forge-status"]
+    assert {"name": "FORGE_HEAP", "value": "384m"} in container["env"]  # 3/4 of the 512Mi limit
+    home = next(v for v in daemon["spec"]["volumes"] if v["name"] == "forge-home")
+    assert (
+        "emptyDir" in home
+        and {"name": "forge-home", "mountPath": "/var/lib/forge"} in container["volumeMounts"]
+    )
+    log = bed.kubectl("logs", daemon["metadata"]["name"], "-n", namespace).stdout
+    assert "decks from /opt/forge/decks/constructed/ (decksConstructedDir of" in log, log[-3000:]
+    assert "in Forge's dialect listening" in log, log[-3000:]
+
+    # The pod's processes, as this host sees them: forge-daemon's JVM with the heap the operator
+    # derived, running the emulation on the profile's deck folder, with Forge's folders on the volume.
+    (java,) = [pid for pid, cmdline in processes() if cmdline[:1] == ["java"] and "forge.jar" in cmdline]
+    jvm = dict(processes())[java]
+    assert {"-Xms384m", "-Xmx384m", "-XX:+UseG1GC", "-Djava.awt.headless=true"} <= set(jvm), jvm
+    assert jvm[-4:] == ["forge.jar", "daemon", "-p", "17171"], jvm
+    (emulation,) = [cmdline for pid, cmdline in processes() if parent(pid) == java]
+    assert emulation[emulation.index("--decks") + 1] == "/opt/forge/decks/constructed/", emulation
+    assert Path(f"/proc/{java}/root/var/lib/forge/cache/pics/cards").is_dir()
+
+    learner = running_pod(bed, namespace, "learner", run="forge")
+    learner_log = bed.kubectl("logs", learner["metadata"]["name"], "-n", namespace).stdout
+    assert " decisions from 4 games (0 failed)" in learner_log, learner_log[-3000:]
+    assert "warm start: cloned" in learner_log, learner_log[-3000:]
+
+    bed.kubectl("delete", "trainingrun", "forge", "-n", namespace, "--timeout=120s")
+
+    def left() -> list[str]:
+        listed = bed.kubectl(
+            "get", "deployments,jobs,services,configmaps,pods", "-n", namespace, "-l", "tolaria.dev/run=forge",
+            "-o", "json",
+        ).stdout  # fmt: skip
+        return [f"{c['kind']}/{c['metadata']['name']}" for c in json.loads(listed)["items"]]
+
+    try:
+        bed.wait_for(lambda: not left(), "every child of the deleted run to go", timeout=120)
+    except TimeoutError:
+        raise AssertionError(f"left behind: {left()}") from None
+    assert java not in dict(processes()), "the Forge daemon's JVM outlived its pod"
+
+
+def processes() -> list[tuple[int, list[str]]]:
+    """(pid, command line) of every process on this host, the real node's pods' included."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            words = cmdline.read_bytes().decode(errors="replace").split("\0")[:-1]
+        except OSError:
+            continue  # gone meanwhile
+        if words:
+            found.append((int(cmdline.parent.name), words))
+    return found
+
+
+def parent(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
