@@ -496,6 +496,24 @@ def delete_pod(bed, namespace: str, component: str) -> str:
     return pod["metadata"]["uid"]
 
 
+def delete_run_and_wait_for_its_children(bed, namespace: str, run: str, timeout: float) -> None:
+    """`kubectl delete trainingrun`, then every child of the run gone; AssertionError naming those
+    left behind."""
+    bed.kubectl("delete", "trainingrun", run, "-n", namespace, "--timeout=120s")
+
+    def children() -> list[str]:
+        listed = bed.kubectl(
+            "get", "deployments,jobs,services,configmaps,pods", "-n", namespace, "-l", f"tolaria.dev/run={run}",
+            "-o", "json",
+        ).stdout  # fmt: skip
+        return [f"{c['kind']}/{c['metadata']['name']}" for c in json.loads(listed)["items"]]
+
+    try:
+        bed.wait_for(lambda: not children(), "every child of the deleted run to go", timeout=timeout)
+    except TimeoutError:
+        raise AssertionError(f"left behind: {children()}") from None
+
+
 def run_event_reasons(bed, namespace: str, run: str = "ember") -> set[str]:
     """The reasons of the run's events: what `kubectl describe trainingrun` tells."""
     listed = bed.kubectl(
@@ -691,19 +709,7 @@ def test_a_run_lives_through_the_faults_of_a_week_on_real_pods(real_cluster, nam
     recorder.assert_never_went_back()
 
     # kubectl delete trainingrun removes every child.
-    bed.kubectl("delete", "trainingrun", "ember", "-n", namespace, "--timeout=120s")
-
-    def children() -> list[str]:
-        listed = bed.kubectl(
-            "get", "deployments,jobs,services,configmaps,pods", "-n", namespace, "-l", "tolaria.dev/run=ember",
-            "-o", "json",
-        ).stdout  # fmt: skip
-        return [f"{c['kind']}/{c['metadata']['name']}" for c in json.loads(listed)["items"]]
-
-    try:
-        bed.wait_for(lambda: not children(), "every child of the deleted run to go", timeout=180)
-    except TimeoutError:
-        raise AssertionError(f"left behind: {children()}") from None
+    delete_run_and_wait_for_its_children(bed, namespace, "ember", timeout=180)
 
 
 def test_an_engine_forge_run_trains_on_forge_daemon_pods(real_cluster, namespace):
@@ -780,19 +786,7 @@ def test_an_engine_forge_run_trains_on_forge_daemon_pods(real_cluster, namespace
     assert " decisions from 4 games (0 failed)" in learner_log, learner_log[-3000:]
     assert "warm start: cloned" in learner_log, learner_log[-3000:]
 
-    bed.kubectl("delete", "trainingrun", "forge", "-n", namespace, "--timeout=120s")
-
-    def left() -> list[str]:
-        listed = bed.kubectl(
-            "get", "deployments,jobs,services,configmaps,pods", "-n", namespace, "-l", "tolaria.dev/run=forge",
-            "-o", "json",
-        ).stdout  # fmt: skip
-        return [f"{c['kind']}/{c['metadata']['name']}" for c in json.loads(listed)["items"]]
-
-    try:
-        bed.wait_for(lambda: not left(), "every child of the deleted run to go", timeout=120)
-    except TimeoutError:
-        raise AssertionError(f"left behind: {left()}") from None
+    delete_run_and_wait_for_its_children(bed, namespace, "forge", timeout=120)
     assert java not in dict(processes()), "the Forge daemon's JVM outlived its pod"
 
 
