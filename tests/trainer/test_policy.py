@@ -97,6 +97,32 @@ def test_subset_distribution_is_normalised_and_sampled_exactly():
     assert torch.allclose(sampled_lp, expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("greedy", [False, True])
+def test_a_forced_subset_the_network_would_rather_not_take_is_still_taken(greedy):
+    """Choose exactly k of n (a discard to hand size) where every option is improbable: the draw
+    takes k, and its log-probability is the learner's (the legal counts' whole mass is ~1e-48)."""
+    from tolaria.trainer.policy import sample_actions
+
+    n, k = 14, 8
+    config = NetworkConfig.from_preset("small", max_options=16)
+    payload = P.choose_cards()
+    payload["cards"] = [dict(payload["cards"][0], index=i, id=40 + i) for i in range(n)]
+    payload.update(min=k, max=k)
+    batch = to_tensors(Encoder(config).encode([payload] * 4))
+    subset = torch.full((4, 16), -12.0)
+    subset[:, 3] = -30.0
+    logits = {
+        "one": torch.zeros(4, 16),
+        "pairs": torch.zeros(4, 16, config.max_block_targets),
+        "subset": subset,
+    }
+    actions, log_probs = sample_actions(logits, batch, greedy=greedy)
+    assert actions.sum(1).tolist() == [k] * 4
+    expected, _ = action_log_probs(logits, batch, actions)
+    assert (log_probs <= 0).all()
+    torch.testing.assert_close(log_probs, expected.to(log_probs.dtype), atol=1e-4, rtol=1e-6)
+
+
 def test_pairs_and_one_log_probs_by_hand():
     config = NetworkConfig.from_preset("small")
     encoder = Encoder(config)

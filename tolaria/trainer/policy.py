@@ -435,14 +435,14 @@ def _sample_subsets(
     for i in reversed(range(width)):
         suffix[:, i] = suffix[:, i + 1] * (1 - p[:, i, None])
         suffix[:, i, 1:] += suffix[:, i + 1, :-1] * p[:, i, None]
-    below = np.concatenate([np.zeros((rows, width + 1, 1)), suffix.cumsum(-1)], -1)  # P(count < k)
-    every = np.arange(rows)
+    counts = np.arange(width + 1)
 
     def mass(i: int, least: np.ndarray, most: np.ndarray) -> np.ndarray:
-        """P(least <= number chosen among options i.. <= most), per row."""
-        least, most = np.minimum(np.maximum(least, 0), width + 1), np.minimum(np.maximum(most, -1), width)
-        inside = below[every, i, most + 1] - below[every, i, least]
-        return np.where(most >= least, np.maximum(inside, 0.0), 0.0)
+        """P(least <= number chosen among options i.. <= most), per row. Summed term by term: as a
+        difference of cumulative sums it cancels to 0 when every legal count is improbable (a
+        forced discard of 8 that the network would rather not make), and nothing got picked."""
+        inside = (counts >= least[:, None]) & (counts <= most[:, None])
+        return (suffix[:, i] * inside).sum(-1)
 
     chosen = np.zeros(rows, np.int64)
     picks = np.zeros((rows, width), np.int64)
