@@ -913,6 +913,14 @@ class TrainingRunSpec(ApiModel):
             ".evaluation.baselines",
         ),
         Rule(
+            "!has(self.daemons) || !has(self.daemons.engine) || self.daemons.engine != 'forge'"
+            " || !has(self.maxTurns)",
+            "engine forge: a Forge daemon has no game length limit (the -l extension, which it would"
+            " ignore); unset maxTurns",
+            lambda m: m.daemons.engine != "forge" or m.max_turns is None,
+            ".maxTurns",
+        ),
+        Rule(
             "!has(self.matchups) || self.matchups.all(m, m.agentDeck in self.decks && m.opponentDeck in self.decks)",
             "every matchup deck must be listed in decks",
             lambda m: all(x.agent_deck in m.decks and x.opponent_deck in m.decks for x in m.matchups),

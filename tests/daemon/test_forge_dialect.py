@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from types import SimpleNamespace
 
 import pytest
 from forge_recordings import (
@@ -23,6 +24,7 @@ from forge_recordings import (
 )
 
 from daemon.wire import Wire
+from tolaria.daemon.forge_dialect import ForgeView
 from tolaria.protocol import AsyncDaemonClient, DaemonClient, GameOptions
 from tolaria.protocol.errors import DeckRefused
 from tolaria.protocol.forge import Dialect
@@ -164,4 +166,53 @@ def test_interactive_games_are_played_to_the_end_by_the_async_client(forge):
     assert all(r is not None for r in results)
     assert {"choose_action", "declare_attackers", "declare_blockers"} <= seen_types
     assert "choose_entity" not in seen_types and "choose_cards" not in seen_types
-    assert skipped_blocker_index  # blocks were offered
+    assert any(skipped_blocker_index)  # blocks were offered, numbered with gaps
+
+
+def test_blockers_are_numbered_by_their_place_among_the_players_creatures():
+    """Forge numbers a blocker by its place among the player's creatures, so the indexes skip a
+    creature that cannot block; a reply in Forge's numbering reaches the engine as the block it
+    names."""
+    me = {
+        "name": "p2",
+        "battlefield": [
+            {"id": 5, "types": "Creature — Bear"},
+            {"id": 6, "types": "Land — Forest"},
+            {"id": 7, "types": "Creature — Elf"},  # tapped: not offered as a blocker
+            {"id": 9, "types": "Creature — Wall"},
+        ],
+    }
+    ours = {
+        "decision_type": "declare_blockers",
+        "player": "p2",
+        "game_state": {"players": [me]},
+        "blockers": [{"index": 0, "card_id": 5}, {"index": 1, "card_id": 9}],
+    }
+    view = ForgeView(interactive=True)
+    assert view.reply(ours, "2:0") == "1:0"
+    assert view.reply(ours, "0:0, 2:1") == "0:0,1:1"
+    assert view.reply(ours, "1:0") == "-1:0"  # the tapped creature: left for the engine to refuse
+    assert view.ai_choice(ours, "1:0,0:1") == [{"blocker": 2, "attacker": 0}, {"blocker": 0, "attacker": 1}]
+
+
+def test_no_mulligan_decision_reaches_the_client():
+    view = ForgeView(interactive=True)
+    mulligan = SimpleNamespace(expects_reply=True, type="confirm_action", purpose="mulligan")
+    assert not view.reaches_client(mulligan)
+    assert view.reaches_client(SimpleNamespace(expects_reply=True, type="confirm_action", purpose="other"))
+
+
+def test_a_reply_it_cannot_use_is_dropped_without_a_word_and_the_game_goes_on(forge):
+    wire = Wire(forge.port, timeout=30)
+    try:
+        wire.send("NEWGAME red_aggro white_weenie -i -q -s 2\n")
+        first = json.loads(wire.line().removeprefix("DECISION:"))
+        assert first["decision_type"] == "choose_action" and first["turn"] == 1  # no mulligan asked
+        wire.send("99\n")  # no such action
+        following = wire.line()
+        assert following.startswith(("DECISION:", "GAME_RESULT")), following  # no ERROR line
+        if following.startswith("DECISION:"):
+            decision = json.loads(following.removeprefix("DECISION:"))
+            assert (decision["player"], decision["decision_id"]) != (first["player"], first["decision_id"])
+    finally:
+        wire.close()

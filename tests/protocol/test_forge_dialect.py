@@ -27,6 +27,7 @@ from tolaria.protocol.forge import (
     USAGE,
     Dialect,
     ai_choice_reply,
+    can_pay,
     forge_options,
     normalize_decision,
     parse_counters,
@@ -168,6 +169,57 @@ def test_the_ais_choices_in_the_recorded_games_map_onto_offered_options():
                 assert action["is_land"] == raw["ai_choice"]["is_land"]
     assert (total, mapped, not_pass, not_pass_mapped) == (800, 796, 110, 106)
     assert mapped / total >= 0.95
+
+
+def _is_mana_ability(action):
+    return action["mana_cost"] == "{0}" and ": Add {" in action["description"]
+
+
+def test_only_payable_actions_stay_offered_and_every_choice_of_forges_ai_is_among_them():
+    """Forge offers its mana abilities and every spell the timing allows, payable or not, and
+    drops a reply it cannot use without a word: the client offers the policy only what it can
+    pay. Forge's own AI never chose anything the client drops."""
+    offered = kept = chosen = 0
+    for name in OBSERVED_GAMES:
+        for raw in recorded_decisions(name):
+            if raw["decision_type"] != "choose_action":
+                continue
+            payload = normalize_decision(copy.deepcopy(raw))
+            spells = [
+                a for a in raw["actions"] if a["index"] != -1 and not a["is_land"] and not _is_mana_ability(a)
+            ]
+            offered += len(spells)
+            kept += sum(1 for a in payload["actions"] if a["index"] != -1 and not a["is_land"])
+            assert not any(_is_mana_ability(a) for a in payload["actions"])
+            assert [a["index"] for a in payload["actions"] if a["index"] == -1 or a["is_land"]] == [
+                a["index"] for a in raw["actions"] if a["index"] == -1 or a["is_land"]
+            ]
+            if payload["ai_choice"] not in (None, "-1"):
+                choice = next(a for a in payload["actions"] if str(a["index"]) == payload["ai_choice"])
+                chosen += not choice["is_land"]
+    assert (offered, kept, chosen) == (819, 471, 47)
+
+
+@pytest.mark.parametrize(
+    ("cost", "floating", "sources", "payable"),
+    [
+        ("{W}", 0, [{"W"}], True),
+        ("{W}", 0, [{"R"}], False),
+        ("{W}", 1, [], True),  # the pool's colours are unknown: any
+        ("{1}{W}{W}", 0, [{"W"}, {"W"}], False),
+        ("{1}{W}{W}", 0, [{"W"}, {"W"}, {"R"}], True),
+        ("{R}{G}", 0, [{"R", "G"}, {"G"}], True),  # the dual land must pay the red
+        ("{R}{G}", 0, [{"G"}, {"G"}], False),
+        ("{X}{2}{U}", 0, [{"U"}, {"U"}, {"U"}], True),  # X counts as 0
+        ("{R/G}", 0, [{"G"}], True),
+        ("{G/P}", 0, [], True),  # Phyrexian: 2 life
+        ("{4}{G}{G}", 2, [{"G"}] * 4, True),
+        ("{4}{G}{G}", 0, [{"G"}] * 5, False),
+        ("", 0, [], True),
+    ],
+)
+def test_a_mana_cost_is_payable_from_the_pool_and_one_mana_a_source(cost, floating, sources, payable):
+    assert can_pay(cost, floating, sources) is payable
 
 
 def test_identical_actions_are_the_same_choice_and_the_first_is_taken():

@@ -51,6 +51,12 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str, str]] = [
         "evaluate against league only",
     ),
     (
+        "forge-with-a-turn-limit",
+        spec(daemons={"engine": "forge"}, evaluation={"baselines": ["league"]}, maxTurns=60),
+        "spec.maxTurns",
+        "a Forge daemon has no game length limit",
+    ),
+    (
         "min-above-max-replicas",
         spec(daemons={"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}),
         "spec.daemons.autoscaling.minReplicas",

@@ -8,7 +8,7 @@ than two decks; `ERROR: Could not load deck: NAME` (counted as a game played); `
 `GAME_START: <deck> vs <deck>`, and only with `-s`; `GAME_RESULT` without fields; observe-mode
 payloads with Forge's keys and value types (both hands visible, `is_*` flags instead of a type
 line, `summoningSickness`, `mana_pool: {total}`, actions without `card_id` whose description is
-cut to 100 characters, `ai_choice` as `{card, description, is_land}` / `{"action": "pass"}` / a
+cut to 100 characters, a mana ability (`{T}: Add {G}.`, cost `{0}`) for each untapped source, `ai_choice` as `{card, description, is_land}` / `{"action": "pass"}` / a
 list of indexes / a list of `{blocker, attacker}`), and only the three decision types the
 recordings show (the others are decided by the AI without a line).
 
@@ -21,8 +21,12 @@ counters as a Java map, marks attacking cards, numbers blockers by their place a
 player's creatures (so the indexes skip), and drops a reply it cannot use without a word (the
 AI's default applies, the decision is not asked again).
 
-Not emulated: loading decks from any path on disk (decks stay inside the deck directories),
-a game that keeps running after GAME_TIMEOUT, and SHUTDOWN's wait for the next connection.
+Not emulated (the built-in engine's behaviour stays): spells the player cannot pay for are not
+offered, and a reply that picks a mana ability is dropped as one it cannot use; priority is asked
+only when there is more than pass; JSON is escaped in full; `-s` seeds each game on its own;
+simultaneous triggers all resolve; loading decks from any path on disk (decks stay inside the
+deck directories), a game that keeps running after GAME_TIMEOUT, and SHUTDOWN's wait for the
+next connection.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from tolaria.engine.cards import CardPool
 from tolaria.protocol.forge import ACTION_DESCRIPTION_LIMIT, UNKNOWN_COMMAND, USAGE
 
 # Decision types a Forge daemon streams in observe mode (all the recordings show) and asks the
@@ -137,7 +142,8 @@ class ForgeView:
         }
         me = _me(ours)
         if kind == "choose_action":
-            out["actions"] = [_action(a, me) for a in ours["actions"] if a["index"] != -1] + [_PASS]
+            actions = [_action(a, me) for a in ours["actions"] if a["index"] != -1]
+            out["actions"] = actions + _mana_abilities(me, first_index=len(actions)) + [_PASS]
         elif kind == "declare_attackers":
             out["attackers"] = [_combatant(a) for a in ours["attackers"]]
         elif kind == "declare_blockers":
@@ -251,6 +257,29 @@ def _creature_places(me: dict[str, Any]) -> dict[Any, int]:
     """card id -> place among the player's creatures on the battlefield: Forge's blocker index."""
     creatures = [c for c in me["battlefield"] if "Creature" in _type_words(c)]
     return {c["id"]: place for place, c in enumerate(creatures)}
+
+
+def _mana_abilities(me: dict[str, Any], first_index: int) -> list[dict[str, Any]]:
+    """The mana abilities Forge lists among a player's actions: one for each untapped permanent
+    that can tap for mana (a creature only once it may tap), as Forge's card scripts word them
+    (`{T}: Add {G}.`, a dual land's `{T}: Add {R} or {G}.`), at cost `{0}`."""
+    pool = CardPool.default()
+    abilities = []
+    for card in me["battlefield"]:
+        cdef = pool.get(card["name"])
+        if cdef is None or not cdef.mana or card.get("tapped") or card.get("summoning_sick"):
+            continue
+        colours = " or ".join(f"{{{colour}}}" for colour in cdef.mana)
+        abilities.append(
+            {
+                "index": first_index + len(abilities),
+                "card": card["name"],
+                "description": f"{{T}}: Add {colours}.",
+                "is_land": False,
+                "mana_cost": "{0}",
+            }
+        )
+    return abilities
 
 
 def _combatant(entry: dict[str, Any]) -> dict[str, Any]:

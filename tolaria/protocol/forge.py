@@ -19,6 +19,10 @@ PROTOCOL.md describes, so that the encoder, the actors and the warm start see on
   attackers of a `declare_blockers` or the cards marked attacking);
 - actions: `card_id` inferred by name (a land or spell from the decider's hand, an ability
   from the battlefield; identical cards get distinct ids, in order), pass gets `card: None`;
+  only what the client may choose stays offered (`drop_unchoosable_actions`): Forge lists its
+  mana abilities (`{T}: Add {G}.`, cost `{0}`) and every spell the timing allows, payable or
+  not, and drops a reply it cannot use without a word, so a client that chose an unpayable
+  spell would lose its decision;
 - observe mode: Forge's `ai_choice` (`{card, description, is_land}`, `{"action": "pass"}`, a
   list of attacker indexes, a list of `{blocker, attacker}`) becomes the reply text of the
   offered option it names (`ai_choice_reply`), or None when it names none; the original is
@@ -106,6 +110,7 @@ def normalize_decision(payload: dict[str, Any]) -> dict[str, Any]:
             state["combat"] = combat
     if kind == "choose_action":
         _complete_actions(payload, state)
+        drop_unchoosable_actions(payload, state)
     if "ai_choice" in payload:
         payload["forge_ai_choice"] = payload["ai_choice"]
         payload["ai_choice"] = ai_choice_reply(payload)
@@ -194,6 +199,77 @@ def _complete_actions(payload: dict[str, Any], state: dict[str, Any]) -> None:
             continue
         places = (battlefield, hand) if _is_ability(action) else (hand, battlefield)
         action["card_id"] = _unused_card(action.get("card"), places, used)
+
+
+def drop_unchoosable_actions(payload: dict[str, Any], state: dict[str, Any]) -> None:
+    """Keep, of a choose_action's actions, the pass, the land plays and the spells and abilities
+    whose mana cost the decider can pay; drop the mana abilities. Forge pays a cost by itself,
+    so activating a mana ability as a choice only floats mana. What can be paid: the mana pool
+    (its colours unknown: Forge sends only `{total}`) plus one mana from each permanent with an
+    offered mana ability, in a colour it makes; generic costs take any, `{X}` counts as 0. On
+    the recorded games this keeps all 47 spells and abilities Forge's AI chose and drops 348 of
+    the 819 offered (besides 2,619 mana abilities)."""
+    actions = _dicts(payload.get("actions"))
+    sources: dict[Any, set[str]] = {}
+    for action in actions:
+        colours = _mana_ability_colours(action)
+        if colours is not None:
+            sources.setdefault(action.get("card_id"), set()).update(colours)
+    me = next((p for p in _dicts(state.get("players")) if p.get("name") == payload.get("player")), {})
+    pool = me.get("mana_pool")
+    floating = max(0, _int(pool.get("total", 0))) if isinstance(pool, dict) else 0
+    payload["actions"] = [
+        a
+        for a in actions
+        if _mana_ability_colours(a) is None
+        and (
+            _is_pass(a)
+            or a.get("is_land")
+            or can_pay(str(a.get("mana_cost") or ""), floating, list(sources.values()))
+        )
+    ]
+
+
+def _mana_ability_colours(action: dict[str, Any]) -> list[str] | None:
+    """The mana symbols a mana ability adds (`{T}: Add {R} or {G}.` -> R, G), or None for any
+    other action."""
+    description = str(action.get("description") or "")
+    _, sep, effect = description.partition(": Add ")
+    if action.get("is_land") or not sep or action.get("mana_cost") not in ("{0}", "", None):
+        return None
+    return _MANA_SYMBOL.findall(effect) or None
+
+
+def can_pay(cost: str, floating: int, sources: list[set[str]]) -> bool:
+    """Whether a mana cost such as `{2}{G}{G}` can be paid with `floating` mana of any colour
+    and one mana from each source (the colours it can make). Hybrid symbols (`{R/G}`) take
+    either colour; Phyrexian ones (`{G/P}`) can be paid with life; `{X}` counts as 0."""
+    symbols = _MANA_SYMBOL.findall(cost)
+    generic = sum(int(s) for s in symbols if s.isdigit())
+    coloured = [
+        set(s.split("/")) for s in symbols if not s.isdigit() and s != "X" and "P" not in s.split("/")
+    ]
+    if generic + len(coloured) > floating + len(sources):
+        return False
+    # Each coloured symbol needs a source of its colour or floating mana: a bipartite matching
+    # (augmenting paths; a handful of symbols and sources).
+    owner: dict[int, int] = {}
+
+    def assign(symbol: int, seen: set[int]) -> bool:
+        for source, colours in enumerate(sources):
+            if source in seen or not colours & coloured[symbol]:
+                continue
+            seen.add(source)
+            if source not in owner or assign(owner[source], seen):
+                owner[source] = symbol
+                return True
+        return False
+
+    unmatched = sum(not assign(symbol, set()) for symbol in range(len(coloured)))
+    return unmatched <= floating
+
+
+_MANA_SYMBOL = re.compile(r"\{([^{}]+)\}")
 
 
 def _is_ability(action: dict[str, Any]) -> bool:
