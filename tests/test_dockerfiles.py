@@ -1,5 +1,6 @@
 """The Dockerfiles' bases: pinned by tag and digest, and the same Python base in both files (the
-trainer's and the daemon's layers are built on one base, and scripts/images makes one stand-in)."""
+trainer's and the daemon's layers are built on one base, and scripts/images makes one stand-in);
+each daemon stage's health check asks its daemon for STATUS in the daemon's own dialect."""
 
 from __future__ import annotations
 
@@ -36,3 +37,16 @@ def test_both_dockerfiles_build_on_the_same_python_base():
         base_arguments("Dockerfile.daemon")["PYTHON_IMAGE"]
         == base_arguments("Dockerfile.trainer")["PYTHON_IMAGE"]
     )
+
+
+def test_each_daemon_stage_checks_health_with_a_status_in_its_dialect():
+    text = (REPO / "Dockerfile.daemon").read_text()
+    stages = dict(re.findall(r"^FROM \S+ AS (\S+)\n(.*?)(?=^FROM |\Z)", text, re.MULTILINE | re.DOTALL))
+    checks = {
+        name: re.findall(r"^HEALTHCHECK .* CMD (.+)$", body, re.MULTILINE) for name, body in stages.items()
+    }
+    assert checks["engine-builtin"] == ['["tolaria", "status", "127.0.0.1:17171"]']
+    # forge-status reads Forge's STATUS (tests/daemon/test_forge_image_scripts.py), which a Forge
+    # daemon serves only when one of its 10 game slots is free: the timeout allows a game's end.
+    assert checks["engine-forge"] == ['["/opt/forge/bin/forge-status"]']
+    assert "--timeout=60s" in re.search(r"^HEALTHCHECK .*forge-status.*$", text, re.MULTILINE).group(0)
