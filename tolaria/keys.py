@@ -128,6 +128,9 @@ class StatsField:
     # begins: its index and the `games` counter then. Actors and the evaluator read the index.
     CURRICULUM_STAGE = "curriculum_stage"
     CURRICULUM_STAGE_GAMES = "curriculum_stage_games"
+    # the operator, into each Redis it reads (with the games it puts back after a loss): a Redis
+    # without it has lost the run's state since the operator last read it, whatever it counts now
+    OPERATOR_MARK = "operator_mark"
 
     @staticmethod
     def win_rate(baseline: str) -> str:

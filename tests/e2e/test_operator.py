@@ -548,7 +548,10 @@ def test_a_redis_that_lost_the_runs_state_gets_the_games_counter_back(
         pipe.flushall().hincrby(keys.stats, "games", 5).execute()
     testbed.wait_for(lambda: events(testbed, namespace, "wiped", "RedisStateLost"), "RedisStateLost", 30)
     message = events(testbed, namespace, "wiped", "RedisStateLost")[0]
-    assert "Redis counted 5 games, fewer than the 700" in message
+    assert (
+        "Redis lost the run's state: the operator's mark in it is gone, and it counted 5 games since"
+        in message
+    )
     assert int(client.hget(keys.stats, "games")) == 705
     assert status(testbed, namespace, "wiped")["gamesPlayed"] >= 700
     testbed.wait_for(

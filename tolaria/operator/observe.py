@@ -17,7 +17,8 @@ What the other components keep (keys `tolaria.keys.RunKeys`, fields `StatsField`
   evaluator; what stop.targetWinRate is checked against) and `eval_stage` (the curriculum stage
   they were measured on); `curriculum_stage` and `curriculum_stage_games`, the curriculum's
   stage and the games counter when it began, which the operator itself keeps
-  (`tolaria.matchmaking.curriculum`);
+  (`tolaria.matchmaking.curriculum`); `operator_mark`, which the operator writes into every
+  Redis it reads, so that a Redis restarted without its data shows (`state_lost`);
 - `...:policy:version`: the published policy version;
 - `...:eval` hash: the evaluator's headline of the last evaluated version, `policy_version`,
   `baseline`, `winrate` and `elo`: the WINRATE and ELO columns. (Evaluation runs every N
@@ -70,6 +71,7 @@ class RedisSample:
     elo: float | None = None
     checkpoint_uri: str | None = None
     checkpoint_time: datetime | None = None
+    marked: bool = False  # the operator's mark is in the stats hash
 
     @property
     def queue_depth(self) -> int:
@@ -187,6 +189,7 @@ def parse_sample(
         group_pending=(_int(group.get("pending")) or 0) if group else 0,
         dropped_by_learner=_dropped_by_learner(stats_map),
         games=_int(stats_map.get(StatsField.GAMES)),
+        marked=StatsField.OPERATOR_MARK in stats_map,
         policy_version=_int(_text(policy_version)),
         win_rates=win_rates,
         evaluated_stage=_int(stats_map.get(StatsField.EVAL_STAGE)),
@@ -201,6 +204,23 @@ def parse_sample(
         if checkpoint_seconds is not None
         else None,
     )
+
+
+def state_lost(sample: RedisSample, recorded_games: int | None, marked_before: bool) -> str | None:
+    """Why Redis has lost the run's state, or None when it has not. The status recorded
+    `recorded_games`; `marked_before`: this operator process has seen its mark in this run's
+    Redis. A Redis that lost its mark lost everything with it, however many games the actors
+    have counted into it since (a loss seen late, after a long outage, would pass the counter's
+    test). Without an earlier mark to go by (the operator restarted), counters only grow: one
+    below the status's means a loss."""
+    if not recorded_games or sample.marked:
+        return None
+    seen = sample.games or 0
+    if marked_before:
+        return f"the operator's mark in it is gone, and it counted {seen} games since"
+    if seen < recorded_games:
+        return f"it counted {seen} games, fewer than the {recorded_games} recorded in the status"
+    return None
 
 
 class RunRedis:
@@ -241,10 +261,16 @@ class RunRedis:
                 raise RedisUnavailable(f"cannot read Redis at {redacted(self.url)}: {reply}")
         return parse_sample(at, stream, groups, stats, version, evaluation)
 
-    async def add_games(self, games: int) -> None:
-        """Add to the games counter (HINCRBY: the actors' own increments meanwhile are kept)."""
+    async def mark(self, restored_games: int = 0) -> None:
+        """Write the operator's mark, adding `restored_games` to the games counter in the same
+        transaction (HINCRBY: the actors' own increments meanwhile are kept): a counter put back
+        is never put back twice."""
         try:
-            await self._client.hincrby(self.keys.stats, StatsField.GAMES, games)
+            async with self._client.pipeline(transaction=True) as pipe:
+                if restored_games:
+                    pipe.hincrby(self.keys.stats, StatsField.GAMES, restored_games)
+                pipe.hset(self.keys.stats, StatsField.OPERATOR_MARK, 1)
+                await pipe.execute()
         except (RedisError, OSError) as e:
             raise RedisUnavailable(
                 f"cannot write Redis at {redacted(self.url)}: {type(e).__name__}: {e}"

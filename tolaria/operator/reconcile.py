@@ -42,6 +42,7 @@ from tolaria.operator.observe import (
     RedisUnavailable,
     RunRedis,
     queue_observation,
+    state_lost,
 )
 from tolaria.operator.status import (
     TERMINAL_PHASES,
@@ -106,6 +107,7 @@ class RunLoop:
         self.learner_failures_seen = 0
         self.learner_last_failure: str | None = None
         self.password_problem: tuple[str, str] | None = None
+        self.saw_redis_mark = False  # this process has read its mark in the run's Redis
 
     async def close(self) -> None:
         if self.redis is not None:
@@ -233,27 +235,32 @@ class RunLoop:
     async def _restore_lost_games(
         self, run: TrainingRun, client: RunRedis, sample: RedisSample
     ) -> RedisSample:
-        """Counters in Redis only grow; one below what the status recorded means Redis lost the
-        run's state (a Redis pod restarted without its data, an external Redis flushed). The
-        status kept the count: it goes back into Redis, so GAMES and maxGames carry on (the games
-        finished between the last reading and the loss are not counted)."""
+        """When Redis lost the run's state (`state_lost`: a Redis pod restarted without its
+        data, an external Redis flushed), the status kept the games count: it goes back into
+        Redis, so GAMES and maxGames carry on (the games finished between the last reading and
+        the loss are not counted). Either way the operator's mark is in Redis afterwards."""
         recorded = run.status.games_played if run.status is not None else None
-        seen = sample.games or 0
-        if not recorded or seen >= recorded:
-            return sample
+        reason = state_lost(sample, recorded, self.saw_redis_mark)
+        if reason is None:
+            if not sample.marked:
+                await client.mark()
+            self.saw_redis_mark = True  # only once the mark is surely there
+            return dataclasses.replace(sample, marked=True)
+        assert recorded  # only a recorded count can be lost
         # The counter started again from zero when the state was lost: what it shows now was
         # played since, on top of what the status recorded before.
-        await client.add_games(recorded)
+        seen = sample.games or 0
+        await client.mark(restored_games=recorded)
+        self.saw_redis_mark = True
         self.metrics.redis_state_lost.labels(self.namespace, self.name).inc()
         message = (
-            f"Redis counted {seen} games, fewer than the {recorded} recorded in the status: it lost "
-            f"the run's state. The games counter is restored to {recorded + seen}; the learner "
-            "republishes its weights above every version published before, and the evaluator "
-            "restores its record from the checkpoint store"
+            f"Redis lost the run's state: {reason}. The games counter is restored to "
+            f"{recorded + seen}; the learner republishes its weights above every version published "
+            "before, and the evaluator restores its record from the checkpoint store"
         )
         log.warning("%s/%s: %s", self.namespace, self.name, message)
         self.emit(run_ref(run), "Warning", "RedisStateLost", message)
-        return dataclasses.replace(sample, games=recorded + seen)
+        return dataclasses.replace(sample, games=recorded + seen, marked=True)
 
     async def _keep_curriculum(self, run: TrainingRun, client: RunRedis, sample: RedisSample) -> RedisSample:
         """The curriculum's keeper (`tolaria.matchmaking.curriculum`): puts back the stage the
