@@ -653,9 +653,14 @@ def test_a_run_lives_through_the_faults_of_a_week_on_real_pods(real_cluster, nam
         bed.wait_for(lambda: "RedisStateLost" in run_event_reasons(bed, namespace), "RedisStateLost", 180)
     except TimeoutError as error:
         log = bed.kubectl("logs", "-n", namespace, "-l", f"app.kubernetes.io/instance={release}", "--tail=40")
+        redis_pods = [
+            (p["metadata"]["uid"][:8], p["status"].get("phase"), p["status"].get("startTime"))
+            for p in pods(bed, namespace, "tolaria.dev/run=ember,app.kubernetes.io/component=redis")
+        ]
         raise AssertionError(
             f"{error}; the run's events: {sorted(run_event_reasons(bed, namespace))}\n"
-            f"the operator's log:\n{log.stdout}"
+            f"GAMES and POLICY before and since ({games} games when Redis went): {recorder.seen[-60:]}\n"
+            f"the Redis pods: {redis_pods}\nthe operator's log:\n{log.stdout}"
         ) from None
     # An outage shorter than the operator's status step goes unseen; one it saw, it says is over.
     if "RedisUnavailable" in run_event_reasons(bed, namespace):
