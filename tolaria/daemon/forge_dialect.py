@@ -8,9 +8,10 @@ than two decks; `ERROR: Could not load deck: NAME` (counted as a game played); `
 `GAME_START: <deck> vs <deck>`, and only with `-s`; `GAME_RESULT` without fields; observe-mode
 payloads with Forge's keys and value types (both hands visible, `is_*` flags instead of a type
 line, `summoningSickness`, `mana_pool: {total}`, actions without `card_id` whose description is
-cut to 100 characters, a mana ability (`{T}: Add {G}.`, cost `{0}`) for each untapped source, `ai_choice` as `{card, description, is_land}` / `{"action": "pass"}` / a
-list of indexes / a list of `{blocker, attacker}`), and only the three decision types the
-recordings show (the others are decided by the AI without a line).
+cut to 100 characters, a mana ability (`{T}: Add {G}.`, cost `{0}`) for each untapped source,
+`ai_choice` as `{card, description, is_land}` / `{"action": "pass"}` / a list of indexes / a
+list of `{blocker, attacker}`), and only the three decision types the recordings show (the
+others are decided by the AI without a line).
 
 What is emulated from what is known of Forge's source (not recorded): at most 10 games at once
 in a fixed pool that serves STATUS too (a connection waits for a free slot; never `busy`); one

@@ -34,9 +34,12 @@ from __future__ import annotations
 import enum
 import math
 import re
+from collections import Counter
 from dataclasses import replace
 from typing import Any
 
+from tolaria.engine.mana import COLORS, ManaCost
+from tolaria.engine.mana import can_pay as engine_can_pay
 from tolaria.protocol.commands import GameOptions
 from tolaria.protocol.replies import PASS, blocks_reply, index_reply, indices_reply
 
@@ -206,27 +209,27 @@ def drop_unchoosable_actions(payload: dict[str, Any], state: dict[str, Any]) -> 
     whose mana cost the decider can pay; drop the mana abilities. Forge pays a cost by itself,
     so activating a mana ability as a choice only floats mana. What can be paid: the mana pool
     (its colours unknown: Forge sends only `{total}`) plus one mana from each permanent with an
-    offered mana ability, in a colour it makes; generic costs take any, `{X}` counts as 0. On
-    the recorded games this keeps all 47 spells and abilities Forge's AI chose and drops 348 of
-    the 819 offered (besides 2,619 mana abilities)."""
+    offered mana ability, in a colour it makes (`can_pay`). On the recorded games this keeps all
+    47 spells and abilities Forge's AI chose and drops 348 of the 819 offered (besides 2,619
+    mana abilities)."""
     actions = _dicts(payload.get("actions"))
     sources: dict[Any, set[str]] = {}
+    others = []
     for action in actions:
         colours = _mana_ability_colours(action)
-        if colours is not None:
+        if colours is None:
+            others.append(action)
+        else:
             sources.setdefault(action.get("card_id"), set()).update(colours)
     me = next((p for p in _dicts(state.get("players")) if p.get("name") == payload.get("player")), {})
     pool = me.get("mana_pool")
     floating = max(0, _int(pool.get("total", 0))) if isinstance(pool, dict) else 0
     payload["actions"] = [
         a
-        for a in actions
-        if _mana_ability_colours(a) is None
-        and (
-            _is_pass(a)
-            or a.get("is_land")
-            or can_pay(str(a.get("mana_cost") or ""), floating, list(sources.values()))
-        )
+        for a in others
+        if _is_pass(a)
+        or a.get("is_land")
+        or can_pay(str(a.get("mana_cost") or ""), floating, list(sources.values()))
     ]
 
 
@@ -242,31 +245,16 @@ def _mana_ability_colours(action: dict[str, Any]) -> list[str] | None:
 
 def can_pay(cost: str, floating: int, sources: list[set[str]]) -> bool:
     """Whether a mana cost such as `{2}{G}{G}` can be paid with `floating` mana of any colour
-    and one mana from each source (the colours it can make). Hybrid symbols (`{R/G}`) take
-    either colour; Phyrexian ones (`{G/P}`) can be paid with life; `{X}` counts as 0."""
-    symbols = _MANA_SYMBOL.findall(cost)
-    generic = sum(int(s) for s in symbols if s.isdigit())
-    coloured = [
-        set(s.split("/")) for s in symbols if not s.isdigit() and s != "X" and "P" not in s.split("/")
-    ]
-    if generic + len(coloured) > floating + len(sources):
-        return False
-    # Each coloured symbol needs a source of its colour or floating mana: a bipartite matching
-    # (augmenting paths; a handful of symbols and sources).
-    owner: dict[int, int] = {}
-
-    def assign(symbol: int, seen: set[int]) -> bool:
-        for source, colours in enumerate(sources):
-            if source in seen or not colours & coloured[symbol]:
-                continue
-            seen.add(source)
-            if source not in owner or assign(owner[source], seen):
-                owner[source] = symbol
-                return True
-        return False
-
-    unmatched = sum(not assign(symbol, set()) for symbol in range(len(coloured)))
-    return unmatched <= floating
+    and one mana from each source (the colours it can make), by the built-in engine's payment
+    rules (hybrid symbols take either colour, `{X}` counts as 0). A cost with a symbol the
+    engine does not know (Phyrexian, `{C}`) is left to Forge to judge."""
+    try:
+        parsed = ManaCost.parse(cost)
+    except ValueError:
+        return True
+    available = Counter("".join(sorted(colours)) for colours in sources)
+    available[COLORS] += floating
+    return engine_can_pay(parsed, available)
 
 
 _MANA_SYMBOL = re.compile(r"\{([^{}]+)\}")
