@@ -97,14 +97,74 @@ def images_layout() -> Path:
 
 @contextlib.contextmanager
 def machine_lock() -> Iterator[None]:
-    """Held while a real node exists on this machine; a second one waits for the first."""
+    """Held while a real node exists on this machine; a second one waits for the first. Whoever
+    takes it first removes what a node that was never torn down left (`remove_leftovers`)."""
     MACHINE_LOCK.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(MACHINE_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        remove_leftovers()
         yield
     finally:
         os.close(fd)
+
+
+def _ip(*args: str) -> str:
+    return subprocess.run(["ip", *args], capture_output=True, text=True, check=False).stdout
+
+
+def remove_leftovers() -> None:
+    """Removes a node that was never torn down: a killed test run (SIGKILL, a CI timeout) leaves
+    its processes running in their own session and network namespace, its veth link and its
+    route to NODE_POD_CIDR on the host, and its cgroups. Only a holder of MACHINE_LOCK calls this,
+    so whatever carries the node's names is a leftover, never a live node. A route to
+    NODE_POD_CIDR that is not the node's means this host uses those addresses itself."""
+    kill_cgroup_processes()
+    for line in _ip("netns", "list").splitlines():
+        netns = line.split(" ", 1)[0]
+        if netns.startswith("tolaria-node-"):
+            kill_netns_processes(netns)
+            subprocess.run(["ip", "netns", "delete", netns], capture_output=True, check=False)
+    for line in _ip("-o", "link", "show").splitlines():
+        link = line.split(":")[1].strip().split("@", 1)[0]
+        if link.startswith("tlnode"):
+            subprocess.run(["ip", "link", "delete", link], capture_output=True, check=False)
+    remove_cgroups()
+    route = _ip("route", "show", NODE_POD_CIDR).strip()
+    if route:
+        raise NodeUnavailable(
+            f"this host already routes the real node's pod CIDR {NODE_POD_CIDR} ({route}); "
+            "the node's addresses are fixed in tests/e2e/realnode.py"
+        )
+
+
+def kill_netns_processes(netns: str) -> None:
+    for pid in _ip("netns", "pids", netns).split():
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pid), 9)
+
+
+def kill_cgroup_processes() -> None:
+    """containerd's shims run in sessions of their own; they and the containers are found by
+    the node's cgroups."""
+    for controller in CGROUP_V1.iterdir():
+        for procs in (controller / CGROUP_ROOT).rglob("cgroup.procs"):
+            with contextlib.suppress(OSError):
+                for pid in procs.read_text().split():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(pid), 9)
+
+
+def remove_cgroups() -> None:
+    for controller in CGROUP_V1.iterdir():
+        top = controller / CGROUP_ROOT
+        if not top.is_dir():
+            continue
+        for directory in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        with contextlib.suppress(OSError):
+            top.rmdir()
 
 
 @dataclass
@@ -486,8 +546,9 @@ class RealNode:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, 9)
                 self.proc.wait()
-        self._kill_leftovers()
-        self._remove_cgroups()
+        kill_cgroup_processes()
+        kill_netns_processes(self.network.netns)
+        remove_cgroups()
         self._remove_netns_handles()
 
     def _stop_pods(self) -> None:
@@ -502,21 +563,6 @@ class RealNode:
         for task in listed.stdout.split():
             self.ctr("tasks", "kill", "--signal", "SIGKILL", task, timeout=30)
 
-    def _kill_leftovers(self) -> None:
-        """containerd's shims run in sessions of their own; they and the containers go too."""
-        for controller in CGROUP_V1.iterdir():
-            for procs in (controller / CGROUP_ROOT).rglob("cgroup.procs"):
-                with contextlib.suppress(OSError):
-                    for pid in procs.read_text().split():
-                        with contextlib.suppress(ProcessLookupError):
-                            os.kill(int(pid), 9)
-        pids = subprocess.run(
-            ["ip", "netns", "pids", self.network.netns], capture_output=True, text=True, check=False
-        ).stdout.split()
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(pid), 9)
-
     def _remove_netns_handles(self) -> None:
         """The pods' network namespace handles were bind mounts in the node's mount namespace,
         gone with it; the files they were mounted on are left in the host's /run/netns."""
@@ -526,14 +572,3 @@ class RealNode:
             if name.startswith("cni-"):
                 with contextlib.suppress(OSError):
                     (NETNS_DIR / name).unlink()
-
-    def _remove_cgroups(self) -> None:
-        for controller in CGROUP_V1.iterdir():
-            top = controller / CGROUP_ROOT
-            if not top.is_dir():
-                continue
-            for directory in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-                with contextlib.suppress(OSError):
-                    directory.rmdir()
-            with contextlib.suppress(OSError):
-                top.rmdir()
