@@ -743,7 +743,8 @@ def running_real_cluster(bin_dir: Path, workdir: Path) -> Iterator[Testbed]:
 
 @pytest.fixture(scope="session")
 def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
-    """The real node's test bed (`running_real_cluster`), shared by the session."""
+    """The real node's test bed (`running_real_cluster`), shared by the session; its teardown
+    fails if anything of the node is left on the machine (`realnode.leftovers`)."""
     cluster = running_real_cluster(find_bin_dir(), tmp_path_factory.mktemp("realnode"))
     try:
         bed = cluster.__enter__()
@@ -753,3 +754,7 @@ def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
         yield bed
     finally:
         cluster.__exit__(None, None, None)
+        from .realnode import leftovers
+
+        left = leftovers()
+        assert not left, f"the real node's teardown left {left}"

@@ -113,6 +113,34 @@ def _ip(*args: str) -> str:
     return subprocess.run(["ip", *args], capture_output=True, text=True, check=False).stdout
 
 
+def node_netns() -> list[str]:
+    return [
+        line.split(" ", 1)[0]
+        for line in _ip("netns", "list").splitlines()
+        if line.startswith("tolaria-node-")
+    ]
+
+
+def node_links() -> list[str]:
+    links = (line.split(":")[1].strip().split("@", 1)[0] for line in _ip("-o", "link", "show").splitlines())
+    return [link for link in links if link.startswith("tlnode")]
+
+
+def node_cgroups() -> list[Path]:
+    return [c / CGROUP_ROOT for c in CGROUP_V1.iterdir() if not c.is_symlink() and (c / CGROUP_ROOT).is_dir()]
+
+
+def leftovers() -> list[str]:
+    """What of a real node is still on this machine: nothing, once its teardown is done."""
+    route = _ip("route", "show", NODE_POD_CIDR).strip()
+    return [
+        *(f"network namespace {netns}" for netns in node_netns()),
+        *(f"link {link}" for link in node_links()),
+        *([f"route {route}"] if route else []),
+        *(f"cgroup {cgroup}" for cgroup in node_cgroups()),
+    ]
+
+
 def remove_leftovers() -> None:
     """Removes a node that was never torn down: a killed test run (SIGKILL, a CI timeout) leaves
     its processes running in their own session and network namespace, its veth link and its
@@ -120,15 +148,11 @@ def remove_leftovers() -> None:
     so whatever carries the node's names is a leftover, never a live node. A route to
     NODE_POD_CIDR that is not the node's means this host uses those addresses itself."""
     kill_cgroup_processes()
-    for line in _ip("netns", "list").splitlines():
-        netns = line.split(" ", 1)[0]
-        if netns.startswith("tolaria-node-"):
-            kill_netns_processes(netns)
-            subprocess.run(["ip", "netns", "delete", netns], capture_output=True, check=False)
-    for line in _ip("-o", "link", "show").splitlines():
-        link = line.split(":")[1].strip().split("@", 1)[0]
-        if link.startswith("tlnode"):
-            subprocess.run(["ip", "link", "delete", link], capture_output=True, check=False)
+    for netns in node_netns():
+        kill_netns_processes(netns)
+        subprocess.run(["ip", "netns", "delete", netns], capture_output=True, check=False)
+    for link in node_links():
+        subprocess.run(["ip", "link", "delete", link], capture_output=True, check=False)
     remove_cgroups()
     route = _ip("route", "show", NODE_POD_CIDR).strip()
     if route:
@@ -147,8 +171,8 @@ def kill_netns_processes(netns: str) -> None:
 def kill_cgroup_processes() -> None:
     """containerd's shims run in sessions of their own; they and the containers are found by
     the node's cgroups."""
-    for controller in CGROUP_V1.iterdir():
-        for procs in (controller / CGROUP_ROOT).rglob("cgroup.procs"):
+    for cgroup in node_cgroups():
+        for procs in cgroup.rglob("cgroup.procs"):
             with contextlib.suppress(OSError):
                 for pid in procs.read_text().split():
                     with contextlib.suppress(ProcessLookupError):
@@ -156,10 +180,7 @@ def kill_cgroup_processes() -> None:
 
 
 def remove_cgroups() -> None:
-    for controller in CGROUP_V1.iterdir():
-        top = controller / CGROUP_ROOT
-        if not top.is_dir():
-            continue
+    for top in node_cgroups():
         for directory in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
             with contextlib.suppress(OSError):
                 directory.rmdir()

@@ -8,6 +8,7 @@ import fcntl
 import itertools
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -21,7 +22,7 @@ from tests.conftest import MinioServer
 from tolaria.operator import children as build
 from tolaria.spec import load_trainingrun
 
-from .realnode import MACHINE_LOCK, NODE_IP, NODE_LINK_HOST, NODE_NAME, NODE_POD_CIDR, machine_lock
+from .realnode import MACHINE_LOCK, NODE_IP, NODE_LINK_HOST, NODE_NAME, NODE_POD_CIDR, leftovers, machine_lock
 from .test_chart import adopt_crd
 
 pytestmark = pytest.mark.e2e
@@ -176,9 +177,7 @@ def test_a_node_left_by_a_killed_run_is_removed_before_the_next_starts():
     try:
         with machine_lock():
             assert survivor.wait(timeout=10) == -9
-            assert subprocess.run(["ip", "route", "show", NODE_POD_CIDR], capture_output=True, text=True).stdout == ""
-            assert netns not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-            assert subprocess.run(["ip", "link", "show", link], capture_output=True).returncode != 0
+            assert leftovers() == []
     finally:
         survivor.kill()
         subprocess.run(["ip", "netns", "delete", netns], capture_output=True, check=False)
@@ -339,6 +338,11 @@ def _train_from_helm_install(real_cluster, namespace: str, s3) -> None:
             real_cluster, namespace, f"tolaria.dev/run=ember,app.kubernetes.io/component={component}"
         )
         assert any(p["status"]["phase"] == "Running" for p in found), component
+
+    # `kubectl describe` tells the story: the status and the run's events.
+    described = real_cluster.kubectl("describe", "trainingrun", "ember", "-n", namespace).stdout
+    for told in ("Policy Version:", "Games Played:", "GeneratedRedisPassword", "RunRunning"):
+        assert told in described, f"{told} not in:\n{described[-4000:]}"
 
     first = running_pod(real_cluster, namespace, "learner")
     log = real_cluster.kubectl("logs", first["metadata"]["name"], "-n", namespace).stdout
@@ -719,33 +723,58 @@ def test_a_run_lives_through_the_faults_of_a_week_on_real_pods(real_cluster, nam
     )
     games_beyond(status().get("gamesPlayed") or 0, "under the new operator")
 
-    # suspend: true stops the pods after the learner checkpointed; false resumes from it.
+    # suspend: true stops the pods after the learner checkpointed; false resumes from that very
+    # checkpoint. The learner's log is followed to its end, since its pod goes with the suspend.
     v = version()
-    bed.kubectl(
-        "patch", "trainingrun", "ember", "-n", namespace, "--type=merge", "-p", '{"spec":{"suspend":true}}'
+    suspend = '{"spec":{"suspend":true}}'
+    learner = running_pod(bed, namespace, "learner")
+    followed = subprocess.Popen(
+        [str(bed.bin_dir / "kubectl"), "logs", "-f", learner["metadata"]["name"], "-n", namespace],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=bed.env,
     )
-    playing = ("daemon", "actor", "learner", "evaluator")
-    bed.wait_for(
-        lambda: (
-            not any(
-                pods(bed, namespace, f"tolaria.dev/run=ember,app.kubernetes.io/component={c}")
-                for c in playing
-            )
-        ),
-        "the run's pods to go",
-        timeout=180,
-    )
-    saved = sorted(
-        p.name for p in (tmp_path / "checkpoints" / "ckpt").iterdir() if not p.name.startswith(".")
-    )
-    assert saved, "no checkpoint on the volume"
+    try:
+        bed.kubectl("patch", "trainingrun", "ember", "-n", namespace, "--type=merge", "-p", suspend)
+        playing = ("daemon", "actor", "learner", "evaluator")
+        bed.wait_for(
+            lambda: (
+                not any(
+                    pods(bed, namespace, f"tolaria.dev/run=ember,app.kubernetes.io/component={c}")
+                    for c in playing
+                )
+            ),
+            "the run's pods to go",
+            timeout=180,
+        )
+        last_words = followed.communicate(timeout=30)[0]
+    finally:
+        followed.kill()
+        followed.wait()
+    stop = last_words.rfind("signal SIGTERM: checkpointing and stopping")
+    assert stop >= 0, last_words[-3000:]
+    at_stop = re.search(r"checkpoint (\S+) at step (\d+), version (\d+)", last_words[stop:])
+    assert at_stop is not None, f"no checkpoint after the SIGTERM:\n{last_words[stop:][-3000:]}"
+    checkpoint, step, stopped_version = at_stop.group(1), at_stop.group(2), int(at_stop.group(3))
+    assert f"stopped at step {step}, policy version {stopped_version}" in last_words[stop:]
+    assert stopped_version >= v
+    assert (tmp_path / "checkpoints" / "ckpt" / checkpoint.rsplit("/", 1)[1]).is_file()
     bed.kubectl(
         "patch", "trainingrun", "ember", "-n", namespace, "--type=merge", "-p", '{"spec":{"suspend":false}}'
     )
     learner = replaced(bed, namespace, "learner", "")
-    version_beyond(v, "after resuming")
+    bed.wait_for(
+        lambda: (
+            f"resumed from {checkpoint}: step {step}, version {stopped_version}"
+            in bed.kubectl("logs", learner["metadata"]["name"], "-n", namespace).stdout
+        ),
+        f"the resumed learner to say it resumed from {checkpoint}",
+        timeout=60,
+    )
+    version_beyond(stopped_version, "after resuming")
     reasons = run_event_reasons(bed, namespace)
-    assert {"RunRunning", "RedisUnavailable", "RedisRecovered", "RunSuspended"} <= reasons, reasons
+    assert {"RunRunning", "RedisStateLost", "RunSuspended"} <= reasons, reasons
     recorder.stop()
     recorder.assert_never_went_back()
 
