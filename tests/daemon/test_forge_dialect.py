@@ -27,7 +27,7 @@ from daemon.wire import Wire
 from tolaria.daemon.forge_dialect import ForgeView
 from tolaria.protocol import AsyncDaemonClient, DaemonClient, GameOptions
 from tolaria.protocol.errors import DeckRefused
-from tolaria.protocol.forge import Dialect
+from tolaria.protocol.forge import Dialect, normalize_decision
 from tolaria.protocol.replies import first_option_reply
 
 pytestmark = pytest.mark.integration
@@ -87,6 +87,25 @@ def test_observed_payloads_have_forges_shape(forge):
     assert not missing, f"recorded paths the emulation never produced: {missing}"
     differing = {p: (recorded[p], emulated[p]) for p in recorded if recorded[p] != emulated[p]}
     assert not differing, differing
+
+
+def test_observed_blockers_leave_out_the_ais_blockers_and_the_client_puts_them_back(forge):
+    """As in the recordings, an observed declare_blockers lists the blockers after the AI
+    declared, without those that block; the client maps every block all the same."""
+    blocks = 0
+    for seed in range(1, 5):
+        lines = answer(forge.port, f"NEWGAME green_midrange blue_control -o -q -s {seed}")
+        for line in lines:
+            if not line.startswith("DECISION:"):
+                continue
+            raw = json.loads(line[9:])
+            if raw["decision_type"] != "declare_blockers" or not raw["ai_choice"]:
+                continue
+            listed = {b["index"] for b in raw["blockers"]}
+            assert not listed & {pair["blocker"] for pair in raw["ai_choice"]}
+            assert normalize_decision(raw)["ai_choice"] is not None
+            blocks += 1
+    assert blocks > 0
 
 
 def test_hello_is_refused_and_the_clients_speak_forges_dialect(forge):

@@ -10,8 +10,9 @@ payloads with Forge's keys and value types (both hands visible, `is_*` flags ins
 line, `summoningSickness`, `mana_pool: {total}`, actions without `card_id` whose description is
 cut to 100 characters, a mana ability (`{T}: Add {G}.`, cost `{0}`) for each untapped source,
 `ai_choice` as `{card, description, is_land}` / `{"action": "pass"}` / a list of indexes / a
-list of `{blocker, attacker}`), and only the three decision types the recordings show (the
-others are decided by the AI without a line).
+list of `{blocker, attacker}`; a declare_blockers' `blockers` without the creatures the AI
+chose, listed as they are after it declared), and only the three decision types the recordings
+show (the others are decided by the AI without a line).
 
 What is emulated from what is known of Forge's source (not recorded): at most 10 games at once
 in a fixed pool that serves STATUS too (a connection waits for a free slot; never `busy`); one
@@ -154,6 +155,15 @@ class ForgeView:
         elif kind == "confirm_action":
             out["message"] = CONFIRM_MESSAGE
         return out
+
+    def add_ai_choice(self, payload: dict[str, Any], ours: dict[str, Any], reply: str) -> None:
+        """Forge's `ai_choice` into its payload `payload`. Forge lists an observed
+        declare_blockers' blockers after its AI declared, without the creatures that block (as
+        the recordings show): those leave the list."""
+        payload["ai_choice"] = choice = self.ai_choice(ours, reply)
+        if ours["decision_type"] == "declare_blockers":
+            blocking = {pair["blocker"] for pair in choice}
+            payload["blockers"] = [b for b in payload["blockers"] if b["index"] not in blocking]
 
     def ai_choice(self, ours: dict[str, Any], reply: str) -> Any:
         """Forge's `ai_choice` for the engine's reply text `reply` to the payload `ours`."""

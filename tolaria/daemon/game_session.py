@@ -188,7 +188,7 @@ class GameSession:
         assert self.forge is not None
         payload = self.forge.payload(decision.seat, ours)
         if "ai_choice" in ours:
-            payload["ai_choice"] = self.forge.ai_choice(ours, ours["ai_choice"])
+            self.forge.add_ai_choice(payload, ours, ours["ai_choice"])
         return payload
 
     async def _ask_client(self, decision: Any, deadline: float) -> tuple[Any, Outcome | None]:

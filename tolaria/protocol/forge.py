@@ -12,7 +12,9 @@ PROTOCOL.md describes, so that the encoder, the actors and the warm start see on
   a Java map printed as text such as `{P1P1=2}` in interactive mode) -> `{TYPE: count}`;
   `types` made from the `is_*` flags (Forge sends no type line); `power`/`toughness` dropped
   from non-creatures (Forge sends 0/0 for a land); `oracle_text`'s literal backslash-n -> a
-  line break; `attacking`/`attacking_planeswalker` -> `attacking`;
+  line break; `keywords` read from `oracle_text` (`tolaria.protocol.oracle`: keyword lines
+  only, not text that grants a keyword), in Tolaria's names; `attacking`/
+  `attacking_planeswalker` -> `attacking`;
 - players: the opponent's hand is emptied (Forge shows both hands; `hand_size` stays), so that
   a policy never learns from what it could not see against the built-in daemon;
 - game state: `priority_player` (the decider of a `choose_action`), `combat` (from the
@@ -23,10 +25,19 @@ PROTOCOL.md describes, so that the encoder, the actors and the warm start see on
   mana abilities (`{T}: Add {G}.`, cost `{0}`) and every spell the timing allows, payable or
   not, and drops a reply it cannot use without a word, so a client that chose an unpayable
   spell would lose its decision;
+- attacks and blocks: Forge checks neither for legality (it executes an illegal block), so the
+  client offers only what the cards' texts allow (`restrict_combat`): no attacker with defender
+  or `can't attack`; no blocker that can't block; each blocker gets Tolaria's `can_block` (the
+  attackers it may take: a flier only with flying or reach, ...), and the attackers their
+  `keywords` (menace: the policy never sends a lone blocker on it);
 - observe mode: Forge's `ai_choice` (`{card, description, is_land}`, `{"action": "pass"}`, a
   list of attacker indexes, a list of `{blocker, attacker}`) becomes the reply text of the
-  offered option it names (`ai_choice_reply`), or None when it names none; the original is
-  kept as `forge_ai_choice`.
+  offered option it names (`ai_choice_reply`), or None when it names none or an illegal
+  block; the original is kept as `forge_ai_choice`. Forge lists a declare_blockers' `blockers`
+  after its AI has declared its blocks, without the creatures that block (in the recordings,
+  every blocker the AI chose is missing from the list, and every list of a decision without a
+  block holds all the untapped creatures); the client puts those back (`_restore_ai_blockers`)
+  at the index Forge numbers them by, their place among the player's creatures.
 """
 
 from __future__ import annotations
@@ -38,9 +49,11 @@ from collections import Counter
 from dataclasses import replace
 from typing import Any
 
+from tolaria.engine.cards import CardPool
 from tolaria.engine.mana import COLORS, ManaCost
 from tolaria.engine.mana import can_pay as engine_can_pay
 from tolaria.protocol.commands import GameOptions
+from tolaria.protocol.oracle import OracleRules, may_block, oracle_rules
 from tolaria.protocol.replies import PASS, blocks_reply, index_reply, indices_reply
 
 FORGE_MAX_CONCURRENT = 10  # Forge's fixed thread pool (games and STATUS alike)
@@ -114,6 +127,10 @@ def normalize_decision(payload: dict[str, Any]) -> dict[str, Any]:
     if kind == "choose_action":
         _complete_actions(payload, state)
         drop_unchoosable_actions(payload, state)
+    if kind == "declare_blockers" and "ai_choice" in payload:
+        _restore_ai_blockers(payload, state)
+    if kind in ("declare_attackers", "declare_blockers"):
+        restrict_combat(payload, state)
     if "ai_choice" in payload:
         payload["forge_ai_choice"] = payload["ai_choice"]
         payload["ai_choice"] = ai_choice_reply(payload)
@@ -135,7 +152,9 @@ def normalize_card(card: dict[str, Any]) -> dict[str, Any]:
         card.pop("toughness", None)
     text = card.get("oracle_text")
     if isinstance(text, str) and "\\n" in text:
-        card["oracle_text"] = text.replace("\\n", "\n")
+        card["oracle_text"] = text = text.replace("\\n", "\n")
+    if "keywords" not in card and isinstance(text, str):
+        card["keywords"] = list(oracle_rules(str(card.get("name") or ""), text).keywords)
     return card
 
 
@@ -185,6 +204,74 @@ def _combat(payload: dict[str, Any], state: dict[str, Any], attacking: list[dict
     for attacker in attackers:
         attacker["blocked_by"] = []
     return {"attacking_player": state.get("active_player"), "attackers": attackers}
+
+
+def restrict_combat(payload: dict[str, Any], state: dict[str, Any]) -> None:
+    """Keep, of a declare_attackers' attackers, those that may attack (no defender, no `can't
+    attack`); of a declare_blockers' blockers, those that may block (untapped, no `can't
+    block`), each with Tolaria's `can_block` (the `index` of every attacker it may take, by
+    `may_block`), and give each attacker its `keywords`. A card the game state does not show is
+    judged as one without text."""
+    cards = {c.get("id"): c for p in _dicts(state.get("players")) for c in _dicts(p.get("battlefield"))}
+    if payload.get("decision_type") == "declare_attackers":
+        payload["attackers"] = [
+            a for a in _dicts(payload.get("attackers")) if not _rules(cards.get(a.get("card_id"))).cant_attack
+        ]
+        return
+    attackers = _dicts(payload.get("attackers"))
+    for attacker in attackers:
+        attacker.setdefault("keywords", list(_rules(cards.get(attacker.get("card_id"))).keywords))
+    blockers = []
+    for blocker in _dicts(payload.get("blockers")):
+        card = cards.get(blocker.get("card_id")) or {}
+        rules = _rules(card)
+        if rules.cant_block or card.get("tapped"):
+            continue
+        colours = _colours(card)
+        blocker["can_block"] = [
+            _int(a.get("index"))
+            for a in attackers
+            if may_block(
+                rules,
+                _rules(cards.get(a.get("card_id"))),
+                blocker_colours=colours,
+                blocker_is_artifact=bool(card.get("is_artifact")),
+            )
+        ]
+        blockers.append(blocker)
+    payload["blockers"] = blockers
+
+
+def _rules(card: dict[str, Any] | None) -> OracleRules:
+    if not card:
+        return OracleRules()
+    return oracle_rules(str(card.get("name") or ""), str(card.get("oracle_text") or ""))
+
+
+def _colours(card: dict[str, Any]) -> frozenset[str] | None:
+    """A card's colours (W, U, B, R, G): Forge sends none, so they come from the built-in
+    card pool's card of the same name; None for a card it does not know."""
+    cdef = CardPool.default().get(str(card.get("name") or ""))
+    return None if cdef is None else frozenset(cdef.colors)
+
+
+def _restore_ai_blockers(payload: dict[str, Any], state: dict[str, Any]) -> None:
+    """Put back into an observed declare_blockers' `blockers` the creatures Forge's AI chose
+    that the list leaves out (Forge lists them after the AI declared, without those that
+    block), at their place among the deciding player's creatures, Forge's blocker index."""
+    choice = payload.get("ai_choice")
+    if not isinstance(choice, list):
+        return
+    blockers = _dicts(payload.get("blockers"))
+    offered = _indexes(blockers)
+    me = next((p for p in _dicts(state.get("players")) if p.get("name") == payload.get("player")), {})
+    creatures = [c for c in _dicts(me.get("battlefield")) if c.get("is_creature")]
+    for index in sorted({_int(pair.get("blocker")) for pair in _dicts(choice)} - offered):
+        if 0 <= index < len(creatures):
+            card = creatures[index]
+            entry = {k: card.get(k) for k in ("name", "power", "toughness")}
+            blockers.append({"index": index, "card_id": card.get("id"), **entry})
+    payload["blockers"] = sorted(blockers, key=lambda b: _int(b.get("index")))
 
 
 def _complete_actions(payload: dict[str, Any], state: dict[str, Any]) -> None:
@@ -309,7 +396,8 @@ def ai_choice_reply(payload: dict[str, Any]) -> str | None:
     100 characters and sometimes drops a spell's last sentence there), preferring the longest
     match; identical actions (two copies of Lightning Bolt) are the same choice, and the first
     is taken. Attacks and blocks are lists of the offered `index` values (blocks as
-    `{blocker, attacker}`); one that names an index the decision did not offer maps to None."""
+    `{blocker, attacker}`); one that names an index the decision did not offer, a blocker on an
+    attacker outside its `can_block` or a lone blocker on a menace attacker maps to None."""
     choice = payload.get("forge_ai_choice", payload.get("ai_choice"))
     if choice is None or isinstance(choice, str):
         return choice
@@ -329,8 +417,27 @@ def ai_choice_reply(payload: dict[str, Any]) -> str | None:
             return None
         if any(b not in blockers or a not in attackers for b, a in pairs):
             return None
+        if not all(_legal_block(payload, b, a) for b, a in pairs) or _lone_menace_block(payload, pairs):
+            return None
         return blocks_reply(pairs)  # type: ignore[arg-type]
     return None
+
+
+def _legal_block(payload: dict[str, Any], blocker: int, attacker: int) -> bool:
+    """Whether the offered blocker `blocker` may take the attacker `attacker` (its `can_block`;
+    absent: any)."""
+    entry = next((b for b in _dicts(payload.get("blockers")) if _int(b.get("index")) == blocker), {})
+    allowed = entry.get("can_block")
+    return allowed is None or attacker in {_int(a) for a in allowed}
+
+
+def _lone_menace_block(payload: dict[str, Any], pairs: list[tuple[int, int]]) -> bool:
+    """Whether an attacker with menace gets exactly one of the blockers in `pairs`."""
+    counts = Counter(a for _, a in pairs)
+    return any(
+        counts[_int(a.get("index"))] == 1 and any(str(k).lower() == "menace" for k in a.get("keywords") or ())
+        for a in _dicts(payload.get("attackers"))
+    )
 
 
 def _action_reply(choice: Any, actions: list[dict[str, Any]]) -> str | None:
