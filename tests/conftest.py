@@ -38,8 +38,8 @@ def wait_for_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> 
 class Daemon:
     """The built daemon (`tolaria daemon`) on a free loopback port, serving the repository's decks."""
 
-    def __init__(self, log_path: Path):
-        self.port = free_port()
+    def __init__(self, log_path: Path, port: int | None = None):
+        self.port = port or free_port()
         self._log = log_path.open("wb")
         self.log_path = log_path
         self.proc = subprocess.Popen(

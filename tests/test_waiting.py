@@ -91,3 +91,36 @@ def test_the_asyncio_twin_retries_gives_up_and_stops():
             await await_for("Redis", never, (ConnectionError,), timeout=60, stop=stop)
 
     asyncio.run(scenario())
+
+
+def test_a_daemon_is_waited_for_until_one_endpoint_takes_connections(caplog):
+    """A name that does not resolve yet and a port nobody listens on are waited for, each named
+    with its cause; the wait ends as soon as one endpoint listens."""
+    from conftest import free_port
+
+    unresolvable, late = ("tolaria-no-such-host.invalid", 17171), ("127.0.0.1", free_port())
+    endpoints = [unresolvable, late]
+
+    async def scenario() -> None:
+        with pytest.raises(DependencyUnavailable) as refused:
+            await waiting.await_daemon(endpoints, timeout=0.1)
+        message = str(refused.value)
+        assert message.startswith(
+            f"gave up waiting for a daemon at tolaria-no-such-host.invalid:17171,127.0.0.1:{late[1]} after 0s:"
+            " DaemonUnavailable: tolaria-no-such-host.invalid:17171 does not resolve ("
+        )
+        assert message.endswith(f"; 127.0.0.1:{late[1]} (127.0.0.1): Connection refused")
+
+        async def listen_later() -> asyncio.Server:
+            await asyncio.sleep(0.1)
+            return await asyncio.start_server(lambda r, w: w.close(), *late)
+
+        server = asyncio.create_task(listen_later())
+        await waiting.await_daemon(endpoints, timeout=10)
+        (await server).close()
+
+    with caplog.at_level(logging.WARNING, logger="tolaria.waiting"):
+        asyncio.run(scenario())
+    assert any(
+        r.getMessage().startswith("waiting for a daemon at tolaria-no-such-host") for r in caplog.records
+    )

@@ -1,7 +1,9 @@
-"""Waiting for what a component depends on, when it starts: Redis, the checkpoint store.
+"""Waiting for what a component depends on, when it starts: Redis, the checkpoint store, the
+game daemons.
 
 On a cluster the parts of a run start together, in no order: a learner pod can start before the
-run's Redis Service resolves or before the store answers. Exiting then costs a Job restart (a
+run's Redis Service resolves or before the store answers, an actor before any daemon pod is
+ready (a headless Service has no address until one is). Exiting then costs a Job restart (a
 learner's restarts are counted), so a component tries again with exponential backoff, says what
 it waits for and why, and gives up with a clear error after a bounded time.
 """
@@ -20,12 +22,15 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tolaria.keys import redacted
+from tolaria.protocol.endpoints import first_listening, format_endpoints
+from tolaria.protocol.errors import DaemonUnavailable
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# What a Redis client (sync or asyncio) raises while the server cannot be reached yet.
+# What a Redis client (sync or asyncio) raises while the server cannot be reached yet, its name
+# not resolving included ("Name or service not known" is a ConnectionError).
 REDIS_UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
 FIRST_DELAY_S = 0.5
 MAX_DELAY_S = 10.0
@@ -130,3 +135,11 @@ def wait_for_redis(client: Any, url: str, timeout: float, stop: threading.Event 
 async def await_redis(client: Any, url: str, timeout: float, stop: asyncio.Event | None = None) -> None:
     """Until the Redis at `url` answers PING (`client`: a redis.asyncio.Redis)."""
     await await_for(f"Redis at {redacted(url)}", client.ping, REDIS_UNREACHABLE, timeout, stop)
+
+
+async def await_daemon(
+    endpoints: list[tuple[str, int]], timeout: float, stop: asyncio.Event | None = None
+) -> None:
+    """Until one of the daemons at `endpoints` accepts a connection."""
+    what = f"a daemon at {format_endpoints(endpoints)}"
+    await await_for(what, lambda: first_listening(endpoints), (DaemonUnavailable,), timeout, stop)

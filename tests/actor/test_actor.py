@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import urllib.request
 from collections import defaultdict
@@ -9,6 +10,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 import redis
+from conftest import Daemon, free_port
 
 from tests.actor.conftest import KEYS, policy_bytes, publish_policy, read_segments, wait_until, write_spec
 from tolaria.keys import LEARNER_GROUP, StatsField
@@ -296,3 +298,61 @@ def test_against_a_forge_daemon_one_connection_per_game_and_no_extension_flags(
     check_complete_games(segments)
     assert {s.meta["opponent_kind"] for s in segments} == {"self_play"}
     assert all(s.steps == 1 and s.meta["seat"] == 1 and s.reward[-1] == 1.0 for s in segments)
+
+
+UNRESOLVABLE = "tolaria-no-such-host.invalid"  # .invalid never resolves (RFC 2606)
+
+
+def test_waits_for_a_redis_and_a_daemon_that_start_after_it(redis_server, start_actor, tmp_path):
+    """On a cluster an actor pod may start before the run's Redis and before any daemon pod: it
+    waits for each, saying what for, and plays once both are up; no game fails meanwhile."""
+    redis_server.stop()
+    daemon_port = free_port()
+    spec = write_spec(tmp_path / "run.yaml", redis_server.url, self_play=1.0, builtin_ai=0.0)
+    actor = start_actor(spec, redis_server.url, f"127.0.0.1:{daemon_port}", "--max-games", "2")
+    waiting_for_redis = f"waiting for Redis at {redis_server.url}: ConnectionError"
+    wait_until(lambda: waiting_for_redis in actor.log(), 60, "the wait for Redis", actor)
+    redis_server.start()
+    client = redis.Redis.from_url(redis_server.url)
+    publish_policy(client, 1)
+    waiting_for_daemon = f"waiting for a daemon at 127.0.0.1:{daemon_port}: DaemonUnavailable"
+    wait_until(lambda: waiting_for_daemon in actor.log(), 60, "the wait for a daemon", actor)
+    daemon = Daemon(tmp_path / "daemon.log", daemon_port)
+    try:
+        assert actor.proc.wait(timeout=120) == 0, actor.log()
+    finally:
+        daemon.stop()
+    assert client.xlen(KEYS.rollouts) >= 2
+    assert int(client.hget(KEYS.stats, StatsField.GAMES)) >= 2
+    assert client.hget(KEYS.stats, StatsField.ERRORS) is None
+
+
+def test_gives_up_on_a_redis_name_that_never_resolves(start_actor, tmp_path):
+    """The Redis Service of a run that is not there (yet): retried with backoff, then a clear
+    error naming Redis without its credentials, and the cause."""
+    url = f"redis://{UNRESOLVABLE}:6379/0"
+    spec = write_spec(tmp_path / "run.yaml", url, self_play=1.0, builtin_ai=0.0)
+    actor = start_actor(
+        spec,
+        f"redis://tolaria:s3cret@{UNRESOLVABLE}:6379/0",
+        f"127.0.0.1:{free_port()}",
+        "--dependency-timeout",
+        "2",
+    )
+    assert actor.proc.wait(timeout=120) == 1, actor.log()
+    log = actor.log()
+    waits = re.findall(rf"waiting for Redis at {re.escape(url)}: ConnectionError: .*{UNRESOLVABLE}:6379", log)
+    assert len(waits) >= 2, log
+    assert f"gave up waiting for Redis at {url} after 2s: ConnectionError: " in log
+    assert "s3cret" not in log
+
+
+def test_gives_up_on_a_daemon_name_that_never_resolves(redis_server, start_actor, tmp_path):
+    spec = write_spec(tmp_path / "run.yaml", redis_server.url, self_play=1.0, builtin_ai=0.0)
+    endpoint = f"{UNRESOLVABLE}:17171"
+    actor = start_actor(spec, redis_server.url, endpoint, "--dependency-timeout", "2")
+    assert actor.proc.wait(timeout=120) == 1, actor.log()
+    log = actor.log()
+    cause = f"DaemonUnavailable: {endpoint} does not resolve ("
+    assert log.count(f"waiting for a daemon at {endpoint}: {cause}") >= 2, log
+    assert f"gave up waiting for a daemon at {endpoint} after 2s: {cause}" in log

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 import redis.asyncio as aioredis
+from conftest import Daemon, free_port
 
 from tolaria.evaluation.confidence import WinRate
 from tolaria.evaluation.elo import GameCounts, fit_ratings
@@ -263,9 +264,9 @@ spec:
 """
 
 
-def evaluator_command(spec: Path, redis_url: str, daemon, *extra: str) -> list[str]:
+def evaluator_command(spec: Path, redis_url: str, daemons: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "tolaria.cli", "evaluator", "--spec", str(spec), "--redis", redis_url,
-            "--daemons", daemon.endpoint, "--metrics-port", "0", *extra]  # fmt: skip
+            "--daemons", daemons, "--metrics-port", "0", *extra]  # fmt: skip
 
 
 def test_cli_once_prints_the_report(redis_server, daemon, tmp_path):
@@ -275,7 +276,7 @@ def test_cli_once_prints_the_report(redis_server, daemon, tmp_path):
     r = redis.Redis.from_url(redis_server.url, password="s3cret")
     publish(r, 7)
     done = subprocess.run(
-        evaluator_command(spec, redis_server.url, daemon, "--once"),
+        evaluator_command(spec, redis_server.url, daemon.endpoint, "--once"),
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -295,7 +296,7 @@ def test_cli_runs_until_sigterm(redis_server, daemon, tmp_path):
     r = redis.Redis.from_url(redis_server.url)
     publish(r, 3)
     proc = subprocess.Popen(
-        evaluator_command(spec, redis_server.url, daemon, "--poll-seconds", "0.2"),
+        evaluator_command(spec, redis_server.url, daemon.endpoint, "--poll-seconds", "0.2"),
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -313,6 +314,79 @@ def test_cli_runs_until_sigterm(redis_server, daemon, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _log_shows(text: str, log: Path, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text():
+        assert proc.poll() is None, f"the evaluator exited ({proc.returncode}):\n{log.read_text()}"
+        assert time.monotonic() < deadline, f"no {text!r} in the evaluator's log:\n{log.read_text()}"
+        time.sleep(0.2)
+
+
+def test_cli_waits_for_a_redis_and_a_daemon_that_start_after_it(redis_server, tmp_path):
+    """On a cluster the evaluator's pod may start before the run's Redis and before any daemon
+    pod: it waits for each, saying what for, and evaluates once both are up."""
+    spec = tmp_path / "run.yaml"
+    spec.write_text(SPEC.format(checkpoints=tmp_path / "ckpt"))
+    redis_server.stop()
+    daemon_port = free_port()
+    report, log = tmp_path / "report.json", tmp_path / "evaluator.log"
+    command = evaluator_command(spec, redis_server.url, f"127.0.0.1:{daemon_port}", "--once", "--games", "2")
+    with report.open("w") as out, log.open("w") as err:
+        proc = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=err)
+    try:
+        _log_shows(f"waiting for Redis at {redis_server.url}: ConnectionError", log, proc)
+        redis_server.start()
+        publish(redis.Redis.from_url(redis_server.url), 5)
+        _log_shows(f"waiting for a daemon at 127.0.0.1:{daemon_port}: DaemonUnavailable", log, proc)
+        daemon = Daemon(tmp_path / "daemon.log", daemon_port)
+        try:
+            assert proc.wait(timeout=120) == 0, log.read_text()
+        finally:
+            daemon.stop()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert json.loads(report.read_text())["policy_version"] == 5
+
+
+@pytest.mark.parametrize(
+    ("redis_url", "daemons", "what", "cause"),
+    [
+        (
+            "redis://127.0.0.1:{port}/0",
+            "127.0.0.1:17171",
+            "Redis at redis://127.0.0.1:{port}/0",
+            "ConnectionError: ",
+        ),
+        (
+            "{redis}",
+            "tolaria-no-such-host.invalid:17171",  # .invalid never resolves (RFC 2606)
+            "a daemon at tolaria-no-such-host.invalid:17171",
+            "DaemonUnavailable: tolaria-no-such-host.invalid:17171 does not resolve (",
+        ),
+    ],
+    ids=["redis", "daemon"],
+)
+def test_cli_gives_up_on_a_dependency_that_never_answers(
+    redis_server, tmp_path, redis_url, daemons, what, cause
+):
+    spec = tmp_path / "run.yaml"
+    spec.write_text(SPEC.format(checkpoints=tmp_path / "ckpt"))
+    port = free_port()
+    redis_url, what = redis_url.format(port=port, redis=redis_server.url), what.format(port=port)
+    done = subprocess.run(
+        evaluator_command(spec, redis_url, daemons, "--dependency-timeout", "2"),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count(f"waiting for {what}: {cause}") >= 2, done.stderr
+    assert f"gave up waiting for {what} after 2s: {cause}" in done.stderr
 
 
 @pytest.mark.parametrize(
@@ -364,8 +438,6 @@ def test_no_policy_published_yet(redis_server, daemon):
 
 
 def test_unreachable_daemons_postpone_the_evaluation(redis_server):
-    from conftest import free_port
-
     r = redis.Redis.from_url(redis_server.url)
     publish(r, 1)
 
@@ -420,7 +492,9 @@ def test_sigterm_during_an_evaluation_abandons_it_cleanly(redis_server, daemon, 
     spec.write_text(SPEC.format(checkpoints=tmp_path / "ckpt"))
     r = redis.Redis.from_url(redis_server.url)
     publish(r, 4)
-    command = evaluator_command(spec, redis_server.url, daemon, "--games", "2000", "--poll-seconds", "0.2")
+    command = evaluator_command(
+        spec, redis_server.url, daemon.endpoint, "--games", "2000", "--poll-seconds", "0.2"
+    )
     proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120

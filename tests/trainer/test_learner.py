@@ -424,6 +424,34 @@ def test_learner_gives_up_on_a_redis_that_never_answers(tmp_path):
     assert f"gave up waiting for Redis at {redis_url} after 2s" in log.read_text()
 
 
+def test_learner_waits_for_a_redis_name_that_does_not_resolve_then_gives_up(tmp_path):
+    """What a real cluster showed: the run's Redis Service, created moments before, did not
+    resolve yet ("Name or service not known"). redis-py raises a ConnectionError for it, so the
+    learner retries with backoff, says so, and gives up naming the host and the cause."""
+    import os
+
+    spec, log = _spec(tmp_path), tmp_path / "learner.log"
+    host = "tolaria-no-such-host.invalid"  # .invalid never resolves (RFC 2606)
+    redis_url = f"redis://{host}:6379/0"
+    proc, _ = _start_learner(
+        spec, redis_url, {**os.environ}, log, "--checkpoint-uri", f"file://{tmp_path}/checkpoints",
+        "--dependency-timeout", "3",
+    )  # fmt: skip
+    assert proc.wait(timeout=120) == 1
+    text = log.read_text()
+    waits = re.findall(
+        rf"waiting for Redis at {re.escape(redis_url)}: ConnectionError: .*{host}:6379.*next try in ([0-9.]+)s",
+        text,
+    )
+    assert len(waits) >= 2 and waits[:2] == ["0.5", "1.0"], text  # backoff: the delay doubles
+    gave_up = [line for line in text.splitlines() if "gave up waiting" in line]
+    assert (
+        len(gave_up) == 1
+        and f"gave up waiting for Redis at {redis_url} after 3s: ConnectionError: " in gave_up[0]
+    )
+    assert f"connecting to {host}:6379" in gave_up[0], text
+
+
 def _encoded_segments(count: int, seed: int = 5) -> list[bytes]:
     producer_encoder, producer_model = Encoder(NETWORK), PolicyNetwork(NETWORK)
     torch.manual_seed(seed)

@@ -22,7 +22,13 @@ import socket
 import sys
 import zlib
 
-from tolaria.waiting import DependencyUnavailable, Stopped, add_dependency_timeout, await_redis
+from tolaria.waiting import (
+    DependencyUnavailable,
+    Stopped,
+    add_dependency_timeout,
+    await_daemon,
+    await_redis,
+)
 
 WIND_DOWN_SLACK = 15.0  # seconds past the grace period before the watchdog gives up
 
@@ -38,7 +44,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=_env("TOLARIA_REDIS_URL", "redis://127.0.0.1:6379/0"),
         help="Redis URL (env TOLARIA_REDIS_URL)",
     )
-    add_dependency_timeout(parser, "Redis")
+    add_dependency_timeout(parser, "Redis and a daemon")
     parser.add_argument(
         "--run-namespace",
         default=_env("TOLARIA_RUN_NAMESPACE"),
@@ -232,6 +238,7 @@ def run(args: argparse.Namespace) -> int:
         )
         try:
             await await_redis(client, args.redis, args.dependency_timeout, stop)
+            await await_daemon(endpoints, args.dependency_timeout, stop)
             await actor.run(stop)
         except DependencyUnavailable as e:
             log.error("%s", e)

@@ -21,7 +21,13 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from tolaria.waiting import DependencyUnavailable, Stopped, add_dependency_timeout, await_redis
+from tolaria.waiting import (
+    DependencyUnavailable,
+    Stopped,
+    add_dependency_timeout,
+    await_daemon,
+    await_redis,
+)
 
 if TYPE_CHECKING:
     from tolaria.evaluation.evaluator import EvaluationSettings
@@ -39,7 +45,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=_env("TOLARIA_REDIS_URL", "redis://127.0.0.1:6379/0"),
         help="Redis URL (env TOLARIA_REDIS_URL)",
     )
-    add_dependency_timeout(parser, "Redis")
+    add_dependency_timeout(parser, "Redis and a daemon")
     parser.add_argument(
         "--run-namespace",
         default=_env("TOLARIA_RUN_NAMESPACE"),
@@ -203,6 +209,7 @@ async def _main(args, settings, daemons, uri: str, namespace: str, name: str, lo
         loop.add_signal_handler(signum, stop.set)
     try:
         await await_redis(client, args.redis, args.dependency_timeout, stop)
+        await await_daemon(daemons.endpoints, args.dependency_timeout, stop)
         if args.once:
             work = asyncio.create_task(_evaluate_once(evaluator, args.policy_source, uri, args.s3_endpoint))
         else:

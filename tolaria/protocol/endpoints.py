@@ -1,14 +1,20 @@
 """Daemon endpoints as users give them (`host:port,host2`) and the addresses behind them.
 
 A name may stand for many addresses (the headless Service of a daemon pool), so callers resolve
-again from time to time to follow the pool as it scales.
+again from time to time to follow the pool as it scales. `first_listening` tells whether any of
+them takes connections yet (what a component starting beside its daemons waits for).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
 import socket
 from collections.abc import Sequence
+
+from tolaria.protocol.errors import DaemonUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -44,3 +50,38 @@ def resolve_endpoints(endpoints: Sequence[tuple[str, int]]) -> list[tuple[str, i
         for info in infos:
             resolved[(str(info[4][0]), port)] = None
     return list(resolved)
+
+
+def format_endpoints(endpoints: Sequence[tuple[str, int]]) -> str:
+    """`host:port,host2:port`, as `parse_endpoints` reads it."""
+    return ",".join(f"{host}:{port}" for host, port in endpoints)
+
+
+async def first_listening(endpoints: Sequence[tuple[str, int]], timeout: float = 5.0) -> tuple[str, int]:
+    """The first address of `endpoints` that accepts a TCP connection (closed at once; nothing is
+    sent, so a Forge daemon that queues its connections counts as up). DaemonUnavailable, naming
+    each endpoint's failure (a name that does not resolve, a refused or timed-out connection),
+    when none does."""
+    loop = asyncio.get_running_loop()
+    failures: list[str] = []
+    for host, port in endpoints:
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as e:
+            failures.append(f"{host}:{port} does not resolve ({e})")
+            continue
+        for address in dict.fromkeys(str(info[4][0]) for info in infos):
+            try:
+                async with asyncio.timeout(timeout):
+                    _, writer = await asyncio.open_connection(address, port)
+            except TimeoutError:
+                failures.append(f"{host}:{port} ({address}): no connection within {timeout:g}s")
+                continue
+            except OSError as e:  # asyncio's text for a refused connection does not say so
+                failures.append(f"{host}:{port} ({address}): {os.strerror(e.errno) if e.errno else e}")
+                continue
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            return address, port
+    raise DaemonUnavailable("; ".join(failures) or "no daemon endpoints")

@@ -53,6 +53,7 @@ from tolaria.protocol import (
     ProtocolError,
 )
 from tolaria.protocol.daemon_clients import DaemonClients
+from tolaria.protocol.endpoints import format_endpoints
 from tolaria.trainer.config import WarmStartConfig
 from tolaria.trainer.encoding import Encoder, EncodingError
 from tolaria.trainer.imitation import Demonstrations, demonstrations, outcome_returns
@@ -279,15 +280,14 @@ class WarmStart:
                 last_error = str(e)
             if time.monotonic() >= deadline:
                 raise WarmStartError(
-                    f"no daemon of {self._addresses()} answered within {self.daemon_wait:g}s"
+                    f"no daemon of {format_endpoints(self.endpoints)} answered within {self.daemon_wait:g}s"
                     f" (last error: {last_error})"
                 )
-            log.info("warm start: waiting for a daemon at %s (%s)", self._addresses(), last_error)
+            log.info(
+                "warm start: waiting for a daemon at %s (%s)", format_endpoints(self.endpoints), last_error
+            )
             await asyncio.sleep(2.0)
         return None
-
-    def _addresses(self) -> str:
-        return ",".join(f"{host}:{port}" for host, port in self.endpoints)
 
     def _encode(self, encoder: Encoder, observed: ObservedGame) -> Demonstrations:
         returns = outcome_returns(observed.seats, observed.winner, self.gamma)
