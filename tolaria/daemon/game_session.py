@@ -102,6 +102,7 @@ class GameSession:
             names=self.names,
             max_turns=setup.max_turns,
             full_observability=full_observability,
+            forge_priority=setup.forge,
         )
         self.players: list[Any] = []
         for seat, controller in enumerate(setup.controllers):
@@ -186,7 +187,7 @@ class GameSession:
 
     def _forge_payload(self, decision: Any, ours: dict[str, Any]) -> dict[str, Any]:
         assert self.forge is not None
-        payload = self.forge.payload(decision.seat, ours)
+        payload = self.forge.payload(decision, ours)
         if "ai_choice" in ours:
             self.forge.add_ai_choice(payload, ours, ours["ai_choice"])
         return payload
@@ -219,10 +220,13 @@ class GameSession:
         if reply is None:
             return None, self._dropped()
         try:
-            return decision.parse(reply if self.forge is None else self.forge.reply(ours, reply)), None
+            text = reply if self.forge is None else self.forge.reply(decision, ours, reply)
+            return decision.parse(text), None
         except ReplyError as e:
-            if self.forge is None:  # Forge drops a reply it cannot use without a word
+            if self.forge is None:
                 self.conn.write_line(f"ERROR: {e}")
+            else:  # Forge drops a reply it cannot use without a word
+                log.debug("game seed=%s: %s's reply %r dropped: %s", self.setup.seed, decision.type, reply, e)
             metrics.ERRORS.labels(kind="bad_reply").inc()
             return decision.default(), None
 
