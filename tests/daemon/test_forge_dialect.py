@@ -4,8 +4,8 @@ and deck names aside) and DECISION payloads of the same shape (every path's valu
 its objects have and always have, per decision type), and its observed games ask as often as
 Forge's (the share of priority decisions with pass alone, decisions per turn), so that the
 emulation cannot drift from Forge. Then what the recordings cannot show: the cap on games at
-once, silent closes, and interactive games played to the end by the client, whose filter drops
-what Forge offers but cannot carry out."""
+once, silent closes, the shared random generator, and interactive games played to the end by
+the client, whose filter drops what Forge offers but cannot carry out."""
 
 from __future__ import annotations
 
@@ -63,7 +63,8 @@ def forge(tmp_path_factory):
 @pytest.fixture(scope="module")
 def emulated_observed_games(forge) -> list[list[dict]]:
     """Observed games of the emulation (their DECISION payloads), several per pairing, so that
-    every recorded path occurs (exiles, blocks, ...)."""
+    every recorded path occurs (exiles, blocks, ...); one at a time, so that each seed replays
+    its game (the generator is shared by all games, as Forge's)."""
     games = []
     for seed in range(1, 9):
         for decks in PAIRINGS:
@@ -373,6 +374,24 @@ def test_whole_games_of_the_client_pick_nothing_the_emulation_cannot_carry_out(f
     for seed in range(3001, 3001 + len(PAIRINGS)):
         reasons = dropped_replies(forge, seed)
         assert not [r for r in reasons if "cannot be paid for" in r or "a mana ability" in r], reasons
+
+
+def test_one_random_generator_is_shared_by_all_games_and_a_seed_reseeds_it(forge):
+    """As Forge's: `-s` seeds the daemon's one generator, so a seed replays its game when games
+    run one at a time, and a game without `-s` goes on drawing where the game before it
+    stopped."""
+
+    def decisions(command: str) -> list[str]:
+        return [line for line in answer(forge.port, command) if line.startswith("DECISION:")]
+
+    runs = [
+        (
+            decisions("NEWGAME red_aggro white_weenie -o -q -s 9"),
+            decisions("NEWGAME red_aggro white_weenie -o -q"),
+        )
+        for _ in range(2)
+    ]
+    assert runs[0] == runs[1] and runs[0][0] != runs[0][1]
 
 
 def _player(decision: dict, name: str) -> dict:

@@ -21,19 +21,20 @@ step without attackers: `Game(forge_priority=True)`).
 What is emulated from what is known of Forge's source (not recorded): at most 10 games at once
 in a fixed pool that serves STATUS too (a connection waits for a free slot; never `busy`); one
 command per connection; unknown flags ignored (`-p1`, `-x`, ...); a `-c`, `-t` or `-s` value
-that is not a number closes the connection without a word; `-i` wins over `-o`; interactive mode
-sends choose_action, the declarations and the yes/no decisions, keeps every opening hand, prints
-counters as a Java map, marks attacking cards, numbers blockers by their place among the
-player's creatures (so the indexes skip), and drops a reply it cannot use without a word (the
-AI's default applies, the decision is not asked again): an index not offered, a mana ability
-(Forge pays costs itself), a spell the player cannot pay for or that has no legal target. The
-daemon's DEBUG log says why.
+that is not a number closes the connection without a word; `-i` wins over `-o`; `-s` reseeds the
+daemon's one random generator, which all games share (a seed replays its game only when games
+run one at a time); interactive mode sends choose_action, the declarations and the yes/no
+decisions, keeps every opening hand, prints counters as a Java map, marks attacking cards,
+numbers blockers by their place among the player's creatures (so the indexes skip), and drops a
+reply it cannot use without a word (the AI's default applies, the decision is not asked again):
+an index not offered, a mana ability (Forge pays costs itself), a spell the player cannot pay
+for or that has no legal target. The daemon's DEBUG log says why.
 
 Not emulated (the built-in engine's behaviour stays): an illegal attack or block is refused and
-dropped as a reply it cannot use (Forge executes it); JSON is escaped in full; `-s` seeds each
-game on its own; simultaneous triggers all resolve; loading decks from any path on disk (decks
-stay inside the deck directories), a game that keeps running after GAME_TIMEOUT, and SHUTDOWN's
-wait for the next connection.
+dropped as a reply it cannot use (Forge executes it); JSON is escaped in full; simultaneous
+triggers all resolve; loading decks from any path on disk (decks stay inside the deck
+directories), a game that keeps running after GAME_TIMEOUT, and SHUTDOWN's wait for the next
+connection.
 """
 
 from __future__ import annotations

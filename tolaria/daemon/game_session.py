@@ -65,6 +65,9 @@ class GameSetup:
     forge: bool = False  # Forge's dialect (tolaria.daemon.forge_dialect)
     announce_seed: bool = True  # the SEED line (Forge prints it only for -s)
     max_turns: int | None = None  # NEWGAME -l: none by default, games end by the rules
+    # Forge: the daemon's one random generator, shared by all its games (-s reseeds it), instead
+    # of one per game and seat fixed by `seed`
+    shared_rng: random.Random | None = None
 
     def names(self) -> tuple[str, str]:
         return (self._name(0), self._name(1))
@@ -85,6 +88,12 @@ def seat_seed(seed: int, seat: int) -> int:
     return random.Random(f"{seed}:{seat}").getrandbits(63)
 
 
+def seat_rng(setup: GameSetup, seat: int) -> random.Random:
+    """The random generator of the built-in player of a seat: the daemon's shared one (Forge),
+    or one fixed by the game seed."""
+    return setup.shared_rng or random.Random(seat_seed(setup.seed, seat))
+
+
 def decision_line(payload: dict[str, Any]) -> str:
     return "DECISION:" + json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
 
@@ -103,18 +112,19 @@ class GameSession:
             max_turns=setup.max_turns,
             full_observability=full_observability,
             forge_priority=setup.forge,
+            rng=setup.shared_rng,
         )
         self.players: list[Any] = []
         for seat, controller in enumerate(setup.controllers):
             if controller is Controller.AI:
-                self.players.append(HeuristicPlayer(seat_seed(setup.seed, seat)))
+                self.players.append(HeuristicPlayer(rng=seat_rng(setup, seat)))
             elif controller is Controller.RANDOM:
-                self.players.append(RandomPlayer(seat_seed(setup.seed, seat)))
+                self.players.append(RandomPlayer(rng=seat_rng(setup, seat)))
             else:
                 self.players.append(None)
         self.forge = ForgeView(interactive=Controller.AGENT in setup.controllers) if setup.forge else None
         # Forge's AI decides what Forge never asks the client (targets, X, scry, ...).
-        self.silent_players = [HeuristicPlayer(seat_seed(setup.seed, seat)) for seat in range(2)]
+        self.silent_players = [HeuristicPlayer(rng=seat_rng(setup, seat)) for seat in range(2)]
         self.seen: set[str] | None = set() if setup.compact else None
         self.decisions_sent = 0
         self._abort_reason: str | None = None
