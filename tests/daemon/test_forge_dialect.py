@@ -4,8 +4,8 @@ and deck names aside) and DECISION payloads of the same shape (every path's valu
 its objects have and always have, per decision type), and its observed games ask as often as
 Forge's (the share of priority decisions with pass alone, decisions per turn), so that the
 emulation cannot drift from Forge. Then what the recordings cannot show: the cap on games at
-once, silent closes, the shared random generator, and interactive games played to the end by
-the client, whose filter drops what Forge offers but cannot carry out."""
+once, silent closes, the shared random generator, Forge's JSON escaping, and interactive games
+played to the end by the client, whose filter drops what Forge offers but cannot carry out."""
 
 from __future__ import annotations
 
@@ -29,11 +29,12 @@ from forge_recordings import (
 )
 
 from daemon.wire import Wire
-from tolaria.daemon.forge_dialect import ForgeView
+from tolaria.daemon.forge_dialect import ForgeView, forge_escaping
 from tolaria.protocol import AsyncDaemonClient, DaemonClient, GameOptions
 from tolaria.protocol import forge as forge_protocol
 from tolaria.protocol.errors import DeckRefused
 from tolaria.protocol.forge import Dialect, normalize_decision
+from tolaria.protocol.messages import parse_line
 from tolaria.protocol.replies import first_option_reply
 
 pytestmark = pytest.mark.integration
@@ -392,6 +393,15 @@ def test_one_random_generator_is_shared_by_all_games_and_a_seed_reseeds_it(forge
         for _ in range(2)
     ]
     assert runs[0] == runs[1] and runs[0][0] != runs[0][1]
+
+
+def test_json_is_escaped_as_forge_escapes_it():
+    """Only backslash, quote, newline, carriage return and tab are escaped; other control
+    characters arrive raw (and the client reads them), non-ASCII as UTF-8."""
+    payload = {"decision_type": "x", "text": 'a\\b"c\nd\re\tf\x01g\x08h\x0ci\u2014j\x1f \\u0001'}
+    text = forge_escaping(json.dumps(payload, separators=(",", ":"), ensure_ascii=False))
+    assert text == '{"decision_type":"x","text":"a\\\\b\\"c\\nd\\re\\tf\x01g\x08h\x0ci\u2014j\x1f \\\\u0001"}'
+    assert parse_line("DECISION:" + text).payload == payload
 
 
 def _player(decision: dict, name: str) -> dict:

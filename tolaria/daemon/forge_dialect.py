@@ -23,18 +23,18 @@ in a fixed pool that serves STATUS too (a connection waits for a free slot; neve
 command per connection; unknown flags ignored (`-p1`, `-x`, ...); a `-c`, `-t` or `-s` value
 that is not a number closes the connection without a word; `-i` wins over `-o`; `-s` reseeds the
 daemon's one random generator, which all games share (a seed replays its game only when games
-run one at a time); interactive mode sends choose_action, the declarations and the yes/no
-decisions, keeps every opening hand, prints counters as a Java map, marks attacking cards,
-numbers blockers by their place among the player's creatures (so the indexes skip), and drops a
-reply it cannot use without a word (the AI's default applies, the decision is not asked again):
-an index not offered, a mana ability (Forge pays costs itself), a spell the player cannot pay
-for or that has no legal target. The daemon's DEBUG log says why.
+run one at a time); JSON escaping of backslash, quote, newline, carriage return and tab only;
+interactive mode sends choose_action, the declarations and the yes/no decisions, keeps every
+opening hand, prints counters as a Java map, marks attacking cards, numbers blockers by their
+place among the player's creatures (so the indexes skip), and drops a reply it cannot use
+without a word (the AI's default applies, the decision is not asked again): an index not
+offered, a mana ability (Forge pays costs itself), a spell the player cannot pay for or that
+has no legal target. The daemon's DEBUG log says why.
 
 Not emulated (the built-in engine's behaviour stays): an illegal attack or block is refused and
-dropped as a reply it cannot use (Forge executes it); JSON is escaped in full; simultaneous
-triggers all resolve; loading decks from any path on disk (decks stay inside the deck
-directories), a game that keeps running after GAME_TIMEOUT, and SHUTDOWN's wait for the next
-connection.
+dropped as a reply it cannot use (Forge executes it); simultaneous triggers all resolve; loading
+decks from any path on disk (decks stay inside the deck directories), a game that keeps running
+after GAME_TIMEOUT, and SHUTDOWN's wait for the next connection.
 """
 
 from __future__ import annotations
@@ -268,6 +268,26 @@ class ForgeView:
 
 
 _PASS = {"index": -1, "card": "", "description": "Pass priority", "is_land": False, "mana_cost": ""}
+
+
+def forge_escaping(text: str) -> str:
+    """JSON text (as `json.dumps(..., ensure_ascii=False)` writes it) escaped as Forge escapes
+    its own: only backslash, quote, newline, carriage return and tab; every other character raw
+    (other control characters too, non-ASCII as UTF-8)."""
+    if "\\u00" not in text and "\\b" not in text and "\\f" not in text:
+        return text
+    return _ESCAPE.sub(_unescaped, text)
+
+
+# An escape of JSON text: `\\` (kept, so that the next character is not read as one) or one
+# that Forge does not write.
+_ESCAPE = re.compile(r"\\(\\|u00[01][0-9a-f]|b|f)")
+_RAW = {"\\": "\\\\", "b": "\b", "f": "\f"}
+
+
+def _unescaped(match: re.Match[str]) -> str:
+    escape = match.group(1)
+    return _RAW.get(escape) or chr(int(escape[1:], 16))
 
 
 def _offered(decision: Any) -> list[tuple[Action, int | None]]:

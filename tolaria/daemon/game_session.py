@@ -21,7 +21,7 @@ from typing import Any
 
 from tolaria.daemon import metrics
 from tolaria.daemon.connection import ClientConnection, Interrupted, LineTooLong
-from tolaria.daemon.forge_dialect import ForgeView
+from tolaria.daemon.forge_dialect import ForgeView, forge_escaping
 from tolaria.engine import Deck, Game, HeuristicPlayer, RandomPlayer, ReplyError, decision_payload
 from tolaria.engine.answer_text import answer_text
 from tolaria.protocol.messages import format_result
@@ -94,8 +94,10 @@ def seat_rng(setup: GameSetup, seat: int) -> random.Random:
     return setup.shared_rng or random.Random(seat_seed(setup.seed, seat))
 
 
-def decision_line(payload: dict[str, Any]) -> str:
-    return "DECISION:" + json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+def decision_line(payload: dict[str, Any], forge: bool = False) -> str:
+    """The DECISION line of a payload; `forge`: escaped as Forge escapes its JSON."""
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return "DECISION:" + (forge_escaping(text) if forge else text)
 
 
 class GameSession:
@@ -241,7 +243,7 @@ class GameSession:
             return decision.default(), None
 
     def _send_decision(self, payload: dict[str, Any]) -> None:
-        self.conn.write_line(decision_line(payload))
+        self.conn.write_line(decision_line(payload, forge=self.forge is not None))
         self.decisions_sent += 1
         metrics.DECISIONS.inc()
 
