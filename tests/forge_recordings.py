@@ -8,7 +8,7 @@ import gzip
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 RECORDINGS = Path(__file__).resolve().parents[2] / "shared" / "forge"
 OBSERVED_GAMES = (
@@ -119,3 +119,21 @@ def _type_name(value: Any) -> str:
     if isinstance(value, float):
         return "float"
     return {str: "string", list: "array", dict: "object"}[type(value)]
+
+
+class PriorityStatistics(NamedTuple):
+    pass_only_share: float  # of the choose_action decisions, those that offer pass alone
+    decisions_per_turn: float
+
+    def __str__(self) -> str:
+        return f"{self.pass_only_share:.3f} of choose_action pass alone, {self.decisions_per_turn:.1f} decisions a turn"
+
+
+def priority_statistics(games: list[list[dict[str, Any]]]) -> PriorityStatistics:
+    """How often observed games (each the list of its DECISION payloads) ask: the share of
+    choose_action decisions that offer nothing but pass, and decisions per turn (a game's turns:
+    the turn of its last decision; both players' turns count)."""
+    choices = [p for game in games for p in game if p["decision_type"] == "choose_action"]
+    pass_only = sum(1 for p in choices if all(a["index"] == -1 for a in p["actions"]))
+    turns = sum(game[-1]["turn"] for game in games if game)
+    return PriorityStatistics(pass_only / len(choices), sum(len(game) for game in games) / turns)

@@ -39,10 +39,17 @@ class Table:
         seed: int = 1,
         max_turns: int | None = None,
         pool: CardPool = POOL,
+        forge_priority: bool = False,
     ):
         self.pool = pool
         empty = Deck("empty", [], pool)
-        self.game = Game((empty, empty), seed=seed, names=("Alice", "Bob"), max_turns=max_turns)
+        self.game = Game(
+            (empty, empty),
+            seed=seed,
+            names=("Alice", "Bob"),
+            max_turns=max_turns,
+            forge_priority=forge_priority,
+        )
         for p in self.game.players:
             for _ in range(library_size):
                 self._add(p, library, LIBRARY)

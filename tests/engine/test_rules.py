@@ -327,6 +327,26 @@ def test_without_attackers_blockers_and_damage_steps_are_skipped_but_end_of_comb
     assert seen == ["COMBAT_BEGIN", "COMBAT_DECLARE_ATTACKERS", "COMBAT_END"]
 
 
+def test_forge_priority_asks_with_pass_alone_but_not_in_the_steps_forge_skips():
+    """Priority as a Forge daemon gives it (its emulation): a choose_action at every priority,
+    pass alone included, but none in the first turn's draw step nor in a declare attackers step
+    without attackers. What the timing allows is listed payable or not, each copy on request."""
+    t = Table(library="Mountain", forge_priority=True)
+    t.battlefield(0, "Savannah Lions")
+    t.hand(1, "Lightning Bolt", "Lightning Bolt")  # no land: Bob cannot pay for them
+    t.start()
+    assert [a.description for a in t.game.timely_actions(t.opp)] == ["Cast Lightning Bolt"]
+    assert len(t.game.timely_actions(t.opp, distinct=False)) == 2 and t.game.legal_actions(t.opp) == []
+    seen = []
+    while t.game.turn == 1:
+        d = t.decision
+        if d.type == "choose_action":
+            seen.append((t.game.phase, d.seat, len(d.options)))
+        t.answer("")  # passes, declares no attackers
+    phases = ("UPKEEP", "MAIN1", "COMBAT_BEGIN", "COMBAT_END", "MAIN2", "END_OF_TURN")
+    assert seen == [(phase, seat, 0) for phase in phases for seat in (0, 1)]
+
+
 def test_a_creature_shot_after_combat_damage_dies_with_that_damage():
     t = Table(library="Mountain")
     t.battlefield(0, "Centaur Courser", "Mountain")

@@ -8,27 +8,33 @@ than two decks; `ERROR: Could not load deck: NAME` (counted as a game played); `
 `GAME_START: <deck> vs <deck>`, and only with `-s`; `GAME_RESULT` without fields; observe-mode
 payloads with Forge's keys and value types (both hands visible, `is_*` flags instead of a type
 line, `summoningSickness`, `mana_pool: {total}`, actions without `card_id` whose description is
-cut to 100 characters, a mana ability (`{T}: Add {G}.`, cost `{0}`) for each untapped source,
-`ai_choice` as `{card, description, is_land}` / `{"action": "pass"}` / a list of indexes / a
-list of `{blocker, attacker}`; a declare_blockers' `blockers` without the creatures the AI
-chose, listed as they are after it declared), and only the three decision types the recordings
-show (the others are decided by the AI without a line).
+cut to 100 characters, `ai_choice` as `{card, description, is_land}` / `{"action": "pass"}` / a
+list of indexes / a list of `{blocker, attacker}`; a declare_blockers' `blockers` without the
+creatures the AI chose, listed as they are after it declared), and only the three decision
+types the recordings show (the others are decided by the AI without a line). A choose_action
+lists what Forge lists: every card the timing allows, each copy, in the order of the hand,
+payable or not and whatever its targets (`Game.timely_actions`), then a mana ability
+(`{T}: Add {G}.`, cost `{0}`) for each untapped source; and it is asked at every priority where
+Forge asks, pass alone included (not in the first turn's draw step, nor in a declare attackers
+step without attackers: `Game(forge_priority=True)`).
 
 What is emulated from what is known of Forge's source (not recorded): at most 10 games at once
 in a fixed pool that serves STATUS too (a connection waits for a free slot; never `busy`); one
 command per connection; unknown flags ignored (`-p1`, `-x`, ...); a `-c`, `-t` or `-s` value
-that is not a number closes the connection without a word; `-i` wins over `-o`; interactive mode
-sends choose_action, the declarations and the yes/no decisions, keeps every opening hand, prints
-counters as a Java map, marks attacking cards, numbers blockers by their place among the
-player's creatures (so the indexes skip), and drops a reply it cannot use without a word (the
-AI's default applies, the decision is not asked again).
+that is not a number closes the connection without a word; `-i` wins over `-o`; `-s` reseeds the
+daemon's one random generator, which all games share (a seed replays its game only when games
+run one at a time); JSON escaping of backslash, quote, newline, carriage return and tab only;
+interactive mode sends choose_action, the declarations and the yes/no decisions, keeps every
+opening hand, prints counters as a Java map, marks attacking cards, numbers blockers by their
+place among the player's creatures (so the indexes skip), and drops a reply it cannot use
+without a word (the AI's default applies, the decision is not asked again): an index not
+offered, a mana ability (Forge pays costs itself), a spell the player cannot pay for or that
+has no legal target. The daemon's DEBUG log says why.
 
-Not emulated (the built-in engine's behaviour stays): spells the player cannot pay for are not
-offered, and a reply that picks a mana ability is dropped as one it cannot use; priority is asked
-only when there is more than pass; JSON is escaped in full; `-s` seeds each game on its own;
-simultaneous triggers all resolve; loading decks from any path on disk (decks stay inside the
-deck directories), a game that keeps running after GAME_TIMEOUT, and SHUTDOWN's wait for the
-next connection.
+Not emulated (the built-in engine's behaviour stays): an illegal attack or block is refused and
+dropped as a reply it cannot use (Forge executes it); simultaneous triggers all resolve; loading
+decks from any path on disk (decks stay inside the deck directories), a game that keeps running
+after GAME_TIMEOUT, and SHUTDOWN's wait for the next connection.
 """
 
 from __future__ import annotations
@@ -37,7 +43,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from tolaria.engine import Action, ReplyError
 from tolaria.engine.cards import CardPool
+from tolaria.engine.mana import can_pay
+from tolaria.engine.payload import action_json
 from tolaria.protocol.forge import ACTION_DESCRIPTION_LIMIT, UNKNOWN_COMMAND, USAGE
 
 # Decision types a Forge daemon streams in observe mode (all the recordings show) and asks the
@@ -124,10 +133,11 @@ class ForgeView:
             return False  # Forge has no mulligan decision: it always keeps
         return decision.type in (INTERACTIVE_TYPES if self.interactive else OBSERVED_TYPES)
 
-    def payload(self, seat: int, ours: dict[str, Any]) -> dict[str, Any]:
-        """Forge's DECISION payload for the engine's payload `ours` (of a full-observability game,
-        so that both hands are in it, as Forge shows them)."""
+    def payload(self, decision: Any, ours: dict[str, Any]) -> dict[str, Any]:
+        """Forge's DECISION payload for the engine's decision `decision` and its payload `ours`
+        (of a full-observability game, so that both hands are in it, as Forge shows them)."""
         kind = ours["decision_type"]
+        seat = decision.seat
         decision_id, self.decision_ids[seat] = self.decision_ids[seat], self.decision_ids[seat] + 1
         state = ours["game_state"]
         out: dict[str, Any] = {
@@ -144,7 +154,7 @@ class ForgeView:
         }
         me = _me(ours)
         if kind == "choose_action":
-            actions = [_action(a, me) for a in ours["actions"] if a["index"] != -1]
+            actions = [_action(action_json(i, a), me) for i, (a, _) in enumerate(_offered(decision))]
             out["actions"] = actions + _mana_abilities(me, first_index=len(actions)) + [_PASS]
         elif kind == "declare_attackers":
             out["attackers"] = [_combatant(a) for a in ours["attackers"]]
@@ -187,10 +197,14 @@ class ForgeView:
             return [{"blocker": places[blockers[int(b)]], "attacker": int(a)} for b, a in pairs]
         return reply
 
-    def reply(self, ours: dict[str, Any], text: str) -> str:
-        """The engine's reply text for a client's reply `text` in Forge's numbering (blockers by
-        their place among the player's creatures); an unknown blocker is left for the engine to
+    def reply(self, decision: Any, ours: dict[str, Any], text: str) -> str:
+        """The engine's reply text for a client's reply `text` in Forge's numbering (actions as
+        Forge lists them, blockers by their place among the player's creatures). ReplyError for
+        an action the engine cannot carry out (a mana ability, a spell it cannot pay for or
+        without targets, an index not offered); an unknown blocker is left for the engine to
         refuse."""
+        if ours["decision_type"] == "choose_action":
+            return _action_reply(decision, text)
         if ours["decision_type"] != "declare_blockers":
             return text
         places = _creature_places(_me(ours))
@@ -254,6 +268,62 @@ class ForgeView:
 
 
 _PASS = {"index": -1, "card": "", "description": "Pass priority", "is_land": False, "mana_cost": ""}
+
+
+def forge_escaping(text: str) -> str:
+    """JSON text (as `json.dumps(..., ensure_ascii=False)` writes it) escaped as Forge escapes
+    its own: only backslash, quote, newline, carriage return and tab; every other character raw
+    (other control characters too, non-ASCII as UTF-8)."""
+    if "\\u00" not in text and "\\b" not in text and "\\f" not in text:
+        return text
+    return _ESCAPE.sub(_unescaped, text)
+
+
+# An escape of JSON text: `\\` (kept, so that the next character is not read as one) or one
+# that Forge does not write.
+_ESCAPE = re.compile(r"\\(\\|u00[01][0-9a-f]|b|f)")
+_RAW = {"\\": "\\\\", "b": "\b", "f": "\f"}
+
+
+def _unescaped(match: re.Match[str]) -> str:
+    escape = match.group(1)
+    return _RAW.get(escape) or chr(int(escape[1:], 16))
+
+
+def _offered(decision: Any) -> list[tuple[Action, int | None]]:
+    """The actions Forge lists in a choose_action before its mana abilities: every card the
+    timing allows, each copy, payable or not (`Game.timely_actions`), each with the index of the
+    engine's action it stands for (the same play of a card of the same name from the same zone:
+    identical cards are one choice), or None where the engine cannot carry it out (it cannot be
+    paid for, or a spell has no target)."""
+    engine: dict[tuple[str, str, str], int] = {}
+    for index, action in enumerate(decision.options):
+        engine.setdefault((action.kind, action.card.name, action.card.zone), index)
+    game = decision.game
+    plays = game.timely_actions(game.players[decision.seat], distinct=False)
+    return [(a, engine.get((a.kind, a.card.name, a.card.zone))) for a in plays]
+
+
+def _action_reply(decision: Any, text: str) -> str:
+    """The engine's reply text for a choose_action reply in Forge's numbering; a pass, or text
+    that is not an index, is left for the engine to read. ReplyError, saying why, for an action
+    the engine cannot carry out."""
+    try:
+        index = int(text)
+    except ValueError:
+        return text
+    if index == -1:
+        return text
+    offered = _offered(decision)
+    if not 0 <= index < len(offered):
+        raise ReplyError(f"action {index}: a mana ability (Forge pays costs itself) or none offered")
+    action, ours = offered[index]
+    if ours is not None:
+        return str(ours)
+    game = decision.game
+    if not can_pay(action.cost, game.mana_available(game.players[decision.seat])[1]):
+        raise ReplyError(f"{action.description}: cannot be paid for")
+    raise ReplyError(f"{action.description}: no legal target")
 
 
 def _me(ours: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any
 
 from tolaria.daemon import metrics
 from tolaria.daemon.connection import ClientConnection, Interrupted, LineTooLong
-from tolaria.daemon.forge_dialect import ForgeView
+from tolaria.daemon.forge_dialect import ForgeView, forge_escaping
 from tolaria.engine import Deck, Game, HeuristicPlayer, RandomPlayer, ReplyError, decision_payload
 from tolaria.engine.answer_text import answer_text
 from tolaria.protocol.messages import format_result
@@ -65,6 +65,9 @@ class GameSetup:
     forge: bool = False  # Forge's dialect (tolaria.daemon.forge_dialect)
     announce_seed: bool = True  # the SEED line (Forge prints it only for -s)
     max_turns: int | None = None  # NEWGAME -l: none by default, games end by the rules
+    # Forge: the daemon's one random generator, shared by all its games (-s reseeds it), instead
+    # of one per game and seat fixed by `seed`
+    shared_rng: random.Random | None = None
 
     def names(self) -> tuple[str, str]:
         return (self._name(0), self._name(1))
@@ -85,8 +88,16 @@ def seat_seed(seed: int, seat: int) -> int:
     return random.Random(f"{seed}:{seat}").getrandbits(63)
 
 
-def decision_line(payload: dict[str, Any]) -> str:
-    return "DECISION:" + json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+def seat_rng(setup: GameSetup, seat: int) -> random.Random:
+    """The random generator of the built-in player of a seat: the daemon's shared one (Forge),
+    or one fixed by the game seed."""
+    return setup.shared_rng or random.Random(seat_seed(setup.seed, seat))
+
+
+def decision_line(payload: dict[str, Any], forge: bool = False) -> str:
+    """The DECISION line of a payload; `forge`: escaped as Forge escapes its JSON."""
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return "DECISION:" + (forge_escaping(text) if forge else text)
 
 
 class GameSession:
@@ -102,18 +113,20 @@ class GameSession:
             names=self.names,
             max_turns=setup.max_turns,
             full_observability=full_observability,
+            forge_priority=setup.forge,
+            rng=setup.shared_rng,
         )
         self.players: list[Any] = []
         for seat, controller in enumerate(setup.controllers):
             if controller is Controller.AI:
-                self.players.append(HeuristicPlayer(seat_seed(setup.seed, seat)))
+                self.players.append(HeuristicPlayer(rng=seat_rng(setup, seat)))
             elif controller is Controller.RANDOM:
-                self.players.append(RandomPlayer(seat_seed(setup.seed, seat)))
+                self.players.append(RandomPlayer(rng=seat_rng(setup, seat)))
             else:
                 self.players.append(None)
         self.forge = ForgeView(interactive=Controller.AGENT in setup.controllers) if setup.forge else None
         # Forge's AI decides what Forge never asks the client (targets, X, scry, ...).
-        self.silent_players = [HeuristicPlayer(seat_seed(setup.seed, seat)) for seat in range(2)]
+        self.silent_players = [HeuristicPlayer(rng=seat_rng(setup, seat)) for seat in range(2)]
         self.seen: set[str] | None = set() if setup.compact else None
         self.decisions_sent = 0
         self._abort_reason: str | None = None
@@ -186,7 +199,7 @@ class GameSession:
 
     def _forge_payload(self, decision: Any, ours: dict[str, Any]) -> dict[str, Any]:
         assert self.forge is not None
-        payload = self.forge.payload(decision.seat, ours)
+        payload = self.forge.payload(decision, ours)
         if "ai_choice" in ours:
             self.forge.add_ai_choice(payload, ours, ours["ai_choice"])
         return payload
@@ -219,15 +232,18 @@ class GameSession:
         if reply is None:
             return None, self._dropped()
         try:
-            return decision.parse(reply if self.forge is None else self.forge.reply(ours, reply)), None
+            text = reply if self.forge is None else self.forge.reply(decision, ours, reply)
+            return decision.parse(text), None
         except ReplyError as e:
-            if self.forge is None:  # Forge drops a reply it cannot use without a word
+            if self.forge is None:
                 self.conn.write_line(f"ERROR: {e}")
+            else:  # Forge drops a reply it cannot use without a word
+                log.debug("game seed=%s: %s's reply %r dropped: %s", self.setup.seed, decision.type, reply, e)
             metrics.ERRORS.labels(kind="bad_reply").inc()
             return decision.default(), None
 
     def _send_decision(self, payload: dict[str, Any]) -> None:
-        self.conn.write_line(decision_line(payload))
+        self.conn.write_line(decision_line(payload, forge=self.forge is not None))
         self.decisions_sent += 1
         metrics.DECISIONS.inc()
 

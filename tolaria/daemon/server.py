@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import secrets
 import signal
 import socket
@@ -56,6 +57,9 @@ class DaemonServer:
         # Forge's fixed thread pool serves every connection, STATUS included: one that finds it
         # full waits for a free thread, it is never told busy.
         self.forge_threads = asyncio.Semaphore(config.max_games) if config.dialect == "forge" else None
+        # Forge's one random generator, shared by all its games; `-s` reseeds it, so that a seed
+        # replays a game only when games run one at a time.
+        self.forge_rng = random.Random()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(
@@ -207,6 +211,8 @@ class DaemonServer:
             self._error(conn, f"{DECK_ERROR} {deck}", "deck")
             return
         controller = Controller.AGENT if command.interactive else Controller.AI
+        if command.seed is not None:
+            self.forge_rng.seed(command.seed)
         setup = GameSetup(
             decks=decks,
             controllers=(controller, controller),
@@ -218,6 +224,7 @@ class DaemonServer:
             reply_timeout=self.config.reply_timeout,
             forge=True,
             announce_seed=command.seed is not None,
+            shared_rng=self.forge_rng,
         )
         await self._run_game(conn, setup, command)
 

@@ -8,10 +8,11 @@
         d = game.submit(player.choose(d) if d.expects_reply else None)   # or d.parse(text)
     game.result                                     # GameResult(winner, turns, reason)
 
-A Decision offers only real choices (a seat that could only pass is passed for), parses wire
-replies (ReplyError on anything illegal) and has a legal default(); decision_payload(d, seen)
-writes PROTOCOL.md's DECISION payload (`seen` for compact mode), and answer_text(d, answer)
-the wire reply of an answer (`tolaria.engine.answer_text`, the inverse of parse).
+A Decision offers only real choices (a seat that could only pass is passed for, unless the game
+gives priority as Forge does: `forge_priority`), parses wire replies (ReplyError on anything
+illegal) and has a legal default(); decision_payload(d, seen) writes PROTOCOL.md's DECISION
+payload (`seen` for compact mode), and answer_text(d, answer) the wire reply of an answer
+(`tolaria.engine.answer_text`, the inverse of parse).
 
 Imports run one way: the game builds decisions (decision.py knows nothing of the game's
 module), and the payload writer reads both. Of the rest of Tolaria the engine imports only

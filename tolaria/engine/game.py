@@ -53,17 +53,27 @@ class Game:
         names: Sequence[str] | None = None,
         max_turns: int | None = None,
         full_observability: bool = False,
+        forge_priority: bool = False,
+        rng: random.Random | None = None,
     ):
         """`max_turns` is an optional length limit: a game still going after that many turns is a
         draw with reason "turn_limit". Magic has none (None, the default): every game ends by the
-        rules, at the latest when a library runs out."""
+        rules, at the latest when a library runs out.
+
+        `forge_priority`: priority as a Forge daemon gives it (for the emulation of its dialect,
+        `tolaria.daemon.forge_dialect`): a choose_action at every priority, pass alone included,
+        and none in the steps Forge skips (the first turn's draw step, a declare attackers step
+        without attackers). Otherwise a seat that could only pass is passed for.
+        `rng`: a random generator to draw from instead of one seeded with `seed` (Forge's daemon
+        shares one among its games)."""
         if len(decks) != 2:
             raise ValueError("a game needs exactly two decks")
         if max_turns is not None and max_turns < 1:
             raise ValueError(f"max_turns must be a positive number of turns or None, not {max_turns!r}")
         names = names or (f"Player(1)-{decks[0].name}", f"Player(2)-{decks[1].name}")
-        self.rng = random.Random(seed)
+        self.rng = rng if rng is not None else random.Random(seed)
         self.seed = seed
+        self.forge_priority = forge_priority
         self.max_turns = max_turns
         self.full_observability = full_observability
         self.players = [Player(0, names[0]), Player(1, names[1])]
@@ -242,7 +252,8 @@ class Game:
         self.phase = "DRAW"
         if self.turn > 1:
             self._draw(ap, 1)
-        yield from self._priority()
+        if self.turn > 1 or not self.forge_priority:
+            yield from self._priority()
         self.phase = MAIN1
         yield from self._priority()
         yield from self._combat()
@@ -288,7 +299,7 @@ class Game:
             self.priority = p
             actions = self.legal_actions(p)
             action = None
-            if actions:
+            if actions or self.forge_priority:
                 action = yield from self._ask(
                     Decision(self, p.seat, "choose_action", "Choose an action", actions, purpose="priority")
                 )
@@ -927,7 +938,25 @@ class Game:
 
     # -- legal actions ---------------------------------------------------------------------
     def legal_actions(self, p: Player) -> list[Action]:
-        """The non-pass actions `p` could take with priority now (one per distinct card)."""
+        """The non-pass actions `p` could take with priority now (one per distinct card): of the
+        timely ones, those `p` can pay for, spells only with their targets there."""
+        actions = self.timely_actions(p)
+        if not actions:
+            return actions
+        _, avail = self.mana_available(p)
+        return [
+            a
+            for a in actions
+            if a.kind == "land"
+            or (can_pay(a.cost, avail) and (a.kind == "suspend" or self._has_targets(a.card)))
+        ]
+
+    def timely_actions(self, p: Player, distinct: bool = True) -> list[Action]:
+        """The non-pass actions the timing allows `p` now (sorcery speed: `p` active, a main phase,
+        the stack empty), payable or not and whatever their targets: a land while `p` has a land
+        play left, each spell (instants at any time), suspending a card in hand; in the order of
+        the hand, then the cards playable from exile. `distinct`: one card of each name and zone
+        (identical cards are one choice); otherwise every card, as Forge lists them."""
         sorcery_ok = p is self.active and not self.stack and self.phase in (MAIN1, MAIN2)
         playable = [c for c in p.exile if c.playable_until >= self.turn] if p.exile else []
         if not sorcery_ok:
@@ -938,29 +967,24 @@ class Game:
                 return []
         else:
             candidates = p.hand + playable
-        _, avail = self.mana_available(p)
         actions: list[Action] = []
         done: set[tuple[str, str]] = set()
         for card in candidates:
-            key = (card.name, card.zone)
-            if key in done:
-                continue
-            done.add(key)
+            if distinct:
+                key = (card.name, card.zone)
+                if key in done:
+                    continue
+                done.add(key)
             cdef = card.cdef
             where = "" if card.zone == HAND else " from exile"
             if cdef.is_land:
                 if sorcery_ok and p.lands_played < 1:
                     actions.append(Action("land", card, None, f"Play {card.name}{where}"))
                 continue
-            if not sorcery_ok and not cdef.is_instant:
-                continue
-            cost = self.spell_cost(card, p)
-            if can_pay(cost, avail) and self._has_targets(card):
-                spectacle = (
-                    " (spectacle)" if cdef.spectacle is not None and p.opponent.lost_life_this_turn else ""
-                )
-                actions.append(Action("cast", card, cost, f"Cast {card.name}{where}{spectacle}"))
-            if cdef.suspend and card.zone == HAND and sorcery_ok and can_pay(cdef.suspend[1], avail):
+            spectacle = cdef.spectacle is not None and p.opponent.lost_life_this_turn
+            description = f"Cast {card.name}{where}{' (spectacle)' if spectacle else ''}"
+            actions.append(Action("cast", card, self.spell_cost(card, p), description))
+            if cdef.suspend and card.zone == HAND and sorcery_ok:
                 actions.append(Action("suspend", card, cdef.suspend[1], f"Suspend {card.name}"))
         return actions
 
@@ -1111,7 +1135,8 @@ class Game:
             for t in c.cdef.triggers:
                 if t.on == "attacks":
                     self.pending_triggers.append((c, t, dp))
-        yield from self._priority()
+        if chosen or not self.forge_priority:
+            yield from self._priority()
         if chosen:
             self.phase = "COMBAT_DECLARE_BLOCKERS"
             if self.attackers:

@@ -70,8 +70,9 @@ def fight(game: Game, a: Card, b: Card) -> tuple[bool, bool]:
 
 
 class HeuristicPlayer:
-    def __init__(self, seed: int | None = None):
-        self.rng = random.Random(seed)
+    def __init__(self, seed: int | None = None, rng: random.Random | None = None):
+        """`rng`: a generator to draw from (shared with others) instead of one seeded with `seed`."""
+        self.rng = rng if rng is not None else random.Random(seed)
         self._plan: dict[int, list] = {}  # card id -> planned targets, in order
 
     def choose(self, d: Decision) -> Answer:

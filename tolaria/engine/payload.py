@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from tolaria.engine.objects import BATTLEFIELD, Card, Player, StackItem
 
 if TYPE_CHECKING:
-    from tolaria.engine.decision import Decision
+    from tolaria.engine.decision import Action, Decision
     from tolaria.engine.game import Game
 
 _KEYWORD_TEXT = {
@@ -143,6 +143,18 @@ def game_state_json(game: Game, viewer: int, seen: set[str] | None) -> dict:
     return state
 
 
+def action_json(index: int, a: Action) -> dict:
+    """An entry of a choose_action's `actions`."""
+    return {
+        "index": index,
+        "description": a.description,
+        "card": a.card.name,
+        "card_id": a.card.id,
+        "mana_cost": a.cost.text if a.cost is not None else "",
+        "is_land": a.kind == "land",
+    }
+
+
 def decision_payload(d: Decision, seen: set[str] | None = None) -> dict:
     game = d.game
     me = game.players[d.seat]
@@ -157,17 +169,7 @@ def decision_payload(d: Decision, seen: set[str] | None = None) -> dict:
     }
     t = d.type
     if t == "choose_action":
-        actions = [
-            {
-                "index": i,
-                "description": a.description,
-                "card": a.card.name,
-                "card_id": a.card.id,
-                "mana_cost": a.cost.text if a.cost is not None else "",
-                "is_land": a.kind == "land",
-            }
-            for i, a in enumerate(d.options)
-        ]
+        actions = [action_json(i, a) for i, a in enumerate(d.options)]
         actions.append(
             {
                 "index": -1,

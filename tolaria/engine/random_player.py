@@ -9,8 +9,9 @@ from tolaria.engine.decision import Answer, Decision, ReplyError
 
 
 class RandomPlayer:
-    def __init__(self, seed: int | None = None):
-        self.rng = random.Random(seed)
+    def __init__(self, seed: int | None = None, rng: random.Random | None = None):
+        """`rng`: a generator to draw from (shared with others) instead of one seeded with `seed`."""
+        self.rng = rng if rng is not None else random.Random(seed)
 
     def choose(self, d: Decision) -> Answer:
         rng = self.rng
