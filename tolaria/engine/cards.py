@@ -29,11 +29,12 @@ class CardDataError(ValueError):
     """A card definition file is malformed."""
 
 
+# Each keyword the engine implements, and its name in payloads.
 KEYWORDS = {
     "flying": "Flying",
     "reach": "Reach",
-    "first_strike": "First strike",
-    "double_strike": "Double strike",
+    "first_strike": "First Strike",
+    "double_strike": "Double Strike",
     "trample": "Trample",
     "deathtouch": "Deathtouch",
     "lifelink": "Lifelink",

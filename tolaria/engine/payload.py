@@ -8,26 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tolaria.engine.cards import KEYWORDS
 from tolaria.engine.objects import BATTLEFIELD, Card, Player, StackItem
 
 if TYPE_CHECKING:
     from tolaria.engine.decision import Action, Decision
     from tolaria.engine.game import Game
-
-_KEYWORD_TEXT = {
-    "flying": "Flying",
-    "reach": "Reach",
-    "first_strike": "First Strike",
-    "double_strike": "Double Strike",
-    "trample": "Trample",
-    "deathtouch": "Deathtouch",
-    "lifelink": "Lifelink",
-    "vigilance": "Vigilance",
-    "haste": "Haste",
-    "menace": "Menace",
-    "defender": "Defender",
-    "prowess": "Prowess",
-}
 
 
 def card_json(game: Game, c: Card, seen: set[str] | None, in_zone: bool = True) -> dict:
@@ -42,7 +28,7 @@ def card_json(game: Game, c: Card, seen: set[str] | None, in_zone: bool = True) 
         out["cmc"] = cdef.mana_value
         out["types"] = cdef.type_line
         out["oracle_text"] = cdef.oracle_text
-        keywords = sorted(_KEYWORD_TEXT[k] for k in cdef.keywords)
+        keywords = sorted(KEYWORDS[k] for k in cdef.keywords)
         out["keywords"] = keywords + [f"Protection from {q}" for q in sorted(cdef.protection)]
         if seen is not None:
             seen.add(cdef.name)
@@ -237,7 +223,7 @@ def decision_payload(d: Decision, seen: set[str] | None = None) -> dict:
             "name": a.name,
             "power": game.power(a),
             "toughness": game.toughness(a),
-            "keywords": sorted(_KEYWORD_TEXT[k] for k in a.cdef.keywords),
+            "keywords": sorted(KEYWORDS[k] for k in a.cdef.keywords),
         }
         out["damage"] = d.min
         out["blockers"] = [

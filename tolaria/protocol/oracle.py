@@ -30,22 +30,12 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-# Keyword names as Tolaria's payloads spell them (tolaria.engine.payload), then those the
+from tolaria.engine.cards import KEYWORDS
+
+# Keyword names as Tolaria's payloads spell them (tolaria.engine.cards.KEYWORDS), then those the
 # encoder has a column for, then evasion the client does not judge (an attacker with one of
 # these is offered no blocker: see `may_block`).
-KEYWORD_NAMES = {
-    "flying": "Flying",
-    "reach": "Reach",
-    "first strike": "First Strike",
-    "double strike": "Double Strike",
-    "trample": "Trample",
-    "deathtouch": "Deathtouch",
-    "lifelink": "Lifelink",
-    "vigilance": "Vigilance",
-    "haste": "Haste",
-    "menace": "Menace",
-    "defender": "Defender",
-    "prowess": "Prowess",
+KEYWORD_NAMES = {name.lower(): name for name in KEYWORDS.values()} | {
     "hexproof": "Hexproof",
     "indestructible": "Indestructible",
     "flash": "Flash",
