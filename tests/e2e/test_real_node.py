@@ -10,6 +10,7 @@ import json
 import os
 import re
 import subprocess
+import textwrap
 import threading
 import time
 import uuid
@@ -241,16 +242,38 @@ def test_daemon_image_serves_games_behind_a_service_found_by_name(real_cluster, 
     assert "server: tolaria" in logs
 
 
-def test_trainer_image_compiles_with_torch_compile(real_cluster, namespace):
+def test_trainer_image_compiles_the_learner_with_torch_compile(real_cluster, namespace):
     """spec.learner.compile needs a C++ compiler at run time (inductor's CPU kernels, Triton's
-    launcher): the trainer image carries one, and compiles as the learner's pod runs, as its
-    user, on a read-only root filesystem with the caches where the operator puts them."""
-    script = (
-        "import torch\n"
-        "f = torch.compile(lambda x: torch.sin(x) * 2 + 1)\n"
-        "x = torch.linspace(0, 1, 64)\n"
-        "assert torch.allclose(f(x), torch.sin(x) * 2 + 1)\n"
-        "print('compiled on', torch.__version__)\n"
+    launcher): the trainer image carries one. The learner's own compiled PPO update runs as the
+    learner's pod runs (its user, a read-only root filesystem, the caches where the operator puts
+    them) and gives the eager update."""
+    script = textwrap.dedent(
+        """\
+        import copy, torch
+        from torch._dynamo.utils import counters
+        from tolaria.trainer.config import LearnerConfig, NetworkConfig, PPOConfig
+        from tolaria.trainer.encoding import Encoder
+        from tolaria.trainer.policy import PolicyNetwork
+        from tolaria.trainer.ppo import PPOTrainer, build_batch
+        from tolaria.trainer.synthetic import PayloadFactory, synthetic_segment
+        torch.manual_seed(0)
+        torch.set_num_threads(1)
+        network = NetworkConfig.from_preset("small", d_model=32, ff_dim=64)
+        encoder, model = Encoder(network), PolicyNetwork(network)
+        factory = PayloadFactory(0)
+        segments = [synthetic_segment(encoder, model, factory, 60, 0, outcome=o) for o in (-1.0, 1.0)]
+        config = PPOConfig(minibatch_size=64, epochs=1, warmup_updates=0)
+        eager = PPOTrainer(copy.deepcopy(model), config, LearnerConfig(device="cpu"))
+        compiled = PPOTrainer(model, config, LearnerConfig(device="cpu", compile=True))
+        want = eager.update(build_batch(segments, config))
+        got = compiled.update(build_batch(segments, config))
+        assert sum(counters["graph_break"].values()) == 0, counters["graph_break"]
+        for name in ("policy_loss", "value_loss", "entropy", "approx_kl"):
+            assert abs(got[name] - want[name]) <= 1e-4 * abs(want[name]) + 1e-6, (name, got[name], want[name])
+        for a, b in zip(eager.model.parameters(), model.parameters(), strict=True):
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+        print("compiled update matches eager; graphs", counters["stats"]["unique_graphs"], "torch", torch.__version__)
+        """
     )
     learner = build.learner_job(
         load_trainingrun(
@@ -271,7 +294,7 @@ def test_trainer_image_compiles_with_torch_compile(real_cluster, namespace):
     done = wait_for_pod_phase(real_cluster, namespace, "compile", {"Succeeded", "Failed"}, timeout=300)
     logs = real_cluster.kubectl("logs", "compile", "-n", namespace).stdout
     assert done["status"]["phase"] == "Succeeded", logs[-3000:]
-    assert "compiled on" in logs
+    assert "compiled update matches eager" in logs
 
 
 def test_helm_install_then_a_trainingrun_trains_on_real_pods(real_cluster, namespace, tmp_path):
