@@ -173,11 +173,11 @@ class S3Server:
 class MinioServer:
     """MinIO (built by `scripts/testbed build`) as its own process, with a `tolaria` bucket."""
 
-    def __init__(self, data_dir: Path, host: str = "127.0.0.1"):
+    def __init__(self, data_dir: Path, host: str = "127.0.0.1", port: int | None = None):
         minio = testbed_bin_dir() / "minio"
         if not os.access(minio, os.X_OK):
             pytest.fail(f"{minio} is missing: run `scripts/testbed build`", pytrace=False)
-        self.port, console_port = free_port(), free_port()
+        self.port, console_port = port or free_port(), free_port()
         self.host = host
         self.log_path = data_dir.parent / f"{data_dir.name}.log"
         with self.log_path.open("wb") as log:
@@ -239,7 +239,13 @@ def _create_bucket(server: S3Server, bucket: str, timeout: float = 30.0) -> None
         try:
             server.client().create_bucket(Bucket=bucket)
             return
-        except (ClientError, EndpointConnectionError):
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "BucketAlreadyOwnedByYou":  # a restart on old data
+                return
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+        except EndpointConnectionError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 import torch
-from conftest import free_port
+from conftest import MinioServer, free_port
 
 from tolaria.keys import LEARNER_GROUP, RunKeys
 from tolaria.rollouts import STEPS_FIELD, STREAM_FIELD, VERSION_FIELD, encode_segment, stream_entry
@@ -409,6 +409,50 @@ def test_learner_waits_for_a_redis_that_starts_after_it(redis_server, tmp_path):
         proc.terminate()
         proc.wait(timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM, log.read_text()
+
+
+def test_learner_waits_for_a_checkpoint_store_that_is_not_up_yet(redis_server, tmp_path):
+    """The store's endpoint refuses connections, as while a MinIO pod starts: the learner waits
+    for it with backoff, naming it, and starts once it answers, from its checkpoints."""
+    import os
+
+    data = tmp_path / "minio-data"
+    minio = MinioServer(data)  # the bucket and a first checkpoint, then the store goes away
+    port, env = minio.port, {**os.environ, **minio.server.env}
+    try:
+        spec, log = _spec(tmp_path, checkpoint_every_updates=1), tmp_path / "learner1.log"
+        client, keys = redis.Redis.from_url(redis_server.url), RunKeys("test", "sigterm")
+        proc, _ = _start_learner(spec, redis_server.url, env, log)
+        try:
+            _wait(lambda: client.get(keys.policy_version), 60, "initial weights", proc, log)
+            Producer(client, keys, seed=1).push(4)
+            _wait(lambda: int(client.get(keys.policy_version)) >= 2, 120, "an update", proc, log)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+    finally:
+        minio.stop()
+    version = int(client.get(keys.policy_version))
+
+    log = tmp_path / "learner2.log"
+    proc, _ = _start_learner(spec, redis_server.url, env, log)
+    try:
+        waiting = "waiting for the checkpoint store s3://tolaria/runs/sigterm: "
+        _wait(lambda: log.read_text().count(waiting) >= 2, 60, "the learner to wait", proc, log)
+        minio = MinioServer(data, port=port)
+        try:
+            _wait(lambda: "resumed from" in log.read_text(), 120, "the resume", proc, log)
+            assert re.search(rf"resumed from s3://.*: step \d+, version {version}\b", log.read_text())
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+            minio.stop()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM, log.read_text()
+    assert "gave up waiting" not in log.read_text()
 
 
 def test_learner_gives_up_on_a_redis_that_never_answers(tmp_path):
