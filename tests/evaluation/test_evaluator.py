@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import redis
 import redis.asyncio as aioredis
-from conftest import Daemon, free_port
+from conftest import Daemon, MinioServer, free_port
 
 from tolaria.evaluation.confidence import WinRate
 from tolaria.evaluation.elo import GameCounts, fit_ratings
 from tolaria.evaluation.evaluator import EvaluationSettings, Evaluator
-from tolaria.evaluation.record import EvaluationRecord
+from tolaria.evaluation.record import DOCUMENT, EvaluationRecord, RecordUnavailable
 from tolaria.keys import LEARNER_GROUP, RunKeys
 from tolaria.matchmaking.league import League
 from tolaria.protocol import DaemonClient, parse_endpoints
@@ -213,6 +213,47 @@ def test_ratings_survive_redis_losing_them_and_do_not_depend_on_the_order(redis_
     assert {k: str(round(v, 3)) for k, v in fit_ratings(earlier).items()} == ratings_before
 
 
+def test_no_evaluation_while_the_record_cannot_be_read(redis_server, daemon, tmp_path, monkeypatch):
+    """Redis lost the record and the store holding its copy does not answer: evaluating then
+    would write a short record over the only full one, so the evaluation is postponed (a
+    ConnectionError, which the evaluator's loop logs and retries) and writes nothing. Once the
+    store answers, the next evaluation restores the record first."""
+    minio = MinioServer(tmp_path / "minio-data")
+    for key, value in minio.server.env.items():
+        monkeypatch.setenv(key, value)
+    r = redis.Redis.from_url(redis_server.url)
+    record = EvaluationRecord(open_store("s3://tolaria/runs/evalrun", endpoint_url=minio.server.endpoint))
+    s = settings(games=4, baselines=("random",))
+
+    async def evaluate_with_record() -> dict:
+        client = aioredis.Redis.from_url(redis_server.url)
+        pool = DaemonClients(parse_endpoints(daemon.endpoint), "tolaria-evaluator")
+        try:
+            return await Evaluator(s, client, KEYS, pool, record=record).evaluate_published()
+        finally:
+            await pool.close()
+            await client.aclose()
+
+    try:
+        for version in (1, 2):
+            publish(r, version)
+            asyncio.run(evaluate_with_record())
+        minio.stop()
+        r.flushall()
+        publish(r, 3)
+        with pytest.raises(RecordUnavailable, match="the evaluation record in s3://tolaria/runs/evalrun"):
+            asyncio.run(evaluate_with_record())
+        assert not r.exists(KEYS.eval) and not r.exists(KEYS.elo_games)
+
+        minio = MinioServer(tmp_path / "minio-data", port=minio.port)
+        report = asyncio.run(evaluate_with_record())
+        assert report["policy_version"] == 3
+        assert GameCounts.from_fields(r.hgetall(KEYS.elo_games)).games == 4 + 4 + 4
+        assert {"v1", "v2", "v3"} <= set(record.store.read_document(DOCUMENT)["eval"])
+    finally:
+        minio.stop()
+
+
 def test_cadence_every_n_versions(redis_server, daemon):
     r = redis.Redis.from_url(redis_server.url)
     evaluated: list[int] = []
@@ -324,17 +365,25 @@ def _log_shows(text: str, log: Path, proc: subprocess.Popen, timeout: float = 60
         time.sleep(0.2)
 
 
-def test_cli_waits_for_a_redis_and_a_daemon_that_start_after_it(redis_server, tmp_path):
-    """On a cluster the evaluator's pod may start before the run's Redis and before any daemon
-    pod: it waits for each, saying what for, and evaluates once both are up."""
+def test_cli_waits_for_redis_a_daemon_and_the_store_that_start_after_it(redis_server, tmp_path):
+    """On a cluster the evaluator's pod may start before the run's Redis, before any daemon pod
+    and before its checkpoint store answers: it waits for each, saying what for, and evaluates
+    once all are up."""
     spec = tmp_path / "run.yaml"
     spec.write_text(SPEC.format(checkpoints=tmp_path / "ckpt"))
+    minio = MinioServer(tmp_path / "minio-data")  # its bucket made; then it is down until needed
+    minio.stop()
     redis_server.stop()
     daemon_port = free_port()
     report, log = tmp_path / "report.json", tmp_path / "evaluator.log"
-    command = evaluator_command(spec, redis_server.url, f"127.0.0.1:{daemon_port}", "--once", "--games", "2")
+    command = evaluator_command(
+        spec, redis_server.url, f"127.0.0.1:{daemon_port}", "--once", "--games", "2",
+        "--checkpoint-uri", "s3://tolaria/runs/evalrun",
+    )  # fmt: skip
     with report.open("w") as out, log.open("w") as err:
-        proc = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=err)
+        proc = subprocess.Popen(
+            command, cwd=REPO, stdout=out, stderr=err, env={**os.environ, **minio.server.env}
+        )
     try:
         _log_shows(f"waiting for Redis at {redis_server.url}: ConnectionError", log, proc)
         redis_server.start()
@@ -342,7 +391,16 @@ def test_cli_waits_for_a_redis_and_a_daemon_that_start_after_it(redis_server, tm
         _log_shows(f"waiting for a daemon at 127.0.0.1:{daemon_port}: DaemonUnavailable", log, proc)
         daemon = Daemon(tmp_path / "daemon.log", daemon_port)
         try:
-            assert proc.wait(timeout=120) == 0, log.read_text()
+            _log_shows(
+                "waiting for the checkpoint store s3://tolaria/runs/evalrun: EndpointConnectionError",
+                log,
+                proc,
+            )
+            minio = MinioServer(tmp_path / "minio-data", port=minio.port)
+            try:
+                assert proc.wait(timeout=120) == 0, log.read_text()
+            finally:
+                minio.stop()
         finally:
             daemon.stop()
     finally:

@@ -26,6 +26,7 @@ from tolaria.waiting import (
     Stopped,
     add_dependency_timeout,
     await_daemon,
+    await_for,
     await_redis,
 )
 
@@ -174,7 +175,7 @@ async def _main(args, settings, daemons, uri: str, namespace: str, name: str, lo
 
     from tolaria.evaluation.evaluator import Evaluator
     from tolaria.evaluation.metrics import EvaluatorMetrics
-    from tolaria.evaluation.record import EvaluationRecord
+    from tolaria.evaluation.record import EvaluationRecord, RecordUnavailable
     from tolaria.inference.device import resolve_device
     from tolaria.keys import RunKeys, redis_password
     from tolaria.matchmaking.league import League
@@ -210,6 +211,15 @@ async def _main(args, settings, daemons, uri: str, namespace: str, name: str, lo
     try:
         await await_redis(client, args.redis, args.dependency_timeout, stop)
         await await_daemon(daemons.endpoints, args.dependency_timeout, stop)
+        if record is not None:
+            store = record.store
+            await await_for(
+                f"the checkpoint store {store.uri}",
+                lambda: asyncio.to_thread(store.checkpoints),
+                store.transient_errors,
+                args.dependency_timeout,
+                stop,
+            )
         if args.once:
             work = asyncio.create_task(_evaluate_once(evaluator, args.policy_source, uri, args.s3_endpoint))
         else:
@@ -229,7 +239,7 @@ async def _main(args, settings, daemons, uri: str, namespace: str, name: str, lo
                 return 1
             print(json.dumps(report, indent=2))
         return 0
-    except DependencyUnavailable as e:
+    except (DependencyUnavailable, RecordUnavailable) as e:
         log.error("%s", e)
         return 1
     except Stopped:

@@ -62,7 +62,7 @@ from tolaria.evaluation.elo import GameCounts, fit_ratings, policy_player
 from tolaria.evaluation.gate import promotes, promotion_threshold
 from tolaria.evaluation.matches import MatchOutcome, play_matches
 from tolaria.evaluation.metrics import EvaluatorMetrics
-from tolaria.evaluation.record import EvaluationRecord
+from tolaria.evaluation.record import EvaluationRecord, RecordUnavailable
 from tolaria.inference.backend import PolicyBackend
 from tolaria.inference.batcher import InferenceBatcher
 from tolaria.keys import EvalField, RunKeys, StatsField
@@ -224,12 +224,13 @@ class Evaluator:
 
     # ---- cadence ------------------------------------------------------------------------------
     async def restore_record(self) -> None:
-        """Put back the run's evaluations and Elo ratings if Redis lost them."""
+        """Put back the run's evaluations and Elo ratings if Redis lost them. RecordUnavailable
+        (a ConnectionError: the evaluation is postponed) while the store cannot be read."""
         if self.record is None:
             return
         try:
             restored = await self.record.restore(self.redis, self.keys)
-        except (*self.record.store.transient_errors, CheckpointError) as e:
+        except CheckpointError as e:
             log.warning("the evaluation record in %s cannot be read: %s", self.record.store.uri, e)
             return
         if restored:
@@ -242,7 +243,10 @@ class Evaluator:
 
     async def load_progress(self) -> None:
         """Where a previous evaluator left off (so a restart does not evaluate again at once)."""
-        await self.restore_record()
+        try:
+            await self.restore_record()
+        except RecordUnavailable as e:
+            log.warning("%s; each evaluation tries again first", e)
         version, evaluated_at = await self.redis.hmget(
             self.keys.eval, [EvalField.POLICY_VERSION, EvalField.EVALUATED_AT]
         )

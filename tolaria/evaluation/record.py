@@ -7,6 +7,9 @@ Redis may lose it (a managed Redis pod lost with its volume, an external one flu
 each evaluation the evaluator also writes the three hashes, whole, as one JSON document beside the
 run's checkpoints; an evaluator that finds the record gone from Redis puts it back from there, and
 the next fit, over the restored games, gives the ratings it would have given without the loss.
+
+While the store cannot be read the evaluator does not evaluate: an evaluation would write a new,
+short record over the stored one, which may be the only copy left.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ from tolaria.keys import RunKeys
 from tolaria.trainer.checkpoint import CheckpointStore
 
 DOCUMENT = "evaluation.json"
+
+
+class RecordUnavailable(ConnectionError):
+    """The store holding the record cannot be reached now; worth trying again later."""
 
 
 def _text(value: bytes | str) -> str:
@@ -49,7 +56,10 @@ class EvaluationRecord:
         """Put the stored record back when Redis has none; the number of evaluations restored."""
         if await redis_client.exists(keys.eval):
             return 0
-        document: dict[str, Any] | None = await asyncio.to_thread(self.store.read_document, DOCUMENT)
+        try:
+            document: dict[str, Any] | None = await asyncio.to_thread(self.store.read_document, DOCUMENT)
+        except self.store.transient_errors as e:
+            raise RecordUnavailable(f"the evaluation record in {self.store.uri} cannot be read: {e}") from e
         if not document or not document.get("eval"):
             return 0
         async with redis_client.pipeline(transaction=True) as pipe:
