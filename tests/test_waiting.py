@@ -124,3 +124,25 @@ def test_a_daemon_is_waited_for_until_one_endpoint_takes_connections(caplog):
     assert any(
         r.getMessage().startswith("waiting for a daemon at tolaria-no-such-host") for r in caplog.records
     )
+
+
+def test_a_pool_that_may_be_empty_is_waited_for_without_a_limit(caplog):
+    """minReplicas 0: no daemon may be up for longer than any bound (the autoscaler empties the
+    pool while rollouts pile up), so the wait ignores the timeout and never says it gives up."""
+    from conftest import free_port
+
+    endpoints = [("127.0.0.1", free_port())]
+
+    async def scenario() -> None:
+        async def listen_later() -> asyncio.Server:
+            await asyncio.sleep(0.3)  # many times the timeout below
+            return await asyncio.start_server(lambda r, w: w.close(), *endpoints[0])
+
+        server = asyncio.create_task(listen_later())
+        await waiting.await_daemon(endpoints, timeout=0.01, pool_may_be_empty=True)
+        (await server).close()
+
+    with caplog.at_level(logging.WARNING, logger="tolaria.waiting"):
+        asyncio.run(scenario())
+    waits = [r.getMessage() for r in caplog.records]
+    assert len(waits) >= 2 and all("giving up" not in m for m in waits), waits

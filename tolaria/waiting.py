@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -72,12 +73,12 @@ class _Backoff:
             ) from error
         delay = min(self.delay, left)
         log.warning(
-            "waiting for %s: %s: %s (next try in %.1fs, giving up in %.0fs)",
+            "waiting for %s: %s: %s (next try in %.1fs%s)",
             self.what,
             type(error).__name__,
             error,
             delay,
-            left,
+            f", giving up in {left:.0f}s" if math.isfinite(left) else "",
         )
         self.delay = min(self.delay * 2, MAX_DELAY_S)
         return delay
@@ -138,8 +139,19 @@ async def await_redis(client: Any, url: str, timeout: float, stop: asyncio.Event
 
 
 async def await_daemon(
-    endpoints: list[tuple[str, int]], timeout: float, stop: asyncio.Event | None = None
+    endpoints: list[tuple[str, int]],
+    timeout: float,
+    stop: asyncio.Event | None = None,
+    *,
+    pool_may_be_empty: bool = False,
 ) -> None:
-    """Until one of the daemons at `endpoints` accepts a connection."""
+    """Until one of the daemons at `endpoints` accepts a connection.
+
+    A pool that may be empty by design (`minReplicas: 0`) is waited for without a time limit: the
+    autoscaler empties it while rollouts pile up and grows it again once the learner is starved,
+    which may take longer than any fixed bound, and giving up would only restart the pod.
+    """
+    if pool_may_be_empty:
+        timeout = math.inf
     what = f"a daemon at {format_endpoints(endpoints)}"
     await await_for(what, lambda: first_listening(endpoints), (DaemonUnavailable,), timeout, stop)

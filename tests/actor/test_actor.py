@@ -10,6 +10,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 import redis
+import yaml
 from conftest import Daemon, free_port
 
 from tests.actor.conftest import KEYS, policy_bytes, publish_policy, read_segments, wait_until, write_spec
@@ -325,6 +326,33 @@ def test_waits_for_a_redis_and_a_daemon_that_start_after_it(redis_server, start_
     assert client.xlen(KEYS.rollouts) >= 2
     assert int(client.hget(KEYS.stats, StatsField.GAMES)) >= 2
     assert client.hget(KEYS.stats, StatsField.ERRORS) is None
+
+
+def test_a_pool_that_may_scale_to_zero_is_waited_for_past_the_dependency_timeout(
+    redis_server, start_actor, tmp_path
+):
+    """`minReplicas: 0`: the pool is empty by design while rollouts pile up, for as long as the
+    learner takes to drain them. An actor starting then waits for a daemon past
+    `--dependency-timeout` instead of exiting, and plays once one is up."""
+    spec = write_spec(tmp_path / "run.yaml", redis_server.url, self_play=1.0, builtin_ai=0.0)
+    document = yaml.safe_load(spec.read_text())
+    document["spec"]["daemons"] = {"autoscaling": {"minReplicas": 0}}
+    spec.write_text(yaml.safe_dump(document))
+    client = redis.Redis.from_url(redis_server.url)
+    publish_policy(client, 1)
+    daemon_port = free_port()
+    actor = start_actor(
+        spec, redis_server.url, f"127.0.0.1:{daemon_port}", "--max-games", "2", "--dependency-timeout", "1"
+    )
+    waiting_for_daemon = f"waiting for a daemon at 127.0.0.1:{daemon_port}: DaemonUnavailable"
+    wait_until(lambda: actor.log().count(waiting_for_daemon) >= 4, 60, "waits past the timeout", actor)
+    daemon = Daemon(tmp_path / "daemon.log", daemon_port)
+    try:
+        assert actor.proc.wait(timeout=120) == 0, actor.log()
+    finally:
+        daemon.stop()
+    assert "giving up" not in actor.log() and "gave up" not in actor.log()
+    assert int(client.hget(KEYS.stats, StatsField.GAMES)) >= 2
 
 
 def test_gives_up_on_a_redis_name_that_never_resolves(start_actor, tmp_path):

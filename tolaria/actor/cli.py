@@ -44,7 +44,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=_env("TOLARIA_REDIS_URL", "redis://127.0.0.1:6379/0"),
         help="Redis URL (env TOLARIA_REDIS_URL)",
     )
-    add_dependency_timeout(parser, "Redis and a daemon")
+    add_dependency_timeout(parser, "Redis and a daemon (without a limit when minReplicas is 0)")
     parser.add_argument(
         "--run-namespace",
         default=_env("TOLARIA_RUN_NAMESPACE"),
@@ -238,7 +238,12 @@ def run(args: argparse.Namespace) -> int:
         )
         try:
             await await_redis(client, args.redis, args.dependency_timeout, stop)
-            await await_daemon(endpoints, args.dependency_timeout, stop)
+            await await_daemon(
+                endpoints,
+                args.dependency_timeout,
+                stop,
+                pool_may_be_empty=spec.daemons.autoscaling.min_replicas == 0,
+            )
             await actor.run(stop)
         except DependencyUnavailable as e:
             log.error("%s", e)

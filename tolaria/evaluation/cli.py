@@ -46,7 +46,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=_env("TOLARIA_REDIS_URL", "redis://127.0.0.1:6379/0"),
         help="Redis URL (env TOLARIA_REDIS_URL)",
     )
-    add_dependency_timeout(parser, "Redis and a daemon")
+    add_dependency_timeout(
+        parser, "Redis, a daemon (without a limit when minReplicas is 0) and the checkpoint store"
+    )
     parser.add_argument(
         "--run-namespace",
         default=_env("TOLARIA_RUN_NAMESPACE"),
@@ -164,13 +166,31 @@ def run(args: argparse.Namespace) -> int:
     name = args.run_name or training_run.name
     try:
         return asyncio.run(
-            _main(args, settings, DaemonClients(endpoints, "tolaria-evaluator"), uri, namespace, name, log)
+            _main(
+                args,
+                settings,
+                DaemonClients(endpoints, "tolaria-evaluator"),
+                training_run.spec.daemons.autoscaling.min_replicas == 0,
+                uri,
+                namespace,
+                name,
+                log,
+            )
         )
     except KeyboardInterrupt:
         return 0
 
 
-async def _main(args, settings, daemons, uri: str, namespace: str, name: str, log: logging.Logger) -> int:
+async def _main(
+    args,
+    settings,
+    daemons,
+    pool_may_be_empty: bool,
+    uri: str,
+    namespace: str,
+    name: str,
+    log: logging.Logger,
+) -> int:
     import redis.asyncio as aioredis
 
     from tolaria.evaluation.evaluator import Evaluator
@@ -210,7 +230,9 @@ async def _main(args, settings, daemons, uri: str, namespace: str, name: str, lo
         loop.add_signal_handler(signum, stop.set)
     try:
         await await_redis(client, args.redis, args.dependency_timeout, stop)
-        await await_daemon(daemons.endpoints, args.dependency_timeout, stop)
+        await await_daemon(
+            daemons.endpoints, args.dependency_timeout, stop, pool_may_be_empty=pool_may_be_empty
+        )
         if record is not None:
             store = record.store
             await await_for(
