@@ -31,6 +31,8 @@ def main_phase(t: Table, active: int = 0) -> None:
         ("Wind Drake", "{2}{U}", 2, 2, {"flying"}),
         ("Man-o'-War", "{2}{U}", 2, 2, set()),
         ("Air Elemental", "{3}{U}{U}", 4, 4, {"flying"}),
+        ("Omenspeaker", "{1}{U}", 1, 3, set()),
+        ("Mahamoti Djinn", "{4}{U}{U}", 5, 6, {"flying"}),
     ],
 )
 def test_printed_characteristics(name, cost, power, toughness, keywords):
@@ -225,6 +227,64 @@ def test_opt_scries_then_draws():
     t.answer("0")  # bottom the Elemental
     assert "Wind Drake" in [c.name for c in t.me.hand]
     assert t.me.library[-1].name == "Air Elemental"
+
+
+def test_omenspeaker_scries_two_when_it_enters():
+    t = Table(library="Island")
+    t.hand(0, "Omenspeaker")
+    t.battlefield(0, "Island", "Island")
+    t.library_top(0, "Air Elemental", "Wind Drake", "Opt")
+    main_phase(t)
+    t.act("Cast Omenspeaker")
+    t.resolve()
+    d = t.expect("choose_cards", 0)
+    assert [c.name for c in d.options] == ["Air Elemental", "Wind Drake"] and (d.min, d.max) == (0, 2)
+    t.answer("1")  # bottom the Drake, keep the Elemental on top
+    assert [c.name for c in t.me.library[:2]] == ["Air Elemental", "Opt"]
+    assert t.me.library[-1].name == "Wind Drake"
+    assert "Omenspeaker" in [c.name for c in t.me.battlefield]
+
+
+def test_exclude_counters_only_a_creature_spell_and_draws():
+    t = Table(library="Island")
+    t.hand(0, "Goblin Guide", "Lightning Bolt")  # the Bolt keeps a decision coming after Exclude
+    t.battlefield(0, "Mountain", "Mountain")
+    t.hand(1, "Exclude")
+    t.battlefield(1, "Island", "Island", "Island")
+    main_phase(t)
+    t.act("Cast Goblin Guide")
+    t.expect("choose_action", 0)
+    t.answer("")  # Alice passes with the Guide on the stack
+    d = t.expect("choose_action", 1)
+    assert [a.description for a in d.options] == ["Cast Exclude"]
+    t.act("Cast Exclude", seat=1)
+    t.resolve()
+    assert t.game.turn == 1 and [c.name for c in t.me.graveyard] == ["Goblin Guide"]
+    assert [c.name for c in t.opp.graveyard] == ["Exclude"]
+    assert [c.name for c in t.opp.hand] == ["Island"]  # the drawn card
+    t2 = Table(library="Island")
+    t2.hand(0, "Lightning Bolt")
+    t2.battlefield(0, "Mountain")
+    t2.hand(1, "Exclude")
+    t2.battlefield(1, "Island", "Island", "Island")
+    main_phase(t2)
+    t2.act("Cast Lightning Bolt")
+    t2.target("Bob")
+    assert not t2.has_action("Cast Exclude")  # no creature spell to counter
+
+
+def test_mahamoti_djinn_is_blocked_only_by_fliers_and_reach():
+    t = Table()
+    t.battlefield(0, "Mahamoti Djinn")
+    t.battlefield(1, "Kalonian Tusker", "Giant Spider", "Wall of Air")
+    t.start()
+    t.expect("declare_attackers", 0)
+    t.answer("0")
+    d = t.expect("declare_blockers", 1)
+    assert [c.name for c in d.options] == ["Giant Spider", "Wall of Air"]
+    t.answer("")
+    t.pass_until("MAIN2", seat=0)
+    assert t.opp.life == 15
 
 
 def test_divination_draws_two():
