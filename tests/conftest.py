@@ -239,13 +239,12 @@ def _create_bucket(server: S3Server, bucket: str, timeout: float = 30.0) -> None
         try:
             server.client().create_bucket(Bucket=bucket)
             return
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "BucketAlreadyOwnedByYou":  # a restart on old data
-                return
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-        except EndpointConnectionError:
+        except (ClientError, EndpointConnectionError) as error:
+            if (
+                isinstance(error, ClientError)
+                and error.response["Error"]["Code"] == "BucketAlreadyOwnedByYou"
+            ):
+                return  # a restart on old data
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)

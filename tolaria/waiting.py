@@ -138,6 +138,17 @@ async def await_redis(client: Any, url: str, timeout: float, stop: asyncio.Event
     await await_for(f"Redis at {redacted(url)}", client.ping, REDIS_UNREACHABLE, timeout, stop)
 
 
+def wait_for_store(store: Any, timeout: float, stop: threading.Event | None = None) -> None:
+    """Until the checkpoint store `store` (a CheckpointStore) lists its checkpoints."""
+    wait_for(f"the checkpoint store {store.uri}", store.checkpoints, store.transient_errors, timeout, stop)
+
+
+async def await_store(store: Any, timeout: float, stop: asyncio.Event | None = None) -> None:
+    """The asyncio twin of `wait_for_store`."""
+    what = f"the checkpoint store {store.uri}"
+    await await_for(what, lambda: asyncio.to_thread(store.checkpoints), store.transient_errors, timeout, stop)
+
+
 async def await_daemon(
     endpoints: list[tuple[str, int]],
     timeout: float,

@@ -26,8 +26,8 @@ from tolaria.waiting import (
     Stopped,
     add_dependency_timeout,
     await_daemon,
-    await_for,
     await_redis,
+    await_store,
 )
 
 if TYPE_CHECKING:
@@ -234,14 +234,7 @@ async def _main(
             daemons.endpoints, args.dependency_timeout, stop, pool_may_be_empty=pool_may_be_empty
         )
         if record is not None:
-            store = record.store
-            await await_for(
-                f"the checkpoint store {store.uri}",
-                lambda: asyncio.to_thread(store.checkpoints),
-                store.transient_errors,
-                args.dependency_timeout,
-                stop,
-            )
+            await await_store(record.store, args.dependency_timeout, stop)
         if args.once:
             work = asyncio.create_task(_evaluate_once(evaluator, args.policy_source, uri, args.s3_endpoint))
         else:

@@ -24,7 +24,13 @@ import socket
 import threading
 
 from tolaria.keys import RunKeys, redis_password
-from tolaria.waiting import DependencyUnavailable, Stopped, add_dependency_timeout, wait_for, wait_for_redis
+from tolaria.waiting import (
+    DependencyUnavailable,
+    Stopped,
+    add_dependency_timeout,
+    wait_for_redis,
+    wait_for_store,
+)
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -190,13 +196,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         wait_for_redis(client, args.redis, args.dependency_timeout, stop)
         if store is not None:
-            wait_for(
-                f"the checkpoint store {store.uri}",
-                store.checkpoints,
-                store.transient_errors,
-                args.dependency_timeout,
-                stop,
-            )
+            wait_for_store(store, args.dependency_timeout, stop)
     except DependencyUnavailable as e:
         log.error("%s", e)
         return 1
