@@ -41,6 +41,8 @@ def measure(preset: str, device: torch.device, batch: int, payloads: list[dict],
                 model.act(to_tensors(arrays, device))[0].cpu()
                 decisions += batch
         network_s = time.perf_counter() - start
+    # Encoded a second time: the first pass filled the encoder's feature caches, which an actor's
+    # games keep warm.
     start = time.perf_counter()
     for b in batches:
         encoder.encode(b)
