@@ -787,14 +787,21 @@ def test_a_run_lives_through_the_faults_of_a_week_on_real_pods(real_cluster, nam
         "patch", "trainingrun", "ember", "-n", namespace, "--type=merge", "-p", '{"spec":{"suspend":false}}'
     )
     learner = replaced(bed, namespace, "learner", "")
-    bed.wait_for(
-        lambda: (
-            f"resumed from {checkpoint}: step {step}, version {stopped_version}"
-            in bed.kubectl("logs", learner["metadata"]["name"], "-n", namespace).stdout
-        ),
-        f"the resumed learner to say it resumed from {checkpoint}",
-        timeout=60,
-    )
+    resumed = f"resumed from {checkpoint}: step {step}, version {stopped_version}"
+    try:
+        bed.wait_for(
+            lambda: resumed in bed.kubectl("logs", learner["metadata"]["name"], "-n", namespace).stdout,
+            f"the resumed learner to say it resumed from {checkpoint}",
+            # a new pod waits for Redis and the store first, through the NetworkPolicy enforcer's
+            # catching up with its address on a loaded node (once more than 60 s in CI)
+            timeout=180,
+        )
+    except TimeoutError as error:
+        log = bed.kubectl("logs", learner["metadata"]["name"], "-n", namespace, "--all-containers").stdout
+        described = bed.kubectl("describe", "pod", learner["metadata"]["name"], "-n", namespace).stdout
+        raise AssertionError(
+            f"{error}\nthe learner's log:\n{log[-4000:]}\nits pod:\n{described[-3000:]}"
+        ) from None
     version_beyond(stopped_version, "after resuming")
     reasons = run_event_reasons(bed, namespace)
     assert {"RunRunning", "RedisStateLost", "RunSuspended"} <= reasons, reasons
