@@ -1,12 +1,14 @@
 """How well the policy network can imitate the built-in heuristic AI, and how strong the copy plays.
 
     python bench/imitation.py --games 1000 --epochs 10 --eval-games 200
+    python bench/imitation.py --pool all --games 1000 --epochs 12 --eval-games 0
 
 Offline, in process, no daemon: the question is what the network and encoder can express, apart
 from everything else a training run does.
 
-1. Plays `--games` heuristic-vs-heuristic engine games of red_aggro vs white_weenie (both seat
-   orders) and keeps every decision's payload with the AI's reply to it (the wire text observe
+1. Plays `--games` heuristic-vs-heuristic engine games over the pairings of `--pool` (as in
+   `bench/learning.py`: quickstart, red_aggro vs white_weenie in both seat orders; all, the 49
+   ordered pairings of the seven decks, in turn) and keeps every decision's payload with the AI's reply to it (the wire text observe
    mode would stream as `ai_choice`; `tolaria.trainer.imitation.engine_demonstrations`), turned
    into the policy's action by `Encoder.action_of_reply`.
 2. Trains a fresh network (`--preset`, `--network FIELD=INT`) on 90% of the decisions by
@@ -17,9 +19,10 @@ from everything else a training run does.
    A training run does the same before its first PPO update when its spec asks for a warm
    start (`spec.learner.warmStart`, `tolaria.trainer.warm_start`), on games it watches on the
    daemons.
-3. Plays the trained network (greedy) against the random player and the heuristic AI,
-   `--eval-games` per deck and opponent, seats alternating, and prints the win rates next to the
-   heuristic AI's own on the same seeds.
+3. Quickstart pool only: plays the trained network (greedy) against the random player and the
+   heuristic AI, `--eval-games` per deck and opponent, seats alternating, and prints the win rates
+   next to the heuristic AI's own on the same seeds. On the whole pool the copy's play is the
+   first evaluation of a `bench/learning.py --pool all` run.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from policy_habits import DECKS, play  # noqa: E402  (bench/, the script's folder)
+from learning import POOLS  # noqa: E402  (bench/, the script's folder)
+from policy_habits import DECKS, play  # noqa: E402
 
 from tolaria.engine import CardPool, Game, HeuristicPlayer, RandomPlayer, find_deck, load_deck  # noqa: E402
 from tolaria.inference.policy_player import PolicyPlayer  # noqa: E402
@@ -48,12 +52,12 @@ from tolaria.trainer.weights import PolicyWeights  # noqa: E402
 
 
 def heuristic_games(
-    games: int, decks: dict[str, Any], seed: int
+    games: int, decks: dict[str, Any], pairings: tuple[tuple[str, str], ...], seed: int
 ) -> Iterator[tuple[Game, tuple[HeuristicPlayer, ...]]]:
-    """`games` heuristic-vs-heuristic games of the two decks, seat orders alternating."""
+    """`games` heuristic-vs-heuristic games, the ordered pairings in turn."""
     for index in range(games):
-        order = DECKS if index % 2 == 0 else DECKS[::-1]
-        game = Game((decks[order[0]], decks[order[1]]), seed=seed + index)
+        first, second = pairings[index % len(pairings)]
+        game = Game((decks[first], decks[second]), seed=seed + index)
         yield game, (HeuristicPlayer(seed + 2 * index), HeuristicPlayer(seed + 2 * index + 1))
 
 
@@ -103,6 +107,7 @@ def held_out_report(model: PolicyNetwork, held_out: Demonstrations) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pool", choices=sorted(POOLS), default="quickstart", help="decks and pairings to learn")
     ap.add_argument("--games", type=int, default=1000, help="heuristic-vs-heuristic games to learn from")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--minibatch", type=int, default=512)
@@ -122,16 +127,23 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    chosen = POOLS[args.pool]
+    if args.eval_games and chosen.decks != DECKS:
+        ap.error(
+            f"--eval-games plays {' and '.join(DECKS)} only: pass --eval-games 0 with --pool {args.pool}"
+        )
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     pool = CardPool.default()
-    decks = {name: load_deck(find_deck(name, [REPO / "decks"]), pool) for name in DECKS}
+    decks = {name: load_deck(find_deck(name, [REPO / "decks"]), pool) for name in chosen.decks}
     overrides = dict(setting.split("=", 1) for setting in args.network)
     network = NetworkConfig.from_preset(args.preset, **{k: int(v) for k, v in overrides.items()})
     encoder = Encoder(network)
     started = time.perf_counter()
-    demos = engine_demonstrations(encoder, heuristic_games(args.games, decks, args.seed), args.gamma)
+    demos = engine_demonstrations(
+        encoder, heuristic_games(args.games, decks, chosen.pairings, args.seed), args.gamma
+    )
     print(
         f"{len(demos)} decisions from {args.games} games ({time.perf_counter() - started:.0f}s)", flush=True
     )
