@@ -8,9 +8,10 @@ from everything else a training run does.
 
 1. Plays `--games` heuristic-vs-heuristic engine games over the pairings of `--pool` (as in
    `bench/learning.py`: quickstart, red_aggro vs white_weenie in both seat orders; all, the 49
-   ordered pairings of the seven decks, in turn) and keeps every decision's payload with the AI's reply to it (the wire text observe
-   mode would stream as `ai_choice`; `tolaria.trainer.imitation.engine_demonstrations`), turned
-   into the policy's action by `Encoder.action_of_reply`.
+   ordered pairings of the seven decks, in turn) and keeps every decision's payload with the
+   AI's reply to it (the wire text observe mode would stream as `ai_choice`;
+   `tolaria.trainer.imitation.engine_demonstrations`), turned into the policy's action by
+   `Encoder.action_of_reply`.
 2. Trains a fresh network (`--preset`, `--network FIELD=INT`) on 90% of the decisions by
    cross-entropy towards the AI's actions (behaviour cloning: Adam, minibatches of
    `--minibatch`) and its value head towards each decision's discounted outcome, and reports
