@@ -16,10 +16,13 @@ from tolaria.trainer.encoding import (
     KIND_ONE,
     KIND_PAIRS,
     KIND_SUBSET,
+    OPTION_COMBAT,
     OPTION_FEATURES,
     PHASES,
     Encoder,
     EncodingError,
+    Fighter,
+    fight,
     name_id,
 )
 from tolaria.trainer.synthetic import PayloadFactory
@@ -71,10 +74,64 @@ def test_each_sides_creatures_are_counted_and_summed():
     payload["game_state"]["players"][1]["battlefield"].append({**angel, "id": 22, "tapped": True})
     g = ENCODER.encode([payload])["global_feat"][0]
     players = (GLOBAL_FEATURES - 1 - (len(PHASES) + 1) - 10 - len(DECISION_TYPES)) // 2  # per-player width
-    mine, theirs = g[:4], g[players : players + 4]
-    # count / 10, power / 20, toughness / 20, untapped / 10; the Mountain is not a creature
-    np.testing.assert_allclose(mine, [0.1, 0.1, 0.1, 0.1], rtol=1e-6)  # Goblin Guide 2/2
-    np.testing.assert_allclose(theirs, [0.2, 0.4, 0.4, 0.1], rtol=1e-6)  # two Serra Angels, one tapped
+    mine, theirs = g[:7], g[players : players + 7]
+    # count / 10, power / 20, toughness / 20, untapped / 10, toughness left <= 1, 2, 3 (/ 5);
+    # the Mountain is not a creature
+    np.testing.assert_allclose(mine, [0.1, 0.1, 0.1, 0.1, 0, 0.2, 0.2], rtol=1e-6)  # Goblin Guide 2/2
+    # two Serra Angels (4/4 with 1 damage), one tapped; then one with 2 damage
+    payload["game_state"]["players"][1]["battlefield"][0]["damage"] = 2
+    theirs_damaged = ENCODER.encode([payload])["global_feat"][0][players : players + 7]
+    np.testing.assert_allclose(theirs, [0.2, 0.4, 0.4, 0.1, 0, 0, 0.4], rtol=1e-6)
+    np.testing.assert_allclose(theirs_damaged, [0.2, 0.4, 0.4, 0.1, 0, 0.2, 0.4], rtol=1e-6)
+
+
+def test_fights_read_first_strike_and_deathtouch():
+    def creature(power: float, toughness: float, *keywords: str) -> Fighter:
+        return Fighter(power, toughness, frozenset(keywords))
+
+    assert fight(creature(2, 2), creature(2, 2)) == (True, True)
+    assert fight(creature(2, 3), creature(2, 2)) == (False, True)
+    assert fight(creature(2, 2, "first strike"), creature(2, 2)) == (False, True)
+    assert fight(creature(1, 1, "first strike"), creature(3, 3)) == (True, False)
+    assert fight(creature(2, 2), creature(2, 2, "double strike")) == (True, False)
+    assert fight(creature(2, 2, "first strike"), creature(2, 2, "first strike")) == (True, True)
+    assert fight(creature(1, 1, "deathtouch"), creature(5, 5)) == (True, True)
+    assert fight(creature(0, 1, "deathtouch"), creature(5, 5)) == (True, False)
+
+
+def test_blocks_carry_who_dies_in_each_pairing():
+    payload = P.declare_blockers()  # Serra Angel 4/4 with 1 damage may block Goblin Guide 2/2
+    arrays = ENCODER.encode([payload])
+    pair = arrays["pair_feat"][0]
+    assert pair[0, 1].tolist() == [0.0, 1.0]  # (the blocker dies, the attacker dies)
+    assert not pair[0, 0].any() and not pair[1].any()  # no block; Wall of Omens may block nothing
+    combat = slice(OPTION_COMBAT, OPTION_COMBAT + 4)  # meets, killed by, killed by and survives, kills
+    np.testing.assert_allclose(arrays["option_feat"][0, 0, combat], [0.2, 0, 0, 0.2])
+    np.testing.assert_allclose(arrays["option_feat"][0, 1, combat], [0, 0, 0, 0])
+    np.testing.assert_allclose(arrays["target_feat"][0, 1, combat], [0.2, 0.2, 0.2, 0])
+
+    payload["game_state"]["players"][1]["battlefield"][0]["damage"] = 2  # now 2 toughness left
+    payload["attackers"][0]["keywords"] = ["First Strike"]
+    arrays = ENCODER.encode([payload])
+    assert arrays["pair_feat"][0, 0, 1].tolist() == [1.0, 0.0]
+    np.testing.assert_allclose(arrays["target_feat"][0, 1, combat], [0.2, 0, 0, 0.2])
+
+
+def test_attackers_count_the_untapped_blockers_that_can_meet_them():
+    payload = P.declare_attackers()  # Goblin Guide 2/2 against an untapped Serra Angel (3 left)
+    theirs = payload["game_state"]["players"][1]["battlefield"]
+    wall = {**theirs[0], "id": 23, "name": "Wall of Omens", "power": 0, "toughness": 4, "damage": 0}
+    wall["keywords"] = []
+    tapped = {**theirs[0], "id": 24, "tapped": True}
+    theirs += [wall, tapped]
+    combat = slice(OPTION_COMBAT, OPTION_COMBAT + 4)
+    guide = ENCODER.encode([payload])["option_feat"][0, 0, combat]
+    np.testing.assert_allclose(guide, [0.4, 0.2, 0.2, 0])  # the Angel kills it and lives; the Wall
+    payload["attackers"][0].update(name="Serra Angel", card_id=21, power=4, toughness=4)
+    payload["attackers"][0]["keywords"] = ["Flying"]  # a flier: the Angel alone may block it
+    payload["game_state"]["players"][0]["battlefield"].append({**theirs[0], "id": 21, "damage": 0})
+    angel = ENCODER.encode([payload])["option_feat"][0, 0, combat]
+    np.testing.assert_allclose(angel, [0.2, 0.2, 0, 0.2])  # the two Angels trade
 
 
 def test_compact_payloads_encode_like_full_ones():

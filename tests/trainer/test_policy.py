@@ -185,7 +185,7 @@ def test_entropy_counts_a_subset_or_block_decision_like_a_single_choice():
     config = NetworkConfig.from_preset("small")
     encoder, model = Encoder(config), PolicyNetwork(config)
     with torch.no_grad():
-        for head in (model.subset_head, model.blocker_query):
+        for head in (model.subset_head, model.blocker_query, model.pair_score[-1]):
             head.weight.zero_()
             head.bias.zero_()
     one_attacker = P.declare_attackers()

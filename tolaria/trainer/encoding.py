@@ -8,7 +8,11 @@ One decision becomes:
   and toughness, turn, phase, mana pool, lands played, decision type, ...);
 - up to `max_options` option slots (the offered choices of the decision), each with a name id,
   the card slot it refers to (-1: none), `OPTION_FEATURES` numbers and a mask; for
-  declare_blockers also up to `max_block_targets` targets per blocker (slot 0 = no block).
+  declare_blockers also up to `max_block_targets` targets per blocker (slot 0 = no block), with
+  each (blocker, attacker) pair's combat outcome (`PAIR_FEATURES`: who dies if they fight alone).
+  Attackers, blockers and block targets also count, over the creatures they may meet in this
+  combat, how many kill them, kill them and survive, and die to them: the combat arithmetic the
+  heuristic AI does, which pooled card vectors can only approximate.
 
 Nothing reads `oracle_text`, and the encoder remembers each card name's static fields (types,
 cost, keywords), so full and compact (`-x compact`) payloads encode identically. Players are
@@ -124,8 +128,9 @@ ZONES: tuple[str, ...] = ("hand", "battlefield", "graveyard", "exile", "stack")
 _STATIC_FEATURES = len(CARD_TYPES) + len(KEYWORDS) + 4 + len(MANA_SYMBOLS)
 _ZONE_ONE_HOT = {zone: tuple(float(z == zone) for z in ZONES) for zone in ZONES}
 CARD_FEATURES = _STATIC_FEATURES + len(ZONES) + 9
-OPTION_FEATURES = 13 + len(MANA_SYMBOLS)
-_PLAYER_FEATURES = 20
+OPTION_FEATURES = 17 + len(MANA_SYMBOLS)
+PAIR_FEATURES = 2  # of a (blocker, attacker) pair: the blocker dies, the attacker dies
+_PLAYER_FEATURES = 23
 GLOBAL_FEATURES = 2 * _PLAYER_FEATURES + 1 + len(PHASES) + 1 + 10 + len(DECISION_TYPES)
 
 _MANA_TOKEN = re.compile(r"\{([^}]*)\}")
@@ -284,6 +289,9 @@ class OfferedOptions:
     required_min: int = 0  # choose_cards: the real minimum, may exceed what fits in the slots
     unoffered: list[str] = field(default_factory=list)  # choose_cards: tokens that did not fit
     block_targets: list[list[int]] = field(default_factory=list)  # per blocker: the target slots it may take
+    block_outcomes: list[list[tuple[bool, bool]]] = field(
+        default_factory=list
+    )  # [blocker][attacker]: (blocker dies, attacker dies)
 
     @property
     def tokens(self) -> list[str]:
@@ -294,7 +302,11 @@ class OfferedOptions:
 _OPT_PASS, _OPT_LAND, _OPT_CMC, _OPT_POWER, _OPT_TOUGH, _OPT_VALUE_FRAC, _OPT_VALUE = range(7)
 _OPT_PLAYER, _OPT_MINE, _OPT_YES, _OPT_HAS_CARD, _OPT_POSITION = range(7, 12)
 OPTION_MENACE = 12  # of a block target: needs two or more blockers (read by the policy's sampler)
-_OPT_MANA = 13
+# of an attacker or blocker, over the creatures it may meet in this combat (a potential blocker of
+# an attacker, an attacker a blocker can block): how many, how many kill it, how many kill it and
+# survive, how many it kills (each / 5)
+OPTION_COMBAT = 13
+_OPT_MANA = 17
 
 
 def _index_token(entry: Any, position: int) -> str:
@@ -404,6 +416,11 @@ def offered_options(
     if dtype == "declare_attackers":
         attackers = list(payload.get("attackers") or [])[:max_options]
         options = [_card_option(a, i, me) for i, a in enumerate(attackers)]
+        board = _Board(payload, me, memory)
+        blockers = [c for c in board.theirs if not c.tapped]
+        for option, attacker in zip(options, attackers, strict=True):
+            fighter = board.fighter(_card_dict(attacker))
+            _set_combat(option, [fight(b, fighter)[::-1] for b in blockers if b.can_block(fighter)])
         return OfferedOptions(KIND_SUBSET, options, select_min=0, select_max=len(options))
     if dtype == "choose_cards":
         cards = list(payload.get("cards") or [])
@@ -441,7 +458,88 @@ def offered_options(
             block_targets.append(
                 sorted({slot_of_attacker[str(int(a))] for a in allowed if str(int(a)) in slot_of_attacker})
             )
-    return OfferedOptions(KIND_PAIRS, options, targets=targets, block_targets=block_targets)
+    board = _Board(payload, me, memory)
+    fighters = [board.fighter(_card_dict(b)) for b in blockers]
+    attacking = [board.fighter(_card_dict(a)) for a in attackers]
+    outcomes = [[fight(b, a) for a in attacking] for b in fighters]  # (blocker dies, attacker dies)
+    for i, option in enumerate(options):
+        _set_combat(option, [outcomes[i][j - 1] for j in block_targets[i]])
+    for j, target in enumerate(targets[1:], start=1):
+        met = [i for i in range(len(options)) if j in block_targets[i]]
+        _set_combat(target, [outcomes[i][j - 1][::-1] for i in met])
+    return OfferedOptions(
+        KIND_PAIRS, options, targets=targets, block_targets=block_targets, block_outcomes=outcomes
+    )
+
+
+@dataclass(frozen=True)
+class Fighter:
+    """What combat arithmetic needs of a creature: power, toughness left, keywords."""
+
+    power: float
+    toughness: float
+    keywords: frozenset[str]
+    tapped: bool = False
+
+    def has(self, keyword: str) -> bool:
+        return keyword in self.keywords
+
+    def can_block(self, attacker: Fighter) -> bool:
+        return not attacker.has("flying") or self.has("flying") or self.has("reach")
+
+
+def fight(a: Fighter, b: Fighter) -> tuple[bool, bool]:
+    """(a dies, b dies) when a and b deal combat damage to each other alone, first strike
+    considered (the heuristic AI's arithmetic, read off the payload)."""
+    a_kills = a.power > 0 and (a.has("deathtouch") or a.power >= b.toughness)
+    b_kills = b.power > 0 and (b.has("deathtouch") or b.power >= a.toughness)
+    a_first = a.has("first strike") or a.has("double strike")
+    b_first = b.has("first strike") or b.has("double strike")
+    if a_first and not b_first:
+        return b_kills and not a_kills, a_kills
+    if b_first and not a_first:
+        return b_kills, a_kills and not b_kills
+    return b_kills, a_kills
+
+
+class _Board:
+    """Both sides' creatures as fighters, by card id (for the combatants a decision names)."""
+
+    def __init__(self, payload: dict[str, Any], me: str | None, memory: StaticMemory | None):
+        self.memory = memory
+        self.by_id: dict[Any, dict[str, Any]] = {}
+        self.theirs: list[Fighter] = []
+        for player in (payload.get("game_state") or {}).get("players") or ():
+            if not isinstance(player, dict):
+                continue
+            for card in player.get("battlefield") or ():
+                if type(card) is not dict or card.get("power") is None:
+                    continue
+                self.by_id[card.get("id", card.get("card_id"))] = card
+                if player.get("name") != me:
+                    self.theirs.append(self._fighter(card))
+
+    def fighter(self, entry: dict[str, Any]) -> Fighter:
+        """A decision's attacker or blocker entry, with damage and keywords from its permanent."""
+        card = self.by_id.get(entry.get("card_id", entry.get("id")))
+        return self._fighter({**card, **entry} if card is not None else entry)
+
+    def _fighter(self, card: dict[str, Any]) -> Fighter:
+        if self.memory is not None:
+            card = self.memory.complete(card)
+        keywords = frozenset(str(k).lower().replace("_", " ") for k in card.get("keywords") or ())
+        toughness = _number(card.get("toughness")) - _number(card.get("damage"))
+        return Fighter(_number(card.get("power")), toughness, keywords, bool(card.get("tapped")))
+
+
+def _set_combat(option: _Option, meetings: list[tuple[bool, bool]]) -> None:
+    """The combat columns of `option` from the (it dies, the other dies) outcome of each creature
+    it may meet."""
+    f = option.features
+    f[OPTION_COMBAT] = len(meetings) / 5.0
+    f[OPTION_COMBAT + 1] = sum(dies for dies, _ in meetings) / 5.0
+    f[OPTION_COMBAT + 2] = sum(dies and not kills for dies, kills in meetings) / 5.0
+    f[OPTION_COMBAT + 3] = sum(kills for _, kills in meetings) / 5.0
 
 
 MAX_ORDERED_BLOCKERS = 6  # beyond, one order only (by lethal damage): 7! divisions is too many
@@ -514,21 +612,36 @@ def _player_features(player: dict[str, Any]) -> list[float]:
     ]
 
 
-def _board_summary(battlefield: list[Any]) -> tuple[float, float, float, float]:
+def _board_summary(battlefield: list[Any]) -> tuple[float, ...]:
     """A side's creatures in numbers: how many, their total power and toughness, how many are
-    untapped. Pooled card vectors can only approximate counts and sums, and combat and removal
-    decisions turn on them. A creature is a permanent with power (compact payloads leave out the
-    type flags of names already sent, never power)."""
+    untapped, and how many have at most 1, 2 and 3 toughness left (what 1, 2 and 3 damage kill).
+    Pooled card vectors can only approximate counts and sums, and combat and removal decisions
+    turn on them: whether casting a burn spell now kills something is a question of its damage
+    (the card's name) against these. A creature is a permanent with power (compact payloads leave
+    out the type flags of names already sent, never power)."""
     count = untapped = 0
     power = toughness = 0.0
+    fragile = [0, 0, 0]
     for card in battlefield:
         if type(card) is not dict or card.get("power") is None:
             continue
         count += 1
         power += _number(card.get("power"))
-        toughness += _number(card.get("toughness"))
+        left = _number(card.get("toughness"))
+        toughness += left
+        left -= _number(card.get("damage"))
+        for damage in range(3):
+            fragile[damage] += left <= damage + 1
         untapped += not card.get("tapped")
-    return count / 10.0, power / 20.0, toughness / 20.0, untapped / 10.0
+    return (
+        count / 10.0,
+        power / 20.0,
+        toughness / 20.0,
+        untapped / 10.0,
+        fragile[0] / 5.0,
+        fragile[1] / 5.0,
+        fragile[2] / 5.0,
+    )
 
 
 STATIC_FIELDS = ("mana_cost", "cmc", "types", "keywords")
@@ -595,6 +708,7 @@ class Encoder:
             "target_card": np.full((batch, t), -1, np.int32),
             "target_feat": np.zeros((batch, t, OPTION_FEATURES), np.float32),
             "block_mask": np.zeros((batch, o, t), np.bool_),
+            "pair_feat": np.zeros((batch, o, t, PAIR_FEATURES), np.float32),
             "select_min": np.zeros(batch, np.int32),
             "select_max": np.zeros(batch, np.int32),
         }
@@ -627,7 +741,7 @@ class Encoder:
             array = arrays[name]
             if array.size and (array.min() < low or array.max() > high):
                 raise EncodingError(f"array {name!r} holds values outside [{low}, {high}]")
-        for name in ("card_feat", "global_feat", "option_feat", "target_feat"):
+        for name in ("card_feat", "global_feat", "option_feat", "target_feat", "pair_feat"):
             if not np.isfinite(arrays[name]).all():
                 raise EncodingError(f"array {name!r} holds non-finite values")
         offered = arrays["option_mask"].sum(1)
@@ -855,6 +969,8 @@ class Encoder:
             for i, allowed in enumerate(offered.block_targets):
                 out["block_mask"][row, i, 0] = True
                 out["block_mask"][row, i, allowed] = True
+                for j in allowed:
+                    out["pair_feat"][row, i, j] = offered.block_outcomes[i][j - 1]
         out["decision_type"][row] = DECISION_INDEX[dtype]
         out["kind"][row] = offered.kind
         out["select_min"][row] = offered.select_min
@@ -914,7 +1030,7 @@ class Encoder:
         for column, value in option.features.items():
             f[column] = value
         if option.cost:
-            f[_OPT_MANA:] = _mana_symbols(option.cost)
+            f[_OPT_MANA : _OPT_MANA + len(MANA_SYMBOLS)] = _mana_symbols(option.cost)
         card_slot = slot_of.get(option.card_id, -1) if option.card_id is not None else -1
         cards[i] = card_slot
         f[_OPT_HAS_CARD] = float(card_slot >= 0)

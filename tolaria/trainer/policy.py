@@ -14,8 +14,10 @@ Inputs are the arrays of `tolaria.trainer.encoding.Encoder` as tensors (`to_tens
     on min <= count <= max (a conditional Bernoulli: exact log-probability through a dynamic
     programme over counts, exact sampling through the suffix table of the same programme);
   * KIND_PAIRS (declare_blockers): per blocker a categorical over its legal targets (no block or
-    an attacker it `can_block`), scored as a dot product of blocker and target vectors; a lone
-    blocker on a menace attacker is turned into no block after sampling.
+    an attacker it `can_block`), scored as a dot product of blocker and target vectors plus a small
+    MLP of the pair's combat outcome (who dies: `pair_feat`), which a dot product of pooled
+    vectors only approximates; a lone blocker on a menace attacker is turned into no block after
+    sampling.
 
 An action is an int64 vector of `max_options` entries: KIND_ONE keeps the chosen slot in entry 0;
 KIND_SUBSET holds 0/1 per option; KIND_PAIRS holds the target slot per blocker (0 = no block).
@@ -62,6 +64,7 @@ from tolaria.trainer.encoding import (
     KIND_SUBSET,
     OPTION_FEATURES,
     OPTION_MENACE,
+    PAIR_FEATURES,
 )
 
 MASKED = -1e9  # finite, so that rows of another kind never produce NaN through torch.where
@@ -111,6 +114,7 @@ def keep_slots(
     for name in ("target_card", "target_feat"):
         out[name] = batch[name][:, :targets]
     out["block_mask"] = batch["block_mask"][:, :options, :targets]
+    out["pair_feat"] = batch["pair_feat"][:, :options, :targets]
     return out
 
 
@@ -225,6 +229,7 @@ class PolicyNetwork(nn.Module):
         self.subset_head = nn.Linear(d, 1)
         self.blocker_query = nn.Linear(d, d)
         self.target_key = nn.Linear(d, d)
+        self.pair_score = nn.Sequential(nn.Linear(PAIR_FEATURES, 16), nn.ReLU(), nn.Linear(16, 1))
         self.value_head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, 1))
 
     def forward(
@@ -284,6 +289,7 @@ class PolicyNetwork(nn.Module):
             subset = self.subset_head(options).squeeze(-1)
             query, key = self.blocker_query(options), self.target_key(targets)
             pairs = (query @ key.transpose(1, 2)) / math.sqrt(query.shape[-1])
+            pairs = pairs + self.pair_score(batch["pair_feat"].float()).squeeze(-1)
             pairs = pairs.masked_fill(~batch["block_mask"], MASKED)
             value = self.value_head(z).squeeze(-1)
         return {"one": one, "subset": subset, "pairs": pairs}, value
