@@ -85,7 +85,7 @@ def test_each_sides_creatures_are_counted_and_summed():
     np.testing.assert_allclose(theirs_damaged, [0.2, 0.4, 0.4, 0.1, 0, 0.2, 0.4], rtol=1e-6)
 
 
-def test_fights_read_first_strike_and_deathtouch():
+def test_fights_read_first_strike_double_strike_and_deathtouch():
     def creature(power: float, toughness: float, *keywords: str) -> Fighter:
         return Fighter(power, toughness, frozenset(keywords))
 
@@ -95,6 +95,9 @@ def test_fights_read_first_strike_and_deathtouch():
     assert fight(creature(1, 1, "first strike"), creature(3, 3)) == (True, False)
     assert fight(creature(2, 2), creature(2, 2, "double strike")) == (True, False)
     assert fight(creature(2, 2, "first strike"), creature(2, 2, "first strike")) == (True, True)
+    assert fight(creature(1, 1, "double strike"), creature(2, 2)) == (True, True)  # the second hit
+    assert fight(creature(1, 3, "double strike"), creature(2, 2)) == (False, True)
+    assert fight(creature(0, 1), creature(0, 1)) == (False, False)
     assert fight(creature(1, 1, "deathtouch"), creature(5, 5)) == (True, True)
     assert fight(creature(0, 1, "deathtouch"), creature(5, 5)) == (True, False)
 

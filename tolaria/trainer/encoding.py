@@ -417,7 +417,7 @@ def offered_options(
         attackers = list(payload.get("attackers") or [])[:max_options]
         options = [_card_option(a, i, me) for i, a in enumerate(attackers)]
         board = _Board(payload, me, memory)
-        blockers = [c for c in board.theirs if not c.tapped]
+        blockers = board.their_untapped()
         for option, attacker in zip(options, attackers, strict=True):
             fighter = board.fighter(_card_dict(attacker))
             _set_combat(option, [fight(b, fighter)[::-1] for b in blockers if b.can_block(fighter)])
@@ -479,7 +479,6 @@ class Fighter:
     power: float
     toughness: float
     keywords: frozenset[str]
-    tapped: bool = False
 
     def has(self, keyword: str) -> bool:
         return keyword in self.keywords
@@ -487,28 +486,40 @@ class Fighter:
     def can_block(self, attacker: Fighter) -> bool:
         return not attacker.has("flying") or self.has("flying") or self.has("reach")
 
+    def strikes_in(self, first_step: bool) -> bool:
+        """Whether it deals combat damage in the first-strike damage step or the regular one."""
+        if self.has("double strike"):
+            return True
+        return self.has("first strike") == first_step
+
 
 def fight(a: Fighter, b: Fighter) -> tuple[bool, bool]:
-    """(a dies, b dies) when a and b deal combat damage to each other alone, first strike
-    considered (the heuristic AI's arithmetic, read off the payload)."""
-    a_kills = a.power > 0 and (a.has("deathtouch") or a.power >= b.toughness)
-    b_kills = b.power > 0 and (b.has("deathtouch") or b.power >= a.toughness)
-    a_first = a.has("first strike") or a.has("double strike")
-    b_first = b.has("first strike") or b.has("double strike")
-    if a_first and not b_first:
-        return b_kills and not a_kills, a_kills
-    if b_first and not a_first:
-        return b_kills, a_kills and not b_kills
-    return b_kills, a_kills
+    """(a dies, b dies) when a and b deal combat damage to each other alone: the first-strike
+    damage step, then the regular one (rule 510.4), in which a creature dealt lethal damage in the
+    first no longer strikes and a double striker strikes again."""
+    a_taken = b_taken = 0.0
+    a_dies = b_dies = False
+    for first_step in (True, False):
+        a_strikes = not a_dies and a.strikes_in(first_step)
+        b_strikes = not b_dies and b.strikes_in(first_step)
+        if a_strikes and a.power > 0:
+            b_taken += a.power
+            b_dies = b_dies or a.has("deathtouch")
+        if b_strikes and b.power > 0:
+            a_taken += b.power
+            a_dies = a_dies or b.has("deathtouch")
+        a_dies = a_dies or a_taken >= a.toughness
+        b_dies = b_dies or b_taken >= b.toughness
+    return a_dies, b_dies
 
 
 class _Board:
-    """Both sides' creatures as fighters, by card id (for the combatants a decision names)."""
+    """Both sides' creatures, by card id (for the combatants a decision names)."""
 
     def __init__(self, payload: dict[str, Any], me: str | None, memory: StaticMemory | None):
         self.memory = memory
         self.by_id: dict[Any, dict[str, Any]] = {}
-        self.theirs: list[Fighter] = []
+        self._theirs: list[dict[str, Any]] = []
         for player in (payload.get("game_state") or {}).get("players") or ():
             if not isinstance(player, dict):
                 continue
@@ -517,7 +528,11 @@ class _Board:
                     continue
                 self.by_id[card.get("id", card.get("card_id"))] = card
                 if player.get("name") != me:
-                    self.theirs.append(self._fighter(card))
+                    self._theirs.append(card)
+
+    def their_untapped(self) -> list[Fighter]:
+        """The other side's untapped creatures: those that may block."""
+        return [self._fighter(card) for card in self._theirs if not card.get("tapped")]
 
     def fighter(self, entry: dict[str, Any]) -> Fighter:
         """A decision's attacker or blocker entry, with damage and keywords from its permanent."""
@@ -529,7 +544,7 @@ class _Board:
             card = self.memory.complete(card)
         keywords = frozenset(str(k).lower().replace("_", " ") for k in card.get("keywords") or ())
         toughness = _number(card.get("toughness")) - _number(card.get("damage"))
-        return Fighter(_number(card.get("power")), toughness, keywords, bool(card.get("tapped")))
+        return Fighter(_number(card.get("power")), toughness, keywords)
 
 
 def _set_combat(option: _Option, meetings: list[tuple[bool, bool]]) -> None:
