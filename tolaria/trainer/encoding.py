@@ -642,9 +642,9 @@ def _board_summary(battlefield: list[Any]) -> tuple[float, ...]:
             continue
         count += 1
         power += _number(card.get("power"))
-        left = _number(card.get("toughness"))
-        toughness += left
-        left -= _number(card.get("damage"))
+        printed = _number(card.get("toughness"))
+        toughness += printed
+        left = printed - _number(card.get("damage"))
         for damage in range(3):
             fragile[damage] += left <= damage + 1
         untapped += not card.get("tapped")
