@@ -552,6 +552,36 @@ def replaced(bed, namespace: str, component: str, old_uid: str, timeout: float =
     return running_pod(bed, namespace, component)
 
 
+def assert_still_running(bed, namespace: str, component: str, pod: dict) -> None:
+    """`pod` is still the Running, ready pod of `component`, and its containers never restarted;
+    else an AssertionError with every pod of the component and its ended containers' last words."""
+    now = running_pod(bed, namespace, component)
+    restarts = sum(
+        c.get("restartCount", 0) for c in (now or {}).get("status", {}).get("containerStatuses") or []
+    )
+    if now is not None and now["metadata"]["uid"] == pod["metadata"]["uid"] and restarts == 0:
+        return
+    seen = []
+    for p in pods(bed, namespace, f"tolaria.dev/run=ember,app.kubernetes.io/component={component}"):
+        name = p["metadata"]["name"]
+        statuses = p["status"].get("containerStatuses") or []
+        seen.append(
+            f"{name} {p['status'].get('phase')} deleting={'deletionTimestamp' in p['metadata']} {statuses}"
+        )
+        for container in statuses:
+            for which, flag, state in (("previous", ["--previous"], "lastState"), ("last", [], "state")):
+                if "terminated" in (container.get(state) or {}):
+                    said = bed.kubectl(
+                        "logs", name, "-c", container["name"], "-n", namespace, *flag, check=False
+                    )
+                    seen.append(
+                        f"{name}'s {which} {container['name']}:\n{(said.stdout + said.stderr)[-4000:]}"
+                    )
+    raise AssertionError(
+        f"{pod['metadata']['name']} is no longer the running {component}:\n" + "\n".join(seen)
+    )
+
+
 def delete_pod(bed, namespace: str, component: str) -> str:
     pod = running_pod(bed, namespace, component)
     assert pod is not None, f"no running {component} pod"
@@ -746,11 +776,14 @@ def test_a_run_lives_through_the_faults_of_a_week_on_real_pods(real_cluster, nam
     )
     games_beyond(status().get("gamesPlayed") or 0, "under the new operator")
 
+    # Neither Redis's loss nor the operator's replacement restarted the learner: the pod that
+    # resumed from the checkpoint is still the one training, its container never restarted.
+    assert_still_running(bed, namespace, "learner", learner)
+
     # suspend: true stops the pods after the learner checkpointed; false resumes from that very
     # checkpoint. The learner's log is followed to its end, since its pod goes with the suspend.
     v = version()
     suspend = '{"spec":{"suspend":true}}'
-    learner = running_pod(bed, namespace, "learner")
     followed = subprocess.Popen(
         [str(bed.bin_dir / "kubectl"), "logs", "-f", learner["metadata"]["name"], "-n", namespace],
         stdout=subprocess.PIPE,

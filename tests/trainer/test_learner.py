@@ -135,6 +135,36 @@ def test_stale_entries_are_dropped_on_their_version_field_and_used_ones_trimmed(
     assert stats[b"learner_stale_segments"] == b"1"  # for the operator: consumed is not dropped
 
 
+def test_the_queue_bookkeeping_meets_a_redis_back_empty_and_training_goes_on(redis_server):
+    """Redis may come back empty at any moment, during an update too: the trim and the queue
+    depth after it find no stream and skip it (a learner pod once died of Redis's `no such key`
+    there), and the next read recreates the group and takes what the actors pushed since."""
+    client = redis.Redis.from_url(redis_server.url)
+    keys = RunKeys("test", "emptied")
+    config = TrainerConfig(
+        network=NETWORK,
+        ppo=PPOConfig(batch_size=4 * STEPS, minibatch_size=32, epochs=1),
+        learner=LearnerConfig(device="cpu", threads=1, read_block_ms=100),
+    )
+    producer = Producer(client, keys, seed=4)
+    learner = Learner(config, client, keys, None)
+    learner.start()
+    producer.push(4)
+    learner.run(threading.Event(), max_updates=1)
+    assert learner.step == 1
+
+    client.flushall()
+    learner._trim_acknowledged()
+    learner._last_depth_check = 0.0
+    learner._observe_queue()
+    assert not client.exists(keys.rollouts)
+
+    producer.push(4)
+    learner.run(threading.Event(), max_updates=1)
+    assert learner.step == 2 and learner.counters["samples"] == 8 * STEPS
+    assert _pending(client, keys) == 0
+
+
 def test_staleness_is_measured_against_the_promoted_version_the_actors_play(redis_server):
     client = redis.Redis.from_url(redis_server.url)
     keys = RunKeys("test", "gate")

@@ -621,7 +621,15 @@ class Learner:
         self._trim_acknowledged(group)
 
     def _group(self) -> dict | None:
-        for group in self.redis.xinfo_groups(self.keys.rollouts):
+        """The learners' group; None while Redis, back empty, has no stream yet (the next read
+        meets NOGROUP and recreates both)."""
+        try:
+            groups = self.redis.xinfo_groups(self.keys.rollouts)
+        except redis.ResponseError as e:
+            if "no such key" not in str(e):
+                raise
+            return None
+        for group in groups:
             if group["name"] in (LEARNER_GROUP, LEARNER_GROUP.encode()):
                 return group
         return None
