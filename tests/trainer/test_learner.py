@@ -32,6 +32,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 NETWORK = NetworkConfig.from_preset("small", d_model=16, ff_dim=32)
 STEPS = 16  # decisions per synthetic segment
+# One update every four segments, on one CPU thread.
+FOUR_SEGMENT_UPDATES = TrainerConfig(
+    network=NETWORK,
+    ppo=PPOConfig(batch_size=4 * STEPS, minibatch_size=32, epochs=1),
+    learner=LearnerConfig(device="cpu", threads=1, read_block_ms=100),
+)
 
 
 class Producer:
@@ -141,13 +147,8 @@ def test_the_queue_bookkeeping_meets_a_redis_back_empty_and_training_goes_on(red
     there), and the next read recreates the group and takes what the actors pushed since."""
     client = redis.Redis.from_url(redis_server.url)
     keys = RunKeys("test", "emptied")
-    config = TrainerConfig(
-        network=NETWORK,
-        ppo=PPOConfig(batch_size=4 * STEPS, minibatch_size=32, epochs=1),
-        learner=LearnerConfig(device="cpu", threads=1, read_block_ms=100),
-    )
     producer = Producer(client, keys, seed=4)
-    learner = Learner(config, client, keys, None)
+    learner = Learner(FOUR_SEGMENT_UPDATES, client, keys, None)
     learner.start()
     producer.push(4)
     learner.run(threading.Event(), max_updates=1)
@@ -386,12 +387,7 @@ def test_a_crashed_learner_and_a_wiped_redis_never_reuse_a_version(redis_server,
 def test_learner_survives_a_redis_restart(redis_server, tmp_path):
     client = redis.Redis.from_url(redis_server.url)
     keys = RunKeys("test", "restart")
-    config = TrainerConfig(
-        network=NETWORK,
-        ppo=PPOConfig(batch_size=4 * STEPS, minibatch_size=32, epochs=1),
-        learner=LearnerConfig(device="cpu", threads=1, read_block_ms=100),
-    )
-    learner = Learner(config, client, keys, open_store(f"file://{tmp_path}/ckpt"))
+    learner = Learner(FOUR_SEGMENT_UPDATES, client, keys, open_store(f"file://{tmp_path}/ckpt"))
     learner.start()
     stop = threading.Event()
     thread = threading.Thread(target=learner.run, args=(stop, 2), daemon=True)
