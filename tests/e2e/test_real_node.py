@@ -832,8 +832,18 @@ def test_a_run_lives_through_the_faults_of_a_week_on_real_pods(real_cluster, nam
     except TimeoutError as error:
         log = bed.kubectl("logs", learner["metadata"]["name"], "-n", namespace, "--all-containers").stdout
         described = bed.kubectl("describe", "pod", learner["metadata"]["name"], "-n", namespace).stdout
+        # What the learner did on starting (resumed from which checkpoint, waited for what), and
+        # what the store held: a resume from another checkpoint than the stop's shows here.
+        said_on_start = [line for line in log.splitlines() if "update " not in line][:40]
+        stored = sorted(path.name for path in (tmp_path / "checkpoints" / "ckpt").iterdir())
+        learners = [
+            f"{p['metadata']['name']} {p['status'].get('phase')} started {p['status'].get('startTime')}"
+            for p in pods(bed, namespace, "tolaria.dev/run=ember,app.kubernetes.io/component=learner")
+        ]
         raise AssertionError(
-            f"{error}\nthe learner's log:\n{log[-4000:]}\nits pod:\n{described[-3000:]}"
+            f"{error}\nthe learner's log, updates left out:\n"
+            + "\n".join(said_on_start)
+            + f"\nthe store: {stored}\nthe learner pods: {learners}\nits pod:\n{described[-3000:]}"
         ) from None
     version_beyond(stopped_version, "after resuming")
     reasons = run_event_reasons(bed, namespace)
