@@ -810,8 +810,8 @@ def test_a_run_lives_through_the_faults_of_a_week_on_real_pods(real_cluster, nam
         followed.wait()
     stop = last_words.rfind("signal SIGTERM: checkpointing and stopping")
     assert stop >= 0, last_words[-3000:]
-    # The last checkpoint is the stop's: an update that ended after the signal may have written
-    # its periodic one first, at the same step, and the newer of the two is the one resumed from.
+    # The last checkpoint after the signal is the stop's, the one resumed from (before it, the
+    # learner once wrote an update's periodic one at the same step).
     at_stop = re.findall(r"checkpoint (\S+) at step (\d+), version (\d+)", last_words[stop:])
     assert at_stop, f"no checkpoint after the SIGTERM:\n{last_words[stop:][-3000:]}"
     checkpoint, step, stopped_version = at_stop[-1][0], at_stop[-1][1], int(at_stop[-1][2])

@@ -379,7 +379,8 @@ class Learner:
             if not self._update(stop):
                 return
             self._updates_this_run += 1
-        self._maybe_checkpoint()
+        if not stop.is_set():  # stopping, `run` writes the stop's checkpoint: not two at one step
+            self._maybe_checkpoint()
         self._observe_queue()
 
     def _read_played_version(self) -> int:
