@@ -1,10 +1,12 @@
 """What a trained policy does with each card, next to the built-in heuristic AI on the same games.
 
     python bench/policy_habits.py file:///abs/run/checkpoints --games 200
+    python bench/policy_habits.py URI --decks blue_control --against all --opponents heuristic
 
 Plays the newest checkpoint in `URI` (greedy, as the evaluator plays) and the heuristic AI, each
-with red_aggro and with white_weenie, against the random player and the heuristic AI, seats
-alternating, on the same seeds. Games run in process on the rules engine: the policy plays as a
+with each of `--decks` (by default red_aggro and white_weenie, each against the other), against
+the random player and the heuristic AI playing the `--against` decks in turn, seats alternating,
+on the same seeds. Games run in process on the rules engine: the policy plays as a
 `tolaria.inference.policy_player.PolicyPlayer`, answering the engine's DECISION payloads exactly
 as it would over TCP.
 
@@ -36,6 +38,7 @@ from tolaria.trainer.config import NetworkConfig  # noqa: E402
 from tolaria.trainer.weights import PolicyWeights  # noqa: E402
 
 DECKS = ("red_aggro", "white_weenie")
+OPPONENTS = ("random", "heuristic")
 MAIN_PHASES = ("MAIN1", "MAIN2")
 
 
@@ -87,11 +90,15 @@ class TargetLog(Game):
         return (yield from super()._resolve_top())
 
 
-def play(player: Any, opponent: Any, deck: str, games: int, decks: dict[str, Any], seed: int) -> Counter:
+def play(
+    player: Any, opponent: Any, deck: str, against: list[str], games: int, decks: dict[str, Any], seed: int
+) -> Counter:
+    """`games` games of `player` with `deck` against `opponent` with each deck of `against` in turn,
+    each deal in both seats."""
     habits: Counter = Counter()
-    other = DECKS[1 - DECKS.index(deck)]
     for game_index in range(games):
         seat = game_index % 2
+        other = against[game_index // 2 % len(against)]
         seated = [decks[other], decks[other]]
         seated[seat] = decks[deck]
         players = [opponent, opponent]
@@ -113,27 +120,48 @@ def main() -> int:
     ap.add_argument("uri", help="checkpoint store of a run (file://... or s3://...)")
     ap.add_argument("--games", type=int, default=200, help="games per player, deck and opponent")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--decks", default=",".join(DECKS), help="the players' decks, comma-separated")
+    ap.add_argument(
+        "--against",
+        default="",
+        help="the opponent's decks, comma-separated, or 'all' (default: the other decks of --decks)",
+    )
+    ap.add_argument("--opponents", default=",".join(OPPONENTS), help="random and/or heuristic")
     args = ap.parse_args()
+    known = {path.stem for path in (REPO / "decks").glob("*.dck")}
+    chosen = [d for d in args.decks.split(",") if d]
+    against = sorted(known) if args.against == "all" else [d for d in args.against.split(",") if d]
+    opponent_kinds = [o for o in args.opponents.split(",") if o]
+    unknown = [d for d in chosen + against if d not in known] + [
+        o for o in opponent_kinds if o not in OPPONENTS
+    ]
+    if unknown or not chosen or not opponent_kinds:
+        ap.error(f"unknown or missing deck or opponent: {', '.join(unknown) or 'none given'}")
 
     import torch
 
     torch.set_num_threads(1)
     pool = CardPool.default()
-    decks = {name: load_deck(find_deck(name, [REPO / "decks"]), pool) for name in DECKS}
+    decks = {name: load_deck(find_deck(name, [REPO / "decks"]), pool) for name in set(chosen + against)}
     policy = newest_policy(args.uri)
     players = {f"policy v{policy.version}": policy, "heuristic AI": HeuristicPlayer(args.seed + 1)}
     opponents = {
-        "the random player": RandomPlayer(args.seed + 2),
-        "the heuristic AI": HeuristicPlayer(args.seed + 3),
+        "random": ("the random player", RandomPlayer(args.seed + 2)),
+        "heuristic": ("the heuristic AI", HeuristicPlayer(args.seed + 3)),
     }
-    for deck in DECKS:
-        for opponent_name, opponent in opponents.items():
+    for deck in chosen:
+        their_decks = against or [d for d in chosen if d != deck] or [deck]
+        for kind in opponent_kinds:
+            opponent_name, opponent = opponents[kind]
             results = {
-                name: play(player, opponent, deck, args.games, decks, args.seed)
+                name: play(player, opponent, deck, their_decks, args.games, decks, args.seed)
                 for name, player in players.items()
             }
             names = list(results)
-            print(f"\n### {deck} against {opponent_name} ({args.games} games each; counts per game)\n")
+            print(
+                f"\n### {deck} against {opponent_name} with {', '.join(their_decks)}"
+                f" ({args.games} games each; counts per game)\n"
+            )
             print("| | " + " | ".join(names) + " |")
             print("|---|" + "---:|" * len(names))
             rows = sorted(set().union(*results.values()) - {"wins"})
