@@ -138,6 +138,8 @@ def test_sizing_follows_cores_and_the_spec():
     two = Machine(cores=2, gpu=False)
     quick = load_trainingrun(EXAMPLES / "quickstart.yaml")
     assert size(quick, two).daemons == 1 and size(quick, two).actors == 1
+    # PPO shares the cores with the games; the warm start's cloning has them to itself
+    assert (size(quick, two).learner_threads, size(quick, two).warm_start_threads) == (1, 2)
     default = load_trainingrun(manifest())  # perDaemon 1, autoscaling 1..4, learner.gpus 1
     big = size(default, Machine(cores=16, gpu=True))
     assert (big.daemons, big.actors, big.learner_device, big.learner_threads) == (4, 4, "cuda", 8)

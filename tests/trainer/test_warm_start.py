@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -46,6 +47,18 @@ def config(games: int, epochs: int = 8) -> TrainerConfig:
     )
 
 
+class ThreadsSeen(Learner):
+    """A learner that notes torch's thread count at the end of each cloning epoch."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.cloning_threads: list[int] = []
+
+    def _cloned_epoch(self, epoch: int, nll: float) -> None:
+        self.cloning_threads.append(torch.get_num_threads())
+        super()._cloned_epoch(epoch, nll)
+
+
 def agreement(model: PolicyNetwork, demos: Demonstrations) -> float:
     with torch.no_grad():
         greedy, _, _ = model.act(to_tensors(demos.observations), greedy=True)
@@ -56,11 +69,15 @@ def test_the_learner_starts_from_a_copy_of_the_daemons_ai_and_keeps_it(daemon, r
     client = redis.Redis.from_url(redis_server.url)
     store = open_store(f"file://{tmp_path}/ckpt")
     cfg = config(games=12)
+    # local mode's learner clones on every core (nothing else runs then) and trains PPO on its share
+    cfg = dataclasses.replace(cfg, learner=dataclasses.replace(cfg.learner, warm_start_threads=2))
     warm_start = WarmStart(cfg.warm_start, parse_endpoints(daemon.endpoint), PAIRINGS, gamma=0.99)
     torch.manual_seed(0)
     untrained = PolicyNetwork(NETWORK)
-    learner = Learner(cfg, client, KEYS, store, warm_start=warm_start)
+    learner = ThreadsSeen(cfg, client, KEYS, store, warm_start=warm_start)
+    torch.set_num_threads(cfg.learner.threads)
     assert learner.start(threading.Event())
+    assert set(learner.cloning_threads) == {2} and torch.get_num_threads() == 1
 
     # Published and checkpointed as version 1, before any PPO update.
     assert int(client.get(KEYS.policy_version)) == 1 and learner.step == 0

@@ -174,6 +174,7 @@ class LocalRun:
                 env={
                     **env,
                     "TOLARIA_THREADS": str(sizing.learner_threads),
+                    "TOLARIA_WARM_START_THREADS": str(sizing.warm_start_threads),
                     "TOLARIA_DEVICE": sizing.learner_device,
                 },
                 # the operator's learner Job: spec.learner.maxRestarts failures fail the run

@@ -2,7 +2,8 @@
 
 One `tolaria daemon` process per daemon replica, each on its own port (in Forge's dialect for
 `engine: forge`), as many as the cores allow within the spec's autoscaling bounds; actors by `replicas` or `perDaemon` (rounded up);
-the learner (CUDA when the spec asks for GPUs and one is present, else CPU); the evaluator
+the learner (CUDA when the spec asks for GPUs and one is present, else CPU: half the cores beside
+the games, every core while its warm start clones, when actors and evaluator wait); the evaluator
 when evaluation is enabled; a private redis-server unless the spec names an external Redis.
 The trainer processes get their configuration the way the operator gives it to pods: the
 TOLARIA_* environment (`tolaria.operator.children`) and the effective spec file.
@@ -30,6 +31,8 @@ class Sizing:
     actors: int
     learner_threads: int
     learner_device: str
+    # the warm start's cloning has the machine to itself: actors and evaluator wait for its copy
+    warm_start_threads: int
 
 
 def size(run: TrainingRun, machine: Machine) -> Sizing:
@@ -43,7 +46,13 @@ def size(run: TrainingRun, machine: Machine) -> Sizing:
         actors = max(1, math.ceil(spec.actors.per_daemon * daemons))
     device = "cuda" if spec.learner.gpus > 0 and machine.gpu else "cpu"
     threads = max(1, machine.cores // 2)
-    return Sizing(daemons=daemons, actors=actors, learner_threads=threads, learner_device=device)
+    return Sizing(
+        daemons=daemons,
+        actors=actors,
+        learner_threads=threads,
+        learner_device=device,
+        warm_start_threads=max(1, machine.cores),
+    )
 
 
 def tolaria_argv(subcommand: str, *args: str) -> list[str]:

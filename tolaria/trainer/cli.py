@@ -94,6 +94,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=int(_env("TOLARIA_THREADS", "2")),
         help="torch CPU threads (env TOLARIA_THREADS)",
     )
+    parser.add_argument(
+        "--warm-start-threads",
+        type=int,
+        default=int(_env("TOLARIA_WARM_START_THREADS", "0")),
+        help="torch CPU threads while the warm start clones (env TOLARIA_WARM_START_THREADS; 0: --threads)",
+    )
     parser.add_argument("--device", default=_env("TOLARIA_DEVICE", "auto"), help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--batch-size", type=int, help="samples per PPO update (overrides the spec)")
     parser.add_argument("--minibatch-size", type=int, help="samples per gradient step (overrides the spec)")
@@ -133,10 +139,19 @@ def run(args: argparse.Namespace) -> int:
         pairings = [(agent, opponent) for agent, opponent, _ in run_spec.spec.pairings()]
         namespace = namespace or run_spec.namespace
         name = name or run_spec.name
-        config = trainer_config_from_spec(run_spec.spec, threads=args.threads, device=args.device)
+        config = trainer_config_from_spec(
+            run_spec.spec,
+            threads=args.threads,
+            device=args.device,
+            warm_start_threads=args.warm_start_threads or None,
+        )
         uri = args.checkpoint_uri or run_spec.spec.checkpoints.uri
     else:
-        config = TrainerConfig(learner=LearnerConfig(threads=args.threads, device=args.device))
+        config = TrainerConfig(
+            learner=LearnerConfig(
+                threads=args.threads, device=args.device, warm_start_threads=args.warm_start_threads or None
+            )
+        )
         uri = args.checkpoint_uri or "file://checkpoints"
     if not name:
         log.error("no run name: pass --run-name (or TOLARIA_RUN_NAME) or --spec")

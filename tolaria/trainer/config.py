@@ -165,6 +165,9 @@ class LearnerConfig:
     compile: bool = False
     mixed_precision: Literal["bf16", "fp16", "none"] = "bf16"  # autocast dtype on CUDA; CPU trains in fp32
     threads: int = 2
+    # Torch threads while the warm start clones, where nothing else wants the cores then (local
+    # mode: actors and evaluator wait for the copy); None: `threads`.
+    warm_start_threads: int | None = None
     seed: int = 0
     read_count: int = 64
     read_block_ms: int = 500
@@ -219,7 +222,10 @@ class TrainerConfig:
 
 
 def trainer_config_from_spec(
-    spec: TrainingRunSpec, threads: int | None = None, device: str = "auto"
+    spec: TrainingRunSpec,
+    threads: int | None = None,
+    device: str = "auto",
+    warm_start_threads: int | None = None,
 ) -> TrainerConfig:
     """The trainer's view of a TrainingRun spec (`spec.learner`, `spec.checkpoints`, `spec.seed`);
     the deck pairings of a warm start come from `spec.pairings()`."""
@@ -259,6 +265,7 @@ def trainer_config_from_spec(
             compile=learner.compile,
             mixed_precision=learner.mixed_precision,
             threads=threads if threads is not None else LearnerConfig.threads,
+            warm_start_threads=warm_start_threads,
             seed=spec.seed or 0,
         ),
         warm_start=WarmStartConfig(

@@ -52,11 +52,13 @@ status.lastCheckpoint.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -206,17 +208,18 @@ class Learner:
         saved = progress.load_clone() if progress is not None else None
         if saved is not None:
             load_weights(self.trainer.model, saved.model_state, "the saved warm-start fit")
-        fit = clone(
-            self.trainer.model,
-            demos,
-            cfg.epochs,
-            cfg.minibatch_size,
-            cfg.learning_rate,
-            seed=self.config.learner.seed,
-            on_epoch=self._cloned_epoch,
-            stop=stop,
-            progress=saved.progress if saved is not None else None,
-        )
+        with torch_threads(self.config.learner.warm_start_threads):
+            fit = clone(
+                self.trainer.model,
+                demos,
+                cfg.epochs,
+                cfg.minibatch_size,
+                cfg.learning_rate,
+                seed=self.config.learner.seed,
+                on_epoch=self._cloned_epoch,
+                stop=stop,
+                progress=saved.progress if saved is not None else None,
+            )
         if not fit.finished(cfg.epochs):
             if progress is not None:
                 progress.save_clone(self.trainer.model.state_dict(), fit)
@@ -651,3 +654,15 @@ class Learner:
             ms, seq = (last.decode() if isinstance(last, bytes) else str(last)).split("-")
             first_needed = f"{ms}-{int(seq) + 1}"
         self.redis.xtrim(self.keys.rollouts, minid=first_needed, approximate=False)
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Torch's CPU threads set to `threads` (None: unchanged) inside the block."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
