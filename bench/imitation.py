@@ -2,6 +2,7 @@
 
     python bench/imitation.py --games 1000 --epochs 10 --eval-games 200
     python bench/imitation.py --pool all --games 1000 --epochs 12 --eval-games 0
+    python bench/imitation.py --pool all --games 600 --epochs 3 --eval-games 0 --device cuda
 
 Offline, in process, no daemon: the question is what the network and encoder can express, apart
 from everything else a training run does.
@@ -16,7 +17,8 @@ from everything else a training run does.
    cross-entropy towards the AI's actions (behaviour cloning: Adam, minibatches of
    `--minibatch`) and its value head towards each decision's discounted outcome, and reports
    per decision type on the other 10%: negative log-likelihood and how often the greedy action
-   is the AI's (and the value's explained variance).
+   is the AI's (and the value's explained variance). Each epoch prints its rate: the warm start's
+   cloning runs this code, on the learner's device (`--device`).
    A training run does the same before its first PPO update when its spec asks for a warm
    start (`spec.learner.warmStart`, `tolaria.trainer.warm_start`), on games it watches on the
    daemons.
@@ -60,6 +62,22 @@ def heuristic_games(
         first, second = pairings[index % len(pairings)]
         game = Game((decks[first], decks[second]), seed=seed + index)
         yield game, (HeuristicPlayer(seed + 2 * index), HeuristicPlayer(seed + 2 * index + 1))
+
+
+class EpochClock:
+    """Prints each cloning epoch's NLL and rate (decisions per second of the epoch's wall time)."""
+
+    def __init__(self, decisions: int):
+        self.decisions, self.last = decisions, time.perf_counter()
+
+    def __call__(self, epoch: int, nll: float) -> None:
+        now = time.perf_counter()
+        rate = self.decisions / (now - self.last)
+        print(
+            f"epoch {epoch}: training NLL {nll:.3f}, {now - self.last:.1f}s, {rate:,.0f} decisions/s",
+            flush=True,
+        )
+        self.last = now
 
 
 def has_choice(arrays: dict) -> np.ndarray:
@@ -126,6 +144,7 @@ def main() -> int:
     )
     ap.add_argument("--eval-games", type=int, default=200, help="games per deck and opponent; 0: none")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="where the network trains: cpu, cuda, cuda:N")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     chosen = POOLS[args.pool]
@@ -149,16 +168,16 @@ def main() -> int:
         f"{len(demos)} decisions from {args.games} games ({time.perf_counter() - started:.0f}s)", flush=True
     )
     training, held_out = demos.split(0.9)
-    model = PolicyNetwork(network)
+    model = PolicyNetwork(network).to(args.device)
     clone(
         model,
         training,
         args.epochs,
         args.minibatch,
         args.lr,
-        on_epoch=lambda epoch, nll: print(f"epoch {epoch}: training NLL {nll:.3f}", flush=True),
+        on_epoch=EpochClock(len(training)),
     )
-    held_out_report(model, held_out)
+    held_out_report(model.cpu(), held_out)
     if not args.eval_games:
         return 0
     copy = PolicyPlayer(PolicyWeights(1, network, model.state_dict()))
@@ -166,8 +185,13 @@ def main() -> int:
     seed = 10_000 + args.seed
     for deck in DECKS:
         for opponent_name, make in (("random", RandomPlayer), ("heuristic", HeuristicPlayer)):
-            ours = play(copy, make(seed), deck, args.eval_games, decks, seed)["wins"] / args.eval_games
-            theirs = play(HeuristicPlayer(seed + 1), make(seed), deck, args.eval_games, decks, seed)["wins"]
+            against = [other for other in DECKS if other != deck]
+            ours = (
+                play(copy, make(seed), deck, against, args.eval_games, decks, seed)["wins"] / args.eval_games
+            )
+            theirs = play(HeuristicPlayer(seed + 1), make(seed), deck, against, args.eval_games, decks, seed)[
+                "wins"
+            ]
             print(f"| {deck} | {opponent_name} | {ours:.3f} | {theirs / args.eval_games:.3f} |", flush=True)
     return 0
 
