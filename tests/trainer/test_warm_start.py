@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -208,3 +211,16 @@ def test_games_of_a_daemon_killed_mid_warm_start_are_played_on_another(daemon, t
     lost = [r.message for r in caplog.records if f"on {doomed.endpoint}:" in r.message]
     assert lost, "no game was in flight on the killed daemon"
     assert observation.complete and (observation.games, observation.failed) == (24, 0)
+
+
+def test_a_negative_warm_start_thread_count_is_refused_by_name():
+    env = {**os.environ, "TOLARIA_WARM_START_THREADS": "-1"}
+    learner = subprocess.run(
+        [sys.executable, "-m", "tolaria.cli", "learner", "--run-name", "warm"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert learner.returncode == 2
+    assert "--warm-start-threads (env TOLARIA_WARM_START_THREADS) must be 0" in learner.stderr

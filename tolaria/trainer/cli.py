@@ -120,6 +120,12 @@ def run(args: argparse.Namespace) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     log = logging.getLogger("tolaria.learner")
+    if args.warm_start_threads < 0:
+        log.error(
+            "--warm-start-threads (env TOLARIA_WARM_START_THREADS) must be 0 (as --threads) or more, not %d",
+            args.warm_start_threads,
+        )
+        return 2
     # imported here so that `tolaria --help` never pays for torch
     import redis
     import torch
