@@ -29,7 +29,17 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tolaria.engine import CardPool, Game, HeuristicPlayer, RandomPlayer, find_deck, load_deck  # noqa: E402
+from learning import SEVEN_DECKS  # noqa: E402  (bench/, the script's folder)
+
+from tolaria.engine import (  # noqa: E402
+    CardPool,
+    DeckError,
+    Game,
+    HeuristicPlayer,
+    RandomPlayer,
+    find_deck,
+    load_deck,
+)
 from tolaria.engine.decision import Decision  # noqa: E402
 from tolaria.engine.objects import Card, Player  # noqa: E402
 from tolaria.inference.policy_player import PolicyPlayer  # noqa: E402
@@ -124,17 +134,15 @@ def main() -> int:
     ap.add_argument(
         "--against",
         default="",
-        help="the opponent's decks, comma-separated, or 'all' (default: the other decks of --decks)",
+        help="the opponent's decks, comma-separated, or 'all' (the seven of the pool; default: the other decks"
+        " of --decks)",
     )
     ap.add_argument("--opponents", default=",".join(OPPONENTS), help="random and/or heuristic")
     args = ap.parse_args()
-    known = {path.stem for path in (REPO / "decks").glob("*.dck")}
     chosen = [d for d in args.decks.split(",") if d]
-    against = sorted(known) if args.against == "all" else [d for d in args.against.split(",") if d]
+    against = list(SEVEN_DECKS) if args.against == "all" else [d for d in args.against.split(",") if d]
     opponent_kinds = [o for o in args.opponents.split(",") if o]
-    unknown = [d for d in chosen + against if d not in known] + [
-        o for o in opponent_kinds if o not in OPPONENTS
-    ]
+    unknown = [o for o in opponent_kinds if o not in OPPONENTS]
     if unknown or not chosen or not opponent_kinds:
         ap.error(f"unknown or missing deck or opponent: {', '.join(unknown) or 'none given'}")
 
@@ -142,7 +150,10 @@ def main() -> int:
 
     torch.set_num_threads(1)
     pool = CardPool.default()
-    decks = {name: load_deck(find_deck(name, [REPO / "decks"]), pool) for name in set(chosen + against)}
+    try:
+        decks = {name: load_deck(find_deck(name, [REPO / "decks"]), pool) for name in set(chosen + against)}
+    except DeckError as error:
+        ap.error(str(error))
     policy = newest_policy(args.uri)
     players = {f"policy v{policy.version}": policy, "heuristic AI": HeuristicPlayer(args.seed + 1)}
     opponents = {

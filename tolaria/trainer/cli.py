@@ -126,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
             args.warm_start_threads,
         )
         return 2
+    warm_start_threads = args.warm_start_threads or None  # 0: as --threads
     # imported here so that `tolaria --help` never pays for torch
     import redis
     import torch
@@ -149,13 +150,13 @@ def run(args: argparse.Namespace) -> int:
             run_spec.spec,
             threads=args.threads,
             device=args.device,
-            warm_start_threads=args.warm_start_threads or None,
+            warm_start_threads=warm_start_threads,
         )
         uri = args.checkpoint_uri or run_spec.spec.checkpoints.uri
     else:
         config = TrainerConfig(
             learner=LearnerConfig(
-                threads=args.threads, device=args.device, warm_start_threads=args.warm_start_threads or None
+                threads=args.threads, device=args.device, warm_start_threads=warm_start_threads
             )
         )
         uri = args.checkpoint_uri or "file://checkpoints"
