@@ -175,7 +175,8 @@ def main() -> int:
     parser.add_argument("--mode", choices=["self-play", "vs-ai"], default="self-play",
                         help="self-play: both seats answered by the client (-i); vs-ai: -p1 agent -p2 ai")  # fmt: skip
     parser.add_argument("--client-processes", type=int, default=max(1, (os.cpu_count() or 2) - 1))
-    parser.add_argument("--size-games", type=int, default=40, help="games for the line-size distribution")
+    parser.add_argument("--size-games", type=int, default=40,
+                        help="games for the line-size distribution; 0: none")  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
@@ -194,6 +195,7 @@ def main() -> int:
             line_sizes(host, port, mode, compact, pairs, args.size_games)
             for mode in dict.fromkeys([args.mode, "observe"])
             for compact in (False, True)
+            if args.size_games > 0
         ]
         rows = [
             measure(host, port, daemon_pid, n, args.seconds, args.mode, compact, pairs, args.client_processes)
@@ -207,7 +209,8 @@ def main() -> int:
 
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}"
     print(f"daemon over TCP, one daemon process, mode {args.mode}, {machine}")
-    print("DECISION line bytes (observe: the heuristic AI plays both seats):")
+    if sizes:
+        print("DECISION line bytes (observe: the heuristic AI plays both seats):")
     for s in sizes:
         print(f"  {s['mode']:9}  compact={s['compact']!s:5}  n={s['decisions']:6}  mean={s['mean']:6}  median={s['median']:6}"
               f"  p90={s['p90']:6}  max={s['max']:6}")  # fmt: skip

@@ -30,6 +30,7 @@ from forge_recordings import (
 
 from daemon.wire import Wire
 from tolaria.daemon.forge_dialect import ForgeView, forge_escaping
+from tolaria.daemon.game_session import decision_line
 from tolaria.protocol import AsyncDaemonClient, DaemonClient, GameOptions
 from tolaria.protocol import forge as forge_protocol
 from tolaria.protocol.errors import DeckRefused
@@ -399,9 +400,19 @@ def test_json_is_escaped_as_forge_escapes_it():
     """Only backslash, quote, newline, carriage return and tab are escaped; other control
     characters arrive raw (and the client reads them), non-ASCII as UTF-8."""
     payload = {"decision_type": "x", "text": 'a\\b"c\nd\re\tf\x01g\x08h\x0ci\u2014j\x1f \\u0001'}
-    text = forge_escaping(json.dumps(payload, separators=(",", ":"), ensure_ascii=False))
-    assert text == '{"decision_type":"x","text":"a\\\\b\\"c\\nd\\re\\tf\x01g\x08h\x0ci\u2014j\x1f \\\\u0001"}'
-    assert parse_line("DECISION:" + text).payload == payload
+    line = decision_line(payload, forge=True)
+    assert line == 'DECISION:{"decision_type":"x","text":"a\\\\b\\"c\\nd\\re\\tf\x01g\x08h\x0ci\u2014j\x1f \\\\u0001"}'
+    assert parse_line(line).payload == payload
+
+
+def test_decision_lines_are_the_json_that_json_dumps_writes():
+    """forge_escaping reads json.dumps's escapes: every control character, non-ASCII raw, and
+    numbers and nesting as json writes them."""
+    text = "".join(map(chr, range(0x80))) + "\u2014\u2028\U0001f600 Æther"
+    payload = {"decision_type": "x", "text": text, "n": [0, -1, 2**62, True, None, {"k": []}]}
+    expected = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    assert decision_line(payload) == "DECISION:" + expected
+    assert decision_line(payload, forge=True) == "DECISION:" + forge_escaping(expected)
 
 
 def _player(decision: dict, name: str) -> dict:

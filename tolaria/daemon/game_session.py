@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import json
 import logging
 import random
 import time
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from tolaria.daemon import metrics
 from tolaria.daemon.connection import ClientConnection, Interrupted, LineTooLong
@@ -96,7 +97,10 @@ def seat_rng(setup: GameSetup, seat: int) -> random.Random:
 
 def decision_line(payload: dict[str, Any], forge: bool = False) -> str:
     """The DECISION line of a payload; `forge`: escaped as Forge escapes its JSON."""
-    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    # orjson writes the text json.dumps(separators=(",", ":"), ensure_ascii=False) writes for these
+    # payloads, escapes included (forge_escaping reads them), at a tenth of the cost: json.dumps
+    # was a third of the daemon's time.
+    text = orjson.dumps(payload).decode()
     return "DECISION:" + (forge_escaping(text) if forge else text)
 
 
