@@ -401,7 +401,10 @@ def test_json_is_escaped_as_forge_escapes_it():
     characters arrive raw (and the client reads them), non-ASCII as UTF-8."""
     payload = {"decision_type": "x", "text": 'a\\b"c\nd\re\tf\x01g\x08h\x0ci\u2014j\x1f \\u0001'}
     line = decision_line(payload, forge=True)
-    assert line == 'DECISION:{"decision_type":"x","text":"a\\\\b\\"c\\nd\\re\\tf\x01g\x08h\x0ci\u2014j\x1f \\\\u0001"}'
+    assert (
+        line
+        == 'DECISION:{"decision_type":"x","text":"a\\\\b\\"c\\nd\\re\\tf\x01g\x08h\x0ci\u2014j\x1f \\\\u0001"}'
+    )
     assert parse_line(line).payload == payload
 
 
