@@ -145,6 +145,7 @@ def main() -> int:
     ap.add_argument("--eval-games", type=int, default=200, help="games per deck and opponent; 0: none")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="where the network trains: cpu, cuda, cuda:N")
+    ap.add_argument("--compile", action="store_true", help="the fit's loss compiled, as with learner.compile")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     chosen = POOLS[args.pool]
@@ -176,6 +177,7 @@ def main() -> int:
         args.minibatch,
         args.lr,
         on_epoch=EpochClock(len(training)),
+        compile=args.compile,
     )
     held_out_report(model.cpu(), held_out)
     if not args.eval_games:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Iterator
 
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from engine.helpers import deck
+from torch._dynamo.utils import counters
 
 from tolaria.engine import Game, HeuristicPlayer
 from tolaria.trainer.config import NetworkConfig
@@ -18,7 +20,7 @@ from tolaria.trainer.imitation import (
     engine_demonstrations,
     outcome_returns,
 )
-from tolaria.trainer.policy import PolicyNetwork, to_tensors
+from tolaria.trainer.policy import PolicyNetwork, action_log_probs, to_tensors
 from trainer import payloads as P
 
 NETWORK = NetworkConfig.from_preset("small")
@@ -134,3 +136,39 @@ def test_a_fit_stopped_mid_epoch_and_continued_ends_where_an_uninterrupted_one_d
     assert resumed_nlls == nlls[1:]
     for name, tensor in straight.state_dict().items():
         assert torch.equal(tensor, resumed.state_dict()[name]), name
+
+
+def test_a_compiled_fit_is_a_few_whole_graphs_and_fits_as_the_eager_one(monkeypatch):
+    """`learner.compile`: the warm start's loss (network, action log-probabilities, value loss)
+    over minibatches of varying widths, and a shorter last one each epoch, is captured in a few
+    whole graphs, and the fit is the eager one's. Capture is counted with the aot_eager backend
+    (inductor's code generation takes minutes on two cores)."""
+    torch.set_num_threads(1)
+    demos = heuristic_demonstrations(2)
+    torch.manual_seed(5)
+    eager = PolicyNetwork(NETWORK)
+    compiled = copy.deepcopy(eager)
+    want: list[float] = []
+    clone(eager, demos, epochs=2, minibatch=48, on_epoch=lambda _, nll: want.append(nll))
+    compile_ = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: compile_(fn, backend="aot_eager", **kw))
+    torch._dynamo.reset()
+    counters.clear()
+    got: list[float] = []
+    clone(compiled, demos, epochs=2, minibatch=48, on_epoch=lambda _, nll: got.append(nll), compile=True)
+    assert sum(counters["graph_break"].values()) == 0
+    assert len(demos) % 48 and counters["stats"]["unique_graphs"] <= 3, counters["stats"]["unique_graphs"]
+    assert got == pytest.approx(want, rel=1e-4)
+    # Outputs, not weights: Adam turns float noise in a gradient that should be zero (a parameter
+    # these decisions never use) into a step of the learning rate.
+    batch = to_tensors(demos.observations)
+    actions = torch.from_numpy(demos.actions)
+    with torch.no_grad():
+        fits = _fitted(eager, batch, actions), _fitted(compiled, batch, actions)
+        for name, a, b in zip(("log-probabilities", "values"), *fits, strict=True):
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def _fitted(model: PolicyNetwork, batch: dict, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    logits, values = model(batch)
+    return action_log_probs(logits, batch, actions)[0], values

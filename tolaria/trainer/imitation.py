@@ -28,7 +28,15 @@ import torch
 from tolaria.engine import Game, decision_payload
 from tolaria.engine.answer_text import answer_text
 from tolaria.trainer.encoding import Encoder
-from tolaria.trainer.policy import PolicyNetwork, action_log_probs, to_tensors, trim_padding
+from tolaria.trainer.policy import (
+    PolicyNetwork,
+    action_log_probs,
+    all_slots,
+    keep_slots,
+    minibatch_widths,
+    slot_extents,
+    to_tensors,
+)
 
 
 def outcome_returns(seats: Sequence[int], winner: int | None, gamma: float) -> np.ndarray:
@@ -142,10 +150,12 @@ def clone(
     on_epoch: Callable[[int, float], None] | None = None,
     stop: threading.Event | None = None,
     progress: CloneProgress | None = None,
+    compile: bool = False,
 ) -> CloneProgress:
     """Fits `model` to the demonstrations; `on_epoch(epoch, mean policy NLL)` after each epoch.
     When `stop` is set the fit ends after the minibatch in progress, unfinished: the progress it
-    returns (with the model's weights) continues it exactly, as `progress`, in a later call."""
+    returns (with the model's weights) continues it exactly, as `progress`, in a later call.
+    `compile`: the loss runs compiled (`learner.compile`), as PPO's does."""
     if not len(demos):
         raise ValueError("no demonstrations to learn from")
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
@@ -155,6 +165,12 @@ def clone(
     targets = torch.from_numpy(demos.actions)
     returns = torch.from_numpy(demos.returns)
     device = next(model.parameters()).device
+    # As PPO's update does (`tolaria.trainer.ppo`): each minibatch's widths read on the host, and
+    # on CUDA or compiled bucketed with every card slot run, so that no minibatch waits for the
+    # device to say how wide it is; the NLL summed on the device and read once an epoch.
+    extents, slots = slot_extents(demos.observations), all_slots(demos.observations)
+    bucketed = compile or device.type == "cuda"
+    fit_loss = torch.compile(_fit_loss, dynamic=False) if compile else _fit_loss
     generator = torch.Generator().manual_seed(seed)
     first_epoch, skip, total = 0, 0, 0.0
     if progress is not None:
@@ -165,26 +181,45 @@ def clone(
     for epoch in range(first_epoch, epochs):
         shuffle_state = generator.get_state()
         order = torch.randperm(n, generator=generator)
+        nll = torch.tensor(total, dtype=torch.float64, device=device)  # policy NLL x samples
         for number, start in enumerate(range(0, n, minibatch)):
             if number < skip:  # done before the fit was stopped
                 continue
             if stop is not None and stop.is_set():
                 model.eval()
-                return CloneProgress(epoch, number, shuffle_state, optimizer.state_dict(), total)
+                return CloneProgress(epoch, number, shuffle_state, optimizer.state_dict(), float(nll))
             idx = order[start : start + minibatch]
-            mb = trim_padding({k: v[idx].to(device) for k, v in tensors.items()})
-            logits, values = model(mb)
-            mb_targets = targets[idx][:, : mb["option_mask"].shape[1]].to(device)
-            log_probs, _ = action_log_probs(logits, mb, mb_targets)
-            policy_loss = -log_probs.mean()
-            loss = policy_loss + 0.5 * ((values - returns[idx].to(device)) ** 2).mean()
+            widths = minibatch_widths(extents[idx.numpy()], slots, bucketed)
+            kept = keep_slots(tensors, widths.cards, widths.options, widths.targets)
+            mb = {k: v[idx].to(device) for k, v in kept.items()}
+            inputs = (targets[idx][:, : widths.options].to(device), returns[idx].to(device))
+            if compile:  # one graph for every minibatch size, the last one's included
+                for tensor in (*mb.values(), *inputs):
+                    torch._dynamo.maybe_mark_dynamic(tensor, 0)
+            loss, policy_loss = fit_loss(model, mb, *inputs, widths.subset, bucketed)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
             optimizer.step()
-            total += float(policy_loss.detach()) * len(idx)
+            nll += policy_loss.detach().double() * len(idx)
         if on_epoch is not None:
-            on_epoch(epoch + 1, total / n)
+            on_epoch(epoch + 1, float(nll) / n)
         skip, total = 0, 0.0
     model.eval()
     return CloneProgress(epochs, 0, generator.get_state(), optimizer.state_dict())
+
+
+def _fit_loss(
+    model: PolicyNetwork,
+    mb: dict[str, torch.Tensor],
+    targets: torch.Tensor,
+    returns: torch.Tensor,
+    subset_width: int,
+    static_shapes: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """-> (the fit's loss, its policy NLL): cross-entropy towards the AI's actions plus the
+    learner's value loss towards the returns."""
+    logits, values = model(mb, static_shapes=static_shapes)
+    log_probs, _ = action_log_probs(logits, mb, targets, subset_width)
+    policy_loss = -log_probs.mean()
+    return policy_loss + 0.5 * ((values - returns) ** 2).mean(), policy_loss
