@@ -177,7 +177,7 @@ def main() -> int:
         args.minibatch,
         args.lr,
         on_epoch=EpochClock(len(training)),
-        compile=args.compile,
+        compiled=args.compile,
     )
     held_out_report(model.cpu(), held_out)
     if not args.eval_games:

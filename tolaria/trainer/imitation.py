@@ -150,12 +150,12 @@ def clone(
     on_epoch: Callable[[int, float], None] | None = None,
     stop: threading.Event | None = None,
     progress: CloneProgress | None = None,
-    compile: bool = False,
+    compiled: bool = False,
 ) -> CloneProgress:
     """Fits `model` to the demonstrations; `on_epoch(epoch, mean policy NLL)` after each epoch.
     When `stop` is set the fit ends after the minibatch in progress, unfinished: the progress it
     returns (with the model's weights) continues it exactly, as `progress`, in a later call.
-    `compile`: the loss runs compiled (`learner.compile`), as PPO's does."""
+    `compiled`: the loss runs compiled (`learner.compile`), as PPO's does."""
     if not len(demos):
         raise ValueError("no demonstrations to learn from")
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
@@ -169,8 +169,8 @@ def clone(
     # on CUDA or compiled bucketed with every card slot run, so that no minibatch waits for the
     # device to say how wide it is; the NLL summed on the device and read once an epoch.
     extents, slots = slot_extents(demos.observations), all_slots(demos.observations)
-    bucketed = compile or device.type == "cuda"
-    fit_loss = torch.compile(_fit_loss, dynamic=False) if compile else _fit_loss
+    bucketed = compiled or device.type == "cuda"
+    fit_loss = torch.compile(_fit_loss, dynamic=False) if compiled else _fit_loss
     generator = torch.Generator().manual_seed(seed)
     first_epoch, skip, total = 0, 0, 0.0
     if progress is not None:
@@ -193,7 +193,7 @@ def clone(
             kept = keep_slots(tensors, widths.cards, widths.options, widths.targets)
             mb = {k: v[idx].to(device) for k, v in kept.items()}
             inputs = (targets[idx][:, : widths.options].to(device), returns[idx].to(device))
-            if compile:  # one graph for every minibatch size, the last one's included
+            if compiled:  # one graph for every minibatch size, the last one's included
                 for tensor in (*mb.values(), *inputs):
                     torch._dynamo.maybe_mark_dynamic(tensor, 0)
             loss, policy_loss = fit_loss(model, mb, *inputs, widths.subset, bucketed)

@@ -219,7 +219,7 @@ class Learner:
                 on_epoch=self._cloned_epoch,
                 stop=stop,
                 progress=saved.progress if saved is not None else None,
-                compile=self.config.learner.compile,
+                compiled=self.config.learner.compile,
             )
         if not fit.finished(cfg.epochs):
             if progress is not None:
