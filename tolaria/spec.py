@@ -423,6 +423,28 @@ class OpponentMix(ApiModel):
     )
 
 
+class PairingPriority(ApiModel):
+    """Prioritised pairings (AlphaStar's prioritised fictitious self-play, over deck pairings):
+    each pairing's weight is multiplied by max((1 - p)^exponent, minFactor), p the agent's recent
+    win rate in that pairing against the built-in AI, as each actor measures it in its games."""
+
+    exponent: float = Field(
+        2.0, gt=0, le=16, description="How hard the draw leans to the pairings the agent loses."
+    )
+    window: int = Field(
+        50,
+        ge=1,
+        le=100_000,
+        description="An actor's latest games of a pairing against the built-in AI that p is measured on.",
+    )
+    min_factor: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="The least a pairing's weight is multiplied by, however often the agent wins it.",
+    )
+
+
 class ActorSpec(ApiModel):
     """Actors play many games at once against the daemons and ship rollouts to Redis.
 
@@ -443,6 +465,11 @@ class ActorSpec(ApiModel):
     games_in_flight: int = Field(64, ge=1, le=8192, description="Concurrent games of one actor.")
     policy_sync_interval_seconds: float = Field(5.0, gt=0, le=3600)
     opponents: OpponentMix = Field(default_factory=OpponentMix)
+    pairing_priority: PairingPriority | None = Field(
+        None,
+        description="More games on the deck pairings the agent loses against the built-in AI;"
+        " unset: the pairings' own weights.",
+    )
     resources: ResourceRequirements = Field(
         default_factory=lambda: ResourceRequirements(requests={"cpu": "1", "memory": "2Gi"})
     )
@@ -452,6 +479,14 @@ class ActorSpec(ApiModel):
             "has(self.replicas) != has(self.perDaemon)",
             "exactly one of replicas and perDaemon must be set",
             lambda m: (m.replicas is None) != (m.per_daemon is None),
+        ),
+        Rule(
+            "!has(self.pairingPriority) || (has(self.opponents) && has(self.opponents.builtinAi)"
+            " && self.opponents.builtinAi > 0.0)",
+            "pairingPriority measures the agent against the built-in AI: actors.opponents.builtinAi"
+            " must be positive",
+            lambda m: m.pairing_priority is None or m.opponents.builtin_ai > 0,
+            ".pairingPriority",
         ),
     )
 

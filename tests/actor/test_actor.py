@@ -106,6 +106,33 @@ def test_vs_the_daemons_players_ships_the_agent_seat_only_alternating_seats(
     assert sum(stats.get(f, 0) for f in (StatsField.WINS, StatsField.LOSSES, StatsField.DRAWS)) == len(games)
 
 
+def test_pairing_priority_measures_each_pairing_on_the_agents_games_against_the_ai(
+    redis_server, daemon, start_actor, tmp_path
+):
+    client = redis.Redis.from_url(redis_server.url)
+    publish_policy(client, 1)
+    spec = write_spec(tmp_path / "run.yaml", redis_server.url, self_play=0.5, builtin_ai=0.5)
+    document = yaml.safe_load(spec.read_text())
+    document["spec"]["matchups"].append({"agentDeck": "white_weenie", "opponentDeck": "red_aggro"})
+    document["spec"]["actors"]["pairingPriority"] = {"exponent": 2, "window": 50}
+    spec.write_text(yaml.safe_dump(document))
+    actor = start_actor(spec, redis_server.url, daemon.endpoint, "--max-games", "12")
+    assert actor.proc.wait(timeout=240) == 0, actor.log()
+    scores: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for (_, _, seat), parts in check_complete_games(read_segments(client)).items():
+        meta = parts[-1].meta
+        if meta["opponent_kind"] == "builtin_ai":
+            winner = meta["winner_seat"]
+            scores[meta["agent_deck"], meta["opponent_deck"]].append(
+                0.5 if winner is None else float(winner == seat)
+            )
+    assert scores, "no game against the built-in AI among 12"
+    line = next(line for line in actor.log().splitlines() if "pairing priority:" in line)
+    for (agent, opponent), results in scores.items():  # self-play games leave the estimate alone
+        win_rate = (sum(results) + 1) / (len(results) + 2)
+        assert f"{agent} v {opponent} {win_rate:.2f} ({len(results)} games)" in line, line
+
+
 def test_league_opponent_is_a_past_snapshot_and_only_the_agent_seat_ships(
     redis_server, daemon, start_actor, tmp_path
 ):

@@ -183,6 +183,18 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str, str]] = [
         "spec.actors.opponents.pastWeighting",
         "newest",
     ),
+    (
+        "pairing-priority-without-the-ai",
+        spec(actors={"perDaemon": 1, "pairingPriority": {"exponent": 2}}),
+        "spec.actors.pairingPriority",
+        "actors.opponents.builtinAi must be positive",
+    ),
+    (
+        "pairing-priority-floor-zero",
+        spec(actors={"perDaemon": 1, "opponents": {"builtinAi": 0.4}, "pairingPriority": {"minFactor": 0}}),
+        "spec.actors.pairingPriority.minFactor",
+        "0",
+    ),
     ("name-too-long", {"metadata": {"name": "r" * 51}}, "metadata.name", "50"),
     (
         "matchups-and-deck-pools",

@@ -58,6 +58,7 @@ from tolaria.inference.batcher import InferenceBatcher
 from tolaria.keys import RunKeys, StatsField
 from tolaria.matchmaking.league import League
 from tolaria.matchmaking.opponents import OpponentChoice, OpponentSampler
+from tolaria.matchmaking.priority import PairingScores, describe, prioritised
 from tolaria.matchmaking.schedule import Match
 from tolaria.protocol import (
     CommandRefused,
@@ -68,7 +69,7 @@ from tolaria.protocol import (
     ProtocolError,
 )
 from tolaria.rollouts import stream_entry
-from tolaria.spec import OpponentMix, RewardShaping
+from tolaria.spec import OpponentMix, PairingPriority, RewardShaping
 from tolaria.trainer.checkpoint import CheckpointError
 from tolaria.trainer.encoding import EncodingError, StaticMemory
 
@@ -85,6 +86,7 @@ class ActorSettings:
     # the pairings of each curriculum stage (`TrainingRunSpec.stage_pairings`); empty: `pairings`
     stage_pairings: list[list[tuple[str, str, float]]] = field(default_factory=list)
     opponents: OpponentMix = field(default_factory=OpponentMix)
+    pairing_priority: PairingPriority | None = None  # spec.actors.pairingPriority
     reward_shaping: RewardShaping = field(default_factory=RewardShaping)
     gamma: float = 0.99  # the learner's discount (ppo.gamma), which reward shaping must match
     games_in_flight: int = 64
@@ -160,6 +162,8 @@ class Actor:
         self._installing = asyncio.Lock()  # the announcement and the poll may both find a version
         self.rng = random.Random(settings.seed)
         self.sampler = OpponentSampler(settings.opponents, seed=self.rng.randrange(2**31))
+        priority = settings.pairing_priority
+        self.pairing_scores = PairingScores(priority.window) if priority is not None else None
         self.batcher: InferenceBatcher | None = None
         self.memory = StaticMemory()  # shared by every backend (see PolicyBackend)
         self.latest_version = 0
@@ -197,6 +201,8 @@ class Actor:
                 asyncio.create_task(self._refresh_endpoints(), name="endpoints"),
                 asyncio.create_task(self._report_rates(), name="rates"),
             ]
+            if self.pairing_scores is not None:
+                background.append(asyncio.create_task(self._report_priorities(), name="priorities"))
             workers = [
                 asyncio.create_task(self._worker(), name=f"game-{i}")
                 for i in range(self.settings.games_in_flight)
@@ -220,6 +226,7 @@ class Actor:
             await asyncio.gather(*background, return_exceptions=True)
             await self._exit.aclose()
             await self.league_opponents.close()
+            self._log_priorities()
             flushed = await self.shipper.flush(timeout=min(5.0, max(1.0, self.settings.grace_period / 2)))
             shipper_stop.set()
             shipper_task.cancel()
@@ -281,10 +288,17 @@ class Actor:
             log.info("curriculum stage %d from the next game on", stage + 1)
             self.stage = stage
 
-    def pairings(self) -> list[tuple[str, str, float]]:
-        """The pairings the next game is drawn from."""
+    def pairings_unweighted(self) -> list[tuple[str, str, float]]:
+        """The current stage's pairings with the spec's weights."""
         stages = self.settings.stage_pairings
         return stages[min(self.stage, len(stages) - 1)] if stages else self.settings.pairings
+
+    def pairings(self) -> list[tuple[str, str, float]]:
+        """The pairings the next game is drawn from, weighted by their priority where the spec asks."""
+        pairings = self.pairings_unweighted()
+        if self.pairing_scores is None or self.settings.pairing_priority is None:
+            return pairings
+        return prioritised(pairings, self.pairing_scores, self.settings.pairing_priority)
 
     async def _follow_announcements(self) -> None:
         """Installs each announced version at once (see the module); resubscribes after a failure."""
@@ -339,6 +353,18 @@ class Actor:
             self.metrics.buffered_segments.set(len(self.shipper.buffer))
             self.metrics.redis_connected.set(1 if self.shipper.connected else 0)
             last, last_time = self.decisions, now
+
+    async def _report_priorities(self, interval: float = 300.0) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self._log_priorities()
+
+    def _log_priorities(self) -> None:
+        if self.pairing_scores is not None and self.settings.pairing_priority is not None:
+            log.info(
+                "%s",
+                describe(self.pairings_unweighted(), self.pairing_scores, self.settings.pairing_priority),
+            )
 
     def _on_batch(self, size: int, seconds: float) -> None:
         self.metrics.batch_size.observe(size)
@@ -534,6 +560,12 @@ class Actor:
         self.shipper.count(f"{StatsField.GAMES}:{kind}")
         self.shipper.count(f"{outcome}:{kind}")
         self.metrics.games.labels(kind, outcome).inc()
+        if kind == "builtin_ai" and self.pairing_scores is not None:
+            match = plan.match
+            self.pairing_scores.record(match.agent_deck, match.opponent_deck, (agent_reward + 1) / 2)
+            self.metrics.pairing_win_rate.labels(match.agent_deck, match.opponent_deck).set(
+                self.pairing_scores.win_rate(match.agent_deck, match.opponent_deck)
+            )
 
     def _meta(self, plan: GamePlan, seat: int) -> dict[str, Any]:
         """What a segment says of its game (the game's end only in its last segments)."""

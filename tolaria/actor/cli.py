@@ -173,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
             pairings=spec.pairings(),
             stage_pairings=spec.stage_pairings() if spec.curriculum is not None else [],
             opponents=spec.actors.opponents,
+            pairing_priority=spec.actors.pairing_priority,
             reward_shaping=spec.reward_shaping,
             gamma=spec.learner.ppo.gamma,
             games_in_flight=args.games_in_flight or spec.actors.games_in_flight,

@@ -73,6 +73,13 @@ class ActorMetrics:
         self.league_snapshots = Gauge(
             "tolaria_actor_league_snapshots", "League snapshots held in memory as opponents", registry=r
         )
+        self.pairing_win_rate = Gauge(
+            "tolaria_actor_pairing_win_rate",
+            "The agent's recent win rate against the built-in AI by deck pairing, as pairingPriority"
+            " weighs the pairing's draw",
+            ["agent_deck", "opponent_deck"],
+            registry=r,
+        )
         self.daemon_endpoints = Gauge("tolaria_actor_daemon_endpoints", "Daemon endpoints known", registry=r)
 
     def serve(self, port: int) -> None:
