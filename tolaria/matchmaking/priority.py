@@ -69,8 +69,8 @@ def describe(
         by_deck[agent] = by_deck.get(agent, 0.0) + weight / total
     shares = ", ".join(f"{deck} {share:.2f}" for deck, share in by_deck.items())
     likeliest = sorted(weighted, key=lambda p: -p[2])[:5]
-    hardest = ", ".join(
+    drawn = ", ".join(
         f"{agent} v {opponent} {scores.win_rate(agent, opponent):.2f} ({scores.games(agent, opponent)} games)"
         for agent, opponent, _ in likeliest
     )
-    return f"pairing priority: draw share by agent deck: {shares}; most drawn, with win rate against the AI: {hardest}"
+    return f"pairing priority: draw share by agent deck: {shares}; most drawn, with win rate against the AI: {drawn}"
