@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tolaria.matchmaking.priority import PRIOR_GAMES, PairingScores, describe, prioritised, priority_factor
+from tolaria.matchmaking.priority import PRIOR_GAMES, PairingScores, priority_factor
 from tolaria.spec import PairingPriority
 
 PAIRINGS = [
@@ -20,18 +20,18 @@ def ratios(weighted: list[tuple[str, str, float]]) -> list[float]:
 
 
 def test_until_games_against_the_ai_come_in_the_draw_keeps_the_specs_odds():
-    scores = PairingScores(window=50)
-    assert ratios(prioritised(PAIRINGS, scores, PairingPriority())) == pytest.approx(ratios(PAIRINGS))
+    scores = PairingScores(PairingPriority(window=50))
+    assert ratios(scores.prioritised(PAIRINGS)) == pytest.approx(ratios(PAIRINGS))
 
 
 def test_a_pairing_the_agent_loses_is_drawn_more_than_one_it_wins():
-    scores = PairingScores(window=50)
+    scores = PairingScores(PairingPriority(exponent=2.0, window=50, min_factor=0.05))
     for _ in range(20):
         scores.record("blue_control", "red_aggro", 0.0)
         scores.record("blue_control", "white_weenie", 1.0)
     lost = (0 + 0.5 * PRIOR_GAMES) / (20 + PRIOR_GAMES)
     assert scores.win_rate("blue_control", "red_aggro") == pytest.approx(lost)
-    weighted = prioritised(PAIRINGS, scores, PairingPriority(exponent=2.0, min_factor=0.05))
+    weighted = scores.prioritised(PAIRINGS)
     assert [w for _, _, w in weighted] == pytest.approx([4.0 * (1 - lost) ** 2, 4.0 * 0.05, 1.0 * 0.5**2])
 
 
@@ -43,7 +43,7 @@ def test_the_factor_is_hard_weighting_with_a_floor():
 
 
 def test_only_the_window_of_latest_games_counts_and_a_draw_is_half_a_win():
-    scores = PairingScores(window=4)
+    scores = PairingScores(PairingPriority(window=4))
     for score in (0.0, 0.0, 0.0, 1.0, 1.0, 0.5, 1.0):
         scores.record("a", "b", score)
     assert scores.games("a", "b") == 4
@@ -55,11 +55,11 @@ def test_only_the_window_of_latest_games_counts_and_a_draw_is_half_a_win():
 
 
 def test_the_log_line_gives_each_decks_share_and_the_most_drawn_pairings():
-    scores = PairingScores(window=50)
+    scores = PairingScores(PairingPriority(window=50))
     for _ in range(8):
         scores.record("blue_control", "red_aggro", 0.0)
-    line = describe(PAIRINGS, scores, PairingPriority())
-    weighted = prioritised(PAIRINGS, scores, PairingPriority())
+    line = scores.describe(PAIRINGS)
+    weighted = scores.prioritised(PAIRINGS)
     blue_share = sum(ratios(weighted)[:2])
     assert f"blue_control {blue_share:.2f}, red_aggro {1 - blue_share:.2f}" in line
     assert "most drawn, with win rate against the AI: blue_control v red_aggro 0.10 (8 games)" in line

@@ -58,7 +58,7 @@ from tolaria.inference.batcher import InferenceBatcher
 from tolaria.keys import RunKeys, StatsField
 from tolaria.matchmaking.league import League
 from tolaria.matchmaking.opponents import OpponentChoice, OpponentSampler
-from tolaria.matchmaking.priority import PairingScores, describe, prioritised
+from tolaria.matchmaking.priority import PairingScores
 from tolaria.matchmaking.schedule import Match
 from tolaria.protocol import (
     CommandRefused,
@@ -163,7 +163,7 @@ class Actor:
         self.rng = random.Random(settings.seed)
         self.sampler = OpponentSampler(settings.opponents, seed=self.rng.randrange(2**31))
         priority = settings.pairing_priority
-        self.pairing_scores = PairingScores(priority.window) if priority is not None else None
+        self.pairing_scores = PairingScores(priority) if priority is not None else None
         self.batcher: InferenceBatcher | None = None
         self.memory = StaticMemory()  # shared by every backend (see PolicyBackend)
         self.latest_version = 0
@@ -296,9 +296,7 @@ class Actor:
     def pairings(self) -> list[tuple[str, str, float]]:
         """The pairings the next game is drawn from, weighted by their priority where the spec asks."""
         pairings = self.pairings_unweighted()
-        if self.pairing_scores is None or self.settings.pairing_priority is None:
-            return pairings
-        return prioritised(pairings, self.pairing_scores, self.settings.pairing_priority)
+        return pairings if self.pairing_scores is None else self.pairing_scores.prioritised(pairings)
 
     async def _follow_announcements(self) -> None:
         """Installs each announced version at once (see the module); resubscribes after a failure."""
@@ -360,11 +358,8 @@ class Actor:
             self._log_priorities()
 
     def _log_priorities(self) -> None:
-        if self.pairing_scores is not None and self.settings.pairing_priority is not None:
-            log.info(
-                "%s",
-                describe(self.pairings_unweighted(), self.pairing_scores, self.settings.pairing_priority),
-            )
+        if self.pairing_scores is not None:
+            log.info("%s", self.pairing_scores.describe(self.pairings_unweighted()))
 
     def _on_batch(self, size: int, seconds: float) -> None:
         self.metrics.batch_size.observe(size)

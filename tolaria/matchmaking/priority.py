@@ -23,16 +23,17 @@ PRIOR_GAMES = 2
 
 
 class PairingScores:
-    """The agent's latest scores (1, 0.5, 0) against the built-in AI, by (agent deck, opponent deck)."""
+    """The agent's latest scores (1, 0.5, 0) against the built-in AI, by (agent deck, opponent
+    deck), and the draw they weigh by `priority`."""
 
-    def __init__(self, window: int):
-        self.window = window
+    def __init__(self, priority: PairingPriority):
+        self.priority = priority
         self._scores: dict[tuple[str, str], deque[float]] = {}
 
     def record(self, agent_deck: str, opponent_deck: str, score: float) -> None:
         pairing = (agent_deck, opponent_deck)
         if pairing not in self._scores:
-            self._scores[pairing] = deque(maxlen=self.window)
+            self._scores[pairing] = deque(maxlen=self.priority.window)
         self._scores[pairing].append(score)
 
     def games(self, agent_deck: str, opponent_deck: str) -> int:
@@ -43,34 +44,28 @@ class PairingScores:
         scores = self._scores.get((agent_deck, opponent_deck), ())
         return (sum(scores) + 0.5 * PRIOR_GAMES) / (len(scores) + PRIOR_GAMES)
 
+    def prioritised(self, pairings: Sequence[tuple[str, str, float]]) -> list[tuple[str, str, float]]:
+        """The pairings with each weight multiplied by its priority factor."""
+        return [
+            (agent, opponent, weight * priority_factor(self.win_rate(agent, opponent), self.priority))
+            for agent, opponent, weight in pairings
+        ]
+
+    def describe(self, pairings: Sequence[tuple[str, str, float]]) -> str:
+        """One log line: each agent deck's share of the draw, and the pairings drawn most often."""
+        weighted = self.prioritised(pairings)
+        total = sum(weight for _, _, weight in weighted)
+        by_deck: dict[str, float] = {}
+        for agent, _, weight in weighted:
+            by_deck[agent] = by_deck.get(agent, 0.0) + weight / total
+        shares = ", ".join(f"{deck} {share:.2f}" for deck, share in by_deck.items())
+        likeliest = sorted(weighted, key=lambda p: -p[2])[:5]
+        drawn = ", ".join(
+            f"{agent} v {opponent} {self.win_rate(agent, opponent):.2f} ({self.games(agent, opponent)} games)"
+            for agent, opponent, _ in likeliest
+        )
+        return f"pairing priority: draw share by agent deck: {shares}; most drawn, with win rate against the AI: {drawn}"
+
 
 def priority_factor(win_rate: float, priority: PairingPriority) -> float:
     return max((1.0 - win_rate) ** priority.exponent, priority.min_factor)
-
-
-def prioritised(
-    pairings: Sequence[tuple[str, str, float]], scores: PairingScores, priority: PairingPriority
-) -> list[tuple[str, str, float]]:
-    """The pairings with each weight multiplied by its priority factor."""
-    return [
-        (agent, opponent, weight * priority_factor(scores.win_rate(agent, opponent), priority))
-        for agent, opponent, weight in pairings
-    ]
-
-
-def describe(
-    pairings: Sequence[tuple[str, str, float]], scores: PairingScores, priority: PairingPriority
-) -> str:
-    """One log line: each agent deck's share of the draw, and the pairings drawn most often."""
-    weighted = prioritised(pairings, scores, priority)
-    total = sum(weight for _, _, weight in weighted)
-    by_deck: dict[str, float] = {}
-    for agent, _, weight in weighted:
-        by_deck[agent] = by_deck.get(agent, 0.0) + weight / total
-    shares = ", ".join(f"{deck} {share:.2f}" for deck, share in by_deck.items())
-    likeliest = sorted(weighted, key=lambda p: -p[2])[:5]
-    drawn = ", ".join(
-        f"{agent} v {opponent} {scores.win_rate(agent, opponent):.2f} ({scores.games(agent, opponent)} games)"
-        for agent, opponent, _ in likeliest
-    )
-    return f"pairing priority: draw share by agent deck: {shares}; most drawn, with win rate against the AI: {drawn}"
