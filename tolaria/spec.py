@@ -491,10 +491,28 @@ class ActorSpec(ApiModel):
     )
 
 
+class LearningRateDecay(ApiModel):
+    """A learning rate that falls linearly over a run's first `updates` PPO updates (CleanRL's
+    annealing, with a floor so that a run longer than planned keeps learning)."""
+
+    updates: int = Field(
+        ge=1, le=100_000_000, description="PPO updates over which the learning rate falls to its floor."
+    )
+    final_fraction: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="The floor, as a fraction of learningRate, held from update `updates` on.",
+    )
+
+
 class PPOSpec(ApiModel):
     """PPO hyperparameters of the learner."""
 
     learning_rate: float = Field(3e-4, gt=0, le=1)
+    learning_rate_decay: LearningRateDecay | None = Field(
+        None, description="Unset: the learning rate stays at learningRate."
+    )
     gamma: float = Field(0.99, ge=0, le=1)
     gae_lambda: float = Field(0.95, ge=0, le=1)
     clip_range: float = Field(0.2, gt=0, le=1)

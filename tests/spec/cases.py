@@ -138,6 +138,18 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("unknown-engine", spec(daemons={"engine": "xmage"}), "spec.daemons.engine", "xmage"),
     ("gamma-above-one", spec(learner={"ppo": {"gamma": 1.5}}), "spec.learner.ppo.gamma", "1.5"),
+    (
+        "learning-rate-decay-without-updates",
+        spec(learner={"ppo": {"learningRateDecay": {"finalFraction": 0.1}}}),
+        "spec.learner.ppo.learningRateDecay.updates",
+        "",
+    ),
+    (
+        "learning-rate-floor-above-the-rate",
+        spec(learner={"ppo": {"learningRateDecay": {"updates": 700, "finalFraction": 2}}}),
+        "spec.learner.ppo.learningRateDecay.finalFraction",
+        "2",
+    ),
     ("mixed-precision-fp8", spec(learner={"mixedPrecision": "fp8"}), "spec.learner.mixedPrecision", "fp8"),
     ("negative-gpus", spec(learner={"gpus": -1}), "spec.learner.gpus", "-1"),
     (

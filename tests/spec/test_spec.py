@@ -207,6 +207,19 @@ def test_the_trainer_reads_the_warm_start_from_the_spec():
     assert warm_start.games_in_flight == 16
 
 
+def test_the_trainer_reads_the_learning_rate_decay_from_the_spec():
+    ppo = trainer_config_from_spec(TrainingRunSpec.model_validate(MINIMAL["spec"])).ppo
+    assert ppo.lr_decay_updates == 0
+    spec = TrainingRunSpec.model_validate(
+        {
+            **MINIMAL["spec"],
+            "learner": {"ppo": {"learningRateDecay": {"updates": 700, "finalFraction": 0.05}}},
+        }
+    )
+    ppo = trainer_config_from_spec(spec).ppo
+    assert (ppo.lr_decay_updates, ppo.final_lr_fraction) == (700, 0.05)
+
+
 def test_deck_pools_pair_every_agent_deck_with_every_opponent_deck_by_weight():
     pools = {
         "agent": [{"deck": "a", "weight": 2}, {"deck": "b"}],

@@ -556,7 +556,9 @@ def test_a_resumed_learner_makes_exactly_the_update_an_uninterrupted_one_makes(r
     entries = _encoded_segments(12)  # three batches of four segments
     config = TrainerConfig(
         network=NETWORK,
-        ppo=PPOConfig(batch_size=4 * STEPS, minibatch_size=16, epochs=2, warmup_updates=3),
+        ppo=PPOConfig(
+            batch_size=4 * STEPS, minibatch_size=16, epochs=2, warmup_updates=3, lr_decay_updates=2
+        ),
         learner=LearnerConfig(device="cpu", threads=1, read_block_ms=100, checkpoint_every_updates=1000),
     )
     learners = {}
@@ -598,6 +600,7 @@ def test_a_resumed_learner_makes_exactly_the_update_an_uninterrupted_one_makes(r
         for field_name, value in state.items():
             assert torch.equal(value, ours["state"][param][field_name]), (param, field_name)
     assert resumed.trainer.scheduler.state_dict() == straight.trainer.scheduler.state_dict()
+    assert resumed.last_stats["learning_rate"] == straight.last_stats["learning_rate"]
     assert resumed.counters == straight.counters
 
 

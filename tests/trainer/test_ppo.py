@@ -20,9 +20,28 @@ from tolaria.trainer.policy import (
     to_tensors,
     trim_padding,
 )
-from tolaria.trainer.ppo import PPOTrainer, build_batch, gae, policy_lag, ppo_loss
+from tolaria.trainer.ppo import PPOTrainer, build_batch, gae, learning_rate_factor, policy_lag, ppo_loss
 from tolaria.trainer.synthetic import PayloadFactory, synthetic_segment
 from trainer import payloads as P
+
+
+def test_the_learning_rate_ramps_up_then_falls_to_its_floor_and_stays():
+    config = PPOConfig(warmup_updates=4, lr_decay_updates=10, final_lr_fraction=0.2)
+    factors = [learning_rate_factor(update, config) for update in range(14)]
+    # warm-up ramp (update + 1) / 4 times the fall 1 - 0.8 * update / 10
+    np.testing.assert_allclose(factors[:4], [0.25 * 1.0, 0.5 * 0.92, 0.75 * 0.84, 1.0 * 0.76])
+    np.testing.assert_allclose(factors[4:11], [0.68, 0.6, 0.52, 0.44, 0.36, 0.28, 0.2])
+    assert factors[11:] == [0.2] * 3
+    assert [learning_rate_factor(u, PPOConfig(warmup_updates=0)) for u in (0, 10**6)] == [1.0, 1.0]
+
+
+def test_the_trainer_takes_each_update_at_its_scheduled_learning_rate():
+    model, segments = _mixed_segments("small", segments=1, d_model=16, ff_dim=32)
+    config = PPOConfig(learning_rate=1e-3, minibatch_size=64, epochs=1, warmup_updates=0, lr_decay_updates=2)
+    trainer = PPOTrainer(model, config, LearnerConfig(device="cpu"))
+    batch = build_batch(segments, trainer.config)
+    rates = [trainer.update(batch)["learning_rate"] for _ in range(4)]
+    np.testing.assert_allclose(rates, [1e-3, 5.5e-4, 1e-4, 1e-4])
 
 
 def test_gae_by_hand():

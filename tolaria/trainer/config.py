@@ -132,10 +132,16 @@ class PPOConfig:
     weight_decay: float = 0.0
     adam_eps: float = 1e-5
     warmup_updates: int = 10
+    # Linear decay of the learning rate to final_lr_fraction of it over the first lr_decay_updates
+    # updates, then held there; 0: no decay.
+    lr_decay_updates: int = 0
+    final_lr_fraction: float = 0.1
 
     def __post_init__(self) -> None:
         checks = {
             "learning_rate": self.learning_rate > 0,
+            "lr_decay_updates": self.lr_decay_updates >= 0,
+            "final_lr_fraction": 0 <= self.final_lr_fraction <= 1,
             "gamma": 0 <= self.gamma <= 1,
             "gae_lambda": 0 <= self.gae_lambda <= 1,
             "clip_range": self.clip_range > 0,
@@ -246,6 +252,14 @@ def trainer_config_from_spec(
         network=NetworkConfig.from_preset(net.preset, **overrides),
         ppo=PPOConfig(
             learning_rate=ppo.learning_rate,
+            **(
+                {}
+                if ppo.learning_rate_decay is None
+                else {
+                    "lr_decay_updates": ppo.learning_rate_decay.updates,
+                    "final_lr_fraction": ppo.learning_rate_decay.final_fraction,
+                }
+            ),
             gamma=ppo.gamma,
             gae_lambda=ppo.gae_lambda,
             clip_range=ppo.clip_range,

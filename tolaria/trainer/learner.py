@@ -466,6 +466,7 @@ class Learner:
         m.samples_per_second.set(samples_per_second)
         for term in LOSS_TERMS:
             m.loss.labels(term).set(stats[term])
+        m.learning_rate.set(stats["learning_rate"])
         for term in KIND_TERMS:
             for kind in KIND_NAMES:
                 if not math.isnan(value := stats[f"{term}:{kind}"]):
@@ -499,7 +500,8 @@ class Learner:
         )
         log.info(
             "update %d: %d samples, %.0f samples/s, loss %.4f, value loss %.4f, explained variance %.3f,"
-            " entropy %.3f, kl %.4f, clipped %.3f (kl/clipped by kind: %s), lag %.1f -> version %d",
+            " entropy %.3f, kl %.4f, clipped %.3f (kl/clipped by kind: %s), learning rate %.2e,"
+            " lag %.1f -> version %d",
             self.step,
             len(batch),
             samples_per_second,
@@ -510,6 +512,7 @@ class Learner:
             stats["approx_kl"],
             stats["clip_fraction"],
             by_kind,
+            stats["learning_rate"],
             float(np.mean(trained_version - versions)),
             self.version,
         )

@@ -27,6 +27,9 @@ class LearnerMetrics:
             ["term", "kind"],
             registry=r,
         )
+        self.learning_rate = Gauge(
+            "tolaria_learner_learning_rate", "Learning rate of the last PPO update", registry=r
+        )
         self.policy_version = Gauge("tolaria_learner_policy_version", "Published policy version", registry=r)
         self.queue_depth = Gauge(
             "tolaria_learner_queue_depth",

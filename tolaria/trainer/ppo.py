@@ -121,6 +121,18 @@ def gae(
     return advantages, advantages + values.astype(np.float32)
 
 
+def learning_rate_factor(update: int, config: PPOConfig) -> float:
+    """The learning rate of PPO update `update` (0-based, counting updates that changed the
+    weights), as a fraction of `config.learning_rate`: a linear ramp over the warm-up, times a
+    linear fall to `final_lr_fraction` over `lr_decay_updates`."""
+    warmup = min(1.0, (update + 1) / config.warmup_updates) if config.warmup_updates else 1.0
+    if not config.lr_decay_updates:
+        return warmup
+    progress = min(1.0, update / config.lr_decay_updates)
+    final = config.final_lr_fraction
+    return warmup * (final + (1.0 - final) * (1.0 - progress))
+
+
 def policy_lag(segment: Segment, reference_version: int) -> int:
     """How many versions the segment's oldest step trails `reference_version`."""
     return int(reference_version - segment.policy_version.min())
@@ -263,9 +275,8 @@ class PPOTrainer:
             weight_decay=ppo.weight_decay,
             fused=True,
         )
-        warmup = ppo.warmup_updates
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda update: min(1.0, (update + 1) / warmup) if warmup else 1.0
+            self.optimizer, lambda update: learning_rate_factor(update, ppo)
         )
         precision = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(learner.mixed_precision)
         self.autocast_dtype = precision if self.device.type == "cuda" else None
@@ -364,6 +375,7 @@ class PPOTrainer:
         started = time.perf_counter()
         before = self.state() if stop is not None else None
         cfg = self.config
+        learning_rate = self.optimizer.param_groups[0]["lr"]
         n = len(batch)
         observations = {k: self._to_device(v) for k, v in batch.observations.items()}
         actions, old_log_probs, old_values, advantages, returns = (
@@ -434,11 +446,11 @@ class PPOTrainer:
             for kind, total, count in zip(KIND_NAMES, row, kind_counts, strict=True):
                 stats[f"{term}:{kind}"] = float(total / count) if count else float("nan")
         stats["skipped_minibatches"] = float(skipped_count)
+        stats["learning_rate"] = learning_rate
         variance = float(np.var(batch.returns))
         stats["explained_variance"] = (
             float("nan") if variance == 0 else 1.0 - float(np.var(batch.returns - batch.values)) / variance
         )
-        stats["learning_rate"] = float(self.optimizer.param_groups[0]["lr"])
         stats["samples"] = float(n)
         stats["seconds"] = time.perf_counter() - started
         return stats
