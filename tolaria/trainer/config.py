@@ -236,6 +236,7 @@ def trainer_config_from_spec(
     """The trainer's view of a TrainingRun spec (`spec.learner`, `spec.checkpoints`, `spec.seed`);
     the deck pairings of a warm start come from `spec.pairings()`."""
     learner, net, ppo = spec.learner, spec.learner.network, spec.learner.ppo
+    decay = ppo.learning_rate_decay
     overrides = {
         k: v
         for k, v in (
@@ -252,14 +253,8 @@ def trainer_config_from_spec(
         network=NetworkConfig.from_preset(net.preset, **overrides),
         ppo=PPOConfig(
             learning_rate=ppo.learning_rate,
-            **(
-                {}
-                if ppo.learning_rate_decay is None
-                else {
-                    "lr_decay_updates": ppo.learning_rate_decay.updates,
-                    "final_lr_fraction": ppo.learning_rate_decay.final_fraction,
-                }
-            ),
+            lr_decay_updates=decay.updates if decay else 0,
+            final_lr_fraction=decay.final_fraction if decay else PPOConfig.final_lr_fraction,
             gamma=ppo.gamma,
             gae_lambda=ppo.gae_lambda,
             clip_range=ppo.clip_range,
