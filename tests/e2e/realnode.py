@@ -96,13 +96,14 @@ def images_layout() -> Path:
 
 
 @contextlib.contextmanager
-def machine_lock() -> Iterator[None]:
-    """Held while a real node exists on this machine; a second one waits for the first. Whoever
-    takes it first removes what a node that was never torn down left (`remove_leftovers`)."""
+def machine_lock(wait: bool = True) -> Iterator[None]:
+    """Held while a real node exists on this machine; a second one waits for the first (or, not
+    to wait, raises BlockingIOError). Whoever takes it first removes what a node that was never
+    torn down left (`remove_leftovers`)."""
     MACHINE_LOCK.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(MACHINE_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         remove_leftovers()
         yield
     finally:

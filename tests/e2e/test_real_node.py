@@ -4,10 +4,9 @@ policy, with the operator running as the pod its chart installs."""
 from __future__ import annotations
 
 import base64
-import fcntl
+import contextlib
 import itertools
 import json
-import os
 import re
 import subprocess
 import textwrap
@@ -23,7 +22,15 @@ from tests.conftest import MinioServer
 from tolaria.operator import children as build
 from tolaria.spec import load_trainingrun
 
-from .realnode import MACHINE_LOCK, NODE_IP, NODE_LINK_HOST, NODE_NAME, NODE_POD_CIDR, leftovers, machine_lock
+from .realnode import (
+    MACHINE_LOCK,
+    NODE_IP,
+    NODE_LINK_HOST,
+    NODE_NAME,
+    NODE_POD_CIDR,
+    leftovers,
+    machine_lock,
+)
 from .test_chart import adopt_crd
 
 pytestmark = pytest.mark.e2e
@@ -157,30 +164,39 @@ def wait_for_pod_phase(bed, namespace: str, name: str, phases: set[str], timeout
 def test_a_node_left_by_a_killed_run_is_removed_before_the_next_starts():
     """A killed test run leaves its node: processes in their own session and network namespace,
     the veth link and the route to the pod CIDR (a CI run once failed on that route). This test
-    runs before the module's first real_cluster, while no node holds the machine lock."""
-    probe = os.open(MACHINE_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        pytest.fail(f"a real node holds {MACHINE_LOCK}: this test must run before the first real_cluster")
-    finally:
-        os.close(probe)
+    runs before the module's first real_cluster, while no node holds the machine lock. It plants
+    the leftovers on a machine cleared first, holding the lock, so nothing else's node is in the
+    way of its route."""
     netns, link = "tolaria-node-leftover", "tlnodeleftover"
-    for step in (
-        ["ip", "netns", "add", netns],
-        ["ip", "link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", netns],
-        ["ip", "addr", "add", f"{NODE_LINK_HOST}/30", "dev", link],
-        ["ip", "link", "set", link, "up"],
-        ["ip", "route", "add", NODE_POD_CIDR, "via", NODE_IP, "dev", link],
-    ):
-        subprocess.run(step, check=True, capture_output=True)
-    survivor = subprocess.Popen(["ip", "netns", "exec", netns, "sleep", "600"], start_new_session=True)
+    survivor = None
     try:
+        with contextlib.ExitStack() as planting:
+            try:
+                planting.enter_context(machine_lock(wait=False))
+            except BlockingIOError:
+                pytest.fail(
+                    f"a real node holds {MACHINE_LOCK}: this test must run before the first real_cluster"
+                )
+            for step in (
+                ["ip", "netns", "add", netns],
+                ["ip", "link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", netns],
+                ["ip", "addr", "add", f"{NODE_LINK_HOST}/30", "dev", link],
+                ["ip", "link", "set", link, "up"],
+                ["ip", "route", "add", NODE_POD_CIDR, "via", NODE_IP, "dev", link],
+            ):
+                done = subprocess.run(step, capture_output=True, text=True, check=False)
+                assert done.returncode == 0, (
+                    f"{' '.join(step)}: {done.stderr.strip()}; routes: {subprocess.getoutput('ip route')}"
+                )
+            survivor = subprocess.Popen(
+                ["ip", "netns", "exec", netns, "sleep", "600"], start_new_session=True
+            )
         with machine_lock():
             assert survivor.wait(timeout=10) == -9
             assert leftovers() == []
     finally:
-        survivor.kill()
+        if survivor is not None:
+            survivor.kill()
         subprocess.run(["ip", "netns", "delete", netns], capture_output=True, check=False)
         subprocess.run(["ip", "link", "delete", link], capture_output=True, check=False)
 
