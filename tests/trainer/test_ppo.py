@@ -44,6 +44,26 @@ def test_the_trainer_takes_each_update_at_its_scheduled_learning_rate():
     np.testing.assert_allclose(rates, [1e-3, 5.5e-4, 1e-4, 1e-4])
 
 
+def test_a_resumed_trainer_takes_the_learning_rate_of_its_own_config_at_the_saved_update():
+    """A run resumed after its spec's learningRate changed trains at the new rate, where the
+    schedule left off (the saved state alone would bring back the old rate)."""
+    model, segments = _mixed_segments("small", segments=1, d_model=16, ff_dim=32)
+    saved = PPOTrainer(
+        model,
+        PPOConfig(learning_rate=1e-3, minibatch_size=64, epochs=1, warmup_updates=0, lr_decay_updates=4),
+        LearnerConfig(device="cpu"),
+    )
+    batch = build_batch(segments, saved.config)
+    saved.update(batch)
+    saved.update(batch)
+    state = saved.state()
+    lowered = PPOConfig(learning_rate=1e-4, minibatch_size=64, epochs=1, warmup_updates=0, lr_decay_updates=4)
+    resumed = PPOTrainer(copy.deepcopy(model), lowered, LearnerConfig(device="cpu"))
+    resumed.load_state(state)
+    expected = [1e-4 * learning_rate_factor(update, lowered) for update in (2, 3)]
+    np.testing.assert_allclose([resumed.update(batch)["learning_rate"] for _ in range(2)], expected)
+
+
 def test_gae_by_hand():
     adv, ret = gae(
         np.array([0, 0, 1.0]),

@@ -272,7 +272,7 @@ class Learner:
         if checkpoint.optimizer_state is not None:
             trainer.load_optimizer_state(checkpoint.optimizer_state)
         if checkpoint.scheduler_state is not None:
-            trainer.scheduler.load_state_dict(checkpoint.scheduler_state)
+            trainer.load_schedule(checkpoint.scheduler_state)
         if checkpoint.scaler_state and trainer.scaler.is_enabled():
             trainer.scaler.load_state_dict(checkpoint.scaler_state)
         if checkpoint.random_state is not None:

@@ -304,7 +304,7 @@ class PPOTrainer:
     def load_state(self, state: TrainerState) -> None:
         self.model.load_state_dict(state.model)
         self.load_optimizer_state(state.optimizer)
-        self.scheduler.load_state_dict(state.scheduler)
+        self.load_schedule(state.scheduler)
         if state.scaler and self.scaler.is_enabled():
             self.scaler.load_state_dict(state.scaler)
         self.generator.bit_generator.state = state.numpy_random
@@ -317,6 +317,18 @@ class PPOTrainer:
         an older CPU learner holds unfused groups): the skip of a non-finite step needs it."""
         groups = [{**group, "fused": True, "foreach": None} for group in state["param_groups"]]
         self.optimizer.load_state_dict({**state, "param_groups": groups})
+
+    def load_schedule(self, state: dict[str, Any]) -> None:
+        """The saved schedule's position (updates taken), at this trainer's learning rate and
+        schedule: a run resumed with another learningRate or decay in its spec trains at those,
+        where the saved state alone would bring back the rate it was saved with."""
+        self.scheduler.load_state_dict(state)
+        rate = self.config.learning_rate
+        self.scheduler.base_lrs = [rate] * len(self.optimizer.param_groups)
+        factor = learning_rate_factor(self.scheduler.last_epoch, self.config)
+        for group in self.optimizer.param_groups:
+            group["initial_lr"] = rate
+            group["lr"] = rate * factor
 
     def evaluate(
         self, mb: dict[str, torch.Tensor], actions: torch.Tensor, subset_width: int | None = None
