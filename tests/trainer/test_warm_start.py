@@ -96,7 +96,7 @@ def test_the_learner_starts_from_a_copy_of_the_daemons_ai_and_keeps_it(daemon, r
     held_out = WarmStart(cfg.warm_start, parse_endpoints(daemon.endpoint), PAIRINGS, gamma=0.99, seed=7)
     observation = held_out.observe(Encoder(NETWORK), threading.Event())
     assert observation.complete and observation.games == 12 and observation.failed == 0
-    demos = observation.demonstrations(Encoder(NETWORK).empty(0))
+    demos = observation.take_games(Encoder(NETWORK).empty(0)).demonstrations
     assert len(demos) > 300 and np.abs(demos.returns).max() <= 1
     assert (demos.returns > 0).any() and (demos.returns < 0).any()  # the winner's and the loser's
     before, after = agreement(untrained, demos), agreement(learner.trainer.model, demos)

@@ -188,18 +188,18 @@ class Learner:
             lambda games: self._report_warm_start(StatsField.WARM_START_GAMES, games),
             watched,
         )
-        if progress is not None and (not observation.complete or observation.games > len(watched)):
-            progress.save_games(observation.watched)
+        games = observation.games
+        taken = observation.take_games(self.encoder.empty(0))
+        if progress is not None and (not observation.complete or games > len(watched)):
+            progress.save_games(taken)
         if not observation.complete:
-            log.info(
-                "warm start: stopped while watching games (%d of %d watched)", observation.games, cfg.games
-            )
+            log.info("warm start: stopped while watching games (%d of %d watched)", games, cfg.games)
             return False
-        demos = observation.demonstrations(self.encoder.empty(0))
+        demos = taken.demonstrations
         log.info(
             "warm start: %d decisions from %d games (%d failed) in %.0fs; cloning for %d epochs",
             len(demos),
-            observation.games,
+            games,
             observation.failed,
             observation.seconds,
             cfg.epochs,

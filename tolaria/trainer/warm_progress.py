@@ -33,6 +33,7 @@ from safetensors.numpy import save as save_arrays
 
 from tolaria.trainer.checkpoint import Checkpoint, CheckpointError, CheckpointStore, deserialize, serialize
 from tolaria.trainer.imitation import CloneProgress, Demonstrations
+from tolaria.trainer.warm_start import WatchedGames
 
 log = logging.getLogger(__name__)
 
@@ -55,36 +56,33 @@ class WarmStartProgress:
         self.fingerprint = fingerprint
 
     # ---- the games watched ----------------------------------------------------------------
-    def save_games(self, watched: dict[int, Demonstrations]) -> None:
-        if not watched:
+    def save_games(self, watched: WatchedGames) -> None:
+        if not watched.games:
             return
-        order = sorted(watched)
-        parts = [watched[i] for i in order]
-        arrays = {
-            f"obs/{k}": np.concatenate([p.observations[k] for p in parts]) for k in parts[0].observations
-        }
-        arrays["actions"] = np.concatenate([p.actions for p in parts])
-        arrays["returns"] = np.concatenate([p.returns for p in parts])
-        arrays["match"] = np.concatenate(
-            [np.full(len(p), i, np.int64) for i, p in zip(order, parts, strict=True)]
-        )
+        demos = watched.demonstrations
+        arrays = {f"obs/{k}": v for k, v in demos.observations.items()}
+        arrays["actions"] = demos.actions
+        arrays["returns"] = demos.returns
+        arrays["match"] = watched.match
         # a game whose every decision was left out still counts as watched
-        arrays["games"] = np.asarray(order, np.int64)
+        arrays["games"] = np.asarray(watched.games, np.int64)
         meta = {"fingerprint": self.fingerprint}
         self.store.put_object(GAMES_OBJECT, save_arrays(arrays, metadata={_META_KEY: json.dumps(meta)}))
-        log.info("warm start: %d games watched saved to %s", len(order), self.store.uri)
+        log.info("warm start: %d games watched saved to %s", len(watched.games), self.store.uri)
 
     def load_games(self) -> dict[int, Demonstrations]:
-        """The games a stopped warm start watched, by schedule index; {} when none were saved."""
+        """The games a stopped warm start watched, by schedule index; {} when none were saved.
+        Each game's arrays are views of the saved ones (the saved decisions are held once)."""
         data = self.store.get_object(GAMES_OBJECT)
         if data is None:
             return {}
         try:
             meta = _metadata(data)
-            arrays = load_arrays(data)
             if meta.get("fingerprint") != self.fingerprint:
                 log.info("warm start: saved games belong to another warm start; ignored")
                 return {}
+            arrays = load_arrays(data)
+            del data
             match, games = arrays.pop("match"), arrays.pop("games")
             actions, returns = arrays.pop("actions"), arrays.pop("returns")
             observations = {k[len("obs/") :]: v for k, v in arrays.items() if k.startswith("obs/")}
@@ -92,15 +90,19 @@ class WarmStartProgress:
                 len(v) != len(match) for v in observations.values()
             ):
                 raise ValueError("arrays of different lengths")
+            if np.any(np.diff(match) < 0):
+                raise ValueError("decisions not in the schedule's order")
         except (SafetensorError, ValueError, KeyError, TypeError) as e:
             log.warning("warm start: saved games unreadable (%s); watching them again", e)
             return {}
-        watched = {}
-        for index in games.tolist():
-            rows = match == index
-            watched[index] = Demonstrations(
-                {k: v[rows] for k, v in observations.items()}, actions[rows], returns[rows]
+        starts = np.searchsorted(match, games, side="left")
+        ends = np.searchsorted(match, games, side="right")
+        watched = {
+            index: Demonstrations(
+                {k: v[start:end] for k, v in observations.items()}, actions[start:end], returns[start:end]
             )
+            for index, start, end in zip(games.tolist(), starts.tolist(), ends.tolist(), strict=True)
+        }
         log.info("warm start: resuming with %d games already watched", len(watched))
         return watched
 

@@ -117,6 +117,15 @@ async def observe_game(
 
 
 @dataclass
+class WatchedGames:
+    """The decisions of the games watched, joined in the schedule's order."""
+
+    demonstrations: Demonstrations
+    match: np.ndarray  # [N] int64: the schedule index of each decision's game, ascending
+    games: list[int]  # the schedule indices of the games watched (one may have no decision)
+
+
+@dataclass
 class Observation:
     """What `observe` gathered: every scheduled game, or those finished before a stop."""
 
@@ -132,10 +141,24 @@ class Observation:
         """Games learnt from."""
         return len(self.watched)
 
-    def demonstrations(self, empty: dict[str, np.ndarray]) -> Demonstrations:
+    def take_games(self, empty: dict[str, np.ndarray]) -> WatchedGames:
         """Every watched decision, game by game in the schedule's order (whatever order the games
-        finished in, so that a fit on them is reproducible); `empty` as `Encoder.empty(0)`."""
-        return Demonstrations.concatenate([self.watched[i] for i in sorted(self.watched)], empty)
+        finished in, so that a fit on them is reproducible); `empty` as `Encoder.empty(0)`.
+
+        Takes the games out of `watched`, releasing each array of theirs as soon as it is joined:
+        the decisions, a warm start's largest allocation, are never held twice over."""
+        order = sorted(self.watched)
+        parts = [self.watched.pop(i) for i in order]
+        match = np.repeat(np.asarray(order, np.int64), [len(p) for p in parts])
+        if not parts:
+            return WatchedGames(Demonstrations.concatenate([], empty), match, order)
+        observations = {
+            key: np.concatenate([p.observations.pop(key) for p in parts])
+            for key in list(parts[0].observations)
+        }
+        actions = np.concatenate([p.actions for p in parts])
+        returns = np.concatenate([p.returns for p in parts])
+        return WatchedGames(Demonstrations(observations, actions, returns), match, order)
 
 
 class WarmStart:
