@@ -44,7 +44,7 @@ def test_every_mapped_choice_of_a_recorded_game_is_a_demonstration(name):
     demos = demonstrations(encoder, payloads, replies, outcome_returns(seats, winner, 0.99))
     assert len(demos) == len(payloads)  # every mapped reply names an option slot
     assert len(demos) / (len(demos) + unmapped) >= 0.95
-    encoder.validate(demos.observations)
+    encoder.validate({k: v.astype(encoder.dtypes()[k]) for k, v in demos.observations.items()})
     passes = demos.observations["option_feat"][np.arange(len(demos)), demos.actions[:, 0], 0]
     choose_action = demos.observations["decision_type"] == 0
     assert 0 < passes[choose_action].mean() < 1  # the AI both passes and plays

@@ -32,10 +32,10 @@ from tolaria.trainer.policy import (
     PolicyNetwork,
     action_log_probs,
     all_slots,
+    as_network_input,
     keep_slots,
     minibatch_widths,
     slot_extents,
-    to_tensors,
 )
 
 
@@ -53,6 +53,10 @@ def outcome_returns(seats: Sequence[int], winner: int | None, gamma: float) -> n
 
 @dataclass
 class Demonstrations:
+    """Encoded decisions with the AI's action for each. The encoder's float features are kept in
+    half precision (`compact`): decisions are a warm start's largest allocation, and the features
+    (tenths, small fractions and counts below a few tens) lose at most 3e-4 of their value."""
+
     observations: dict[str, np.ndarray]
     actions: np.ndarray  # [N, max_options] int64, the AI's choice as the policy's action
     returns: np.ndarray  # [N] float32
@@ -65,7 +69,7 @@ class Demonstrations:
         """All parts' decisions in order; `empty` (`Encoder.empty(0)`) gives the arrays of none."""
         if not parts:
             width = empty["option_mask"].shape[1]
-            return cls(empty, np.zeros((0, width), np.int64), np.zeros(0, np.float32))
+            return cls(compact(empty), np.zeros((0, width), np.int64), np.zeros(0, np.float32))
         return cls(
             {k: np.concatenate([p.observations[k] for p in parts]) for k in parts[0].observations},
             np.concatenate([p.actions for p in parts]),
@@ -98,8 +102,14 @@ def demonstrations(
         else np.zeros((0, width), np.int64)
     )
     return Demonstrations(
-        {k: v[kept] for k, v in arrays.items()}, stacked, np.asarray(returns, np.float32)[kept]
+        compact({k: v[kept] for k, v in arrays.items()}), stacked, np.asarray(returns, np.float32)[kept]
     )
+
+
+def compact(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Encoder arrays with their float32 features in float16 (half the bytes of a decision:
+    about 8.4 KB instead of 15.7 KB with the `small` network's slots)."""
+    return {k: v.astype(np.float16) if v.dtype == np.float32 else v for k, v in arrays.items()}
 
 
 def engine_demonstrations(
@@ -161,7 +171,7 @@ def clone(
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     if progress is not None and progress.optimizer_state is not None:
         optimizer.load_state_dict(progress.optimizer_state)
-    tensors = to_tensors(demos.observations)
+    stored = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in demos.observations.items()}
     targets = torch.from_numpy(demos.actions)
     returns = torch.from_numpy(demos.returns)
     device = next(model.parameters()).device
@@ -190,8 +200,8 @@ def clone(
                 return CloneProgress(epoch, number, shuffle_state, optimizer.state_dict(), float(nll))
             idx = order[start : start + minibatch]
             widths = minibatch_widths(extents[idx.numpy()], slots, bucketed)
-            kept = keep_slots(tensors, widths.cards, widths.options, widths.targets)
-            mb = {k: v[idx].to(device) for k, v in kept.items()}
+            kept = keep_slots(stored, widths.cards, widths.options, widths.targets)
+            mb = {k: as_network_input(v[idx]).to(device) for k, v in kept.items()}
             inputs = (targets[idx][:, : widths.options].to(device), returns[idx].to(device))
             if compiled:  # one graph for every minibatch size, the last one's included
                 for tensor in (*mb.values(), *inputs):

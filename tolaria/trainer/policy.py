@@ -77,14 +77,22 @@ SLOT_BUCKETS = 4
 
 
 def to_tensors(arrays: dict[str, np.ndarray], device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
-    """Encoder arrays -> tensors on `device` (indices become int64, masks bool)."""
-    out = {}
-    for name, value in arrays.items():
-        tensor = torch.from_numpy(np.ascontiguousarray(value))
-        if tensor.dtype == torch.int32:
-            tensor = tensor.long()
-        out[name] = tensor.to(device, non_blocking=True)
-    return out
+    """Encoder arrays -> tensors on `device` (indices become int64, masks bool, features float32
+    whether they were kept in float32 or half precision)."""
+    return {
+        name: as_network_input(torch.from_numpy(np.ascontiguousarray(value))).to(device, non_blocking=True)
+        for name, value in arrays.items()
+    }
+
+
+def as_network_input(tensor: torch.Tensor) -> torch.Tensor:
+    """An encoder array's tensor in the dtype the network takes: int32 indices as int64, features
+    kept in half precision (`tolaria.trainer.imitation.Demonstrations`) as float32."""
+    if tensor.dtype == torch.int32:
+        return tensor.long()
+    if tensor.dtype == torch.float16:
+        return tensor.float()
+    return tensor
 
 
 def trim_padding(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
