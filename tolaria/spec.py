@@ -571,7 +571,8 @@ class WarmStartSpec(ApiModel):
         le=50_000,
         description="Observed games to learn from; 0: no warm start (random weights). The learner holds"
         " their encoded decisions in memory while it clones: about 0.6 MB per game of two aggro decks,"
-        " 1.3 MB per game of the whole pool, and about three times that at its peak, while it saves them.",
+        " 1.3 MB per game of the whole pool; its peak is at most twice that (joining the games, or"
+        " reading back those a stopped warm start saved).",
     )
     epochs: int = Field(20, ge=1, le=1000, description="Passes over the observed decisions.")
     learning_rate: float = Field(1e-3, gt=0, le=1)

@@ -12,7 +12,9 @@ directory fsync; s3: one PUT, which S3 makes visible whole or not at all), and o
 `latest` pointer (name + sha256 of the object) is replaced the same way. A reader therefore never
 sees a torn `latest`. `latest()` returns the newest checkpoint whose tensor hash (and, when the
 pointer names it, whole-object sha256) checks out, scanning older ones past any that do not.
-Retention keeps the newest `keep` checkpoints.
+Retention keeps the newest `keep` checkpoints. Side objects too large to hold twice (a warm
+start's watched games) are written from a stream: copied in chunks to the temp file, or uploaded
+to S3 in parts, which S3 also makes visible whole once the upload completes.
 
 The store also holds the run's version reservation (`versions`): the highest policy version a
 learner may have published. A learner reserves a block of versions here before it publishes
@@ -27,12 +29,13 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import tempfile
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
 import torch
@@ -45,6 +48,7 @@ VERSIONS = "versions"
 _PREFIX, _SUFFIX = "ckpt-", ".safetensors"
 _META_KEY = "tolaria_checkpoint"
 FORMAT = 1
+_CHUNK = 16 << 20  # bytes of a streamed side object read at a time
 log = logging.getLogger(__name__)
 
 
@@ -177,7 +181,7 @@ class CheckpointStore(ABC):
         self.keep = keep
 
     @abstractmethod
-    def _put(self, name: str, data: bytes) -> None: ...
+    def _put(self, name: str, data: bytes | BinaryIO) -> None: ...
 
     @abstractmethod
     def _get(self, name: str) -> bytes | None: ...
@@ -215,8 +219,9 @@ class CheckpointStore(ABC):
         self._apply_retention(keep_name=name)
         return name
 
-    def put_object(self, name: str, data: bytes) -> None:
-        """Writes a side object (a warm start's progress) atomically; never a checkpoint's name."""
+    def put_object(self, name: str, data: bytes | BinaryIO) -> None:
+        """Writes a side object (a warm start's progress) atomically; never a checkpoint's name.
+        `data` may be a readable binary file, read in chunks (an object too large to hold twice)."""
         self._check_side_name(name)
         self._put(name, data)
 
@@ -324,11 +329,14 @@ class FileCheckpointStore(CheckpointStore):
     def uri(self) -> str:
         return f"file://{self.directory}"
 
-    def _put(self, name: str, data: bytes) -> None:
+    def _put(self, name: str, data: bytes | BinaryIO) -> None:
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(data)
+                if isinstance(data, bytes):
+                    f.write(data)
+                else:
+                    shutil.copyfileobj(data, f, _CHUNK)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.directory / name)
@@ -383,8 +391,16 @@ class S3CheckpointStore(CheckpointStore):
     def _key(self, name: str) -> str:
         return f"{self.prefix}/{name}" if self.prefix else name
 
-    def _put(self, name: str, data: bytes) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=self._key(name), Body=data, ChecksumAlgorithm="SHA256")
+    def _put(self, name: str, data: bytes | BinaryIO) -> None:
+        if isinstance(data, bytes):
+            self.client.put_object(
+                Bucket=self.bucket, Key=self._key(name), Body=data, ChecksumAlgorithm="SHA256"
+            )
+            return
+        # A multipart upload of 8 MB parts (one PUT holds at most 5 GB), visible whole once completed.
+        self.client.upload_fileobj(
+            data, self.bucket, self._key(name), ExtraArgs={"ChecksumAlgorithm": "SHA256"}
+        )
 
     def _get(self, name: str) -> bytes | None:
         try:

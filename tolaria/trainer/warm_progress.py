@@ -7,7 +7,8 @@ never get past it. Two side objects of the checkpoint store keep what was done:
 - `warm-start-games.safetensors`: the demonstrations of the games watched so far, each decision
   labelled with its game's index in the schedule (`match`), so that a resumed warm start plays
   only the other games. Written when a stop interrupts the watching and once the watching is done
-  (then a stop while cloning has nothing large to write within the grace period).
+  (then a stop while cloning has nothing large to write within the grace period), streamed from
+  the arrays (`tolaria.trainer.array_stream`): gigabytes, never copied whole to be written.
 - `warm-start-clone.safetensors`: the network being fitted and the fit's `CloneProgress` (Adam's
   state, epochs and minibatches done, the shuffler's state), in the checkpoint format. Written
   when a stop interrupts the fit.
@@ -29,8 +30,8 @@ import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.numpy import load as load_arrays
-from safetensors.numpy import save as save_arrays
 
+from tolaria.trainer.array_stream import SafetensorsStream
 from tolaria.trainer.checkpoint import Checkpoint, CheckpointError, CheckpointStore, deserialize, serialize
 from tolaria.trainer.imitation import CloneProgress, Demonstrations
 from tolaria.trainer.warm_start import WatchedGames
@@ -67,7 +68,8 @@ class WarmStartProgress:
         # a game whose every decision was left out still counts as watched
         arrays["games"] = np.asarray(watched.games, np.int64)
         meta = {"fingerprint": self.fingerprint}
-        self.store.put_object(GAMES_OBJECT, save_arrays(arrays, metadata={_META_KEY: json.dumps(meta)}))
+        # streamed from the arrays: the decisions are never copied whole
+        self.store.put_object(GAMES_OBJECT, SafetensorsStream(arrays, {_META_KEY: json.dumps(meta)}))
         log.info("warm start: %d games watched saved to %s", len(watched.games), self.store.uri)
 
     def load_games(self) -> dict[int, Demonstrations]:

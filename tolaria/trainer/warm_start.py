@@ -148,28 +148,27 @@ class Observation:
         finished in, so that a fit on them is reproducible); `empty` as `Encoder.empty(0)`.
 
         Takes the games out of `watched`, releasing each array of theirs as soon as it is joined:
-        the decisions, a warm start's largest allocation, are never held twice over."""
+        the decisions, a warm start's largest allocation, are never held twice over (at most once
+        and their largest array, `card_feat`, again)."""
         order = sorted(self.watched)
         parts = [self.watched.pop(i) for i in order]
         match = np.repeat(np.asarray(order, np.int64), [len(p) for p in parts])
         if not parts:
             return WatchedGames(Demonstrations.concatenate([], empty), match, order)
-        observations = {
-            key: np.concatenate([p.observations.pop(key) for p in parts])
-            for key in list(parts[0].observations)
-        }
+        observations = {}
+        for key in list(parts[0].observations):
+            observations[key] = np.concatenate([p.observations.pop(key) for p in parts])
+            _return_freed_memory()
         actions = np.concatenate([p.actions for p in parts])
         returns = np.concatenate([p.returns for p in parts])
-        del parts
-        _return_freed_memory()
         return WatchedGames(Demonstrations(observations, actions, returns), match, order)
 
 
 def _return_freed_memory() -> None:
     """Gives the heap's free pages back to the system (glibc's malloc_trim, as Dask's workers do).
     The games' arrays were allocated one game at a time, below glibc's grown mmap threshold, so
-    once joined and freed they stay in the heap: a warm start of thousands of games would hold
-    its decisions twice, the freed copy reused only by small allocations."""
+    once joined and freed they would stay in the heap, reused only by small allocations, and the
+    join would end holding the decisions twice."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
