@@ -118,10 +118,11 @@ def engine_demonstrations(
     """Demonstrations from engine games played in process by `(game, players)` (players[i]
     answers seat i through `.choose(decision)`): every decision with the reply its player gave
     (the wire text observe mode streams as `ai_choice`) and its discounted outcome. What the
-    warm start watches on the daemons, without them: for benchmarks and tests."""
-    payloads, replies, returns = [], [], []
+    warm start watches on the daemons, without them: for benchmarks and tests. Each game is
+    encoded as it ends, as the warm start does: payloads are far larger than encoded decisions."""
+    parts = []
     for game, players in games:
-        seats: list[int] = []
+        payloads, replies, seats = [], [], []
         decision = game.start()
         while decision is not None:
             answer = None
@@ -132,8 +133,10 @@ def engine_demonstrations(
                 seats.append(decision.seat)
             decision = game.submit(answer)
         assert game.result is not None
-        returns.append(outcome_returns(seats, game.result.winner, gamma))
-    return demonstrations(encoder, payloads, replies, np.concatenate(returns))
+        parts.append(
+            demonstrations(encoder, payloads, replies, outcome_returns(seats, game.result.winner, gamma))
+        )
+    return Demonstrations.concatenate(parts, encoder.empty(0))
 
 
 @dataclass
