@@ -44,7 +44,16 @@ def test_every_mapped_choice_of_a_recorded_game_is_a_demonstration(name):
     demos = demonstrations(encoder, payloads, replies, outcome_returns(seats, winner, 0.99))
     assert len(demos) == len(payloads)  # every mapped reply names an option slot
     assert len(demos) / (len(demos) + unmapped) >= 0.95
-    encoder.validate({k: v.astype(encoder.dtypes()[k]) for k, v in demos.observations.items()})
+    exact, _ = encoder.encode_offered(payloads)
+    encoder.validate(exact)
+    # kept in half the bytes, each float feature rounded to within 2^-11 of its value (float16)
+    assert sum(v.nbytes for v in demos.observations.values()) < 0.55 * sum(v.nbytes for v in exact.values())
+    for name, array in exact.items():
+        kept = demos.observations[name]
+        if array.dtype == np.float32:
+            assert (np.abs(kept.astype(np.float32) - array) <= 2**-11 * np.abs(array)).all(), name
+        else:
+            assert np.array_equal(kept, array), name
     passes = demos.observations["option_feat"][np.arange(len(demos)), demos.actions[:, 0], 0]
     choose_action = demos.observations["decision_type"] == 0
     assert 0 < passes[choose_action].mean() < 1  # the AI both passes and plays

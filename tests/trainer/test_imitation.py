@@ -10,13 +10,12 @@ import torch
 from engine.helpers import deck
 from torch._dynamo.utils import counters
 
-from tolaria.engine import Game, HeuristicPlayer, decision_payload
+from tolaria.engine import Game, HeuristicPlayer
 from tolaria.trainer.config import NetworkConfig
 from tolaria.trainer.encoding import Encoder
 from tolaria.trainer.imitation import (
     Demonstrations,
     clone,
-    compact,
     demonstrations,
     engine_demonstrations,
     outcome_returns,
@@ -69,32 +68,6 @@ def test_cloning_the_heuristic_ai_makes_the_network_choose_as_it_does():
     # the value head learnt the outcomes: closer to them than a constant guess of their mean
     target = torch.from_numpy(held_out.returns)
     assert ((values - target) ** 2).mean() < ((target - target.mean()) ** 2).mean()
-
-
-def test_decisions_are_kept_in_half_the_bytes_with_each_feature_within_3e_4_of_its_value():
-    encoder = Encoder(NETWORK)
-    game, players = (
-        Game((deck("red_aggro"), deck("white_weenie")), seed=3),
-        (HeuristicPlayer(3), HeuristicPlayer(4)),
-    )
-    payloads = []
-    decision = game.start()
-    while decision is not None:
-        answer = None
-        if decision.expects_reply:
-            answer = players[decision.seat].choose(decision)
-            payloads.append(decision_payload(decision))
-        decision = game.submit(answer)
-    exact, _ = encoder.encode_offered(payloads)
-    kept = compact(exact)
-    assert sum(v.nbytes for v in kept.values()) < 0.55 * sum(v.nbytes for v in exact.values())
-    for name, array in exact.items():
-        if array.dtype == np.float32:
-            error = np.abs(kept[name].astype(np.float32) - array)
-            assert (error <= 3e-4 * np.maximum(1.0, np.abs(array))).all(), name
-        else:
-            assert np.array_equal(kept[name], array), name
-    assert all(to_tensors(kept)[k].dtype == v.dtype for k, v in to_tensors(exact).items())
 
 
 def test_decisions_the_offered_slots_cannot_reply_are_left_out():

@@ -55,7 +55,7 @@ def outcome_returns(seats: Sequence[int], winner: int | None, gamma: float) -> n
 class Demonstrations:
     """Encoded decisions with the AI's action for each. The encoder's float features are kept in
     half precision (`compact`): decisions are a warm start's largest allocation, and the features
-    (tenths, small fractions and counts below a few tens) lose at most 3e-4 of their value."""
+    (tenths, small fractions and counts below a few tens) move by at most 2^-11 of their value."""
 
     observations: dict[str, np.ndarray]
     actions: np.ndarray  # [N, max_options] int64, the AI's choice as the policy's action
