@@ -179,8 +179,9 @@ class Learner:
         cfg = self.config.warm_start
         progress = self._warm_progress
         watched = progress.load_games() if progress is not None else {}
+        watched_before = len(watched)
         log.info(
-            "warm start: observing %d games of the built-in AI (%d watched before)", cfg.games, len(watched)
+            "warm start: observing %d games of the built-in AI (%d watched before)", cfg.games, watched_before
         )
         observation = self.warm_start.observe(
             self.encoder,
@@ -188,9 +189,10 @@ class Learner:
             lambda games: self._report_warm_start(StatsField.WARM_START_GAMES, games),
             watched,
         )
-        games = observation.games
+        del watched  # its games are the observation's now; take_games releases them as it joins them
         taken = observation.take_games(self.encoder.empty(0))
-        if progress is not None and (not observation.complete or games > len(watched)):
+        games = len(taken.games)
+        if progress is not None and (not observation.complete or games > watched_before):
             progress.save_games(taken)
         if not observation.complete:
             log.info("warm start: stopped while watching games (%d of %d watched)", games, cfg.games)
