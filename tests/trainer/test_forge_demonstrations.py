@@ -17,6 +17,7 @@ from tolaria.protocol.forge import Dialect, normalize_decision
 from tolaria.trainer.config import NetworkConfig
 from tolaria.trainer.encoding import CARD_TYPES, KEYWORDS, Encoder, offered_options
 from tolaria.trainer.imitation import demonstrations, outcome_returns
+from tolaria.trainer.policy import to_tensors
 
 NETWORK = NetworkConfig.from_preset("small")
 
@@ -54,6 +55,8 @@ def test_every_mapped_choice_of_a_recorded_game_is_a_demonstration(name):
             assert (np.abs(kept.astype(np.float32) - array) <= 2**-11 * np.abs(array)).all(), name
         else:
             assert np.array_equal(kept, array), name
+    # the network takes the kept arrays in the dtypes of the exact ones
+    assert all(to_tensors(demos.observations)[k].dtype == v.dtype for k, v in to_tensors(exact).items())
     passes = demos.observations["option_feat"][np.arange(len(demos)), demos.actions[:, 0], 0]
     choose_action = demos.observations["decision_type"] == 0
     assert 0 < passes[choose_action].mean() < 1  # the AI both passes and plays
