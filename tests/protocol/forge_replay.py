@@ -34,8 +34,11 @@ class RecordedForge:
         self.port = self.sock.getsockname()[1]
         self.commands: list[str] = []
         self.replies: list[str] = []
-        self.open_connections = 0
-        self.most_open = 0  # the most connections open at once
+        self.games_waiting = 0
+        # The most NEWGAMEs held at once before their answers. Counted down before the answer is
+        # written: a client may start its next game as soon as it reads one's end, and that one
+        # must not find the last still counted while its thread waits for its turn to run.
+        self.most_games_waiting = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -65,29 +68,30 @@ class RecordedForge:
             thread.start()
 
     def _answer(self, conn: socket.socket) -> None:
-        with self._lock:
-            self.open_connections += 1
-            self.most_open = max(self.most_open, self.open_connections)
-        try:
-            conn.settimeout(10)
-            with conn, conn.makefile("rwb") as stream, contextlib.suppress(OSError):
-                command = stream.readline().decode().rstrip("\n")
-                with self._lock:
-                    self.commands.append(command)
-                answer = self.answers.get(command, recording_bytes("hello.txt"))
-                if command.startswith("NEWGAME") and self.hold:
-                    time.sleep(self.hold)
-                if answer is None:
-                    return
-                if self.stall_after_first_reply and command.startswith("NEWGAME"):
-                    first, _, _ = answer.partition(b"\n")
-                    stream.write(first + b"\n")
-                    stream.flush()
-                    self.replies.append(stream.readline().decode().rstrip("\n"))
-                    self._stop.wait(10)  # the reply was "dropped": nothing more
-                    return
-                stream.write(answer)
-                stream.flush()
-        finally:
+        conn.settimeout(10)
+        with conn, conn.makefile("rwb") as stream, contextlib.suppress(OSError):
+            command = stream.readline().decode().rstrip("\n")
             with self._lock:
-                self.open_connections -= 1
+                self.commands.append(command)
+            answer = self.answers.get(command, recording_bytes("hello.txt"))
+            if command.startswith("NEWGAME"):
+                self._hold()
+            if answer is None:
+                return
+            if self.stall_after_first_reply and command.startswith("NEWGAME"):
+                first, _, _ = answer.partition(b"\n")
+                stream.write(first + b"\n")
+                stream.flush()
+                self.replies.append(stream.readline().decode().rstrip("\n"))
+                self._stop.wait(10)  # the reply was "dropped": nothing more
+                return
+            stream.write(answer)
+            stream.flush()
+
+    def _hold(self) -> None:
+        with self._lock:
+            self.games_waiting += 1
+            self.most_games_waiting = max(self.most_games_waiting, self.games_waiting)
+        time.sleep(self.hold)
+        with self._lock:
+            self.games_waiting -= 1

@@ -69,7 +69,7 @@ def test_games_in_flight_are_capped_at_forges_max_concurrent():
     with RecordedForge({"STATUS": status}, hold=0.2) as forge:
         asyncio.run(scenario(forge.port))
     assert forge.commands.count("NEWGAME red_aggro white_weenie -s 5") == 6
-    assert forge.most_open == 2
+    assert forge.most_games_waiting == 2
 
 
 def test_a_connection_closed_without_a_reply_is_reported_with_the_command():
