@@ -56,7 +56,8 @@ def test_every_mapped_choice_of_a_recorded_game_is_a_demonstration(name):
         else:
             assert np.array_equal(kept, array), name
     # the network takes the kept arrays in the dtypes of the exact ones
-    assert all(to_tensors(demos.observations)[k].dtype == v.dtype for k, v in to_tensors(exact).items())
+    kept_tensors = to_tensors(demos.observations)
+    assert all(kept_tensors[k].dtype == v.dtype for k, v in to_tensors(exact).items())
     passes = demos.observations["option_feat"][np.arange(len(demos)), demos.actions[:, 0], 0]
     choose_action = demos.observations["decision_type"] == 0
     assert 0 < passes[choose_action].mean() < 1  # the AI both passes and plays
