@@ -276,8 +276,6 @@ def test_redis_restart_buffers_and_delivers_afterwards(redis_server, daemon, sta
     redis_server.start()  # same port, empty: no weights, no stream
     client = redis.Redis.from_url(redis_server.url)
     wait_until(lambda: client.xlen(KEYS.rollouts) >= 4, 60, "buffered segments after the restart", actor)
-    # Games that were under way when Redis went shipped their first segments to the lost Redis.
-    check_complete_games(read_segments(client), from_start=False)
     metrics = (
         urllib.request.urlopen(f"http://127.0.0.1:{actor.metrics_port}/metrics", timeout=10).read().decode()
     )
@@ -285,6 +283,9 @@ def test_redis_restart_buffers_and_delivers_afterwards(redis_server, daemon, sta
     assert errors and float(errors[0].split()[-1]) >= 1
     assert actor.terminate() == 0
     assert "redis unreachable" in actor.log()
+    # Read after the stop, when every game has ended: a game under way has shipped only its first
+    # segments. Games under way when Redis went shipped their first segments to the lost Redis.
+    check_complete_games(read_segments(client), from_start=False)
 
 
 def test_sigterm_exits_cleanly_and_flushes(redis_server, daemon, start_actor, tmp_path):
