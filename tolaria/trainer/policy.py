@@ -281,13 +281,28 @@ class PolicyNetwork(nn.Module):
             rows = card_mask.flatten().cumsum(0).view_as(card_mask)
         row_of_slot = torch.where(card_mask, rows, 0)
 
+        option_mask = batch["option_mask"]
+        context = self.context_to_option(z)
         options = self._option_vectors(
-            batch["option_name"], batch["option_card"], batch["option_feat"], table, row_of_slot, z
+            batch["option_name"],
+            batch["option_card"],
+            batch["option_feat"],
+            option_mask,
+            table,
+            row_of_slot,
+            context,
+            static_shapes,
         )
         targets = self._option_vectors(
-            None, batch["target_card"], batch["target_feat"], table, row_of_slot, z
+            None,
+            batch["target_card"],
+            batch["target_feat"],
+            batch["block_mask"].any(1),
+            table,
+            row_of_slot,
+            context,
+            static_shapes,
         )
-        option_mask = batch["option_mask"]
         # The heads run in float32 even under autocast: a logit rounded to bf16 (8 bits of
         # mantissa) moves a log-probability by up to ~1%, and the learner's log-probabilities must
         # match the ones the actors recorded in float32 (PPO's ratio is 1 at the first epoch).
@@ -307,17 +322,36 @@ class PolicyNetwork(nn.Module):
         names: torch.Tensor | None,
         card_index: torch.Tensor,
         feats: torch.Tensor,
+        present: torch.Tensor,
         table: torch.Tensor,
         row_of_slot: torch.Tensor,
-        z: torch.Tensor,
+        context: torch.Tensor,
+        static_shapes: bool,
     ) -> torch.Tensor:
-        h = self.option_in(feats) + self.context_to_option(z).unsqueeze(1)
-        if names is not None:
-            h = h + self.name_embedding(names)
+        """The vectors [B, slots, d] of the `present` option (or block-target) slots; zeros in the
+        others."""
         slots = row_of_slot.shape[1]
         refers = (card_index >= 0) & (card_index < slots)  # to a slot that is not a card: no card
         rows = torch.where(refers, row_of_slot.gather(1, card_index.clamp(0, slots - 1)), 0)
-        return self.option_model(h + table[rows])
+        if static_shapes:
+            h = self.option_in(feats) + context.unsqueeze(1) + F.embedding(rows, table)
+            if names is not None:
+                h = h + self.name_embedding(names)
+            return self.option_model(h).masked_fill(~present.unsqueeze(-1), 0.0)
+        # The option MLP runs on the present slots only: a batch is as wide as its widest
+        # decision, and about one option slot in eight and one block target in eighty is used.
+        decision = present.nonzero()[:, 0]
+        h = (
+            self.option_in(feats[present])
+            + context.index_select(0, decision)
+            + F.embedding(rows[present], table)
+        )
+        if names is not None:
+            h = h + self.name_embedding(names[present])
+        vectors = self.option_model(h)
+        return vectors.new_zeros(*present.shape, vectors.shape[-1]).masked_scatter(
+            present.unsqueeze(-1), vectors
+        )
 
     @torch.no_grad()
     def act(
