@@ -340,18 +340,17 @@ class PolicyNetwork(nn.Module):
             return self.option_model(h).masked_fill(~present.unsqueeze(-1), 0.0)
         # The option MLP runs on the present slots only: a batch is as wide as its widest
         # decision, and about one option slot in eight and one block target in eighty is used.
-        decision = present.nonzero()[:, 0]
+        flat = present.flatten().nonzero().squeeze(1)
         h = (
             self.option_in(feats[present])
-            + context.index_select(0, decision)
+            + context.index_select(0, flat // present.shape[1])
             + F.embedding(rows[present], table)
         )
         if names is not None:
             h = h + self.name_embedding(names[present])
         vectors = self.option_model(h)
-        return vectors.new_zeros(*present.shape, vectors.shape[-1]).masked_scatter(
-            present.unsqueeze(-1), vectors
-        )
+        placed = vectors.new_zeros(present.numel(), vectors.shape[-1]).index_copy(0, flat, vectors)
+        return placed.view(*present.shape, -1)
 
     @torch.no_grad()
     def act(
