@@ -35,10 +35,12 @@ Padding: slots past a decision's last card, option or block target are masked ou
 batch may drop the slots no row uses (`trim_padding`, `keep_slots`) or keep more of them, and the
 outputs of the slots it keeps do not change. Two ways to run, with the same outputs:
 - by default (`static_shapes=False`, the CPU learner and the actors) the deepsets card MLP runs on
-  the present cards only, gathered by the card mask: about half the slots of a batch are padding,
-  and on a CPU skipping them is the largest saving;
-- with `static_shapes=True` (torch.compile, CUDA) every card slot runs and padding is masked out in
-  the pooling: no shape depends on the values of the batch, so a compiled graph holds for every
+  the present cards only, gathered by the card mask, and the option MLP on the offered options and
+  block targets only: about half the card slots of a batch are padding, seven option slots in
+  eight (a batch is as wide as its widest decision) and nearly every block target, and on a CPU
+  skipping them is the largest saving;
+- with `static_shapes=True` (torch.compile, CUDA) every card and option slot runs and padding is
+  masked out (the pooling reads present cards only, padded option vectors are zeros): no shape depends on the values of the batch, so a compiled graph holds for every
   batch of the same widths, and on CUDA nothing waits for the device to learn a shape. The
   learner then pads the widths up to buckets (`minibatch_widths`), and passes the subset
   programmes' width (`action_log_probs`) from the host.
