@@ -40,8 +40,9 @@ outputs of the slots it keeps do not change. Two ways to run, with the same outp
   eight (a batch is as wide as its widest decision) and nearly every block target, and on a CPU
   skipping them is the largest saving;
 - with `static_shapes=True` (torch.compile, CUDA) every card and option slot runs and padding is
-  masked out (the pooling reads present cards only, padded option vectors are zeros): no shape depends on the values of the batch, so a compiled graph holds for every
-  batch of the same widths, and on CUDA nothing waits for the device to learn a shape. The
+  masked out (the pooling reads present cards only, padded option vectors are zeros): no shape
+  depends on the values of the batch, so a compiled graph holds for every batch of the same
+  widths, and on CUDA nothing waits for the device to learn a shape. The
   learner then pads the widths up to buckets (`minibatch_widths`), and passes the subset
   programmes' width (`action_log_probs`) from the host.
 """
