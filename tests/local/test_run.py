@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -180,6 +181,26 @@ def test_sigterm_then_resume_continues_with_the_same_version_and_counters(tmp_pa
     assert f"step {first['learner_step']}, version {first['policy_version']}" in learner_log
     second = json.loads((run_dir / "summary.json").read_text())
     assert second["games"] >= first["games"] and second["policy_version"] > first["policy_version"]
+
+
+@pytest.mark.timeout(240)
+def test_a_run_whose_directory_is_removed_stops_at_once_and_says_so(tmp_path):
+    """Nothing is left running, nothing brings the directory back (a last checkpoint or Redis
+    dump), and the user reads why the run stopped."""
+    run_dir = tmp_path / "run"
+    spec = shortened_quickstart(tmp_path, maxGames=100_000, maxWallClock="20m")
+    process = tolaria_run(str(spec), "--run-dir", str(run_dir), cwd=tmp_path)
+    wait_for_metrics(run_dir, lambda r: r["policy_version"] >= 1 and r["counters"]["games"] > 0, 150)
+    started = time.monotonic()
+    while run_dir.exists():  # the run's processes may write into it while it is being removed
+        shutil.rmtree(run_dir, ignore_errors=True)
+    code, out = finish(process, 60)
+    assert code == 1, out
+    assert f"tolaria run: the run directory {run_dir} was removed while the run was going" in out, out
+    assert "Traceback" not in out, out
+    assert time.monotonic() - started < 30, out
+    assert processes_of(run_dir) == []
+    assert not run_dir.exists()
 
 
 def child_of(parent: int, role: str) -> int:

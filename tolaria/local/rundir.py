@@ -24,6 +24,10 @@ import yaml
 from tolaria.spec import TrainingRun, load_trainingrun
 
 
+class RunDirectoryLost(RuntimeError):
+    """The run directory was removed, or its spec deleted, while the run was going."""
+
+
 class RunDirectory:
     def __init__(self, root: Path):
         self.root = root
@@ -90,6 +94,15 @@ class RunDirectory:
 
     def load_run(self) -> TrainingRun:
         return load_trainingrun(self.spec_path)
+
+    def check_present(self) -> None:
+        """Raise RunDirectoryLost once spec.yaml is gone: without it the directory holds no run
+        that `--resume` could continue, whatever a child may have written there since."""
+        if not self.spec_path.is_file():
+            raise RunDirectoryLost(
+                f"the run directory {self.root} was removed while the run was going"
+                f" ({self.spec_path.name} is gone); stopped without saving"
+            )
 
     # ---- state that survives sessions ------------------------------------------------------
     def read_state(self) -> dict[str, Any]:

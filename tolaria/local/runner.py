@@ -12,6 +12,7 @@ session started is checked to be gone.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import socket
@@ -37,7 +38,7 @@ from tolaria.local.progress import (
     render_bar,
     render_line,
 )
-from tolaria.local.rundir import RunDirectory
+from tolaria.local.rundir import RunDirectory, RunDirectoryLost
 from tolaria.local.summary import build_summary, plot_learning_curve, plot_pairings, write_summary
 from tolaria.local.supervisor import ChildFailed, ChildSpec, RestartPolicy, Supervisor
 from tolaria.matchmaking.curriculum import StageState, advance, current_index, stage_label
@@ -108,6 +109,7 @@ class LocalRun:
     def execute(self) -> int:
         previous = {s: signal.signal(s, self._on_signal) for s in STOP_SIGNALS}
         outcome, reason = "failed", ""
+        directory_lost = False
         try:
             self._start_all()
             outcome, reason = self._watch()
@@ -115,14 +117,20 @@ class LocalRun:
             outcome, reason = "failed", str(e)
         except redis.RedisError as e:
             outcome, reason = "failed", f"the run's Redis at {self.redis_url} failed: {e}"
+        except RunDirectoryLost as e:
+            outcome, reason, directory_lost = "failed", str(e), True
         finally:
             self._clear_bar()
             if outcome == "failed" and reason:
                 self._print(f"tolaria run: {reason}")
-            self._shutdown(final_evaluation_wanted=outcome == "succeeded")
+            if directory_lost:
+                self._stop_without_saving()
+            else:
+                self._shutdown(final_evaluation_wanted=outcome == "succeeded")
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
-        self._finish(outcome, reason)
+        if not directory_lost:
+            self._finish(outcome, reason)
         return {"succeeded": EXIT_SUCCEEDED, "interrupted": EXIT_INTERRUPTED}.get(outcome, EXIT_FAILED)
 
     def _on_signal(self, signum: int, _frame) -> None:
@@ -232,6 +240,7 @@ class LocalRun:
             if self.stop_requested.wait(timeout=0.5):
                 name = signal.Signals(self.stop_signal).name if self.stop_signal else "a signal"
                 return "interrupted", f"stopped by {name}"
+            self.directory.check_present()  # before poll, which would restart a child into it
             self.supervisor.poll()
             if time.monotonic() < next_snapshot:
                 continue
@@ -252,14 +261,18 @@ class LocalRun:
             return None
         self._keep_curriculum(snapshot)
         self.last = snapshot
-        self.directory.append_metrics(snapshot.to_record())
-        self.directory.write_state(
-            {
-                "elapsed_seconds": round(snapshot.elapsed, 3),
-                "sessions": self._sessions,
-                "redis": self.redis_url,
-            }
-        )
+        try:
+            self.directory.append_metrics(snapshot.to_record())
+            self.directory.write_state(
+                {
+                    "elapsed_seconds": round(snapshot.elapsed, 3),
+                    "sessions": self._sessions,
+                    "redis": self.redis_url,
+                }
+            )
+        except FileNotFoundError:
+            self.directory.check_present()
+            raise
         self._show(snapshot)
         return snapshot
 
@@ -332,6 +345,19 @@ class LocalRun:
                 "redis": self.redis_url,
             }
         )
+
+    def _stop_without_saving(self) -> None:
+        """Every child killed at once, and redis-server shut down without a last snapshot: a
+        checkpoint or a dump now would bring back a stray part of the directory the user removed,
+        and a redis-server that cannot write its snapshot refuses to exit."""
+        sup = self.supervisor
+        if self.client is not None and sup.names("redis"):
+            with contextlib.suppress(redis.RedisError):
+                self.client.shutdown(nosave=True)
+        sup.stop(list(sup.children), 0.0)
+        leftovers = sup.leftovers()
+        if leftovers:
+            self._print(f"killed processes left in groups {leftovers}")
 
     def _final_evaluation(self) -> None:
         """Evaluate the final policy when the evaluator has not measured it yet."""
