@@ -6,8 +6,9 @@ snapshot is read from Redis, shown, appended to metrics.jsonl and checked agains
 criteria. Stopping (criteria met, Ctrl-C, SIGTERM or a child that keeps crashing): SIGTERM to
 the learner first and a wait for its checkpoint, then actors and evaluator, then (only when the
 run reached its stop criteria) one last evaluation of the final policy, then daemons, then
-redis-server, which writes its snapshot into the run directory. Last, every process group this
-session started is checked to be gone.
+redis-server, which writes its snapshot into the run directory. A run whose directory is removed
+stops at once instead: every child killed, redis-server shut down without a snapshot, nothing
+written. Last, every process group this session started is checked to be gone.
 """
 
 from __future__ import annotations
