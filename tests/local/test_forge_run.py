@@ -15,7 +15,7 @@ from local.test_run import finish, processes_of, shortened_quickstart, tolaria_r
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 
-def test_an_engine_forge_run_trains_from_a_warm_start_to_its_stop(tmp_path):
+def test_an_engine_forge_run_trains_from_a_warm_start_to_its_stop(tmp_path, run_dir):
     path = shortened_quickstart(tmp_path, warm_start_games=8, maxGames=120)
     document = yaml.safe_load(path.read_text())
     spec = document["spec"]
@@ -23,7 +23,6 @@ def test_an_engine_forge_run_trains_from_a_warm_start_to_its_stop(tmp_path):
     spec["actors"]["opponents"] = {"selfPlay": 0.7, "builtinAi": 0.0, "randomPlayer": 0.0, "league": 0.3}
     spec["evaluation"]["baselines"] = ["league"]
     path.write_text(yaml.safe_dump(document))
-    run_dir = tmp_path / "run"
     code, out = finish(tolaria_run(str(path), "--run-dir", str(run_dir), cwd=tmp_path), 240)
     assert code == 0, out
     assert processes_of(run_dir) == []

@@ -1,7 +1,8 @@
 """`tolaria run` end to end: real redis-server, daemons, actor, learner and evaluator processes.
 
 Each test runs the command as a user would, then checks the run directory and that no process
-of the run is left (every child carries TOLARIA_LOCAL_RUN=<run dir> in its environment).
+of the run is left (every child carries TOLARIA_LOCAL_RUN=<run dir> in its environment; redis-server,
+which overwrites its environment, works in the run directory).
 """
 
 from __future__ import annotations
@@ -52,12 +53,21 @@ def tolaria_run(*args: str, cwd: Path) -> subprocess.Popen:
 
 
 def processes_of(run_dir: Path) -> list[int]:
-    marker = f"TOLARIA_LOCAL_RUN={run_dir.resolve()}".encode()
+    """The run's processes: those with its marker in their environment, and those working in its
+    directory (redis-server writes its process title over its environment, then works in
+    `redis/`), the directory removed or not."""
+    root = str(run_dir.resolve())
+    marker = f"TOLARIA_LOCAL_RUN={root}".encode()
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if marker in (entry / "environ").read_bytes().split(b"\0"):
+                cwd = os.readlink(entry / "cwd").removesuffix(" (deleted)")
+                if (
+                    marker in (entry / "environ").read_bytes().split(b"\0")
+                    or cwd == root
+                    or cwd.startswith(root + "/")
+                ):
                     found.append(int(entry.name))
             except OSError:
                 continue
@@ -91,8 +101,7 @@ def wait_for_metrics(run_dir: Path, condition, timeout: float) -> dict:
 
 
 @pytest.mark.timeout(240)
-def test_shortened_quickstart_runs_from_start_to_summary(tmp_path):
-    run_dir = tmp_path / "run"
+def test_shortened_quickstart_runs_from_start_to_summary(tmp_path, run_dir):
     process = tolaria_run(
         str(shortened_quickstart(tmp_path, warm_start_games=8, maxGames=120)),
         "--run-dir",
@@ -143,8 +152,7 @@ def test_shortened_quickstart_runs_from_start_to_summary(tmp_path):
 
 
 @pytest.mark.timeout(300)
-def test_sigterm_then_resume_continues_with_the_same_version_and_counters(tmp_path):
-    run_dir = tmp_path / "run"
+def test_sigterm_then_resume_continues_with_the_same_version_and_counters(tmp_path, run_dir):
     spec = shortened_quickstart(tmp_path, maxGames=100_000, maxWallClock="20m")
     process = tolaria_run(str(spec), "--run-dir", str(run_dir), cwd=tmp_path)
     wait_for_metrics(run_dir, lambda r: r["policy_version"] >= 3 and r["counters"]["games"] > 0, 150)
@@ -184,10 +192,9 @@ def test_sigterm_then_resume_continues_with_the_same_version_and_counters(tmp_pa
 
 
 @pytest.mark.timeout(240)
-def test_a_run_whose_directory_is_removed_stops_at_once_and_says_so(tmp_path):
+def test_a_run_whose_directory_is_removed_stops_at_once_and_says_so(tmp_path, run_dir):
     """Nothing is left running, nothing brings the directory back (a last checkpoint or Redis
     dump), and the user reads why the run stopped."""
-    run_dir = tmp_path / "run"
     spec = shortened_quickstart(tmp_path, maxGames=100_000, maxWallClock="20m")
     process = tolaria_run(str(spec), "--run-dir", str(run_dir), cwd=tmp_path)
     wait_for_metrics(run_dir, lambda r: r["policy_version"] >= 1 and r["counters"]["games"] > 0, 150)
@@ -219,10 +226,9 @@ def child_of(parent: int, role: str) -> int:
 
 
 @pytest.mark.timeout(300)
-def test_killed_children_are_restarted_and_the_learner_resumes_from_its_checkpoint(tmp_path):
+def test_killed_children_are_restarted_and_the_learner_resumes_from_its_checkpoint(tmp_path, run_dir):
     """As the operator would in a cluster: a daemon that dies is restarted, and a learner that
     dies comes back from its newest checkpoint; the run goes on and publishes newer versions."""
-    run_dir = tmp_path / "run"
     spec = shortened_quickstart(tmp_path, maxGames=100_000, maxWallClock="20m")
     document = yaml.safe_load(spec.read_text())
     document["spec"]["evaluation"]["enabled"] = False  # not under test here; its games slow the run
@@ -268,12 +274,11 @@ INVALID = {
 
 
 @pytest.mark.timeout(60)
-def test_an_invalid_spec_fails_before_anything_starts(tmp_path):
+def test_an_invalid_spec_fails_before_anything_starts(tmp_path, run_dir):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(INVALID))
     with pytest.raises(SpecError) as expected:
         load_trainingrun(path)
-    run_dir = tmp_path / "run"
     code, out = finish(tolaria_run(str(path), "--run-dir", str(run_dir), cwd=tmp_path), 50)
     assert code == 2
     assert f"{path} is not a valid TrainingRun" in out
