@@ -11,7 +11,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from tolaria.rollouts import Segment
 from tolaria.trainer.config import LearnerConfig, NetworkConfig, PPOConfig
-from tolaria.trainer.encoding import KIND_SUBSET, Encoder
+from tolaria.trainer.encoding import KIND_ONE, KIND_PAIRS, KIND_SUBSET, Encoder
 from tolaria.trainer.policy import (
     PolicyNetwork,
     all_slots,
@@ -472,6 +472,11 @@ def test_first_minibatch_log_ratio_is_about_zero_under_bf16_autocast(preset):
     assert log_probs.dtype == torch.float32
     log_ratio = log_probs - behaviour
     assert float(log_ratio.abs().mean()) < 0.01
-    assert float(log_ratio.abs().max()) < 0.1  # well inside the clip range (0.2)
-    for kind in range(3):
+    # one choice or one subset: well inside the clip range (0.2)
+    for kind in (KIND_ONE, KIND_SUBSET):
         assert float(log_ratio[mb["kind"] == kind].abs().max()) < 0.1
+    # blocks: a choice for each blocker, their log-probabilities summed, so the rounding adds up;
+    # still no sample is clipped
+    clip = PPOConfig().clip_range
+    ratio = log_ratio[mb["kind"] == KIND_PAIRS].exp()
+    assert bool(((ratio - 1).abs() < clip).all())
