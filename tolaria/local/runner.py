@@ -336,9 +336,7 @@ class LocalRun:
                 pass
         sup.stop(sup.names("daemon"), CHILD_STOP_SECONDS)
         sup.stop(sup.names("redis"), 120.0)
-        leftovers = sup.leftovers()
-        if leftovers:
-            self._print(f"killed processes left in groups {leftovers}")
+        self._report_leftovers()
         self.directory.write_state(
             {
                 "elapsed_seconds": round(self._elapsed(), 3),
@@ -356,7 +354,10 @@ class LocalRun:
             with contextlib.suppress(redis.RedisError):
                 self.client.shutdown(nosave=True)
         sup.stop(list(sup.children), 0.0)
-        leftovers = sup.leftovers()
+        self._report_leftovers()
+
+    def _report_leftovers(self) -> None:
+        leftovers = self.supervisor.leftovers()
         if leftovers:
             self._print(f"killed processes left in groups {leftovers}")
 
