@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from local.test_run import processes_of
+from local.local_run import processes_of
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import json
 import pytest
 import yaml
 
-from local.test_run import finish, processes_of, shortened_quickstart, tolaria_run
+from local.local_run import finish, processes_of, shortened_quickstart, tolaria_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
