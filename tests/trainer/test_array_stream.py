@@ -1,4 +1,4 @@
-"""Arrays streamed as a safetensors file: safetensors' own reader reads them back exactly."""
+"""Arrays streamed as a safetensors file: safetensors' own reader and ours read them back exactly."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load
 
-from tolaria.trainer.array_stream import SafetensorsStream
+from tolaria.trainer.array_stream import SafetensorsReader, SafetensorsStream
 from tolaria.trainer.checkpoint import open_store
 
 ARRAYS = {
@@ -64,11 +64,56 @@ def test_arrays_that_are_not_plain_memory_are_refused_by_name():
         SafetensorsStream({"text": np.array(["a"])}, {})
 
 
-def test_a_file_store_writes_a_streamed_object_whole(tmp_path):
+class ChunkedBody:
+    """A stream with read(n) only, giving at most `chunk` bytes a call (as an HTTP body may)."""
+
+    def __init__(self, data: bytes, chunk: int):
+        self.data, self.chunk, self.position = data, chunk, 0
+
+    def read(self, size: int = -1) -> bytes:
+        size = min(size if size >= 0 else len(self.data), self.chunk)
+        part = self.data[self.position : self.position + size]
+        self.position += len(part)
+        return part
+
+
+def assert_read_exactly(arrays: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
+    assert list(arrays) == list(expected)
+    for name, array in expected.items():
+        assert arrays[name].dtype == array.dtype and arrays[name].shape == array.shape, name
+        np.testing.assert_array_equal(arrays[name], array, err_msg=name)
+        assert arrays[name].flags.writeable and arrays[name].flags.owndata, name
+
+
+def test_our_reader_reads_a_streamed_file_back_exactly_from_any_stream():
+    data = SafetensorsStream(ARRAYS, {"tolaria": "meta"}).read()
+    for stream in (io.BytesIO(data), ChunkedBody(data, 1), ChunkedBody(data, 7), ChunkedBody(data, 1 << 20)):
+        reader = SafetensorsReader(stream)
+        assert reader.metadata == {"tolaria": "meta"}
+        assert_read_exactly(reader.arrays(), ARRAYS)
+
+
+def test_a_file_that_is_not_one_or_ends_early_is_refused_naming_where():
+    data = SafetensorsStream(ARRAYS, {}).read()
+    with pytest.raises(ValueError, match="within array 'returns'"):
+        SafetensorsReader(io.BytesIO(data[:-4])).arrays()
+    with pytest.raises(ValueError, match="within the header"):
+        SafetensorsReader(io.BytesIO(data[:20]))
+    with pytest.raises(ValueError, match="not a safetensors file"):
+        SafetensorsReader(io.BytesIO(b"\xff" * 64))
+    header = json.dumps({"x": {"dtype": "C64", "shape": [1], "data_offsets": [0, 8]}}).encode()
+    with pytest.raises(ValueError, match="array 'x': dtype 'C64'"):
+        SafetensorsReader(io.BytesIO(len(header).to_bytes(8, "little") + header + bytes(8))).arrays()
+
+
+def test_a_file_store_writes_a_streamed_object_whole_and_opens_it_to_read(tmp_path):
     store = open_store(f"file://{tmp_path}")
     store.put_object("arrays.safetensors", SafetensorsStream(ARRAYS, {}))
     assert_read_back(store.get_object("arrays.safetensors"))
     assert [p.name for p in tmp_path.iterdir()] == ["arrays.safetensors"]
+    with store.open_object("arrays.safetensors") as stream:
+        assert_read_exactly(SafetensorsReader(stream).arrays(), ARRAYS)
+    assert store.open_object("absent.safetensors") is None
 
 
 @pytest.mark.integration
@@ -82,12 +127,19 @@ def test_an_s3_store_uploads_a_streamed_object_larger_than_a_part_in_parts(s3_se
     back = load(store.get_object("arrays.safetensors"))
     np.testing.assert_array_equal(back["large"], large["large"])
     np.testing.assert_array_equal(back["obs/card_feat"], ARRAYS["obs/card_feat"])
+    body = store.open_object("arrays.safetensors")
+    try:
+        assert_read_exactly(SafetensorsReader(body).arrays(), large)
+    finally:
+        body.close()
+    assert store.open_object("absent.safetensors") is None
 
 
-def test_saving_a_warm_starts_games_holds_no_second_copy_of_them(tmp_path):
+def test_saving_and_loading_a_warm_starts_games_holds_no_second_copy_of_them(tmp_path):
     """Measured in a process of its own: the peak resident memory while 600 MB of decisions are
-    saved stays within a tenth of them above what the decisions themselves take."""
-    script = textwrap.dedent(
+    saved stays within a tenth of them above what the decisions themselves take; loaded back, in
+    a fresh process, they raise the peak by little more than themselves."""
+    save = textwrap.dedent(
         f"""
         import resource
         import numpy as np
@@ -113,11 +165,33 @@ def test_saving_a_warm_starts_games_holds_no_second_copy_of_them(tmp_path):
         print(held, after - before)
         """
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, env={**os.environ}
+    load = textwrap.dedent(
+        f"""
+        import resource
+        from tolaria.trainer.checkpoint import open_store
+        from tolaria.trainer.warm_progress import WarmStartProgress
+
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        games = WarmStartProgress(open_store("file://{tmp_path}"), "f").load_games()
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        print(len(games), after - before)
+        """
     )
-    held, grown = map(int, done.stdout.split())
+
+    def measure(script: str) -> tuple[int, int]:
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True, env={**os.environ}
+        )
+        first, grown = map(int, done.stdout.split())
+        return first, grown
+
+    held, grown = measure(save)
     assert held > 500e6
     assert grown < 0.1 * held, (
         f"saving {held / 1e6:.0f} MB of decisions raised the peak by {grown / 1e6:.0f} MB"
+    )
+    games, grown = measure(load)
+    assert games == 700
+    assert grown < 1.1 * held, (
+        f"loading {held / 1e6:.0f} MB of decisions raised the peak by {grown / 1e6:.0f} MB"
     )

@@ -1,4 +1,5 @@
-"""Numpy arrays read as one safetensors file, straight from the arrays' memory.
+"""Numpy arrays streamed to and from one safetensors file, straight from and into the arrays'
+memory.
 
 `safetensors.numpy.save` copies every array into bytes and then joins the copies into one more:
 for a warm start's watched decisions, gigabytes, that is three times the decisions held at once
@@ -6,12 +7,18 @@ for a warm start's watched decisions, gigabytes, that is three times the decisio
 header first, then each array's bytes read from the array itself, so a store can write or upload
 it in chunks while the arrays stay the only copy. What it yields loads with safetensors' own
 readers.
+
+Reading back, `safetensors.numpy.load` needs the file's bytes whole and copies each array out of
+them: the decisions held twice. `SafetensorsReader` reads the header from a binary stream (a
+file, an S3 object's body), then each array's bytes straight into an array of its own, a chunk at
+a time.
 """
 
 from __future__ import annotations
 
 import io
 import json
+from typing import BinaryIO
 
 import numpy as np
 
@@ -27,6 +34,11 @@ _DTYPES = {
     np.dtype(np.uint8): "U8",
     np.dtype(np.bool_): "BOOL",
 }
+_NUMPY_DTYPES = {name: dtype for dtype, name in _DTYPES.items()}
+_CHUNK = 16 << 20  # bytes read at a time from a stream without readinto
+# A header names each array with its dtype, shape and offsets: kilobytes. A larger length is not
+# a safetensors file (or a truncated one's data), and would be allocated before being refused.
+_HEADER_LIMIT = 100 << 20
 
 
 class SafetensorsStream(io.RawIOBase):
@@ -85,3 +97,59 @@ class SafetensorsStream(io.RawIOBase):
             written += len(chunk)
             self._position += len(chunk)
         return written
+
+
+class SafetensorsReader:
+    """A safetensors file read from a binary `stream`: `metadata` from its header at once, then
+    `arrays()` reads each array into memory of its own. Raises ValueError, naming the array where
+    one is at fault, when the stream is not such a file or ends early."""
+
+    def __init__(self, stream: BinaryIO):
+        self._stream = stream
+        length = int.from_bytes(_read(stream, 8, "the header's length"), "little")
+        if length > _HEADER_LIMIT:
+            raise ValueError(f"a header of {length} bytes: not a safetensors file")
+        header = json.loads(_read(stream, length, "the header"))
+        if not isinstance(header, dict):
+            raise ValueError("the header is not a JSON object")
+        metadata = header.pop("__metadata__", None) or {}
+        self.metadata: dict[str, str] = dict(metadata)
+        self._entries = sorted(header.items(), key=lambda item: item[1]["data_offsets"][0])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        arrays, position = {}, 0
+        for name, entry in self._entries:
+            if entry["dtype"] not in _NUMPY_DTYPES:
+                raise ValueError(f"array {name!r}: dtype {entry['dtype']!r} is not one Tolaria writes")
+            start, end = entry["data_offsets"]
+            if start != position:
+                raise ValueError(f"array {name!r} starts at byte {start} of the data, not {position}")
+            array = np.empty(entry["shape"], _NUMPY_DTYPES[entry["dtype"]])
+            if array.nbytes != end - start:
+                raise ValueError(f"array {name!r}: {end - start} bytes for shape {entry['shape']}")
+            _read_into(self._stream, memoryview(array.reshape(-1)).cast("B"), f"array {name!r}")
+            arrays[name] = array
+            position = end
+        return arrays
+
+
+def _read(stream: BinaryIO, size: int, what: str) -> bytes:
+    buffer = bytearray(size)
+    _read_into(stream, memoryview(buffer), what)
+    return bytes(buffer)
+
+
+def _read_into(stream: BinaryIO, target: memoryview, what: str) -> None:
+    """Fills `target` from `stream` (readinto where the stream has it: no chunk copied)."""
+    readinto = getattr(stream, "readinto", None)
+    filled = 0
+    while filled < len(target):
+        if readinto is not None:
+            count = readinto(target[filled : filled + _CHUNK])
+        else:
+            chunk = stream.read(min(_CHUNK, len(target) - filled))
+            count = len(chunk)
+            target[filled : filled + count] = chunk
+        if not count:
+            raise ValueError(f"the file ends within {what}")
+        filled += count

@@ -187,6 +187,9 @@ class CheckpointStore(ABC):
     def _get(self, name: str) -> bytes | None: ...
 
     @abstractmethod
+    def _open(self, name: str) -> BinaryIO | None: ...
+
+    @abstractmethod
     def _names(self) -> list[str]: ...
 
     @abstractmethod
@@ -228,6 +231,12 @@ class CheckpointStore(ABC):
     def get_object(self, name: str) -> bytes | None:
         self._check_side_name(name)
         return self._get(name)
+
+    def open_object(self, name: str) -> BinaryIO | None:
+        """A side object as a readable binary stream (to close), None when there is none: an object
+        too large to hold twice is read in parts."""
+        self._check_side_name(name)
+        return self._open(name)
 
     def delete_object(self, name: str) -> None:
         self._check_side_name(name)
@@ -355,6 +364,12 @@ class FileCheckpointStore(CheckpointStore):
         except FileNotFoundError:
             return None
 
+    def _open(self, name: str) -> BinaryIO | None:
+        try:
+            return open(self.directory / name, "rb")
+        except FileNotFoundError:
+            return None
+
     def _names(self) -> list[str]:
         return [p.name for p in self.directory.iterdir() if p.is_file()]
 
@@ -405,6 +420,12 @@ class S3CheckpointStore(CheckpointStore):
     def _get(self, name: str) -> bytes | None:
         try:
             return self.client.get_object(Bucket=self.bucket, Key=self._key(name))["Body"].read()
+        except self.client.exceptions.NoSuchKey:
+            return None
+
+    def _open(self, name: str) -> BinaryIO | None:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(name))["Body"]
         except self.client.exceptions.NoSuchKey:
             return None
 

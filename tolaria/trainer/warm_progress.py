@@ -8,7 +8,8 @@ never get past it. Two side objects of the checkpoint store keep what was done:
   labelled with its game's index in the schedule (`match`), so that a resumed warm start plays
   only the other games. Written when a stop interrupts the watching and once the watching is done
   (then a stop while cloning has nothing large to write within the grace period), streamed from
-  the arrays (`tolaria.trainer.array_stream`): gigabytes, never copied whole to be written.
+  the arrays (`tolaria.trainer.array_stream`) and read back array by array: gigabytes, never
+  copied whole to be written or read.
 - `warm-start-clone.safetensors`: the network being fitted and the fit's `CloneProgress` (Adam's
   state, epochs and minibatches done, the shuffler's state), in the checkpoint format. Written
   when a stop interrupts the fit.
@@ -21,17 +22,15 @@ Safetensors and JSON only: nothing is unpickled.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.numpy import load as load_arrays
 
-from tolaria.trainer.array_stream import SafetensorsStream
+from tolaria.trainer.array_stream import SafetensorsReader, SafetensorsStream
 from tolaria.trainer.checkpoint import Checkpoint, CheckpointError, CheckpointStore, deserialize, serialize
 from tolaria.trainer.imitation import CloneProgress, Demonstrations
 from tolaria.trainer.warm_start import WatchedGames
@@ -74,17 +73,19 @@ class WarmStartProgress:
 
     def load_games(self) -> dict[int, Demonstrations]:
         """The games a stopped warm start watched, by schedule index; {} when none were saved.
-        Each game's arrays are views of the saved ones (the saved decisions are held once)."""
-        data = self.store.get_object(GAMES_OBJECT)
-        if data is None:
+        Read array by array from the store, and each game's arrays are views of those: the saved
+        decisions are held once."""
+        stream = self.store.open_object(GAMES_OBJECT)
+        if stream is None:
             return {}
         try:
-            meta = _metadata(data)
-            if meta.get("fingerprint") != self.fingerprint:
-                log.info("warm start: saved games belong to another warm start; ignored")
-                return {}
-            arrays = load_arrays(data)
-            del data
+            with contextlib.closing(stream):
+                reader = SafetensorsReader(stream)
+                meta = json.loads(reader.metadata[_META_KEY])
+                if meta.get("fingerprint") != self.fingerprint:
+                    log.info("warm start: saved games belong to another warm start; ignored")
+                    return {}
+                arrays = reader.arrays()
             match, games = arrays.pop("match"), arrays.pop("games")
             actions, returns = arrays.pop("actions"), arrays.pop("returns")
             observations = {k[len("obs/") :]: v for k, v in arrays.items() if k.startswith("obs/")}
@@ -94,7 +95,7 @@ class WarmStartProgress:
                 raise ValueError("arrays of different lengths")
             if np.any(np.diff(match) < 0):
                 raise ValueError("decisions not in the schedule's order")
-        except (SafetensorError, ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError) as e:
             log.warning("warm start: saved games unreadable (%s); watching them again", e)
             return {}
         starts = np.searchsorted(match, games, side="left")
@@ -155,9 +156,3 @@ class WarmStartProgress:
         """Forgets the progress (the warm start's copy is checkpointed)."""
         for name in (GAMES_OBJECT, CLONE_OBJECT):
             self.store.delete_object(name)
-
-
-def _metadata(data: bytes) -> dict[str, Any]:
-    header_len = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8 : 8 + header_len])
-    return dict(json.loads(header["__metadata__"][_META_KEY]))
