@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import pickle
 import re
 import signal
@@ -303,6 +304,8 @@ def test_sigterm_checkpoints_and_restart_resumes(redis_server, s3_server, tmp_pa
             "tolaria_learner_policy_version 4.0" in metrics
             and "tolaria_learner_checkpoint_age_seconds" in metrics
         )
+        grad_norm = re.search(r"^tolaria_learner_grad_norm (\S+)$", metrics, re.MULTILINE)
+        assert grad_norm and 0 < float(grad_norm.group(1)) < math.inf, metrics
         held = producer.push(3)  # 48 samples: fewer than a batch, read but not used
         _wait(lambda: _pending(client, keys) == 3, 30, "the partial batch to be read", proc, log)
         proc.send_signal(signal.SIGTERM)

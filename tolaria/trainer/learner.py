@@ -469,6 +469,7 @@ class Learner:
         for term in LOSS_TERMS:
             m.loss.labels(term).set(stats[term])
         m.learning_rate.set(stats["learning_rate"])
+        m.grad_norm.set(stats["grad_norm"])
         for term in KIND_TERMS:
             for kind in KIND_NAMES:
                 if not math.isnan(value := stats[f"{term}:{kind}"]):
@@ -502,8 +503,8 @@ class Learner:
         )
         log.info(
             "update %d: %d samples, %.0f samples/s, loss %.4f, value loss %.4f, explained variance %.3f,"
-            " entropy %.3f, kl %.4f, clipped %.3f (kl/clipped by kind: %s), learning rate %.2e,"
-            " lag %.1f -> version %d",
+            " entropy %.3f, kl %.4f, clipped %.3f (kl/clipped by kind: %s), grad norm %.3f,"
+            " learning rate %.2e, lag %.1f -> version %d",
             self.step,
             len(batch),
             samples_per_second,
@@ -514,6 +515,7 @@ class Learner:
             stats["approx_kl"],
             stats["clip_fraction"],
             by_kind,
+            stats["grad_norm"],
             stats["learning_rate"],
             float(np.mean(trained_version - versions)),
             self.version,

@@ -30,6 +30,12 @@ class LearnerMetrics:
         self.learning_rate = Gauge(
             "tolaria_learner_learning_rate", "Learning rate of the last PPO update", registry=r
         )
+        self.grad_norm = Gauge(
+            "tolaria_learner_grad_norm",
+            "Mean global gradient norm of the last PPO update's minibatches, before clipping to"
+            " maxGradNorm (above it, every step is scaled down to it)",
+            registry=r,
+        )
         self.policy_version = Gauge("tolaria_learner_policy_version", "Published policy version", registry=r)
         self.queue_depth = Gauge(
             "tolaria_learner_queue_depth",
