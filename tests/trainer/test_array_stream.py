@@ -101,9 +101,19 @@ def test_a_file_that_is_not_one_or_ends_early_is_refused_naming_where():
         SafetensorsReader(io.BytesIO(data[:20]))
     with pytest.raises(ValueError, match="not a safetensors file"):
         SafetensorsReader(io.BytesIO(b"\xff" * 64))
-    header = json.dumps({"x": {"dtype": "C64", "shape": [1], "data_offsets": [0, 8]}}).encode()
+
+    def file(header: dict) -> io.BytesIO:
+        text = json.dumps(header).encode()
+        return io.BytesIO(len(text).to_bytes(8, "little") + text + bytes(8))
+
     with pytest.raises(ValueError, match="array 'x': dtype 'C64'"):
-        SafetensorsReader(io.BytesIO(len(header).to_bytes(8, "little") + header + bytes(8))).arrays()
+        SafetensorsReader(file({"x": {"dtype": "C64", "shape": [1], "data_offsets": [0, 8]}})).arrays()
+    with pytest.raises(ValueError, match=r"array 'x': .* is not a dtype, a shape and two data offsets"):
+        SafetensorsReader(file({"x": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 8]}}))
+    with pytest.raises(ValueError, match="array 'y': 3 is not"):
+        SafetensorsReader(file({"y": 3}))
+    with pytest.raises(ValueError, match="array 'x': 8 bytes for shape"):
+        SafetensorsReader(file({"x": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})).arrays()
 
 
 def test_a_file_store_writes_a_streamed_object_whole_and_opens_it_to_read(tmp_path):

@@ -113,7 +113,11 @@ class SafetensorsReader:
         if not isinstance(header, dict):
             raise ValueError("the header is not a JSON object")
         metadata = header.pop("__metadata__", None) or {}
-        self.metadata: dict[str, str] = dict(metadata)
+        if not isinstance(metadata, dict):
+            raise ValueError("the header's __metadata__ is not a JSON object")
+        self.metadata: dict[str, str] = metadata
+        for name, entry in header.items():
+            _check_entry(name, entry)
         self._entries = sorted(header.items(), key=lambda item: item[1]["data_offsets"][0])
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -131,6 +135,20 @@ class SafetensorsReader:
             arrays[name] = array
             position = end
         return arrays
+
+
+def _check_entry(name: str, entry: object) -> None:
+    """ValueError naming `name` unless `entry` is a header's description of an array."""
+    if not (
+        isinstance(entry, dict)
+        and isinstance(entry.get("dtype"), str)
+        and isinstance(shape := entry.get("shape"), list)
+        and all(isinstance(size, int) and size >= 0 for size in shape)
+        and isinstance(offsets := entry.get("data_offsets"), list)
+        and len(offsets) == 2
+        and all(isinstance(offset, int) and offset >= 0 for offset in offsets)
+    ):
+        raise ValueError(f"array {name!r}: {entry!r} is not a dtype, a shape and two data offsets")
 
 
 def _read(stream: BinaryIO, size: int, what: str) -> bytes:
