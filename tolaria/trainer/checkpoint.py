@@ -25,6 +25,7 @@ sets of weights (league snapshots, Elo ratings and the learning curve are keyed 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -184,10 +185,14 @@ class CheckpointStore(ABC):
     def _put(self, name: str, data: bytes | BinaryIO) -> None: ...
 
     @abstractmethod
-    def _get(self, name: str) -> bytes | None: ...
-
-    @abstractmethod
     def _open(self, name: str) -> BinaryIO | None: ...
+
+    def _get(self, name: str) -> bytes | None:
+        stream = self._open(name)
+        if stream is None:
+            return None
+        with contextlib.closing(stream):
+            return stream.read()
 
     @abstractmethod
     def _names(self) -> list[str]: ...
@@ -358,12 +363,6 @@ class FileCheckpointStore(CheckpointStore):
         finally:
             os.close(dir_fd)
 
-    def _get(self, name: str) -> bytes | None:
-        try:
-            return (self.directory / name).read_bytes()
-        except FileNotFoundError:
-            return None
-
     def _open(self, name: str) -> BinaryIO | None:
         try:
             return open(self.directory / name, "rb")
@@ -416,12 +415,6 @@ class S3CheckpointStore(CheckpointStore):
         self.client.upload_fileobj(
             data, self.bucket, self._key(name), ExtraArgs={"ChecksumAlgorithm": "SHA256"}
         )
-
-    def _get(self, name: str) -> bytes | None:
-        try:
-            return self.client.get_object(Bucket=self.bucket, Key=self._key(name))["Body"].read()
-        except self.client.exceptions.NoSuchKey:
-            return None
 
     def _open(self, name: str) -> BinaryIO | None:
         try:
