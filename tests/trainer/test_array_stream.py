@@ -114,6 +114,11 @@ def test_a_file_that_is_not_one_or_ends_early_is_refused_naming_where():
         SafetensorsReader(file({"y": 3}))
     with pytest.raises(ValueError, match="array 'x': 8 bytes for shape"):
         SafetensorsReader(file({"x": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})).arrays()
+    # a corrupt shape is refused before anything is allocated for it
+    with pytest.raises(ValueError, match="array 'x': 8 bytes for shape"):
+        SafetensorsReader(
+            file({"x": {"dtype": "F64", "shape": [1 << 40, 1 << 20], "data_offsets": [0, 8]}})
+        ).arrays()
 
 
 def test_a_file_store_writes_a_streamed_object_whole_and_opens_it_to_read(tmp_path):

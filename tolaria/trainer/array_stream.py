@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from typing import BinaryIO
 
 import numpy as np
@@ -128,9 +129,11 @@ class SafetensorsReader:
             start, end = entry["data_offsets"]
             if start != position:
                 raise ValueError(f"array {name!r} starts at byte {start} of the data, not {position}")
-            array = np.empty(entry["shape"], _NUMPY_DTYPES[entry["dtype"]])
-            if array.nbytes != end - start:
+            dtype = _NUMPY_DTYPES[entry["dtype"]]
+            # checked before allocating: a corrupt shape must not ask for terabytes
+            if math.prod(entry["shape"]) * dtype.itemsize != end - start:
                 raise ValueError(f"array {name!r}: {end - start} bytes for shape {entry['shape']}")
+            array = np.empty(entry["shape"], dtype)
             _read_into(self._stream, memoryview(array.reshape(-1)).cast("B"), f"array {name!r}")
             arrays[name] = array
             position = end
