@@ -413,6 +413,14 @@ class OpponentMix(ApiModel):
         description="How league opponents are drawn: uniform over the past snapshots, or recency"
         " (the i-th oldest of n weighted i, so the newest is drawn n times as often as the oldest).",
     )
+    league_series: int = Field(
+        16,
+        ge=1,
+        le=10_000,
+        description="League games an actor starts in a row against each snapshot it draws. Each"
+        " snapshot answers its games in inference batches of its own, so a snapshot per game"
+        " leaves every batch a decision or two: series keep them full (1: a new draw every game).",
+    )
 
     rules = (
         Rule(
