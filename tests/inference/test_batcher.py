@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
+import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -100,3 +104,47 @@ def test_the_batcher_refuses_to_answer_when_not_running():
 
     with pytest.raises(RuntimeError, match="not running"):
         asyncio.run(main())
+
+
+class SlowBackend(EchoBackend):
+    """An EchoBackend whose passes take a while, noting the threads they ran on and how many ran at once."""
+
+    def __init__(
+        self, version: int, batches: list[tuple[int, list[int]]], running: list[int], threads: set[str]
+    ):
+        super().__init__(version, batches)
+        self.running, self.threads = running, threads
+
+    def act(self, payloads: Sequence[dict[str, Any]]) -> list[Answer]:
+        self.running[0] += 1
+        self.running[1] = max(self.running[1], self.running[0])
+        self.threads.add(threading.current_thread().name)
+        time.sleep(0.01)
+        self.running[0] -= 1
+        return super().act(payloads)
+
+
+def test_batchers_sharing_one_executor_never_run_their_passes_at_once():
+    batches: list[tuple[int, list[int]]] = []
+    running, threads = [0, 0], set()  # passes running now, the most at once
+
+    async def main() -> None:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference") as executor:
+            async with contextlib.AsyncExitStack() as stack:
+                batchers = [
+                    await stack.enter_async_context(
+                        InferenceBatcher(
+                            SlowBackend(v, batches, running, threads),
+                            max_batch=2,
+                            max_wait=0.001,
+                            executor=executor,
+                        )
+                    )
+                    for v in (1, 2, 3)
+                ]
+                await asyncio.gather(*(_answers(b, [{"n": i} for i in range(6)]) for b in batchers))
+
+    asyncio.run(main())
+    assert len(batches) == 9  # three batchers, three passes of two each
+    assert running[1] == 1
+    assert len(threads) == 1 and threads.pop().startswith("inference")

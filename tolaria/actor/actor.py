@@ -40,6 +40,7 @@ import itertools
 import logging
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -169,7 +170,11 @@ class Actor:
         self.latest_version = 0
         self.stage = 0  # the curriculum stage, as last read from Redis
         self.league_versions: list[int] = []
-        self.league_opponents = LeagueOpponents(self._load_snapshot, settings.max_batch, settings.max_wait)
+        # one thread for every inference pass, the current policy's and the league snapshots'
+        self._inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self.league_opponents = LeagueOpponents(
+            self._load_snapshot, settings.max_batch, settings.max_wait, self._inference
+        )
         self._exit = contextlib.AsyncExitStack()
         self._game_index = itertools.count()  # the agent's seat alternates with it
         self._stopping = asyncio.Event()
@@ -189,7 +194,9 @@ class Actor:
             if backend is None:
                 return
             self.batcher = await self._exit.enter_async_context(
-                InferenceBatcher(backend, self.settings.max_batch, self.settings.max_wait, self._on_batch)
+                InferenceBatcher(
+                    backend, self.settings.max_batch, self.settings.max_wait, self._on_batch, self._inference
+                )
             )
             self.metrics.policy_version.set(backend.version)
             with contextlib.suppress(*REDIS_FAILURES):  # else the policy sync reads it soon
@@ -226,6 +233,7 @@ class Actor:
             await asyncio.gather(*background, return_exceptions=True)
             await self._exit.aclose()
             await self.league_opponents.close()
+            self._inference.shutdown(wait=False, cancel_futures=True)
             self._log_priorities()
             flushed = await self.shipper.flush(timeout=min(5.0, max(1.0, self.settings.grace_period / 2)))
             shipper_stop.set()

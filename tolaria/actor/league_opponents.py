@@ -17,6 +17,7 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import Executor
 
 from tolaria.inference.backend import InferenceBackend
 from tolaria.inference.batcher import InferenceBatcher
@@ -26,12 +27,20 @@ log = logging.getLogger(__name__)
 
 
 class LeagueOpponents:
-    def __init__(self, load: Callable[[int], InferenceBackend], max_batch: int, max_wait: float):
+    def __init__(
+        self,
+        load: Callable[[int], InferenceBackend],
+        max_batch: int,
+        max_wait: float,
+        executor: Executor | None = None,
+    ):
         """`load(version)` builds the snapshot's backend (run in a worker thread); KeyError,
-        CheckpointError, OSError or ValueError mean the snapshot is unavailable."""
+        CheckpointError, OSError or ValueError mean the snapshot is unavailable. `executor`: the
+        thread of the snapshots' inference passes (see `InferenceBatcher`)."""
         self._load = load
         self._max_batch = max_batch
         self._max_wait = max_wait
+        self._executor = executor
         self._players: dict[int, InferenceBatcher] = {}
         self._games: Counter[int] = Counter()  # games in flight per loaded version
         self._members: set[int] | None = None  # the league at the last reading (None: not read yet)
@@ -73,7 +82,9 @@ class LeagueOpponents:
                             "league snapshot v%d unavailable (%s): playing self-play instead", version, e
                         )
                         return None
-                    batcher = InferenceBatcher(backend, self._max_batch, self._max_wait)
+                    batcher = InferenceBatcher(
+                        backend, self._max_batch, self._max_wait, executor=self._executor
+                    )
                     self._players[version] = await batcher.__aenter__()
         self._games[version] += 1
         return self._players[version]

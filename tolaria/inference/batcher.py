@@ -6,6 +6,12 @@ waiting; the batch then runs on the backend in a worker thread, so the event loo
 daemon lines (and filling the next batch) meanwhile. Requests that arrive during a pass wait for
 the next one, so under load batches grow on their own.
 
+Several batchers in one process (an actor's current policy and its league snapshots) should
+share one single-thread `executor`. A small network's pass is mostly Python dispatching many
+tiny operators with the GIL held; passes in threads of their own would run at the same time
+and take the GIL from each other and from the event loop at every operator, costing more CPU
+than they overlap (`bench/league_opponents.py`).
+
 A new policy version is installed with `swap(backend)` and takes effect at the start of the next
 batch: a batch is never split across two versions. A batch the backend refuses (a payload it
 cannot encode) is retried one payload at a time, so only the game that sent the bad payload fails.
@@ -16,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import Any
 
 from tolaria.inference.backend import Answer, InferenceBackend
@@ -28,13 +35,16 @@ class InferenceBatcher:
         max_batch: int = 256,
         max_wait: float = 0.002,
         on_batch: Callable[[int, float], None] | None = None,
+        executor: Executor | None = None,
     ):
+        """`executor` runs the passes (None: the event loop's default executor)."""
         if max_batch < 1 or max_wait < 0:
             raise ValueError(f"max_batch must be >= 1 and max_wait >= 0, got {max_batch} and {max_wait}")
         self.backend = backend
         self.max_batch = max_batch
         self.max_wait = max_wait
         self.on_batch = on_batch  # (batch size, seconds of the pass), for metrics
+        self.executor = executor
         self._next_backend: InferenceBackend | None = None
         self._waiting: list[tuple[dict[str, Any], asyncio.Future[Answer]]] = []
         self._arrived = asyncio.Event()
@@ -93,9 +103,9 @@ class InferenceBatcher:
             started = loop.time()
             answers: list[Answer | Exception]
             try:
-                answers = list(await asyncio.to_thread(backend.act, [p for p, _ in live]))
+                answers = list(await loop.run_in_executor(self.executor, backend.act, [p for p, _ in live]))
             except Exception:
-                answers = [await asyncio.to_thread(_act_one, backend, p) for p, _ in live]
+                answers = [await loop.run_in_executor(self.executor, _act_one, backend, p) for p, _ in live]
             for (_, future), answer in zip(live, answers, strict=True):
                 if future.done():
                     continue
