@@ -12,8 +12,10 @@ league), and the agent's seat alternates between games. Seat control:
   `random` (both need the daemon's `seats` capability; against a daemon without it, such as
   Forge's, the game is played as self-play instead); only the agent's trajectory is shipped;
 - league: `-i`, the agent's seat answered by the current policy, the other by the snapshot's own
-  batcher; only the agent's trajectory is shipped. Snapshots stay loaded while they are in the
-  league and are released when they leave it (`tolaria.actor.league_opponents`).
+  batcher; only the agent's trajectory is shipped. Snapshots come in series of `leagueSeries`
+  games, stay loaded while they are in the league and are released when they leave it
+  (`tolaria.actor.league_opponents`). Every batcher's passes run in the actor's one inference
+  thread (see `tolaria.inference.batcher`).
 
 Policy versions: the learner and the evaluator's promotion announce each new version on a Redis
 channel (`RunKeys.policy_announce`); the actor follows it and installs the version at once, so the
