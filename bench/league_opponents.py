@@ -31,7 +31,6 @@ import itertools
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,7 +40,7 @@ from pathlib import Path
 import redis
 import torch
 import yaml
-from pipeline import DECKS, REPO, free_port, metric, stop, tree_cpu_seconds, wait_for_port
+from pipeline import DECKS, REPO, free_port, metric, start_redis, stop, tree_cpu_seconds, wait_for_port
 
 from tolaria.keys import RunKeys, StatsField
 from tolaria.matchmaking.league import League
@@ -58,8 +57,6 @@ def fresh_weights(network: NetworkConfig, version: int) -> PolicyWeights:
 
 
 def window(args, mix: dict[str, float], daemon_port: int, daemon_metrics: int, workdir: Path) -> dict:
-    redis_port = free_port()
-    redis_url = f"redis://127.0.0.1:{redis_port}/0"
     checkpoints = f"file://{workdir / 'checkpoints'}"
     network = NetworkConfig.from_preset(args.preset)
     league = League.open(checkpoints, args.snapshots)
@@ -68,12 +65,8 @@ def window(args, mix: dict[str, float], daemon_port: int, daemon_metrics: int, w
     procs: list[subprocess.Popen] = []
     actor_log = (workdir / "actor.log").open("wb")
     try:
-        procs.append(subprocess.Popen(
-            [shutil.which("redis-server") or "redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ))  # fmt: skip
-        wait_for_port(redis_port, "redis-server")
+        redis_server, redis_url = start_redis(workdir)
+        procs.append(redis_server)
         spec = workdir / "run.yaml"
         spec.write_text(yaml.safe_dump({
             "apiVersion": "tolaria.dev/v1alpha1", "kind": "TrainingRun",

@@ -155,6 +155,22 @@ def metric(port: int, name: str) -> float:
     return 0.0
 
 
+def start_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
+    """A redis-server without persistence on a free loopback port, and its URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1",
+         "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for_port(port, "redis-server")
+    except BaseException:
+        stop(proc)
+        raise
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
 def publish_fresh_policy(client: redis.Redis) -> None:
     from tolaria.trainer.config import NetworkConfig
     from tolaria.trainer.policy import PolicyNetwork
@@ -166,17 +182,11 @@ def publish_fresh_policy(client: redis.Redis) -> None:
 
 
 def pipeline(args, daemon_port: int, daemon_pid: int, workdir: Path) -> dict:
-    redis_port = free_port()
-    redis_url = f"redis://127.0.0.1:{redis_port}/0"
     procs: list[subprocess.Popen] = []
     logs = []
     try:
-        procs.append(subprocess.Popen(
-            [shutil.which("redis-server") or "redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ))  # fmt: skip
-        wait_for_port(redis_port, "redis-server")
+        redis_server, redis_url = start_redis(workdir)
+        procs.append(redis_server)
         spec = workdir / "run.yaml"
         spec.write_text(yaml.safe_dump({
             "apiVersion": "tolaria.dev/v1alpha1", "kind": "TrainingRun",
