@@ -190,6 +190,12 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("empty-league", spec(evaluation={"leagueSize": 0}), "spec.evaluation.leagueSize", "0"),
     (
+        "empty-league-series",
+        spec(actors={"perDaemon": 1, "opponents": {"leagueSeries": 0}}),
+        "spec.actors.opponents.leagueSeries",
+        "0",
+    ),
+    (
         "unknown-past-weighting",
         spec(actors={"perDaemon": 1, "opponents": {"pastWeighting": "newest"}}),
         "spec.actors.opponents.pastWeighting",
