@@ -419,7 +419,8 @@ class OpponentMix(ApiModel):
         le=10_000,
         description="League games an actor starts in a row against each snapshot it draws. Each"
         " snapshot answers its games in inference batches of its own, so a snapshot per game"
-        " leaves every batch a decision or two: series keep them full (1: a new draw every game).",
+        " leaves every batch a decision or two; a series puts its games in flight together, to share"
+        " batches (1: a new draw every game).",
     )
 
     rules = (
