@@ -56,12 +56,17 @@ def fresh_weights(network: NetworkConfig, version: int) -> PolicyWeights:
     return PolicyWeights(version, network, PolicyNetwork(network).state_dict())
 
 
-def window(args, mix: dict[str, float], daemon_port: int, daemon_metrics: int, workdir: Path) -> dict:
-    checkpoints = f"file://{workdir / 'checkpoints'}"
-    network = NetworkConfig.from_preset(args.preset)
-    league = League.open(checkpoints, args.snapshots)
-    for version in range(1, args.snapshots + 1):
+def fill_league(checkpoints: str, network: NetworkConfig, snapshots: int) -> None:
+    """Versions 1..snapshots, read (never written) by every window's actor."""
+    league = League.open(checkpoints, snapshots)
+    for version in range(1, snapshots + 1):
         league.add(fresh_weights(network, version))
+
+
+def window(
+    args, mix: dict[str, float], checkpoints: str, daemon_port: int, daemon_metrics: int, workdir: Path
+) -> dict:
+    network = NetworkConfig.from_preset(args.preset)
     procs: list[subprocess.Popen] = []
     actor_log = (workdir / "actor.log").open("wb")
     try:
@@ -149,6 +154,8 @@ def main() -> None:
     mixes = [{"selfPlay": 1.0}, {**league, "leagueSeries": 1}, {**league, "leagueSeries": args.series}]
     windows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="tolaria-league-bench-") as tmp:
+        checkpoints = f"file://{Path(tmp) / 'checkpoints'}"
+        fill_league(checkpoints, NetworkConfig.from_preset(args.preset), args.snapshots)
         daemon_port, daemon_metrics = free_port(), free_port()
         daemon = subprocess.Popen(
             [sys.executable, "-m", "tolaria.cli", "daemon", "--host", "127.0.0.1", "--port", str(daemon_port),
@@ -163,7 +170,7 @@ def main() -> None:
                 mix = mixes[i % len(mixes)]
                 workdir = Path(tmp) / f"window-{i}"
                 workdir.mkdir()
-                windows.append(window(args, mix, daemon_port, daemon_metrics, workdir))
+                windows.append(window(args, mix, checkpoints, daemon_port, daemon_metrics, workdir))
                 print(json.dumps(windows[-1]), file=sys.stderr)
         finally:
             stop(daemon)
