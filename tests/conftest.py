@@ -15,6 +15,20 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+E2E = REPO / "tests" / "e2e"
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which turns the groups into node ids
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist's `--dist loadgroup` (scripts/test), each of the two clusters goes to one
+    worker with every test that uses it: the real node (`tests/e2e/test_real_node.py`, one per
+    machine, behind a lock) and the simulated test bed (the rest of `tests/e2e`). Both spend much
+    of their time waiting on pods, which the other worker fills with the rest of the suite."""
+    for item in items:
+        if item.path == E2E / "test_real_node.py":
+            item.add_marker(pytest.mark.xdist_group("realnode"))
+        elif item.path.is_relative_to(E2E):
+            item.add_marker(pytest.mark.xdist_group("testbed"))
 
 
 def free_port() -> int:
