@@ -981,10 +981,12 @@ def test_managed_redis_keeps_its_data_on_a_claim_of_the_default_storage_class(
     ephemeral = manifest("nostorage", "unused", {"checkpoints": {"uri": "s3://tolaria/runs/nostorage"}})
     ephemeral["spec"]["redis"] = {"managed": True}
     apply(testbed, namespace, ephemeral)
-    # (Degraded's reason is the first problem: the simulated Redis pod cannot be read either.)
+    # (Degraded's reason is the first problem: the simulated Redis pod cannot be read either.) The
+    # first status says why there is no claim (no default StorageClass); every later one, that the
+    # Redis was created without one, which a slow poll may be the first to see.
     testbed.wait_for(
         lambda: (
-            "keeps its data in an emptyDir (the cluster has no default StorageClass"
+            "the managed Redis keeps its data in an emptyDir ("
             in condition(testbed, namespace, "nostorage", "Degraded").get("message", "")
         ),
         "Degraded: RedisNotPersistent",

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from tolaria.evaluation.confidence import WinRate
 from tolaria.evaluation.elo import GameCounts, fit_ratings
 from tolaria.evaluation.evaluator import EvaluationSettings, Evaluator
 from tolaria.evaluation.record import DOCUMENT, EvaluationRecord, RecordUnavailable
+from tolaria.inference.backend import PolicyBackend
 from tolaria.keys import LEARNER_GROUP, RunKeys
 from tolaria.matchmaking.league import League
 from tolaria.protocol import DaemonClient, parse_endpoints
@@ -173,6 +175,36 @@ def test_league_opponents_and_promotion_gate(redis_server, daemon, tmp_path):
     assert gate_result["promoted"] is False  # 4 games can never show a policy better than even
     assert r.get(KEYS.policy_promoted_version) == (b"3" if gate_result["promoted"] else b"2")
     assert r.xlen(KEYS.rollouts) == 0
+
+
+def test_the_policy_and_its_opponents_share_one_inference_thread(redis_server, daemon, tmp_path, monkeypatch):
+    """The evaluated policy's passes and those of its league and gate opponents all run on the
+    evaluator's one inference thread, one at a time."""
+    threads: set[str] = set()
+    running = most = 0
+    act = PolicyBackend.act
+
+    def watched_act(backend, payloads):
+        nonlocal running, most
+        threads.add(threading.current_thread().name)
+        running += 1
+        most = max(most, running)
+        try:
+            return act(backend, payloads)
+        finally:
+            running -= 1
+
+    monkeypatch.setattr(PolicyBackend, "act", watched_act)
+    r = redis.Redis.from_url(redis_server.url)
+    league = League.open(f"file://{tmp_path}/checkpoints", size=10)
+    s = settings(baselines=("league",), promotion_margin=1.0, games=8)
+    publish(r, 1)
+    asyncio.run(evaluate(redis_server.url, daemon, s, league))
+    publish(r, 2)
+    report = asyncio.run(evaluate(redis_server.url, daemon, s, league))
+    assert report["baselines"]["league"]["games"] == 8 and report["promotion"]["games"] == 8
+    assert len(threads) == 1 and threads.pop().startswith("inference"), threads
+    assert most == 1
 
 
 def test_ratings_survive_redis_losing_them_and_do_not_depend_on_the_order(redis_server, daemon, tmp_path):

@@ -51,6 +51,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -221,6 +222,10 @@ class Evaluator:
         self.last_time: float | None = None
         self.stage = 0  # the curriculum stage of the evaluation under way
         self.pairings = settings.pairings  # ... and its pairings
+        # One thread for every inference pass, the evaluated policy's and its opponent's (a league
+        # snapshot, the promoted version): passes in threads of their own would run at once, each
+        # taking the interpreter from the other and from the games' event loop.
+        self._inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
 
     # ---- cadence ------------------------------------------------------------------------------
     async def restore_record(self) -> None:
@@ -376,6 +381,7 @@ class Evaluator:
             max_batch=512,
             max_wait=0.0,
             on_batch=lambda size, _seconds: self.metrics.batch_size.observe(size),
+            executor=self._inference,
         )
 
     async def _play(
