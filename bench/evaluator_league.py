@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -35,7 +34,7 @@ import redis
 import torch
 import yaml
 from league_opponents import fill_league
-from pipeline import DECKS, REPO, free_port, metric, start_redis, stop, wait_for_port
+from pipeline import DECKS, REPO, emit, machine, metric, start_daemon, start_redis, stop
 
 from tolaria.keys import RunKeys
 from tolaria.trainer.config import NetworkConfig
@@ -131,16 +130,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tolaria-evaluator-bench-") as tmp:
         league = Path(tmp) / "league-template"
         fill_league(f"file://{league}", NetworkConfig.from_preset(args.preset), args.snapshots)
-        daemon_port, daemon_metrics = free_port(), free_port()
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "tolaria.cli", "daemon", "--host", "127.0.0.1", "--port", str(daemon_port),
-             "--decks", str(REPO / "decks"), "--metrics-port", str(daemon_metrics), "--workers", "1",
-             "--max-games", str(max(64, 2 * args.games_in_flight)), "--log-level", "WARNING"],
-            cwd=REPO,
-        )  # fmt: skip
+        daemon, daemon_port, daemon_metrics = start_daemon(max(64, 2 * args.games_in_flight))
         try:
-            wait_for_port(daemon_port, "the daemon")
-            wait_for_port(daemon_metrics, "the daemon's metrics")
             for i in range(args.rounds * len(checkouts)):
                 workdir = Path(tmp) / f"window-{i}"
                 workdir.mkdir()
@@ -153,21 +144,14 @@ def main() -> None:
     base = statistics.mean(rates[str(checkouts[0])])
     result = {
         "benchmark": "evaluator_league",
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "settings": {**vars(args), "checkouts": [str(c) for c in checkouts], "json": str(args.json)},
         "windows": windows,
         "decisions_per_s_over_the_first_checkout": {
             c: [round(r / base, 3) for r in rs] for c, rs in rates.items()
         },
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ import argparse
 import itertools
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,19 @@ from pathlib import Path
 import redis
 import torch
 import yaml
-from pipeline import DECKS, REPO, free_port, metric, start_redis, stop, tree_cpu_seconds, wait_for_port
+from pipeline import (
+    DECKS,
+    REPO,
+    emit,
+    free_port,
+    machine,
+    metric,
+    start_daemon,
+    start_redis,
+    stop,
+    tree_cpu_seconds,
+    wait_for_port,
+)
 
 from tolaria.keys import RunKeys, StatsField
 from tolaria.matchmaking.league import League
@@ -156,16 +167,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tolaria-league-bench-") as tmp:
         checkpoints = f"file://{Path(tmp) / 'checkpoints'}"
         fill_league(checkpoints, NetworkConfig.from_preset(args.preset), args.snapshots)
-        daemon_port, daemon_metrics = free_port(), free_port()
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "tolaria.cli", "daemon", "--host", "127.0.0.1", "--port", str(daemon_port),
-             "--decks", str(REPO / "decks"), "--metrics-port", str(daemon_metrics), "--workers", "1",
-             "--max-games", str(max(64, args.games_in_flight)), "--log-level", "WARNING"],
-            cwd=REPO,
-        )  # fmt: skip
+        daemon, daemon_port, daemon_metrics = start_daemon(max(64, args.games_in_flight))
         try:
-            wait_for_port(daemon_port, "the daemon")
-            wait_for_port(daemon_metrics, "the daemon's metrics")
             for i in range(len(mixes) * args.rounds + 1):
                 mix = mixes[i % len(mixes)]
                 workdir = Path(tmp) / f"window-{i}"
@@ -182,19 +185,12 @@ def main() -> None:
             ratios[name].append(round(w["decisions_per_s"] / max(base, 1e-9), 3))
     result = {
         "benchmark": "league_opponents",
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "windows": windows,
         "decisions_per_s_over_self_play": ratios,
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import redis
 import yaml
@@ -169,6 +170,37 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
         stop(proc)
         raise
     return proc, f"redis://127.0.0.1:{port}/0"
+
+
+def start_daemon(max_games: int, workers: int = 1) -> tuple[subprocess.Popen, int, int]:
+    """`tolaria daemon` serving the repository's decks on free loopback ports, once it and its
+    metrics answer: (process, port, metrics port)."""
+    port, metrics_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tolaria.cli", "daemon", "--host", "127.0.0.1", "--port", str(port),
+         "--decks", str(REPO / "decks"), "--metrics-port", str(metrics_port), "--workers", str(workers),
+         "--max-games", str(max_games), "--log-level", "WARNING"],
+        cwd=REPO,
+    )  # fmt: skip
+    try:
+        wait_for_port(port, "the daemon")
+        wait_for_port(metrics_port, "the daemon's metrics")
+    except BaseException:
+        stop(proc)
+        raise
+    return proc, port, metrics_port
+
+
+def machine() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+
+
+def emit(result: dict[str, Any], path: Path | None) -> None:
+    """Print a bench's result as JSON, and write it to `path` too when one is given."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if path:
+        path.write_text(text + "\n")
 
 
 def publish_fresh_policy(client: redis.Redis) -> None:
@@ -299,15 +331,8 @@ def main() -> None:
     through: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="tolaria-pipeline-") as tmp:
         workdir = Path(tmp)
-        daemon_port = free_port()
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "tolaria.cli", "daemon", "--host", "127.0.0.1", "--port", str(daemon_port),
-             "--decks", str(REPO / "decks"), "--metrics-port", "0", "--workers", str(args.daemon_workers),
-             "--max-games", str(max(64, args.games_in_flight)), "--log-level", "WARNING"],
-            cwd=REPO,
-        )  # fmt: skip
+        daemon, daemon_port, _ = start_daemon(max(64, args.games_in_flight), args.daemon_workers)
         try:
-            wait_for_port(daemon_port, "the daemon")
             for round_ in range(args.rounds + 1):
                 alone.append(
                     asyncio.run(
@@ -334,11 +359,7 @@ def main() -> None:
     ]
     result = {
         "benchmark": "pipeline",
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "daemon_alone": alone,
         "pipeline": through,
@@ -346,10 +367,7 @@ def main() -> None:
         "ratio_range": [min(ratios), max(ratios)],
         "target": 0.70,
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":
