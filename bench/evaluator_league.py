@@ -32,9 +32,8 @@ from pathlib import Path
 
 import redis
 import torch
-import yaml
 from league_opponents import fill_league
-from pipeline import DECKS, REPO, emit, machine, metric, start_daemon, start_redis, stop
+from pipeline import REPO, emit, machine, metric, start_daemon, start_redis, stop, write_run_spec
 
 from tolaria.keys import RunKeys
 from tolaria.trainer.config import NetworkConfig
@@ -55,18 +54,12 @@ def window(args, checkout: Path, league: Path, daemon_port: int, daemon_metrics:
     shutil.copytree(league, checkpoints)
     redis_server, redis_url = start_redis(workdir)
     try:
-        spec = workdir / "run.yaml"
-        spec.write_text(yaml.safe_dump({
-            "apiVersion": "tolaria.dev/v1alpha1", "kind": "TrainingRun",
-            "metadata": {"name": KEYS.name, "namespace": KEYS.namespace},
-            "spec": {
-                "decks": DECKS,
-                "learner": {"network": {"preset": args.preset}},
-                "redis": {"url": redis_url},
-                "checkpoints": {"uri": f"file://{checkpoints}"},
-                "evaluation": {"baselines": ["league"], "games": args.games, "leagueSize": args.snapshots + 1},
-            },
-        }))  # fmt: skip
+        spec = write_run_spec(workdir / "run.yaml", KEYS, {
+            "learner": {"network": {"preset": args.preset}},
+            "redis": {"url": redis_url},
+            "checkpoints": {"uri": f"file://{checkpoints}"},
+            "evaluation": {"baselines": ["league"], "games": args.games, "leagueSize": args.snapshots + 1},
+        })  # fmt: skip
         client = redis.Redis.from_url(redis_url)
         current = args.snapshots + 1
         torch.manual_seed(current)  # the same evaluated policy in every window
@@ -145,7 +138,7 @@ def main() -> None:
     result = {
         "benchmark": "evaluator_league",
         "machine": machine(),
-        "settings": {**vars(args), "checkouts": [str(c) for c in checkouts], "json": str(args.json)},
+        "settings": {**vars(args), "checkouts": checkouts},
         "windows": windows,
         "decisions_per_s_over_the_first_checkout": {
             c: [round(r / base, 3) for r in rs] for c, rs in rates.items()

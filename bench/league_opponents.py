@@ -38,9 +38,7 @@ from pathlib import Path
 
 import redis
 import torch
-import yaml
 from pipeline import (
-    DECKS,
     REPO,
     emit,
     free_port,
@@ -51,6 +49,7 @@ from pipeline import (
     stop,
     tree_cpu_seconds,
     wait_for_port,
+    write_run_spec,
 )
 
 from tolaria.keys import RunKeys, StatsField
@@ -83,21 +82,15 @@ def window(
     try:
         redis_server, redis_url = start_redis(workdir)
         procs.append(redis_server)
-        spec = workdir / "run.yaml"
-        spec.write_text(yaml.safe_dump({
-            "apiVersion": "tolaria.dev/v1alpha1", "kind": "TrainingRun",
-            "metadata": {"name": KEYS.name, "namespace": KEYS.namespace},
-            "spec": {
-                "decks": DECKS,
-                "learner": {"network": {"preset": args.preset}},
-                "actors": {"replicas": 1, "gamesInFlight": args.games_in_flight, "policySyncIntervalSeconds": 2,
-                           "opponents": {"selfPlay": 0.0, "builtinAi": 0.0, "randomPlayer": 0.0, "league": 0.0,
-                                         **mix}},
-                "redis": {"url": redis_url},
-                "checkpoints": {"uri": checkpoints},
-                "evaluation": {"leagueSize": args.snapshots},
-            },
-        }))  # fmt: skip
+        spec = write_run_spec(workdir / "run.yaml", KEYS, {
+            "learner": {"network": {"preset": args.preset}},
+            "actors": {"replicas": 1, "gamesInFlight": args.games_in_flight, "policySyncIntervalSeconds": 2,
+                       "opponents": {"selfPlay": 0.0, "builtinAi": 0.0, "randomPlayer": 0.0, "league": 0.0,
+                                     **mix}},
+            "redis": {"url": redis_url},
+            "checkpoints": {"uri": checkpoints},
+            "evaluation": {"leagueSize": args.snapshots},
+        })  # fmt: skip
         client = redis.Redis.from_url(redis_url)
         current = args.snapshots + 1
         client.set(KEYS.policy, encode_weights(PolicyNetwork(network), network, current))
@@ -186,7 +179,7 @@ def main() -> None:
     result = {
         "benchmark": "league_opponents",
         "machine": machine(),
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "settings": vars(args),
         "windows": windows,
         "decisions_per_s_over_self_play": ratios,
     }

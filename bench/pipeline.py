@@ -172,6 +172,17 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
     return proc, f"redis://127.0.0.1:{port}/0"
 
 
+def write_run_spec(path: Path, keys: RunKeys, spec: dict[str, Any]) -> Path:
+    """A TrainingRun named by `keys` playing the bench's decks, with `spec` for the rest, as the
+    processes read it (`--spec`)."""
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "tolaria.dev/v1alpha1", "kind": "TrainingRun",
+        "metadata": {"name": keys.name, "namespace": keys.namespace},
+        "spec": {"decks": DECKS, **spec},
+    }))  # fmt: skip
+    return path
+
+
 def start_daemon(max_games: int, workers: int = 1) -> tuple[subprocess.Popen, int, int]:
     """`tolaria daemon` serving the repository's decks on free loopback ports, once it and its
     metrics answer: (process, port, metrics port)."""
@@ -197,7 +208,7 @@ def machine() -> dict[str, Any]:
 
 def emit(result: dict[str, Any], path: Path | None) -> None:
     """Print a bench's result as JSON, and write it to `path` too when one is given."""
-    text = json.dumps(result, indent=2)
+    text = json.dumps(result, indent=2, default=str)  # paths among the settings
     print(text)
     if path:
         path.write_text(text + "\n")
@@ -219,17 +230,11 @@ def pipeline(args, daemon_port: int, daemon_pid: int, workdir: Path) -> dict:
     try:
         redis_server, redis_url = start_redis(workdir)
         procs.append(redis_server)
-        spec = workdir / "run.yaml"
-        spec.write_text(yaml.safe_dump({
-            "apiVersion": "tolaria.dev/v1alpha1", "kind": "TrainingRun",
-            "metadata": {"name": KEYS.name, "namespace": KEYS.namespace},
-            "spec": {
-                "decks": DECKS,
-                "actors": {"replicas": 1, "gamesInFlight": args.games_in_flight, "policySyncIntervalSeconds": 2,
-                           "opponents": {"selfPlay": 1.0, "builtinAi": 0.0, "league": 0.0}},
-                "redis": {"url": redis_url},
-            },
-        }))  # fmt: skip
+        spec = write_run_spec(workdir / "run.yaml", KEYS, {
+            "actors": {"replicas": 1, "gamesInFlight": args.games_in_flight, "policySyncIntervalSeconds": 2,
+                       "opponents": {"selfPlay": 1.0, "builtinAi": 0.0, "league": 0.0}},
+            "redis": {"url": redis_url},
+        })  # fmt: skip
         client = redis.Redis.from_url(redis_url)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         if args.without_learner:
@@ -360,7 +365,7 @@ def main() -> None:
     result = {
         "benchmark": "pipeline",
         "machine": machine(),
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "settings": vars(args),
         "daemon_alone": alone,
         "pipeline": through,
         "ratios": ratios,
