@@ -17,7 +17,6 @@ import datetime
 import ipaddress
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -36,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from kubernetes import client, config
 
-from tests.conftest import testbed_bin_dir
+from tests.conftest import free_port, testbed_bin_dir
 
 REPO = Path(__file__).resolve().parents[2]
 KWOK_STAGES = Path(__file__).resolve().parent / "testbed" / "kwok-stages.yaml"
@@ -60,12 +59,6 @@ GPU_NODE = "testbed-gpu-0"
 GPUS_PER_NODE = 8
 STARTUP_TIMEOUT_S = 120.0
 LOG_TAIL_LINES = 40
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def find_bin_dir() -> Path:
