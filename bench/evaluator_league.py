@@ -31,14 +31,21 @@ import time
 from pathlib import Path
 
 import redis
-import torch
 from league_opponents import fill_league
-from pipeline import REPO, emit, machine, metric, start_daemon, start_redis, stop, write_run_spec
+from pipeline import (
+    REPO,
+    emit,
+    machine,
+    metric,
+    publish_fresh_policy,
+    start_daemon,
+    start_redis,
+    stop,
+    write_run_spec,
+)
 
 from tolaria.keys import RunKeys
 from tolaria.trainer.config import NetworkConfig
-from tolaria.trainer.policy import PolicyNetwork
-from tolaria.trainer.weights import encode_weights
 
 KEYS = RunKeys("bench", "evaluator")
 
@@ -60,11 +67,7 @@ def window(args, checkout: Path, league: Path, daemon_port: int, daemon_metrics:
             "checkpoints": {"uri": f"file://{checkpoints}"},
             "evaluation": {"baselines": ["league"], "games": args.games, "leagueSize": args.snapshots + 1},
         })  # fmt: skip
-        client = redis.Redis.from_url(redis_url)
-        current = args.snapshots + 1
-        torch.manual_seed(current)  # the same evaluated policy in every window
-        client.set(KEYS.policy, encode_weights(PolicyNetwork(network), network, current))
-        client.set(KEYS.policy_version, current)
+        publish_fresh_policy(redis.Redis.from_url(redis_url), KEYS, network, args.snapshots + 1)
         decisions, cpu, started = (
             metric(daemon_metrics, "tolaria_daemon_decisions_total"),
             children_cpu_seconds(),

@@ -44,6 +44,7 @@ from pipeline import (
     free_port,
     machine,
     metric,
+    publish_fresh_policy,
     start_daemon,
     start_redis,
     stop,
@@ -56,7 +57,7 @@ from tolaria.keys import RunKeys, StatsField
 from tolaria.matchmaking.league import League
 from tolaria.trainer.config import NetworkConfig
 from tolaria.trainer.policy import PolicyNetwork
-from tolaria.trainer.weights import PolicyWeights, encode_weights
+from tolaria.trainer.weights import PolicyWeights
 
 KEYS = RunKeys("bench", "league")
 
@@ -92,9 +93,7 @@ def window(
             "evaluation": {"leagueSize": args.snapshots},
         })  # fmt: skip
         client = redis.Redis.from_url(redis_url)
-        current = args.snapshots + 1
-        client.set(KEYS.policy, encode_weights(PolicyNetwork(network), network, current))
-        client.set(KEYS.policy_version, current)
+        publish_fresh_policy(client, KEYS, network, args.snapshots + 1)
         actor_metrics = free_port()
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "tolaria.cli", "actor", "--spec", str(spec), "--redis", redis_url,

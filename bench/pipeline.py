@@ -44,7 +44,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 import yaml
@@ -54,6 +54,9 @@ from tolaria.protocol import AsyncDaemonClient, GameOptions, first_option_reply
 
 REPO = Path(__file__).resolve().parents[1]
 DECKS = ["red_aggro", "white_weenie", "green_midrange", "blue_control"]
+if TYPE_CHECKING:
+    from tolaria.trainer.config import NetworkConfig
+
 KEYS = RunKeys("bench", "pipeline")
 
 
@@ -214,14 +217,21 @@ def emit(result: dict[str, Any], path: Path | None) -> None:
         path.write_text(text + "\n")
 
 
-def publish_fresh_policy(client: redis.Redis) -> None:
+def publish_fresh_policy(
+    client: redis.Redis, keys: RunKeys = KEYS, network: NetworkConfig | None = None, version: int = 1
+) -> None:
+    """Random weights (seeded by `version`: every window of a bench gets the same policy) of
+    `network` (default the small preset), published as policy `version` of the run `keys`."""
+    import torch
+
     from tolaria.trainer.config import NetworkConfig
     from tolaria.trainer.policy import PolicyNetwork
     from tolaria.trainer.weights import encode_weights
 
-    network = NetworkConfig.from_preset("small")
-    client.set(KEYS.policy, encode_weights(PolicyNetwork(network), network, 1))
-    client.set(KEYS.policy_version, 1)
+    network = network or NetworkConfig.from_preset("small")
+    torch.manual_seed(version)
+    client.set(keys.policy, encode_weights(PolicyNetwork(network), network, version))
+    client.set(keys.policy_version, version)
 
 
 def pipeline(args, daemon_port: int, daemon_pid: int, workdir: Path) -> dict:
