@@ -8,8 +8,9 @@ Plays a checkpoint (greedy, as the evaluator plays) against the heuristic AI ove
 pairing of the seven-deck pool, in both seats, `--reps` times (98 games a rep), in process on the
 rules engine: the policy answers the engine's DECISION payloads as it would over TCP. Each
 `--handoffs` entry is a variant: `none` (the policy decides everything), a decision type
-(`declare_blockers`) or a type and purpose (`choose_cards:tutor`), several joined by `+`; in a
-variant the heuristic AI answers those decisions in the policy's seat. Every variant plays the same
+(`declare_blockers`) or a type and purpose (`choose_cards:tutor`), several joined by `+`, or
+`all`; in a variant the heuristic AI answers those decisions in the policy's seat (with `all`,
+every one: the AI against itself on the same deals, the mark a policy is measured from). Every variant plays the same
 seeds, so a deal's luck is shared: the difference to `none` is reported with the standard error of
 the per-deal differences. A handoff that lowers the win rate is one where the policy beats the AI's
 own choice; one that raises it names where the policy is still worse than the AI.
@@ -48,7 +49,8 @@ class HandoffPlayer:
         self.policy, self.ai, self.handed = policy, ai, handed
 
     def choose(self, decision: Decision) -> Answer:
-        if decision.type in self.handed or f"{decision.type}:{decision.purpose}" in self.handed:
+        handed = self.handed
+        if "all" in handed or decision.type in handed or f"{decision.type}:{decision.purpose}" in handed:
             return self.ai.choose(decision)
         return self.policy.choose(decision)
 
@@ -111,8 +113,8 @@ def main() -> int:
     )
     ap.add_argument(
         "--handoffs",
-        default="none,choose_action,declare_attackers,declare_blockers,choose_entity,confirm_action,choose_cards",
-        help="variants, comma-separated: none, a decision type or type:purpose, several joined by +",
+        default="none,choose_action,declare_attackers,declare_blockers,choose_entity,confirm_action,choose_cards,all",
+        help="variants, comma-separated: none, all, a decision type or type:purpose, several joined by +",
     )
     ap.add_argument(
         "--reps", type=int, default=20, help="rounds of the 98 deals (every ordered pairing, both seats)"

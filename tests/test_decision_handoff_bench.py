@@ -53,6 +53,18 @@ def test_handed_decisions_go_to_the_ai_by_type_or_type_and_purpose(handoff):
     assert not any(kind == "declare_attackers" or purpose == "scry" for kind, purpose in policy.seen)
 
 
+def test_all_hands_every_decision_to_the_ai(handoff):
+    pool = CardPool.default()
+    deck = load_deck(find_deck("orzhov_sanguine", [BENCH_DIR.parent / "decks"]), pool)
+    policy, ai = Recording(RandomPlayer(1)), Recording(HeuristicPlayer(2))
+    player = handoff.HandoffPlayer(policy, ai, frozenset({"all"}))
+    game = Game([deck, deck], seed=3)
+    decision = game.start()
+    while decision is not None:
+        decision = game.submit(player.choose(decision) if decision.expects_reply else None)
+    assert ai.seen and not policy.seen
+
+
 def test_by_deck_splits_each_rep_by_the_agents_deck(handoff):
     decks = len(handoff.SEVEN_DECKS)
     # two reps; in each, the agent's i-th deck wins exactly its first i of 2 * decks deals
