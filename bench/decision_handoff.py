@@ -9,11 +9,12 @@ pairing of the seven-deck pool, in both seats, `--reps` times (98 games a rep), 
 rules engine: the policy answers the engine's DECISION payloads as it would over TCP. Each
 `--handoffs` entry is a variant: `none` (the policy decides everything), a decision type
 (`declare_blockers`) or a type and purpose (`choose_cards:tutor`), several joined by `+`, or
-`all`; in a variant the heuristic AI answers those decisions in the policy's seat (with `all`,
-every one: the AI against itself on the same deals, the mark a policy is measured from). Every variant plays the same
-seeds, so a deal's luck is shared: the difference to `none` is reported with the standard error of
-the per-deal differences. A handoff that lowers the win rate is one where the policy beats the AI's
-own choice; one that raises it names where the policy is still worse than the AI.
+`all`. In a variant the heuristic AI answers those decisions in the policy's seat; with `all` it
+answers every one, which is the AI against itself on the same deals, the mark a policy is
+measured from. Every variant plays the same seeds, so a deal's luck is shared: the difference to
+`none` is reported with the standard error of the per-deal differences. A handoff that lowers the
+win rate is one where the policy beats the AI's own choice; one that raises it names where the
+policy is still worse than the AI.
 
 `--versions` picks checkpoints of the store by policy version (a run's league keeps one per
 evaluated version): a learning curve whose points have the precision of the games played (about
