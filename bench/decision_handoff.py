@@ -16,8 +16,8 @@ measured from. Every variant plays the same seeds, so a deal's luck is shared: t
 win rate is one where the policy beats the AI's own choice; one that raises it names where the
 policy is still worse than the AI.
 
-`--versions` picks checkpoints of the store by policy version (a run's league keeps one per
-evaluated version): a learning curve whose points have the precision of the games played (about
+`--versions` picks snapshots of a league store (a run's `<checkpoints>/league`, one per evaluated
+version) by policy version: a learning curve whose points have the precision of the games played (about
 0.011 at 20 reps), where the run's own evaluations, at 98 games, have about 0.05.
 """
 
@@ -38,7 +38,8 @@ from tolaria.engine import CardPool, Game, HeuristicPlayer, find_deck, load_deck
 from tolaria.engine.decision import Answer, Decision  # noqa: E402
 from tolaria.evaluation.confidence import wilson_interval  # noqa: E402
 from tolaria.inference.policy_player import PolicyPlayer  # noqa: E402
-from tolaria.trainer.checkpoint import Checkpoint, open_store  # noqa: E402
+from tolaria.matchmaking.league import League  # noqa: E402
+from tolaria.trainer.checkpoint import open_store  # noqa: E402
 from tolaria.trainer.config import NetworkConfig  # noqa: E402
 from tolaria.trainer.weights import PolicyWeights  # noqa: E402
 
@@ -56,22 +57,21 @@ class HandoffPlayer:
         return self.policy.choose(decision)
 
 
-def checkpoints(uri: str, versions: list[int]) -> list[Checkpoint]:
-    """The store's newest checkpoint, or those of `versions`."""
+def policies(uri: str, versions: list[int]) -> list[PolicyWeights]:
+    """The store's newest checkpoint, or, with `versions`, those snapshots of a league store."""
     store = open_store(uri)
-    if not versions:
-        latest = store.latest()
-        if latest is None:
-            raise SystemExit(f"no checkpoint in {uri}")
-        return [latest]
-    chosen = []
-    for version in versions:
-        # a checkpoint's name starts with its zero-padded version (checkpoint_name)
-        names = [n for n in store.checkpoints() if f"-{version:012d}-" in n]
-        if not names:
-            raise SystemExit(f"no checkpoint of version {version} in {uri}")
-        chosen.append(store.load(names[-1]))
-    return chosen
+    if versions:
+        league = League(store)
+        try:
+            return [league.load(version) for version in versions]
+        except KeyError as e:
+            raise SystemExit(e.args[0]) from None
+    latest = store.latest()
+    if latest is None:
+        raise SystemExit(f"no checkpoint in {uri}")
+    return [
+        PolicyWeights(latest.policy_version, NetworkConfig(**latest.config["network"]), latest.model_state)
+    ]
 
 
 def play(player: HandoffPlayer, opponent: HeuristicPlayer, decks: dict, reps: int, seed: int) -> list[float]:
@@ -130,6 +130,7 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)
+    chosen = policies(args.uri, versions)
     pool = CardPool.default()
     decks = {name: load_deck(find_deck(name, [REPO / "decks"]), pool) for name in SEVEN_DECKS}
     print(
@@ -138,9 +139,8 @@ def main() -> int:
         + " |"
     )
     print("|---" * (5 + len(SEVEN_DECKS)) + "|")
-    for checkpoint in checkpoints(args.uri, versions):
-        network = NetworkConfig(**checkpoint.config["network"])
-        policy = PolicyPlayer(PolicyWeights(checkpoint.policy_version, network, checkpoint.model_state))
+    for weights in chosen:
+        policy = PolicyPlayer(weights)
         baseline: list[float] | None = None
         for variant in variants:
             handed = frozenset() if variant == "none" else frozenset(variant.split("+"))
@@ -160,7 +160,7 @@ def main() -> int:
                 sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1))
                 paired = f"{mean:+.3f} ({sd / math.sqrt(len(diffs)):.3f})"
             print(
-                f"| v{checkpoint.policy_version} | {variant} | {rate:.3f} [{low:.3f}, {high:.3f}] | {paired} "
+                f"| v{policy.version} | {variant} | {rate:.3f} [{low:.3f}, {high:.3f}] | {paired} "
                 f"| {seconds:.0f} | {by_deck(scores)} |",
                 flush=True,
             )

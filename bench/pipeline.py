@@ -52,11 +52,11 @@ import yaml
 from tolaria.keys import RunKeys, StatsField
 from tolaria.protocol import AsyncDaemonClient, GameOptions, first_option_reply
 
-REPO = Path(__file__).resolve().parents[1]
-DECKS = ["red_aggro", "white_weenie", "green_midrange", "blue_control"]
 if TYPE_CHECKING:
     from tolaria.trainer.config import NetworkConfig
 
+REPO = Path(__file__).resolve().parents[1]
+DECKS = ["red_aggro", "white_weenie", "green_midrange", "blue_control"]
 KEYS = RunKeys("bench", "pipeline")
 
 
